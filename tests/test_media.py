@@ -1,0 +1,541 @@
+"""Media I/O: write-then-read round trips on tiny media made in tmp_path."""
+
+import os
+
+os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+
+from fractions import Fraction
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from videostyle.errors import ConfigError, InputError, OutputError
+from videostyle.frames import list_sequence, read_image, write_png
+from videostyle.media import check_output_path, is_sequence_path, open_sink, open_source
+
+W, H = 48, 32
+SAMPLE_RATE = 44100
+
+
+def pattern_image(i: int, w: int = W, h: int = H) -> np.ndarray:
+    """Frame i: a colour that changes with i plus a fixed block in the top-left corner."""
+    img = np.zeros((h, w, 3), np.uint8)
+    img[..., 0] = (40 + 25 * i) % 256
+    img[..., 2] = 120
+    img[: h // 2, : w // 2, 1] = 200
+    return img
+
+
+def make_video(
+    path,
+    n=8,
+    w=W,
+    h=H,
+    rate=Fraction(20),
+    pts=None,
+    time_base=None,
+    audio=None,
+    codec="libx264",
+    gop=None,
+    rotation=None,
+):
+    """Write a test video with PyAV. ``audio``: None or an audio codec name (a 440 Hz sine)."""
+    with av.open(str(path), "w") as c:
+        s = c.add_stream(codec, rate=rate)
+        s.width, s.height = w, h
+        s.pix_fmt = "rgb8" if codec == "gif" else "yuv420p"
+        if time_base is not None:
+            s.time_base = time_base
+            s.codec_context.time_base = time_base
+        if gop is not None:
+            s.codec_context.gop_size = gop
+            s.codec_context.options = {"keyint_min": str(gop), "sc_threshold": "0"}
+        if rotation is not None:
+            s.set_display_rotation(rotation)
+        if audio:
+            a = c.add_stream(audio, rate=SAMPLE_RATE)
+            a.codec_context.layout = "stereo"
+        for i in range(n):
+            f = av.VideoFrame.from_ndarray(pattern_image(i, w, h), format="rgb24")
+            if pts is not None:
+                f.pts = pts[i]
+                f.time_base = time_base
+            for p in s.encode(f):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+        if audio:
+            seconds = float(n / rate) if pts is None else float((2 * pts[-1] - pts[-2]) * time_base)
+            total = int(seconds * SAMPLE_RATE)
+            t = np.arange(total) / SAMPLE_RATE
+            wave = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+            for k in range(0, total, 1024):
+                chunk = np.ascontiguousarray(np.stack([wave[k : k + 1024]] * 2))
+                af = av.AudioFrame.from_ndarray(chunk, format="fltp", layout="stereo")
+                af.sample_rate = SAMPLE_RATE
+                af.pts = k
+                af.time_base = Fraction(1, SAMPLE_RATE)
+                for p in a.encode(af):
+                    c.mux(p)
+            for p in a.encode(None):
+                c.mux(p)
+    return str(path)
+
+
+def copy_all(source, out_path, **kwargs):
+    with open_sink(str(out_path), source.info, **kwargs) as sink:
+        for frame in source.frames():
+            sink.write(frame.image, frame.pts)
+    return sink
+
+
+def stream_summary(path):
+    """{type: (codec name, duration in seconds)} of a file's streams."""
+    with av.open(str(path)) as c:
+        out = {}
+        for s in c.streams:
+            if s.duration is not None:
+                seconds = float(s.duration * s.time_base)
+            else:  # Matroska/WebM keep no per-stream duration
+                seconds = float(c.duration / av.time_base)
+            out[s.type] = (s.codec_context.name, seconds)
+        return out
+
+
+def video_times(source):
+    return [f.pts * source.info.time_base for f in source.frames()]
+
+
+def mean_error(a, b):
+    return float(np.abs(a.astype(int) - b.astype(int)).mean())
+
+
+def leftovers(folder):
+    return sorted(n for n in os.listdir(folder) if ".partial" in n)
+
+
+# --------------------------------------------------------------------------- video round trips
+
+
+def test_constant_rate_round_trip(tmp_path):
+    src = open_source(make_video(tmp_path / "in.mp4", n=8))
+    assert src.info.kind == "video"
+    assert (src.info.width, src.info.height, src.info.n_frames, src.info.rate) == (W, H, 8, 20)
+    assert src.info.has_audio is False and src.info.first_number is None
+    frames = list(src.frames())
+    assert [f.index for f in frames] == list(range(8))
+    assert frames[0].image.shape == (H, W, 3) and frames[0].image.dtype == np.uint8
+    assert mean_error(frames[3].image, pattern_image(3)) < 4
+
+    sink = copy_all(src, tmp_path / "out.mp4")
+    assert sink.audio_mode == "none"
+    out = open_source(str(tmp_path / "out.mp4"))
+    assert out.info.n_frames == 8 and out.info.rate == 20
+    assert video_times(out) == video_times(src)
+    assert mean_error(next(iter(out.frames())).image, pattern_image(0)) < 4
+    assert "audio" not in stream_summary(tmp_path / "out.mp4")
+    assert leftovers(tmp_path) == []
+
+
+def test_ntsc_rate_round_trip(tmp_path):
+    ntsc = Fraction(30000, 1001)
+    src = open_source(make_video(tmp_path / "in.mp4", n=10, rate=ntsc))
+    assert src.info.rate == ntsc
+    copy_all(src, tmp_path / "out.mp4")
+    with av.open(str(tmp_path / "out.mp4")) as c:
+        assert c.streams.video[0].average_rate == ntsc
+        assert c.streams.video[0].frames == 10
+    out = open_source(str(tmp_path / "out.mp4"))
+    assert out.info.n_frames == 10 and out.info.rate == ntsc
+    assert video_times(out) == [Fraction(1001 * i, 30000) for i in range(10)]
+
+
+def test_variable_rate_pts_survive(tmp_path):
+    tb = Fraction(1, 1000)
+    pts = [0, 40, 70, 150, 160, 300, 333, 400]
+    src = open_source(make_video(tmp_path / "in.mp4", n=8, pts=pts, time_base=tb))
+    assert video_times(src) == [p * tb for p in pts]
+    copy_all(src, tmp_path / "out.mp4")
+    out = open_source(str(tmp_path / "out.mp4"))
+    assert out.info.n_frames == 8
+    assert out.info.time_base == src.info.time_base
+    assert [f.pts for f in out.frames()] == [f.pts for f in src.frames()]
+
+
+def test_explicit_fps_gives_constant_rate(tmp_path):
+    src = open_source(make_video(tmp_path / "in.mp4", n=6, rate=Fraction(20)))
+    copy_all(src, tmp_path / "out.mp4", fps=Fraction(10))
+    out = open_source(str(tmp_path / "out.mp4"))
+    assert out.info.rate == 10 and out.info.n_frames == 6
+
+
+@pytest.mark.parametrize(
+    "name, codec, pix_fmt",
+    [
+        ("out.mkv", "ffv1", "bgr0"),
+        ("out.mov", "prores_ks", "yuv422p10le"),
+        ("out.mp4", "libx265", "yuv420p"),
+        ("out.avi", "mpeg4", "yuv420p"),
+        ("out.webm", None, "yuv420p"),
+    ],
+)
+def test_other_codecs(tmp_path, name, codec, pix_fmt):
+    src = open_source(make_video(tmp_path / "in.mp4", n=4))
+    copy_all(src, tmp_path / name, codec=codec)
+    with av.open(str(tmp_path / name)) as c:
+        assert c.streams.video[0].codec_context.format.name == pix_fmt
+    out = open_source(str(tmp_path / name))
+    assert out.info.n_frames == 4
+    written = next(iter(src.frames())).image
+    decoded = next(iter(out.frames())).image
+    if codec == "ffv1":
+        assert np.array_equal(decoded, written)  # lossless RGB
+    else:
+        assert mean_error(decoded, written) < 4
+
+
+def test_odd_size_is_padded_by_one_pixel(tmp_path):
+    src = open_source(make_video(tmp_path / "in.mp4", n=3))
+    image = np.zeros((31, 47, 3), np.uint8)
+    image[:, -1] = (250, 10, 10)  # last column red, so edge replication makes column 48 red too
+    with open_sink(str(tmp_path / "odd.mp4"), src.info) as sink:
+        for f in src.frames():
+            sink.write(image, f.pts)
+    out = open_source(str(tmp_path / "odd.mp4"))
+    assert (out.info.width, out.info.height, out.info.n_frames) == (48, 32, 3)
+    decoded = next(iter(out.frames())).image
+    assert decoded[:, -1, 0].mean() > 180 and decoded[-1, :-4, 0].mean() < 40
+
+
+def test_rotation_metadata_is_applied(tmp_path):
+    src = open_source(make_video(tmp_path / "rot.mp4", n=2, rotation=90))
+    assert (src.info.width, src.info.height) == (H, W)
+    image = next(iter(src.frames())).image
+    assert image.shape == (W, H, 3)
+    # 90 degrees counter-clockwise moves the top-left block to the bottom-left.
+    assert image[-4, 4, 1] > 150 and image[4, 4, 1] < 50
+
+
+def test_animated_gif_input(tmp_path):
+    src = open_source(make_video(tmp_path / "anim.gif", n=5, rate=Fraction(10), codec="gif"))
+    assert (src.info.kind, src.info.n_frames, src.info.width, src.info.height) == ("video", 5, W, H)
+    frames = list(src.frames())
+    assert all(f.image.shape == (H, W, 3) and f.image.dtype == np.uint8 for f in frames)
+    assert mean_error(frames[2].image, pattern_image(2)) < 30  # 256-colour palette
+
+
+def test_frames_can_be_iterated_twice(tmp_path):
+    src = open_source(make_video(tmp_path / "in.mp4", n=5))
+    first = [f.image for f in src.frames()]
+    second = [f.image for f in src.frames()]
+    assert len(first) == len(second) == 5
+    assert all(np.array_equal(a, b) for a, b in zip(first, second))
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def test_video_start_stop_selection(tmp_path):
+    path = make_video(tmp_path / "in.mp4", n=12, gop=4)  # keyframes at 0, 4, 8: exercises seeking
+    whole = list(open_source(path).frames())
+    src = open_source(path, start=5, stop=9)
+    assert src.info.n_frames == 4
+    part = list(src.frames())
+    assert [f.index for f in part] == [0, 1, 2, 3]
+    assert [f.pts for f in part] == [f.pts for f in whole[5:9]]
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(part, whole[5:9]))
+    assert open_source(path, start=10).info.n_frames == 2
+    assert open_source(path, stop=100).info.n_frames == 12
+    with pytest.raises(InputError, match="selects no frames"):
+        open_source(path, start=12)
+    with pytest.raises(InputError):
+        open_source(path, start=3, stop=3)
+
+
+def test_sequence_start_stop_selection(tmp_path):
+    for n in range(1001, 1006):
+        write_png(str(tmp_path / f"f.{n}.png"), pattern_image(n))
+    src = open_source(str(tmp_path / "f.%d.png"), start=1, stop=3)
+    assert src.info.n_frames == 2 and src.info.first_number == 1002
+    with pytest.raises(InputError):
+        open_source(str(tmp_path), start=5)
+
+
+# --------------------------------------------------------------------------- audio
+
+
+def test_audio_is_copied(tmp_path):
+    src = open_source(make_video(tmp_path / "in.mp4", n=20, audio="aac"))
+    assert src.info.has_audio
+    sink = copy_all(src, tmp_path / "out.mp4", audio_from=src)
+    assert sink.audio_mode == "copy"
+    streams = stream_summary(tmp_path / "out.mp4")
+    assert streams["audio"][0] == "aac"
+    assert streams["audio"][1] == pytest.approx(streams["video"][1], abs=0.05)
+    assert open_source(str(tmp_path / "out.mp4")).info.has_audio
+
+
+def test_audio_follows_frame_selection(tmp_path):
+    src = open_source(make_video(tmp_path / "in.mp4", n=40, audio="aac"), start=10, stop=30)
+    copy_all(src, tmp_path / "out.mkv", audio_from=src)
+    with av.open(str(tmp_path / "out.mkv")) as c:
+        packets = [p for p in c.demux(c.streams.audio[0]) if p.dts is not None]
+    start = packets[0].pts * packets[0].time_base
+    end = (packets[-1].pts + packets[-1].duration) * packets[-1].time_base
+    # 20 frames at 20 fps: one second, give or take one AAC packet at each end.
+    assert abs(start) < 0.05 and end == pytest.approx(1.0, abs=0.05)
+    assert open_source(str(tmp_path / "out.mkv")).info.n_frames == 20
+
+
+@pytest.mark.parametrize(
+    "src_name, audio, out_name, mode, rate",
+    [
+        ("in.mp4", "aac", "out.webm", "opus", 48000),  # WebM takes only Opus/Vorbis
+        ("in.mkv", "pcm_s16le", "out.mp4", "aac", SAMPLE_RATE),  # MP4 refuses this PCM
+    ],
+)
+def test_audio_reencoded_when_container_refuses_it(tmp_path, src_name, audio, out_name, mode, rate):
+    src = open_source(make_video(tmp_path / src_name, n=10, audio=audio))
+    sink = copy_all(src, tmp_path / out_name, audio_from=src)
+    assert sink.audio_mode == mode
+    assert stream_summary(tmp_path / out_name)["audio"][0] == mode
+    with av.open(str(tmp_path / out_name)) as c:
+        samples = sum(f.samples for f in c.decode(audio=0))
+    assert samples / rate == pytest.approx(0.5, abs=0.05)
+
+
+def test_audio_dropped_for_gif(tmp_path):
+    src = open_source(make_video(tmp_path / "in.mp4", n=4, audio="aac"))
+    sink = copy_all(src, tmp_path / "out.gif", audio_from=src)
+    assert sink.audio_mode == "none"
+    assert set(stream_summary(tmp_path / "out.gif")) == {"video"}
+    assert open_source(str(tmp_path / "out.gif")).info.n_frames == 4
+
+
+# --------------------------------------------------------------------------- sequences
+
+
+def test_sequence_folder_natural_sort(tmp_path):
+    folder = tmp_path / "seq"
+    folder.mkdir()
+    for n in (10, 2, 1):
+        write_png(str(folder / f"{n}.png"), pattern_image(n))
+    (folder / "notes.txt").write_text("not an image")
+    assert [os.path.basename(p) for _, p in list_sequence(str(folder))] == ["1.png", "2.png", "10.png"]
+    src = open_source(str(folder))
+    assert (src.info.kind, src.info.n_frames, src.info.first_number) == ("sequence", 3, 1)
+    assert src.info.rate == 25 and src.info.time_base is None and not src.info.has_audio
+    frames = list(src.frames())
+    assert [f.pts for f in frames] == [None] * 3
+    assert all(np.array_equal(f.image, pattern_image(n)) for f, n in zip(frames, (1, 2, 10)))
+
+
+def test_printf_pattern_in_and_out(tmp_path):
+    for n in range(3):
+        write_png(str(tmp_path / f"{n:04d}.png"), pattern_image(n))
+    write_png(str(tmp_path / "7.png"), pattern_image(7))  # "%04d" would never name a file "7.png"
+    src = open_source(str(tmp_path / "%04d.png"), fps=Fraction(12))
+    assert src.info.n_frames == 3 and src.info.rate == 12 and src.info.first_number == 0
+    copy_all(src, tmp_path / "out" / "frame_%03d.png")
+    assert sorted(os.listdir(tmp_path / "out")) == ["frame_000.png", "frame_001.png", "frame_002.png"]
+    assert np.array_equal(read_image(str(tmp_path / "out" / "frame_002.png")), pattern_image(2))
+    assert leftovers(tmp_path) == [] and leftovers(tmp_path / "out") == []
+
+
+def test_sequence_numbering_preserved_and_video_to_sequence(tmp_path):
+    src_dir = tmp_path / "shot"
+    src_dir.mkdir()
+    for n in (1001, 1002, 1003):
+        write_png(str(src_dir / f"shot_{n}.png"), pattern_image(n))
+    src = open_source(str(src_dir))
+    assert src.info.first_number == 1001
+    copy_all(src, str(tmp_path / "styled") + os.sep)
+    assert sorted(os.listdir(tmp_path / "styled")) == ["001001.png", "001002.png", "001003.png"]
+
+    video = open_source(make_video(tmp_path / "in.mp4", n=3))
+    (tmp_path / "existing").mkdir()
+    (tmp_path / "existing" / "000001.png").write_bytes(b"old")  # replaced, not an error
+    copy_all(video, tmp_path / "existing")
+    assert sorted(os.listdir(tmp_path / "existing")) == ["000001.png", "000002.png", "000003.png"]
+    assert read_image(str(tmp_path / "existing" / "000001.png")).shape == (H, W, 3)
+
+
+def test_sequence_to_video(tmp_path):
+    for n in range(4):
+        write_png(str(tmp_path / f"{n}.png"), pattern_image(n))
+    src = open_source(str(tmp_path), fps=Fraction(24000, 1001))
+    copy_all(src, tmp_path / "out.mp4")
+    out = open_source(str(tmp_path / "out.mp4"))
+    assert out.info.n_frames == 4 and out.info.rate == Fraction(24000, 1001)
+
+
+def test_mismatched_sizes_name_the_file(tmp_path):
+    write_png(str(tmp_path / "a1.png"), pattern_image(0))
+    write_png(str(tmp_path / "a2.png"), pattern_image(1, w=40))
+    write_png(str(tmp_path / "a3.png"), pattern_image(2, w=40))
+    with pytest.raises(InputError, match="a2.png"):
+        open_source(str(tmp_path))
+    # Non-PNG files are decoded to learn their size.
+    cv2.imwrite(str(tmp_path / "a2.png"), pattern_image(1))
+    cv2.imwrite(str(tmp_path / "b.jpg"), pattern_image(1, h=20))
+    with pytest.raises(InputError, match="a3.png"):
+        open_source(str(tmp_path))
+
+
+def test_single_image_is_a_one_frame_sequence(tmp_path):
+    write_png(str(tmp_path / "still.png"), pattern_image(0))
+    src = open_source(str(tmp_path / "still.png"))
+    assert (src.info.kind, src.info.n_frames, src.info.first_number) == ("sequence", 1, None)
+
+
+def test_is_sequence_path(tmp_path):
+    assert is_sequence_path(str(tmp_path))
+    assert is_sequence_path("frames/%04d.png") and is_sequence_path("frames/f_%d.exr")
+    assert is_sequence_path("new_folder/") and is_sequence_path("new_folder" + os.sep)
+    assert not is_sequence_path("movie.mp4") and not is_sequence_path("100%.mp4")
+
+
+# --------------------------------------------------------------------------- images
+
+
+def test_read_image_depths_and_channels(tmp_path):
+    rgb = pattern_image(0)
+    sixteen = rgb.astype(np.uint16) * 257 + 100  # +100 must round away
+    cv2.imwrite(str(tmp_path / "deep.png"), sixteen[:, :, ::-1])
+    assert np.array_equal(read_image(str(tmp_path / "deep.png")), rgb)
+    cv2.imwrite(str(tmp_path / "deep.tif"), sixteen[:, :, ::-1])
+    assert np.array_equal(read_image(str(tmp_path / "deep.tif")), rgb)
+
+    cv2.imwrite(str(tmp_path / "gray.png"), rgb[:, :, 0])
+    gray = read_image(str(tmp_path / "gray.png"))
+    assert gray.shape == (H, W, 3) and np.array_equal(gray[..., 1], rgb[..., 0])
+
+    bgra = np.dstack([rgb[:, :, ::-1], np.full((H, W), 7, np.uint8)])
+    cv2.imwrite(str(tmp_path / "alpha.png"), bgra)
+    assert np.array_equal(read_image(str(tmp_path / "alpha.png")), rgb)
+
+
+def test_read_exr_applies_srgb(tmp_path):
+    linear = np.zeros((2, 4, 3), np.float32)
+    linear[0, 0] = (0.0, 0.18, 1.0)  # mid grey 0.18 is sRGB 117.6
+    linear[0, 1] = (2.0, -1.0, np.nan)  # clipped / NaN -> 0
+    with av.open(str(tmp_path / "lin.exr"), "w", format="image2") as c:  # cv2 may lack EXR
+        s = c.add_stream("exr", rate=1)
+        s.width, s.height, s.pix_fmt = 4, 2, "gbrpf32le"
+        for p in s.encode(av.VideoFrame.from_ndarray(linear, format="gbrpf32le")):
+            c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    img = read_image(str(tmp_path / "lin.exr"))
+    assert img.dtype == np.uint8 and img.shape == (2, 4, 3)
+    assert tuple(img[0, 0]) == (0, 118, 255)
+    assert tuple(img[0, 1]) == (255, 0, 0)
+
+
+def test_write_png_round_trip(tmp_path):
+    path = str(tmp_path / "x.png")
+    write_png(path, pattern_image(5))
+    write_png(path, pattern_image(6))  # overwrite in place
+    assert np.array_equal(read_image(path), pattern_image(6))
+    assert os.listdir(tmp_path) == ["x.png"]
+    with pytest.raises(ValueError):
+        write_png(path, np.zeros((4, 4), np.uint8))
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def test_bad_inputs_raise_input_error(tmp_path):
+    with pytest.raises(InputError, match="missing.mp4"):
+        open_source(str(tmp_path / "missing.mp4"))
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    with pytest.raises(InputError, match="junk.mp4"):
+        open_source(str(junk))
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    with pytest.raises(InputError, match="empty.mp4"):
+        open_source(str(tmp_path / "empty.mp4"))
+    for name in ("notes.mp4", "notes.txt"):  # FFmpeg would read the .txt as ANSI-art "video"
+        (tmp_path / name).write_text("hello, this is not a video\n" * 20)
+        with pytest.raises(InputError, match=name):
+            open_source(str(tmp_path / name))
+    (tmp_path / "style.jpg").write_text("not an image")
+    with pytest.raises(InputError, match="style.jpg"):
+        read_image(str(tmp_path / "style.jpg"))
+    with pytest.raises(InputError, match="style.jpg"):
+        open_source(str(tmp_path / "style.jpg"))
+    with pytest.raises(InputError, match="nope.png"):
+        read_image(str(tmp_path / "nope.png"))
+    (tmp_path / "emptydir").mkdir()
+    with pytest.raises(InputError, match="emptydir"):
+        open_source(str(tmp_path / "emptydir"))
+    with pytest.raises(InputError, match="nodir"):
+        open_source(str(tmp_path / "nodir" / "%04d.png"))
+
+
+def test_error_messages_are_one_line(tmp_path):
+    (tmp_path / "junk.mov").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\xff" * 300)
+    with pytest.raises(InputError) as info:
+        open_source(str(tmp_path / "junk.mov"))
+    assert "\n" not in str(info.value) and "junk.mov" in str(info.value)
+
+
+def test_output_errors(tmp_path):
+    src_path = make_video(tmp_path / "in.mp4", n=2, audio="aac")
+    src = open_source(src_path)
+    with pytest.raises(OutputError, match="no_such_dir"):
+        open_sink(str(tmp_path / "no_such_dir" / "out.mp4"), src.info)
+    with pytest.raises(OutputError, match="no_such_dir"):
+        open_sink(str(tmp_path / "no_such_dir" / "deeper" / "%04d.png"), src.info)
+    with pytest.raises(OutputError):
+        open_sink(src_path, src.info, audio_from=src)
+    with pytest.raises(OutputError):
+        check_output_path(src_path, str(tmp_path / "." / "in.mp4"))
+    check_output_path(src_path, str(tmp_path / "other.mp4"))
+    with pytest.raises(OutputError):
+        check_output_path(str(tmp_path), str(tmp_path / "%04d.png"))
+    with pytest.raises(OutputError, match="unknown video extension"):
+        open_sink(str(tmp_path / "out.flv"), src.info)
+    with pytest.raises(ConfigError):
+        open_sink(str(tmp_path / "out.mp4"), src.info, codec="no-such-codec")
+    with pytest.raises(ConfigError):
+        open_sink(str(tmp_path / "out.webm"), src.info, codec="libx264")
+    with pytest.raises(ConfigError, match="crf"):
+        open_sink(str(tmp_path / "out.mp4"), src.info, crf=99)
+    assert sorted(os.listdir(tmp_path)) == ["in.mp4"]
+
+
+@pytest.mark.parametrize("target", ["out.mp4", "out.mkv", "frames/%04d.png", "folder/"])
+def test_exception_inside_sink_leaves_nothing(tmp_path, target):
+    src = open_source(make_video(tmp_path / "in.mp4", n=4, audio="aac"))
+    out = os.path.join(str(tmp_path), target)
+    with pytest.raises(RuntimeError):
+        with open_sink(out, src.info, audio_from=src) as sink:
+            for i, f in enumerate(src.frames()):
+                sink.write(f.image, f.pts)
+                if i == 2:
+                    raise RuntimeError("boom")
+    assert sorted(os.listdir(tmp_path)) == ["in.mp4"]
+
+
+def test_unclosed_sink_is_cleaned_up(tmp_path):
+    src = open_source(make_video(tmp_path / "in.mp4", n=2))
+    sink = open_sink(str(tmp_path / "out.mp4"), src.info)
+    sink.write(pattern_image(0), 0)
+    del sink
+    assert sorted(os.listdir(tmp_path)) == ["in.mp4"]
+
+
+@pytest.mark.parametrize("target", ["out.mp4", "frames/"])
+def test_frames_of_another_size_are_refused(tmp_path, target):
+    src = open_source(make_video(tmp_path / "in.mp4", n=2))
+    with pytest.raises(ValueError, match="differs"):
+        with open_sink(os.path.join(str(tmp_path), target), src.info) as sink:
+            sink.write(pattern_image(0))
+            sink.write(pattern_image(1, w=W + 2))
+    with pytest.raises(ValueError):
+        with open_sink(os.path.join(str(tmp_path), target), src.info) as sink:
+            sink.write(np.zeros((H, W, 3), np.float32))
+    assert sorted(os.listdir(tmp_path)) == ["in.mp4"]

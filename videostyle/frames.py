@@ -1,0 +1,309 @@
+"""Single images and numbered image sequences, read and written with OpenCV.
+
+Every image handed to the rest of the package is an H x W x 3 ``uint8`` RGB array
+(values 0..255). Conversion from other depths happens here, once.
+"""
+
+import os
+
+# OpenCV refuses EXR unless this is set before cv2 is imported.
+os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+
+import re  # noqa: E402
+import secrets  # noqa: E402
+import shutil  # noqa: E402
+import struct  # noqa: E402
+import tempfile  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .errors import InputError, OutputError  # noqa: E402
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".exr", ".webp"})
+
+# The frame-number field of a printf pattern: "%d" or zero-padded "%04d".
+_NUMBER_FIELD = re.compile(r"%(0\d+)?d")
+_DIGITS = re.compile(r"(\d+)")
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def is_image_path(path: str) -> bool:
+    """True if the file name has one of the image extensions this module reads."""
+    return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
+
+
+def has_number_field(path: str) -> bool:
+    """True if the file name (not the folders) contains a printf ``%d`` / ``%0Nd`` field."""
+    return _NUMBER_FIELD.search(os.path.basename(path)) is not None
+
+
+def format_pattern(pattern: str, number: int) -> str:
+    """Fill the number field of ``pattern`` (a path whose file name contains ``%d``/``%0Nd``)."""
+    directory, name = os.path.split(pattern)
+    m = _NUMBER_FIELD.search(name)
+    if m is None:
+        raise ValueError(f"no %d field in {pattern!r}")
+    width = int(m.group(1) or 0)
+    return os.path.join(directory, f"{name[:m.start()]}{number:0{width}d}{name[m.end():]}")
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_image(path: str) -> np.ndarray:
+    """Read an image file as an H x W x 3 ``uint8`` RGB array.
+
+    Conversions: 16-bit integer images are rounded to 8 bits (``round(v / 257)``);
+    grayscale is repeated into 3 channels; alpha is dropped (not composited);
+    JPEG EXIF orientation is applied. Float images are clipped to [0, 1]; EXR files
+    are assumed to hold *linear* light, so they get the sRGB transfer curve before
+    quantising (other float formats, e.g. float TIFF, are taken as already display-encoded).
+    EXR is decoded by OpenCV, or by FFmpeg (PyAV) where OpenCV was built without OpenEXR.
+    Multi-page files give their first page.
+
+    Raises InputError (naming the path) if the file is missing, empty or not a readable image.
+    """
+    try:
+        data = np.fromfile(path, dtype=np.uint8)
+    except FileNotFoundError:
+        raise InputError(f"image not found: {path}") from None
+    except OSError as e:
+        raise InputError(f"cannot read image {path}: {e.strerror or e}") from None
+    if data.size == 0:
+        raise InputError(f"image file is empty: {path}")
+    is_exr = path.lower().endswith(".exr")
+    try:
+        # ANYDEPTH keeps 16-bit/float samples; ANYCOLOR keeps grayscale as one channel.
+        img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+    except cv2.error:
+        img = None
+    if img is not None and img.size:
+        return to_rgb8(img, linear=is_exr, path=path)
+    if is_exr:
+        # Some OpenCV wheels are built without OpenEXR; FFmpeg's EXR decoder is the fallback.
+        img = _read_exr_with_ffmpeg(path)
+        if img is not None:
+            return to_rgb8(img, linear=True, bgr=False, path=path)
+    raise InputError(f"not a readable image: {path}")
+
+
+def _read_exr_with_ffmpeg(path: str) -> np.ndarray | None:
+    """Float RGB(A)/gray array of an EXR file via PyAV, or None if it cannot be decoded."""
+    import av  # only needed for this fallback
+
+    try:
+        with av.open(path) as container:
+            frame = next(container.decode(video=0))
+            if frame.format.name not in ("gbrpf32le", "gbrapf32le", "grayf32le"):
+                frame = frame.reformat(format="gbrpf32le")
+            return frame.to_ndarray()
+    except (av.FFmpegError, OSError, StopIteration, ValueError):
+        return None
+
+
+def to_rgb8(img: np.ndarray, *, linear: bool = False, bgr: bool = True, path: str = "image") -> np.ndarray:
+    """Convert a BGR(A) (OpenCV order; ``bgr=False``: RGB(A)) or gray image of any common depth
+    to H x W x 3 uint8 RGB, as described in read_image."""
+    if img.ndim == 2:
+        img = img[:, :, None]
+    channels = img.shape[2]
+    if channels < 3:
+        img = np.repeat(img[:, :, :1], 3, axis=2)  # gray (+alpha)
+    elif bgr:
+        img = img[:, :, 2::-1]  # BGR(A) -> RGB, alpha dropped
+    else:
+        img = img[:, :, :3]
+
+    if img.dtype == np.uint8:
+        pass
+    elif img.dtype == np.uint16:
+        # 257 maps 65535 exactly to 255 and inverts the usual 8->16 bit expansion (v * 257).
+        img = ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    elif img.dtype.kind == "f":
+        f = np.nan_to_num(img.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
+        f = np.clip(f, 0.0, 1.0)
+        if linear:
+            f = np.where(f <= 0.0031308, 12.92 * f, 1.055 * np.power(f, 1 / 2.4) - 0.055)
+        img = np.floor(f * 255.0 + 0.5).astype(np.uint8)
+    else:
+        raise InputError(f"unsupported pixel type {img.dtype} in {path}")
+    return np.ascontiguousarray(img)
+
+
+def image_size(path: str) -> tuple[int, int]:
+    """(width, height) of an image file; reads only the header for PNG, decodes others."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError as e:
+        raise InputError(f"cannot read image {path}: {e.strerror or e}") from None
+    if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
+        return struct.unpack(">II", head[16:24])
+    h, w = read_image(path).shape[:2]
+    return w, h
+
+
+def _natural_key(name: str) -> list:
+    # re.split with a capture group alternates text, digits, text, ... so positions always
+    # compare str with str and int with int.
+    parts = _DIGITS.split(name)
+    return [int(p) if i % 2 else p.lower() for i, p in enumerate(parts)]
+
+
+def _last_number(name: str) -> int | None:
+    found = _DIGITS.findall(os.path.splitext(name)[0])
+    return int(found[-1]) if found else None
+
+
+def list_sequence(path: str) -> list[tuple[int | None, str]]:
+    """List the frames of a sequence as ``(frame number or None, file path)``.
+
+    ``path`` is a folder (every image file in it, hidden files skipped, natural sort so
+    ``2.png`` comes before ``10.png``; the number is the last digit group of the name) or a
+    printf pattern such as ``shot/%04d.png`` (only names the pattern would produce, sorted
+    by number). Returns an empty list when nothing matches. Raises InputError if the folder
+    does not exist.
+    """
+    if has_number_field(path):
+        directory, name = os.path.split(path)
+        directory = directory or "."
+        if not os.path.isdir(directory):
+            raise InputError(f"folder not found: {directory} (for frame pattern {path})")
+        m = _NUMBER_FIELD.search(name)
+        prefix, suffix = name[: m.start()], name[m.end():]
+        candidate = re.compile(re.escape(prefix) + r"(\d+)" + re.escape(suffix))
+        found = []
+        for entry in os.scandir(directory):
+            cm = candidate.fullmatch(entry.name)
+            # Re-formatting rejects names the pattern would not produce (e.g. "7.png" for %04d).
+            if cm and format_pattern(name, int(cm.group(1))) == entry.name and entry.is_file():
+                found.append((int(cm.group(1)), os.path.join(os.path.dirname(path), entry.name)))
+        found.sort()
+        return found
+
+    if not os.path.isdir(path):
+        raise InputError(f"folder not found: {path}")
+    names = [
+        e.name
+        for e in os.scandir(path)
+        if not e.name.startswith(".") and is_image_path(e.name) and e.is_file()
+    ]
+    names.sort(key=_natural_key)
+    return [(_last_number(n), os.path.join(path, n)) for n in names]
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _check_rgb8(image: np.ndarray) -> None:
+    if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
+        shape = getattr(image, "shape", None)
+        dtype = getattr(image, "dtype", type(image).__name__)
+        raise ValueError(f"expected an H x W x 3 uint8 RGB image, got shape {shape} dtype {dtype}")
+
+
+def encode_image(image: np.ndarray, ext: str = ".png") -> bytes:
+    """File bytes (8-bit RGB, format chosen by ``ext``) of an H x W x 3 uint8 RGB array."""
+    _check_rgb8(image)
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext.lower() in (".jpg", ".jpeg") else []
+    try:
+        ok, buf = cv2.imencode(ext, np.ascontiguousarray(image[:, :, ::-1]), params)
+    except cv2.error:
+        ok = False
+    if not ok:
+        raise OutputError(f"cannot encode an image as {ext}")
+    return buf.tobytes()
+
+
+def _write_new(path: str, data: bytes) -> None:
+    # os.open with 0o666 honours the umask, unlike tempfile.mkstemp's 0o600.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+
+
+def write_png(path: str, image: np.ndarray) -> None:
+    """Write an H x W x 3 uint8 RGB array as an 8-bit PNG, atomically.
+
+    The data goes to a hidden temporary file in the same folder, then os.replace() puts it
+    under ``path``, so a reader never sees a half-written file. Raises OutputError.
+    """
+    data = encode_image(image, ".png")
+    directory, name = os.path.split(os.path.abspath(path))
+    tmp = os.path.join(directory, f".{name}.partial-{secrets.token_hex(4)}")
+    try:
+        _write_new(tmp, data)
+        os.replace(tmp, path)
+    except OSError as e:
+        _remove_quietly(tmp)
+        raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+class SequenceWriter:
+    """Writes numbered 8-bit frames (format by the pattern's extension) into a hidden staging folder; commit() moves them into place.
+
+    ``pattern`` is a path whose file name holds the number field (e.g. ``out/%06d.png``).
+    The staging folder is inside the target folder if it exists (so only that folder needs
+    to be writable), else next to it; either way it is hidden, so ``list_sequence`` never
+    picks up staged files. Existing files with the same names are replaced at commit.
+    """
+
+    def __init__(self, pattern: str, first_number: int):
+        self.pattern = pattern
+        self.directory = os.path.dirname(os.path.abspath(pattern))
+        self.next_number = first_number
+        self._ext = os.path.splitext(pattern)[1] or ".png"
+        self._staged: list[str] = []
+        if os.path.isdir(self.directory):
+            stage_parent = self.directory
+        else:
+            stage_parent = os.path.dirname(self.directory)
+            if not os.path.isdir(stage_parent):
+                raise OutputError(f"output folder does not exist: {stage_parent}")
+        try:
+            self._stage = tempfile.mkdtemp(prefix=f".{os.path.basename(self.directory)}.partial-", dir=stage_parent)
+        except OSError as e:
+            raise OutputError(f"cannot write in {stage_parent}: {e.strerror or e}") from None
+
+    def write(self, image: np.ndarray) -> None:
+        """Stage one H x W x 3 uint8 RGB frame; every frame must have the first one's size."""
+        _check_rgb8(image)
+        if self._staged and image.shape != self._shape:
+            h, w = self._shape[:2]
+            raise ValueError(f"frame size {image.shape[1]}x{image.shape[0]} differs from the first frame's {w}x{h}")
+        self._shape = image.shape
+        name = os.path.basename(format_pattern(self.pattern, self.next_number))
+        try:
+            _write_new(os.path.join(self._stage, name), encode_image(image, self._ext))
+        except OSError as e:
+            raise OutputError(f"cannot write frame {name} for {self.pattern}: {e.strerror or e}") from None
+        self._staged.append(name)
+        self.next_number += 1
+
+    @property
+    def count(self) -> int:
+        return len(self._staged)
+
+    def commit(self) -> None:
+        try:
+            os.makedirs(self.directory, exist_ok=True)
+            for name in self._staged:
+                os.replace(os.path.join(self._stage, name), os.path.join(self.directory, name))
+        except OSError as e:
+            raise OutputError(f"cannot move frames into {self.directory}: {e.strerror or e}") from None
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        shutil.rmtree(self._stage, ignore_errors=True)

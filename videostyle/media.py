@@ -1,0 +1,341 @@
+"""One interface over videos and image sequences: open_source() to read, open_sink() to write.
+
+Frames everywhere are H x W x 3 ``uint8`` RGB arrays (0..255).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Iterator
+
+import numpy as np
+
+from . import frames as _frames
+from . import video as _video
+from .errors import ConfigError, InputError, OutputError
+
+VIDEO_EXTENSIONS = frozenset(_video.VIDEO_FORMATS)
+DEFAULT_SEQUENCE_RATE = Fraction(25)
+_SEQUENCE_OUTPUT_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    kind: str  # "video" or "sequence"
+    width: int  # of decoded frames, after rotation
+    height: int
+    n_frames: int  # exactly what frames() yields (after start/stop selection)
+    rate: Fraction  # average frame rate; sequences: the fps given, default 25
+    time_base: Fraction | None  # video stream time base; None for sequences
+    has_audio: bool
+    first_number: int | None  # sequences: number of the first selected file (e.g. 1001), else None
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int  # 0-based within the selection
+    pts: int | None  # in info.time_base (video); None for sequences or unusable timestamps
+    image: np.ndarray  # H x W x 3, uint8, RGB
+
+
+def is_sequence_path(path: str) -> bool:
+    """True for a folder, a printf frame pattern (``%d``/``%04d``), or a path ending in a separator."""
+    return (
+        os.path.isdir(path)
+        or _frames.has_number_field(path)
+        or path.endswith("/")
+        or path.endswith(os.sep)
+    )
+
+
+def _as_fraction(value, what: str) -> Fraction:
+    try:
+        # str() first so 29.97 becomes 2997/100, not a binary-float fraction.
+        rate = Fraction(str(value)) if isinstance(value, float) else Fraction(value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        raise ConfigError(f"{what} must be a positive number, got {value!r}") from None
+    if rate <= 0:
+        raise ConfigError(f"{what} must be a positive number, got {value!r}")
+    return rate
+
+
+def _select(path: str, total: int, start: int, stop: int | None) -> tuple[int, int]:
+    if start < 0 or (stop is not None and stop < 0):
+        raise ConfigError(f"frame range start/stop must not be negative (got {start}:{stop})")
+    end = total if stop is None else min(stop, total)
+    if start >= end:
+        raise InputError(f"frame range {start}:{'' if stop is None else stop} selects no frames of {path} ({total} frames)")
+    return start, end
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class Source:
+    """A readable video or frame sequence. ``frames()`` may be called repeatedly (re-reads)."""
+
+    path: str
+    info: MediaInfo
+
+    def frames(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+
+class VideoSource(Source):
+    def __init__(self, path: str, start: int, stop: int | None):
+        self.path = path
+        self.probe = _video.probe_video(path)
+        self.start, self.stop = _select(path, self.probe.n_frames, start, stop)
+        self.info = MediaInfo(
+            kind="video",
+            width=self.probe.width,
+            height=self.probe.height,
+            n_frames=self.stop - self.start,
+            rate=self.probe.rate,
+            time_base=self.probe.time_base,
+            has_audio=self.probe.has_audio,
+            first_number=None,
+        )
+
+    def time_span(self) -> tuple[Fraction, Fraction]:
+        """(start, end) in seconds on the file's clock: first selected frame to the end of the last."""
+        return self.probe.frame_time(self.start), self.probe.frame_time(self.stop)
+
+    def frames(self) -> Iterator[Frame]:
+        decoded = _video.decode_video(self.path, self.probe, self.start, self.stop)
+        count = 0
+        for count, (pts, image) in enumerate(decoded, start=1):
+            yield Frame(index=count - 1, pts=pts, image=image)
+        if count != self.info.n_frames:
+            raise InputError(f"{self.path} gave {count} frames on decoding, {self.info.n_frames} when opened")
+
+
+class SequenceSource(Source):
+    """A folder of images, a printf pattern, or a single image file (a one-frame sequence).
+
+    Sizes are checked when opening (PNG headers only; other formats are decoded), and again
+    for each decoded frame, so a mismatch is reported naming the first offending file.
+    """
+
+    def __init__(self, path: str, start: int, stop: int | None, fps: Fraction | None):
+        self.path = path
+        if os.path.isfile(path) and not _frames.has_number_field(path):
+            files = [(None, path)]
+        else:
+            files = _frames.list_sequence(path)
+            if not files:
+                raise InputError(f"no image files found for {path}")
+        start, stop = _select(path, len(files), start, stop)
+        self.files = files[start:stop]
+        first = self.files[0][1]
+        height, width = _frames.read_image(first).shape[:2]  # also proves the first file readable
+        for _, name in self.files[1:]:
+            size = _frames.image_size(name)
+            if size != (width, height):
+                raise InputError(_size_message(name, size, first, (width, height)))
+        self.info = MediaInfo(
+            kind="sequence",
+            width=width,
+            height=height,
+            n_frames=len(self.files),
+            rate=_as_fraction(fps, "fps") if fps is not None else DEFAULT_SEQUENCE_RATE,
+            time_base=None,
+            has_audio=False,
+            first_number=self.files[0][0],
+        )
+
+    def frames(self) -> Iterator[Frame]:
+        expected = (self.info.width, self.info.height)
+        for index, (_, name) in enumerate(self.files):
+            image = _frames.read_image(name)
+            size = (image.shape[1], image.shape[0])
+            if size != expected:
+                raise InputError(_size_message(name, size, self.files[0][1], expected))
+            yield Frame(index=index, pts=None, image=image)
+
+
+def _size_message(name, size, first, expected) -> str:
+    return f"frame {name} is {size[0]}x{size[1]}, but {first} is {expected[0]}x{expected[1]}; all frames must have one size"
+
+
+def open_source(path: str, start: int = 0, stop: int | None = None, fps: Fraction | None = None) -> Source:
+    """Open a video file, an image folder, a printf pattern (``shot/%04d.png``) or one image.
+
+    ``start``/``stop`` select frames by 0-based index, ``stop`` exclusive and clamped to the
+    end; an empty selection raises InputError. ``fps`` is the rate of an image sequence
+    (default 25); a video's rate and timestamps always come from the file, so ``fps`` is
+    ignored for videos (to retime, pass ``fps`` to open_sink). Raises InputError (one line,
+    naming the path) for anything missing, unreadable, empty or inconsistent.
+    """
+    path = os.fspath(path)
+    if is_sequence_path(path):
+        return SequenceSource(path, start, stop, fps)
+    if not os.path.exists(path):
+        raise InputError(f"input not found: {path}")
+    if not os.path.isfile(path):
+        raise InputError(f"input is not a file: {path}")
+    if os.path.getsize(path) == 0:
+        raise InputError(f"input file is empty: {path}")
+    if _frames.is_image_path(path):
+        return SequenceSource(path, start, stop, fps)
+    return VideoSource(path, start, stop)
+
+
+def probe(path: str) -> MediaInfo:
+    """MediaInfo of the whole of ``path`` (for a video this decodes it once)."""
+    return open_source(path).info
+
+
+# --------------------------------------------------------------------------- sinks
+
+
+def _sequence_pattern(path: str) -> str:
+    if _frames.has_number_field(path):
+        return path
+    return os.path.join(path, "%06d.png")
+
+
+def check_output_path(input_path: str, output_path: str) -> None:
+    """Raise OutputError if writing ``output_path`` would overwrite or write into ``input_path``."""
+    inp = os.path.realpath(input_path)
+    out = os.path.realpath(output_path)
+    if is_sequence_path(output_path):
+        out = os.path.realpath(_sequence_pattern(output_path))
+    if inp == out:
+        raise OutputError(f"output {output_path} is the input; choose another name")
+    if os.path.isdir(input_path) and is_sequence_path(output_path) and os.path.dirname(out) == inp:
+        raise OutputError(f"output {output_path} would write frames into the input folder {input_path}")
+
+
+class Sink:
+    """Writes frames to a video or an image sequence; use as a context manager.
+
+    A clean exit finishes the output and moves it into place atomically; an exception (or
+    abort()) deletes the temporary output so nothing appears under the output name. If the
+    process dies, only a hidden ``.NAME.partial-XXXX`` file or folder can remain.
+    """
+
+    def __init__(self, path: str, writer, kind: str):
+        self.path = path
+        self.kind = kind  # "video" or "sequence"
+        self._writer = writer
+        self._finished = False
+
+    @property
+    def audio_mode(self) -> str:
+        """"copy", "aac", "opus" (re-encoded for WebM) or "none"; known once the sink is open."""
+        return getattr(self._writer, "audio_mode", "none")
+
+    @property
+    def n_written(self) -> int:
+        return self._writer.count
+
+    def write(self, image: np.ndarray, pts: int | None = None) -> None:
+        """Add one H x W x 3 uint8 RGB frame; every frame must have the first one's size.
+        ``pts`` (video outputs) is in the source's time base; see open_sink."""
+        if self._finished:
+            raise ValueError(f"sink {self.path} is already closed")
+        if self.kind == "video":
+            self._writer.write(image, pts)
+        else:
+            self._writer.write(image)
+
+    def close(self) -> None:
+        """Finish the output and move it into place."""
+        if self._finished:
+            return
+        self._finished = True
+        if self.kind == "sequence" and self._writer.count == 0:
+            self._writer.abort()
+            raise OutputError(f"no frames were written to {self.path}")
+        self._writer.commit()
+
+    def abort(self) -> None:
+        """Discard everything written so far."""
+        if not self._finished:
+            self._finished = True
+            self._writer.abort()
+
+    def __enter__(self) -> "Sink":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def __del__(self):
+        # A sink dropped without close() must not leave its temporary output behind.
+        try:
+            self.abort()
+        except Exception:
+            pass
+
+
+def _check_folder(folder: str) -> None:
+    if not os.path.isdir(folder):
+        raise OutputError(f"output folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder is not writable: {folder}")
+
+
+def open_sink(
+    path: str,
+    info: MediaInfo,
+    *,
+    codec: str | None = None,
+    crf: int | None = None,
+    fps: Fraction | None = None,
+    audio_from: Source | None = None,
+) -> Sink:
+    """Open an output for frames shaped like ``info`` describes.
+
+    Video (``.mp4 .mov .mkv .webm .avi .gif``): codec defaults to libx264 (yuv420p, crf 18);
+    .webm defaults to libvpx-vp9 and .gif to gif. Timing: without ``fps``, if ``info`` has a
+    time base and write() gets pts, those pts are kept (shifted so the first frame is at 0),
+    so VFR and 30000/1001 survive; AVI stores no timestamps and always gets a constant rate.
+    Otherwise frames are spaced at a constant ``fps`` (an explicit ``fps`` always wins) or
+    ``info.rate``. Odd sizes are padded by 1 px (edge replicated) for yuv420p/yuv422p.
+    Audio from ``audio_from`` (a video source) covering the selected frames is copied, or
+    re-encoded to AAC (Opus for .webm) when the container refuses the codec, and dropped
+    for .gif; see Sink.audio_mode.
+
+    Sequence (a folder, a path ending in a separator, or a pattern like ``out/%04d.png``):
+    8-bit images named by the pattern (``%06d.png`` in a folder), format by the pattern's
+    extension, numbered from ``info.first_number`` (or 1). Files appear only at close.
+
+    Raises OutputError for a missing/unwritable folder, an unknown extension, or an output
+    that is the input; ConfigError for an unusable codec or fps.
+    """
+    path = os.fspath(path)
+    if audio_from is not None:
+        check_output_path(audio_from.path, path)
+    rate = _as_fraction(fps, "fps") if fps is not None else info.rate
+
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in VIDEO_EXTENSIONS and is_sequence_path(path):
+        pattern = _sequence_pattern(path)
+        if os.path.splitext(pattern)[1].lower() not in _SEQUENCE_OUTPUT_EXTENSIONS:
+            raise OutputError(f"cannot write frames named {pattern}: use .png, .jpg, .tif, .bmp or .webp")
+        first = info.first_number if info.first_number is not None else 1
+        return Sink(path, _frames.SequenceWriter(pattern, first), "sequence")
+
+    if os.path.isdir(path):
+        raise OutputError(f"output {path} is a folder")
+    _check_folder(os.path.dirname(os.path.abspath(path)))
+    audio = None
+    if audio_from is not None and audio_from.info.has_audio and isinstance(audio_from, VideoSource):
+        start, end = audio_from.time_span()
+        audio = _video.AudioSpan(audio_from.path, start, end)
+    writer = _video.VideoWriter(
+        path,
+        rate=rate,
+        time_base=None if fps is not None else info.time_base,
+        codec=codec,
+        crf=crf,
+        audio=audio,
+    )
+    return Sink(path, writer, "video")

@@ -1,0 +1,157 @@
+"""One frame's optimization: ``stylize_frame(model, problem, init, ...) -> FrameResult``.
+
+It knows no frame index, pass or path: the drivers build a ``FrameProblem`` (content image, style
+Gram targets, temporal targets) and an initial image, and get back the optimized image.
+Images are RGB ``[1,3,H,W]`` float tensors in 0–255 on the model's device.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .config import LossConfig, OptimConfig
+from .features import VGGFeatures
+from .losses import content_loss, gram, style_loss, temporal_loss, tv_loss
+
+
+@dataclass(frozen=True)
+class TemporalTarget:
+    """A previous stylized frame warped into this one, and its per-pixel weight c ∈ [0,1] ``[1,1,H,W]``."""
+    warped: torch.Tensor
+    weight: torch.Tensor
+
+
+@dataclass(frozen=True)
+class FrameProblem:
+    content: torch.Tensor                         # [1,3,H,W] the source frame
+    style_grams: dict[str, torch.Tensor]          # layer → [C,C] target Gram (blended over styles)
+    temporal: tuple[TemporalTarget, ...] = ()
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    image: torch.Tensor       # [1,3,H,W] detached, 0–255 (not clamped: the encoder clamps)
+    terms: dict[str, float]   # weighted loss terms and 'total' at the returned image
+    iterations: int
+    evaluations: int          # VGG forward+backward passes
+    seconds: float
+    nonfinite: bool = False   # the loss became NaN/inf; the image is the last finite iterate
+
+
+@dataclass(frozen=True)
+class StepInfo:
+    iteration: int
+    loss: float
+
+
+@torch.no_grad()
+def style_grams(model: VGGFeatures, styles: list[torch.Tensor], blend: list[float], layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """Blended Gram targets Σ_k b_k G(style_k) per layer, computed once per style set and size."""
+    total = sum(blend)
+    grams = {name: 0 for name in layers}
+    for image, b in zip(styles, blend):
+        feats = model(image)
+        for name in layers:
+            grams[name] = grams[name] + gram(feats[name]) * (b / total)
+    return grams
+
+
+class FrameLoss:
+    """The weighted objective of one frame; content features are encoded once at construction."""
+
+    def __init__(self, model: VGGFeatures, problem: FrameProblem, weights: LossConfig):
+        self.model, self.problem, self.w = model, problem, weights
+        with torch.no_grad():
+            self.content_target = model(problem.content)[weights.content_layer]
+
+    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        feats = self.model(image)
+        w, p = self.w, self.problem
+        terms = {
+            "content": w.content_weight * content_loss(feats[w.content_layer], self.content_target),
+            "style": w.style_weight * style_loss(feats, p.style_grams),
+            "tv": w.tv_weight * tv_loss(image),
+        }
+        if p.temporal and w.temporal_weight > 0:
+            terms["temporal"] = w.temporal_weight * sum(temporal_loss(image, t.warped, t.weight) for t in p.temporal)
+        terms["total"] = sum(terms.values())
+        return terms
+
+
+def stylize_frame(model: VGGFeatures, problem: FrameProblem, init: torch.Tensor, weights: LossConfig,
+                  optim: OptimConfig, iterations: int,
+                  on_step: Callable[[StepInfo], None] | None = None) -> FrameResult:
+    """Minimize ``FrameLoss`` from ``init`` for at most ``iterations`` iterations, stopping early when
+    the loss fell by less than ``optim.tolerance`` (relative) over ``optim.check_every`` iterations."""
+    start = time.perf_counter()
+    objective = FrameLoss(model, problem, weights)
+    x = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+    evals = 0
+    cache: dict = {}
+
+    def closure() -> torch.Tensor:
+        nonlocal evals
+        # L-BFGS re-evaluates the point it stopped at whenever step() is called again; that point's
+        # loss and gradient are still valid (x unchanged), so skip the VGG pass.
+        if cache.get("version") == x._version:
+            return cache["loss"]
+        if x.grad is not None:
+            x.grad = None
+        terms = objective(x)
+        terms["total"].backward()
+        evals += 1
+        cache.update(version=x._version, loss=terms["total"].detach(), terms=terms)
+        return cache["loss"]
+
+    if optim.optimizer == "lbfgs":
+        opt = torch.optim.LBFGS([x], lr=optim.learning_rate or 1.0, max_iter=optim.check_every,
+                                history_size=100, tolerance_grad=0.0, tolerance_change=0.0)
+    else:
+        opt = torch.optim.Adam([x], lr=optim.learning_rate or 8.0)
+
+    done, last_good, prev_loss, nonfinite = 0, x.detach().clone(), None, False
+    while done < iterations:
+        chunk = min(optim.check_every, iterations - done)
+        if optim.optimizer == "lbfgs":
+            opt.param_groups[0]["max_iter"] = chunk
+            before = opt.state[opt._params[0]].get("n_iter", 0)
+            opt.step(closure)
+            taken = opt.state[opt._params[0]]["n_iter"] - before
+        else:
+            for _ in range(chunk):
+                closure()  # sets x.grad (kept from the cache when x is unchanged)
+                opt.step()
+            taken = chunk
+        done += max(taken, 1)
+        loss = float(closure())
+        if not math.isfinite(loss):
+            nonfinite = True
+            break
+        last_good = x.detach().clone()
+        if on_step:
+            on_step(StepInfo(done, loss))
+        if taken < chunk:  # L-BFGS found nothing more to do
+            break
+        if prev_loss is not None and (prev_loss - loss) < optim.tolerance * abs(prev_loss):
+            break
+        prev_loss = loss
+
+    if nonfinite or not cache:
+        with torch.no_grad():
+            cache["terms"] = objective(last_good)
+    terms = {k: float(v.detach()) for k, v in cache["terms"].items()}
+    return FrameResult(image=last_good, terms=terms, iterations=done,
+                       evaluations=evals, seconds=time.perf_counter() - start, nonfinite=nonfinite)
+
+
+def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize of ``[N,C,H,W]`` to ``size`` = (H, W) (antialiased when shrinking)."""
+    if tuple(image.shape[-2:]) == tuple(size):
+        return image
+    return F.interpolate(image, size=size, mode="bilinear", align_corners=False,
+                         antialias=size[0] < image.shape[-2])

@@ -1,0 +1,176 @@
+"""``stylize_video``: decode → flow → optimize → encode, with a report of what it did.
+
+Library code: it returns a report and emits events through ``on_event``; it never prints.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from fractions import Fraction
+from typing import Any, Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from .config import StylizeConfig, as_dict
+from .device import to_tensor, to_uint8
+from .errors import ConfigError, InputError
+from .frames import read_image
+from .media import check_output_path, open_sink, open_source
+from .metrics import fidelity, warping_error
+from .single_pass import single_pass
+from .stylizer import Stylizer, processing_size, resize_rgb
+
+Event = Callable[[dict[str, Any]], None]
+
+
+def _parse_frames(frames: str | tuple[int, int | None] | None) -> tuple[int, int | None]:
+    if frames is None:
+        return 0, None
+    if isinstance(frames, tuple):
+        return frames
+    try:
+        a, _, b = frames.partition(":")
+        start, stop = int(a or 0), (int(b) if b else None)
+    except ValueError:
+        raise ConfigError(f"--frames must look like START:END (0-based, END exclusive), got {frames!r}") from None
+    if start < 0 or (stop is not None and stop <= start):
+        raise ConfigError(f"--frames {frames}: need 0 <= START < END")
+    return start, stop
+
+
+class _Timer:
+    """Accumulates seconds per pipeline stage."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {"decode": 0.0, "flow": 0.0, "optimize": 0.0, "encode": 0.0, "metrics": 0.0}
+
+    def add(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] += now - since
+        return now
+
+
+def stylize_video(input: str, style: str | Sequence[str], output: str, config: StylizeConfig = StylizeConfig(), *,
+                  frames: str | tuple[int, int | None] | None = None, fps: float | Fraction | None = None,
+                  codec: str | None = None, crf: int | None = None, report: str | None = None,
+                  on_event: Event | None = None) -> dict[str, Any]:
+    """Stylize ``input`` (video file, image folder or printf pattern) with ``style`` image(s) into
+    ``output`` (video file, folder or pattern). Returns the report (also written to ``report`` as JSON).
+
+    The output appears under its name only when the whole run succeeded.
+    """
+    emit = on_event or (lambda event: None)
+    styles = [style] if isinstance(style, str) else list(style)
+    if not styles:
+        raise ConfigError("at least one --style image is needed")
+    start, stop = _parse_frames(frames)
+    rate = Fraction(fps).limit_denominator(1_000_000) if fps is not None else None
+    if rate is not None and rate <= 0:
+        raise ConfigError("--fps must be positive")
+    check_output_path(input, output)
+    if report and not os.path.isdir(os.path.dirname(os.path.abspath(report))):
+        raise ConfigError(f"report folder does not exist: {os.path.dirname(os.path.abspath(report))}")
+    style_images = [read_image(s) for s in styles]
+    source = open_source(input, start, stop, rate)
+    info = source.info
+    size = processing_size(info.width, info.height, config.max_side)
+    torch.manual_seed(config.seed)
+    stylizer = Stylizer.create(config, style_images)
+    emit({"event": "start", "input": input, "output": output, "n_frames": info.n_frames,
+          "source_size": [info.width, info.height], "size": list(size), "device": str(stylizer.device)})
+
+    timer = _Timer()
+    pts: list[int | None] = []
+    small: list[np.ndarray] = []
+
+    def decoded() -> Iterator[np.ndarray]:
+        t = time.perf_counter()
+        for frame in source.frames():
+            image = resize_rgb(frame.image, size)
+            pts.append(frame.pts)
+            small.append(image)
+            t = timer.add("decode", t)
+            yield image
+            t = time.perf_counter()
+
+    per_frame, prev_out, prev_src = [], None, None
+    out_info = dataclasses.replace(info, width=size[0], height=size[1])
+    with open_sink(output, out_info, codec=codec, crf=crf, fps=rate, audio_from=source) as sink:
+        run_start = time.perf_counter()
+        for outcome in single_pass(stylizer, decoded()):
+            r = outcome.result
+            timer.seconds["flow"] += outcome.flow_seconds
+            timer.seconds["optimize"] += r.seconds
+            t = time.perf_counter()
+            image = to_uint8(outcome.stylized)
+            sink.write(image, pts[outcome.index])
+            t = timer.add("encode", t)
+            record = {"index": start + outcome.index, "iterations": r.iterations, "evaluations": r.evaluations,
+                      "seconds": round(r.seconds, 4), "terms": r.terms, "nonfinite": r.nonfinite}
+            src = small[outcome.index]
+            record.update(_frame_metrics(stylizer, image, src, outcome, prev_out, prev_src))
+            timer.add("metrics", t)
+            prev_out, prev_src = image, src
+            # Keep only what the next frame's metrics need: memory stays flat on long clips.
+            small[outcome.index] = None  # type: ignore[call-overload]
+            per_frame.append(record)
+            emit({"event": "frame", "n_frames": info.n_frames, **record})
+        total_seconds = time.perf_counter() - run_start
+        if sink.n_written != info.n_frames:
+            raise InputError(f"{input}: decoded {sink.n_written} frames, expected {info.n_frames}")
+
+    result = _report(input, styles, output, config, info, size, per_frame, timer, total_seconds, sink.audio_mode)
+    if report:
+        _write_json(report, result)
+    emit({"event": "done", **result["totals"]})
+    return result
+
+
+def _frame_metrics(stylizer: Stylizer, image, source, outcome, prev_out, prev_src) -> dict[str, float]:
+    """Fidelity of this frame, and the warping error of output and source against frame t−1 (flow and
+    weights from the source frames; the source's own error is the noise floor of flow and mask)."""
+    cfg = stylizer.config
+    m = fidelity(stylizer.model, to_tensor(image, stylizer.device), to_tensor(source, stylizer.device),
+                 stylizer.grams_for(max(source.shape[:2])), cfg.loss.content_layer)
+    if outcome.flow_back is not None and prev_out is not None:
+        m["warping_error"] = warping_error(image, prev_out, outcome.flow_back, outcome.weight)
+        m["source_warping_error"] = warping_error(source, prev_src, outcome.flow_back, outcome.weight)
+    return m
+
+
+def _report(input, styles, output, config, info, size, per_frame, timer, total_seconds, audio_mode) -> dict:
+    def mean(key):
+        values = [f[key] for f in per_frame if key in f]
+        return sum(values) / len(values) if values else None
+
+    later = per_frame[1:] or per_frame
+    return {
+        "input": input, "styles": styles, "output": output,
+        "config": as_dict(config),
+        "source": {"kind": info.kind, "width": info.width, "height": info.height, "n_frames": info.n_frames,
+                   "rate": str(info.rate), "has_audio": info.has_audio},
+        "size": list(size), "audio": audio_mode,
+        "frames": per_frame,
+        "stages_seconds": {k: round(v, 3) for k, v in timer.seconds.items()},
+        "totals": {
+            "frames": len(per_frame), "seconds": round(total_seconds, 3),
+            "seconds_per_frame": round(total_seconds / max(len(per_frame), 1), 3),
+            "iterations": sum(f["iterations"] for f in per_frame),
+            "evaluations": sum(f["evaluations"] for f in per_frame),
+            "evaluations_per_later_frame": sum(f["evaluations"] for f in later) / len(later),
+            "warping_error": mean("warping_error"),
+            "source_warping_error": mean("source_warping_error"),
+            "content_distance": mean("content_distance"),
+            "style_distance": mean("style_distance"),
+        },
+    }
+
+
+def _write_json(path: str, data: dict) -> None:
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)

@@ -1,0 +1,66 @@
+"""The network and the style targets, set up once per run and shared by every frame and driver."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import torch
+
+from .config import StylizeConfig
+from .device import resolve_device, to_tensor
+from .errors import ConfigError
+from .features import VGGFeatures, load_vgg
+from .optimize import style_grams
+
+
+def processing_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """(W, H) with the longer side = ``max_side`` (never enlarged), aspect kept, each side ≥ 16."""
+    scale = min(1.0, max_side / max(width, height))
+    return max(16, round(width * scale)), max(16, round(height * scale))
+
+
+def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize H×W×3 to ``size`` = (W, H): area averaging when shrinking, bicubic when enlarging."""
+    if (image.shape[1], image.shape[0]) == tuple(size):
+        return image
+    shrink = size[0] < image.shape[1]
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
+@dataclass
+class Stylizer:
+    """VGG19 on its device plus the style images; Gram targets are computed once per size and kept."""
+    config: StylizeConfig
+    model: VGGFeatures
+    device: torch.device
+    styles: list[np.ndarray]
+    blend: list[float]
+
+    @classmethod
+    def create(cls, config: StylizeConfig, styles: list[np.ndarray]) -> "Stylizer":
+        blend = list(config.style_blend) if config.style_blend else [1.0] * len(styles)
+        if len(blend) != len(styles):
+            raise ConfigError(f"--style-blend has {len(blend)} weights for {len(styles)} style images")
+        if any(b < 0 for b in blend) or sum(blend) <= 0:
+            raise ConfigError("--style-blend weights must be non-negative and not all zero")
+        device = resolve_device(config.device)
+        layers = sorted({config.loss.content_layer, *config.loss.style_layers})
+        model = load_vgg(layers, config.weights, config.weights_format, device)
+        return cls(config, model, device, styles, blend)
+
+    def __post_init__(self):
+        self._grams: dict[int, dict[str, torch.Tensor]] = {}
+
+    def grams_for(self, frame_long_side: int) -> dict[str, torch.Tensor]:
+        """Blended Gram targets for frames whose longer side is ``frame_long_side`` pixels: each style
+        image is resized so its longer side is ``style_scale`` × that (as neural-style's -style_scale)."""
+        if frame_long_side not in self._grams:
+            side = max(16, round(self.config.style_scale * frame_long_side))
+            tensors = []
+            for s in self.styles:
+                h, w = s.shape[:2]
+                k = side / max(h, w)
+                tensors.append(to_tensor(resize_rgb(s, (max(16, round(w * k)), max(16, round(h * k)))), self.device))
+            self._grams[frame_long_side] = style_grams(self.model, tensors, self.blend, self.config.loss.style_layers)
+        return self._grams[frame_long_side]

@@ -1,0 +1,31 @@
+"""Temporal targets and warm starts from already stylized neighbours (Ruder et al. Sec. 3.1–3.2).
+
+numpy in, numpy out: images H×W×3 float32 in 0–255, weights H×W float32 in [0, 1].
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .warp import warp
+
+
+def warped_previous(prev_stylized: np.ndarray, flow_back: np.ndarray) -> np.ndarray:
+    """The stylized frame t−1 brought into frame t; ``flow_back`` is flow t → t−1."""
+    return warp(prev_stylized, flow_back)
+
+
+def init_image(kind: str, content: np.ndarray, warped: np.ndarray | None, weight: np.ndarray | None,
+               rng: np.random.Generator) -> np.ndarray:
+    """Starting image of the optimization.
+
+    'prevwarped': the warped previous result where it is reliable, the content frame where it is not
+    (blended by c, so disocclusions start from the frame rather than from smeared paint);
+    'image': the content frame; 'random': the frame's mean colour plus Gaussian noise (σ = 16).
+    """
+    if kind == "prevwarped" and warped is not None:
+        c = weight[..., None]
+        return (c * warped + (1.0 - c) * content).astype(np.float32)
+    if kind == "random":
+        mean = content.reshape(-1, 3).mean(0)
+        return (mean + 16.0 * rng.standard_normal(content.shape)).astype(np.float32)
+    return content.astype(np.float32)

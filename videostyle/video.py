@@ -1,0 +1,580 @@
+"""Video files: probing, decoding to RGB arrays and encoding from them, with PyAV (FFmpeg).
+
+Timestamps stay integers in the stream's fractional time base from input to output, so
+variable frame rates and NTSC rates (30000/1001) survive a round trip exactly.
+"""
+
+from __future__ import annotations
+
+import array
+import io
+import math
+import os
+import secrets
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Iterator
+
+import av
+import numpy as np
+
+from .errors import ConfigError, InputError, OutputError
+
+# Output container for each video file extension we write.
+VIDEO_FORMATS = {
+    ".mp4": "mp4",
+    ".mov": "mov",
+    ".mkv": "matroska",
+    ".webm": "webm",
+    ".avi": "avi",
+    ".gif": "gif",
+}
+
+# codec -> (pixel format, whether the codec takes a "crf" option)
+_CODECS = {
+    "libx264": ("yuv420p", True),
+    "libx265": ("yuv420p", True),
+    "libvpx-vp9": ("yuv420p", True),
+    "mpeg4": ("yuv420p", False),
+    "ffv1": ("bgr0", False),  # lossless RGB
+    "prores_ks": ("yuv422p10le", False),
+    "gif": ("rgb8", False),  # fixed 3-3-2 bit palette: a preview format, not a master
+}
+_DEFAULT_CODEC = {"webm": "libvpx-vp9", "gif": "gif"}  # everything else: libx264
+DEFAULT_CRF = 18
+
+# Containers that store frame timestamps; AVI only has a frame index (constant rate).
+_KEEPS_TIMESTAMPS = {"mp4", "mov", "matroska", "webm", "gif"}
+
+# FFmpeg's AVColorSpace / primaries / transfer values, and AVColorRange for limited range.
+# YUV output is BT.709 and tagged so; MPEG-4 part 2 has no place for the tag (and AVI none
+# either), and untagged video is decoded as BT.601, so mpeg4 gets BT.601.
+_BT709 = 1
+_SMPTE170M = 6  # BT.601 525-line, the matrix FFmpeg assumes for untagged video
+_LIMITED_RANGE = 1
+
+_AV_ERRORS = (av.FFmpegError, OSError)
+
+
+def _reason(e: BaseException) -> str:
+    """One-line reason from a PyAV/OS error."""
+    text = getattr(e, "strerror", None) or str(e) or type(e).__name__
+    return " ".join(str(text).split())
+
+
+# --------------------------------------------------------------------------- reading
+
+
+@dataclass(frozen=True)
+class VideoProbe:
+    """What one full decode pass learned about the first video stream of a file."""
+
+    width: int  # displayed size, i.e. after rotation
+    height: int
+    n_frames: int
+    time_base: Fraction
+    rate: Fraction  # average frames per second
+    pts: array.array | None  # pts of every frame; None if some are missing or not increasing
+    start_time: Fraction  # seconds, time of frame 0
+    last_duration: Fraction  # seconds, duration of the last frame
+    quarter_turns: int  # np.rot90 k that makes frames upright (display matrix)
+    has_audio: bool
+
+    def frame_time(self, index: int) -> Fraction:
+        """Start time of frame ``index`` in seconds (index == n_frames gives the end of the video)."""
+        if self.pts is None:
+            return self.start_time + Fraction(index) / self.rate
+        if index < self.n_frames:
+            return self.pts[index] * self.time_base
+        return self.pts[-1] * self.time_base + self.last_duration
+
+
+# FFmpeg renders plain text files as "video" (ANSI art); that is never what a user meant.
+_TEXT_FORMATS = {"tty"}
+_TEXT_CODECS = {"ansi", "bintext", "xbin", "idf"}
+
+
+def _video_stream(container, path: str):
+    streams = [
+        s for s in container.streams.video if not (s.disposition & av.stream.Disposition.attached_pic)
+    ]
+    if container.format.name in _TEXT_FORMATS or (streams and streams[0].codec_context.name in _TEXT_CODECS):
+        raise InputError(f"not a video or image file: {path}")
+    if not streams:
+        raise InputError(f"no video stream in {path}")
+    return streams[0]
+
+
+def _quarter_turns(degrees: float) -> int:
+    # The display matrix angle is counter-clockwise, like np.rot90's k.
+    return int(round(degrees / 90.0)) % 4
+
+
+def probe_video(path: str) -> VideoProbe:
+    """Decode the whole video once to count frames and record timestamps (images are discarded)."""
+    try:
+        with av.open(path) as container:
+            stream = _video_stream(container, path)
+            stream.thread_type = "AUTO"
+            pts = array.array("q")
+            increasing = True
+            n = 0
+            first = last = None
+            for frame in container.decode(stream):
+                if first is None:
+                    first = frame
+                    turns = _quarter_turns(frame.rotation)
+                if frame.pts is None or (pts and frame.pts <= pts[-1]):
+                    increasing = False
+                elif increasing:
+                    pts.append(frame.pts)
+                last = frame
+                n += 1
+            time_base = stream.time_base or Fraction(1, 90000)
+            rate = stream.average_rate or stream.guessed_rate
+            stream_start = stream.start_time
+            has_audio = len(container.streams.audio) > 0
+    except InputError:
+        raise
+    except _AV_ERRORS as e:
+        raise InputError(f"not a readable video: {path} ({_reason(e)})") from None
+    if n == 0:
+        raise InputError(f"no decodable video frames in {path}")
+
+    pts_list = pts if increasing else None
+    if not rate or rate <= 0:
+        if pts_list is not None and n > 1 and pts_list[-1] > pts_list[0]:
+            rate = Fraction(n - 1) / ((pts_list[-1] - pts_list[0]) * time_base)
+        else:
+            rate = Fraction(25)
+    rate = Fraction(rate)
+    if last.duration and last.duration > 0:
+        last_duration = last.duration * Fraction(time_base)
+    elif pts_list is not None and n > 1:
+        last_duration = (pts_list[-1] - pts_list[-2]) * Fraction(time_base)
+    else:
+        last_duration = 1 / rate
+    if pts_list is not None:
+        start_time = pts_list[0] * Fraction(time_base)
+    else:
+        start_time = (stream_start or 0) * Fraction(time_base)
+
+    width, height = first.width, first.height
+    if turns % 2:
+        width, height = height, width
+    return VideoProbe(
+        width=width,
+        height=height,
+        n_frames=n,
+        time_base=Fraction(time_base),
+        rate=rate,
+        pts=pts_list,
+        start_time=start_time,
+        last_duration=last_duration,
+        quarter_turns=turns,
+        has_audio=has_audio,
+    )
+
+
+def _to_rgb(frame, turns: int) -> np.ndarray:
+    # to_ndarray converts with the frame's own colour matrix/range tags (FFmpeg's default,
+    # BT.601, if untagged).
+    image = frame.to_ndarray(format="rgb24")
+    if turns:
+        image = np.ascontiguousarray(np.rot90(image, turns))
+    return image
+
+
+def _seek_decode(container, stream, target_pts: int) -> Iterator | None:
+    """Frames starting exactly at ``target_pts`` via a keyframe seek, or None if the seek missed."""
+    try:
+        container.seek(target_pts, stream=stream, backward=True, any_frame=False)
+    except av.FFmpegError:
+        return None  # not seekable
+    frames = container.decode(stream)
+    for frame in frames:
+        if frame.pts is None or frame.pts > target_pts:
+            return None  # landed past the target: only a decode from the start is exact
+        if frame.pts == target_pts:
+            def rest(first=frame):
+                yield first
+                yield from frames
+
+            return rest()
+    return None
+
+
+def decode_video(path: str, probe: VideoProbe, start: int, stop: int) -> Iterator[tuple[int | None, np.ndarray]]:
+    """Yield ``(pts, image)`` for frames ``start`` .. ``stop - 1`` (0-based, presentation
+    order). ``image`` is H x W x 3 uint8 RGB, rotated upright. ``pts`` is None when
+    the file's timestamps are unusable (see VideoProbe.pts)."""
+    try:
+        frames = None
+        if start > 0 and probe.pts is not None:
+            # A keyframe seek avoids decoding everything before ``start`` when resuming a range.
+            with av.open(path) as container:
+                stream = _video_stream(container, path)
+                stream.thread_type = "AUTO"
+                frames = _seek_decode(container, stream, probe.pts[start])
+                if frames is not None:
+                    yield from _emit(frames, path, probe, start, stop)
+                    return
+        with av.open(path) as container:
+            stream = _video_stream(container, path)
+            stream.thread_type = "AUTO"
+            frames = container.decode(stream)
+            for _ in range(start):
+                if next(frames, None) is None:
+                    break
+            yield from _emit(frames, path, probe, start, stop)
+    except InputError:
+        raise
+    except _AV_ERRORS as e:
+        raise InputError(f"cannot decode video {path}: {_reason(e)}") from None
+
+
+def _emit(frames, path: str, probe: VideoProbe, start: int, stop: int):
+    index = start
+    for frame in frames:
+        if index >= stop:
+            break
+        pts = probe.pts[index] if probe.pts is not None else None
+        if pts is not None and frame.pts != pts:
+            # Frame indices must mean the same frames on every read, or ranges would drift.
+            raise InputError(f"frame {index} of {path} decoded differently on a second read (pts {frame.pts}, expected {pts})")
+        yield pts, _to_rgb(frame, probe.quarter_turns)
+        index += 1
+
+
+# --------------------------------------------------------------------------- writing
+
+
+@dataclass(frozen=True)
+class AudioSpan:
+    """The audio to carry into an output: the file's first audio stream from ``start`` to
+    ``end`` (seconds on that file's clock), placed so that ``start`` becomes output time 0."""
+
+    path: str
+    start: Fraction
+    end: Fraction
+
+
+def _copy_accepted(fmt: str, path: str) -> bool:
+    """Whether a ``fmt`` container takes the first audio stream of ``path`` unchanged. Tried
+    with one packet on a throwaway in-memory file: some refusals (FLAC in MOV, PCM with an
+    unordered channel layout in MP4) only show in the header or the trailer."""
+    try:
+        with av.open(path) as source:
+            stream = source.streams.audio[0]
+            trial = av.open(io.BytesIO(), "w", format=fmt)
+            try:
+                copy = trial.add_stream_from_template(stream, opaque=True)
+                for packet in source.demux(stream):
+                    if packet.dts is not None:
+                        packet.stream = copy
+                        trial.mux(packet)
+                        break
+            finally:
+                trial.close()
+    except (ValueError, IndexError, *_AV_ERRORS):
+        return False
+    return True
+
+
+# FFmpeg's default layout names by channel count, for re-encoding: a source may carry an
+# unordered layout ("2 channels") that encoders and MP4 reject.
+_DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
+
+
+class _AudioTrack:
+    """Feeds one audio stream into an output container, copied when the container accepts the
+    codec, otherwise re-encoded (AAC, or Opus for WebM). GIF output gets no audio."""
+
+    def __init__(self, out, fmt: str, span: AudioSpan):
+        self.mode = "none"
+        self._out = out
+        self._span = span
+        self._done = False
+        self._partial_ok = fmt != "avi"
+        if fmt == "gif":
+            return
+        try:
+            self._in = av.open(span.path)
+            source = self._in.streams.audio[0]
+        except (*_AV_ERRORS, IndexError) as e:
+            raise InputError(f"cannot read audio of {span.path}: {_reason(e)}") from None
+        if _copy_accepted(fmt, span.path):
+            self.stream = out.add_stream_from_template(source, opaque=True)
+            self.mode = "copy"
+            self._items = self._in.demux(source)
+        else:
+            codec = "libopus" if fmt == "webm" else "aac"
+            rate = 48000 if codec == "libopus" else source.rate
+            self.stream = out.add_stream(codec, rate=rate)
+            channels = source.layout.nb_channels
+            if codec == "libopus" or channels > 8:
+                channels = min(channels, 2)  # multichannel Opus needs a mapping family we skip
+            self.stream.codec_context.layout = _DEFAULT_LAYOUTS[channels]
+            self.stream.codec_context.bit_rate = 128000 if codec == "libopus" else 192000
+            self.mode = "opus" if codec == "libopus" else "aac"
+            self._items = self._in.decode(source)
+
+    def pump(self, until: Fraction | None) -> None:
+        """Mux audio up to output time ``until`` seconds (None: to the end of the span)."""
+        if self.mode == "none" or self._done:
+            return
+        feed = self._copy if self.mode == "copy" else self._encode
+        for item in self._items:
+            t = feed(item)
+            if t is False:  # past the end of the span
+                break
+            if until is not None and t is not None and t >= until:
+                return
+        self._done = True
+        if self.mode != "copy":
+            for packet in self.stream.encode(None):
+                self._out.mux(packet)
+
+    def _copy(self, packet):
+        # Packets overlapping the span are kept whole, so the first one may start slightly
+        # before output time 0; MP4/MOV keep that with an edit list, Matroska shifts all
+        # streams alike. AVI would shift video by a whole frame, so there it is dropped.
+        if packet.dts is None:  # demuxer flush packet
+            return None
+        tb = packet.time_base
+        t0 = (packet.pts if packet.pts is not None else packet.dts) * tb
+        t1 = t0 + (packet.duration or 0) * tb
+        if t0 >= self._span.end:
+            return False
+        ends_before = t1 <= self._span.start if packet.duration else t0 < self._span.start
+        if ends_before or (t0 < self._span.start and not self._partial_ok):
+            return None
+        shift = round(self._span.start / tb)
+        if packet.pts is not None:
+            packet.pts -= shift
+        packet.dts -= shift
+        packet.stream = self.stream
+        self._out.mux(packet)
+        return t0 - self._span.start
+
+    def _encode(self, frame):
+        # Decoded audio is trimmed to the span sample-exactly, then timestamped in samples.
+        rate = frame.sample_rate
+        t0 = frame.pts * frame.time_base if frame.pts is not None else None
+        if t0 is None:
+            return None
+        if t0 >= self._span.end:
+            return False
+        n = frame.samples
+        first = max(0, math.ceil((self._span.start - t0) * rate))
+        last = min(n, math.floor((self._span.end - t0) * rate))
+        if last <= first:
+            return None
+        if first or last < n:
+            data = frame.to_ndarray()
+            channels = frame.layout.nb_channels
+            if frame.format.is_planar:
+                data = data[:, first:last]
+            else:
+                data = data[:, first * channels : last * channels]
+            trimmed = av.AudioFrame.from_ndarray(np.ascontiguousarray(data), format=frame.format.name, layout=frame.layout.name)
+            trimmed.sample_rate = rate
+            frame = trimmed
+        frame.pts = round((t0 - self._span.start) * rate) + first
+        frame.time_base = Fraction(1, rate)
+        for packet in self.stream.encode(frame):
+            self._out.mux(packet)
+        return t0 - self._span.start
+
+    def close(self) -> None:
+        if getattr(self, "_in", None) is not None:
+            self._in.close()
+            self._in = None
+
+
+class VideoWriter:
+    """Encodes RGB frames into a hidden temporary file next to ``path``; commit() renames it
+    into place, abort() deletes it. Nothing ever appears under ``path`` unfinished.
+
+    Odd widths/heights: chroma-subsampled pixel formats (yuv420p, yuv422p10le) need even
+    sizes, so frames are PADDED by one pixel on the right/bottom, replicating the edge
+    pixels (the output is then 1 px larger; scaling would blur, cropping would lose a row).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        rate: Fraction,
+        time_base: Fraction | None = None,
+        codec: str | None = None,
+        crf: int | None = None,
+        audio: AudioSpan | None = None,
+    ):
+        self.path = path
+        directory, name = os.path.split(os.path.abspath(path))
+        stem, ext = os.path.splitext(name)
+        self._fmt = VIDEO_FORMATS.get(ext.lower())
+        if self._fmt is None:
+            known = " ".join(sorted(VIDEO_FORMATS))
+            raise OutputError(f"unknown video extension {ext!r} for {path} (use one of: {known}, or a folder)")
+        self.codec = codec or _DEFAULT_CODEC.get(self._fmt, "libx264")
+        try:
+            encoder = av.Codec(self.codec, "w")
+        except (*_AV_ERRORS, ValueError):
+            raise ConfigError(f"unknown video encoder {self.codec!r}") from None
+        if encoder.type != "video":
+            raise ConfigError(f"{self.codec!r} is not a video encoder")
+        self._pix_fmt, takes_crf = _CODECS.get(self.codec, (None, False))
+        if self._pix_fmt is None:
+            supported = [f.name for f in (encoder.video_formats or ())]
+            self._pix_fmt = "yuv420p" if not supported or "yuv420p" in supported else supported[0]
+        pix = av.VideoFormat(self._pix_fmt)
+        self._even = (pix.chroma_width(2) < 2, pix.chroma_height(2) < 2)
+        self._yuv = not pix.is_rgb and not pix.has_palette
+        self._bt601 = self.codec == "mpeg4"
+
+        self._rate = Fraction(rate)
+        self._time_base = Fraction(time_base) if time_base is not None else None
+        self._options = {}
+        if takes_crf:
+            top = 63 if self.codec == "libvpx-vp9" else 51
+            crf = DEFAULT_CRF if crf is None else crf
+            if not isinstance(crf, int) or isinstance(crf, bool) or not 0 <= crf <= top:
+                raise ConfigError(f"crf for {self.codec} must be an integer from 0 to {top}, got {crf!r}")
+            self._options["crf"] = str(crf)
+        if self.codec == "libvpx-vp9":
+            # b=0: constant quality rather than a bitrate cap; cpu-used 4 / row-mt: libvpx's
+            # defaults encode HD at about a frame per second.
+            self._options.update({"b": "0", "cpu-used": "4", "row-mt": "1"})
+        if self.codec == "libx265":
+            self._options["x265-params"] = "log-level=error"
+        if self._fmt == "avi":
+            # AVI has no timestamps: B-frames' negative decode times would delay video a frame.
+            self._options["bf"] = "0"
+
+        self._tmp = os.path.join(directory, f".{stem}.partial-{secrets.token_hex(4)}{ext}")
+        container_options = {"movflags": "+faststart"} if self._fmt in ("mp4", "mov") else {}
+        self._out = av.open(self._tmp, "w", format=self._fmt, container_options=container_options)
+        self._audio = None
+        self._count = 0
+        try:
+            try:
+                self._stream = self._out.add_stream(self.codec, rate=self._rate)
+            except ValueError:
+                raise ConfigError(f"{ext} files cannot hold {self.codec} video ({path})") from None
+            if self.codec == "mpeg4":
+                # mpeg4 ignores crf; a fixed quantiser keeps quality up instead of its 200 kb/s default.
+                self._stream.codec_context.qscale = True
+                self._stream.codec_context.global_quality = 3 * 118  # q 3 in FF_QP2LAMBDA units
+            if audio is not None:
+                self._audio = _AudioTrack(self._out, self._fmt, audio)
+        except BaseException:
+            self.abort()
+            raise
+
+    @property
+    def audio_mode(self) -> str:
+        return self._audio.mode if self._audio is not None else "none"
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def _start(self, width: int, height: int, pts: int | None) -> None:
+        self._size = (width, height)
+        self._pad = (width % 2 if self._even[0] else 0, height % 2 if self._even[1] else 0)
+        tb = self._time_base
+        self._keep_pts = (
+            pts is not None
+            and tb is not None
+            and self._fmt in _KEEPS_TIMESTAMPS
+            and not (self.codec == "mpeg4" and tb.denominator > 65535)  # MPEG-4 part 2 limit
+        )
+        if not self._keep_pts:
+            tb = 1 / self._rate
+        self._tb = tb
+        self._pts0 = pts if self._keep_pts else 0
+        self._last_pts = None
+        s = self._stream
+        s.width = width + self._pad[0]
+        s.height = height + self._pad[1]
+        s.pix_fmt = self._pix_fmt
+        s.time_base = tb
+        s.codec_context.time_base = tb
+        s.codec_context.options = dict(self._options)
+        if self._yuv:
+            cc = s.codec_context
+            cc.colorspace = cc.color_primaries = cc.color_trc = _SMPTE170M if self._bt601 else _BT709
+            cc.color_range = _LIMITED_RANGE
+
+    def write(self, image: np.ndarray, pts: int | None = None) -> None:
+        """Encode one H x W x 3 uint8 RGB frame. ``pts`` (in the time base given at creation)
+        is used only if the first frame had one; later frames must then have increasing pts."""
+        if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
+            raise ValueError(f"expected an H x W x 3 uint8 RGB image, got {getattr(image, 'shape', type(image))}")
+        height, width = image.shape[:2]
+        if self._count == 0:
+            self._start(width, height, pts)
+        elif (width, height) != self._size:
+            raise ValueError(f"frame size {width}x{height} differs from the first frame's {self._size[0]}x{self._size[1]}")
+        if self._keep_pts:
+            if pts is None:
+                raise ValueError("pts missing: the first frame had one, so every frame needs one")
+            out_pts = pts - self._pts0
+            if self._last_pts is not None and out_pts <= self._last_pts:
+                raise ValueError(f"pts must increase (got {pts} after {self._last_pts + self._pts0})")
+        else:
+            out_pts = self._count
+        if any(self._pad):
+            image = np.pad(image, ((0, self._pad[1]), (0, self._pad[0]), (0, 0)), mode="edge")
+        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        if self._yuv:
+            matrix = "ITU601" if self._bt601 else "ITU709"
+            frame = frame.reformat(format=self._pix_fmt, dst_colorspace=matrix, dst_color_range="MPEG")
+        frame.pts = out_pts
+        frame.time_base = self._tb
+        try:
+            if self._audio is not None:
+                # Keep audio about a second ahead so the muxer can interleave without buffering.
+                self._audio.pump(out_pts * self._tb + 1)
+            for packet in self._stream.encode(frame):
+                self._out.mux(packet)
+        except _AV_ERRORS as e:
+            raise OutputError(f"cannot write video {self.path}: {_reason(e)}") from None
+        self._last_pts = out_pts
+        self._count += 1
+
+    def commit(self) -> None:
+        """Flush the encoder, finish the audio, close the file and move it to ``path``."""
+        try:
+            if self._count == 0:
+                raise OutputError(f"no frames were written to {self.path}")
+            for packet in self._stream.encode(None):
+                self._out.mux(packet)
+            if self._audio is not None:
+                self._audio.pump(None)
+            self._out.close()
+            os.replace(self._tmp, self.path)
+        except _AV_ERRORS as e:
+            self.abort()
+            raise OutputError(f"cannot write video {self.path}: {_reason(e)}") from None
+        except BaseException:
+            self.abort()
+            raise
+        finally:
+            if self._audio is not None:
+                self._audio.close()
+
+    def abort(self) -> None:
+        """Close everything and delete the temporary file; never raises."""
+        for close in (self._out.close, getattr(self._audio, "close", None)):
+            if close is not None:
+                try:
+                    close()
+                except Exception:
+                    pass
+        try:
+            os.remove(self._tmp)
+        except OSError:
+            pass
