@@ -1,0 +1,86 @@
+"""Bad input through the real CLI: one line on stderr, non-zero exit, nothing under the output name."""
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+from mediagen import make_video
+from videostyle.cli import main
+
+
+@pytest.fixture()
+def files(tmp_path):
+    video = make_video(tmp_path / "in.mp4", n=3)
+    style = str(tmp_path / "style.png")
+    cv2.imwrite(style, np.random.default_rng(0).uniform(0, 255, (32, 32, 3)).astype(np.uint8))
+    junk = tmp_path / "junk.mp4"
+    junk.write_bytes(np.random.default_rng(1).bytes(4096))
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    text = tmp_path / "notes.png"
+    text.write_text("this is not an image\n")
+    return {"video": video, "style": style, "junk": str(junk), "empty": str(empty), "text": str(text),
+            "dir": str(tmp_path)}
+
+
+def run_cli(capsys, *argv):
+    code = main(["stylize", *argv, "--iterations", "2,1", "--quiet"])
+    return code, capsys.readouterr().err
+
+
+CASES = {
+    "missing input": lambda f: [os.path.join(f["dir"], "nope.mp4"), "--style", f["style"]],
+    "random bytes": lambda f: [f["junk"], "--style", f["style"]],
+    "empty file": lambda f: [f["empty"], "--style", f["style"]],
+    "text as style": lambda f: [f["video"], "--style", f["text"]],
+    "missing style": lambda f: [f["video"], "--style", os.path.join(f["dir"], "nope.jpg")],
+    "bad frame range": lambda f: [f["video"], "--style", f["style"], "--frames", "5:9"],
+    "bad blend": lambda f: [f["video"], "--style", f["style"], "--style-blend", "1,2"],
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_bad_input_is_one_line_and_writes_nothing(files, capsys, case):
+    out = os.path.join(files["dir"], "out.mp4")
+    code, err = run_cli(capsys, *CASES[case](files), "-o", out)
+    assert code != 0
+    assert err.startswith("videostyle: error:") and err.count("\n") == 1, err
+    assert not os.path.exists(out)
+
+
+def test_output_folder_missing(files, capsys):
+    code, err = run_cli(capsys, files["video"], "--style", files["style"], "-o",
+                        os.path.join(files["dir"], "no", "such", "out.mp4"))
+    assert code != 0 and err.count("\n") == 1 and "videostyle: error:" in err
+
+
+def test_output_equal_to_input_is_refused(files, capsys):
+    before = os.path.getsize(files["video"])
+    code, err = run_cli(capsys, files["video"], "--style", files["style"], "-o", files["video"])
+    assert code != 0 and err.count("\n") == 1
+    assert os.path.getsize(files["video"]) == before
+
+
+@pytest.mark.parametrize("where", ["/proc", "file"])
+def test_output_folder_unwritable(files, capsys, where):
+    """Root may write anywhere on disk, so use places nobody can create files in: /proc, or a 'folder'
+    that is a regular file."""
+    folder = "/proc" if where == "/proc" else files["style"]
+    code, err = run_cli(capsys, files["video"], "--style", files["style"], "-o", os.path.join(folder, "out.mp4"))
+    assert code != 0 and err.startswith("videostyle: error:") and err.count("\n") == 1, err
+
+
+def test_console_script_runs_and_help_lists_options():
+    r = subprocess.run([sys.executable, "-m", "videostyle.cli", "stylize", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0
+    for flag in ("--style-blend", "--iterations", "--temporal-weight", "--init", "--frames", "--report", "--device"):
+        assert flag in r.stdout
+
+
+def test_usage_error_exits_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["stylize", "x.mp4"])
+    assert e.value.code == 2

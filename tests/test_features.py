@@ -1,0 +1,66 @@
+"""VGG19 weights: the packaged file loads into torchvision's layout and holds trained filters."""
+import pytest
+import torch
+
+from videostyle.errors import ConfigError, InputError
+from videostyle.features import LAYER_NAMES, build_features, load_state, load_vgg
+
+
+@pytest.fixture(scope="module")
+def packaged():
+    return load_state("packaged")
+
+
+def spatial_autocorrelation(w: torch.Tensor) -> float:
+    """Lag-1 horizontal correlation of 3×3 kernel taps: trained edge/colour filters are smooth."""
+    w = w - w.mean(dim=(2, 3), keepdim=True)
+    return float((w[..., 1:] * w[..., :-1]).sum() / (w ** 2).sum())
+
+
+def test_layer_names_follow_torchvision_indices():
+    assert LAYER_NAMES[1] == "relu1_1" and LAYER_NAMES[22] == "relu4_2" and LAYER_NAMES[29] == "relu5_1"
+    assert len(LAYER_NAMES) == len(build_features())
+
+
+def test_packaged_weights_are_trained_not_random(packaged):
+    state, pre = packaged
+    assert pre.bgr and pre.mean == (103.939, 116.779, 123.68)
+    assert state["0.weight"].shape == (64, 3, 3, 3) and state["34.weight"].shape == (512, 512, 3, 3)
+    fresh = build_features(1)[0].weight.detach()
+    assert spatial_autocorrelation(state["0.weight"]) > 0.2 > spatial_autocorrelation(fresh)
+    # k-means quantized: at most 256 distinct kernel values per layer; biases are real floats.
+    assert state["21.weight"].unique().numel() <= 256
+    assert state["0.bias"].abs().sum() > 0
+
+
+def test_truncated_model_returns_requested_layers(packaged):
+    state, pre = packaged
+    from videostyle.features import VGGFeatures
+    model = VGGFeatures(["relu1_1", "relu4_2"], state, pre)
+    assert len(model.net) == 23
+    assert all(not p.requires_grad for p in model.parameters())
+    out = model(torch.rand(1, 3, 32, 48) * 255)
+    assert out["relu1_1"].shape == (1, 64, 32, 48) and out["relu4_2"].shape == (1, 512, 4, 6)
+
+
+def test_state_dict_file_round_trip(tmp_path, packaged):
+    state, _ = packaged
+    path = tmp_path / "vgg.pth"
+    torch.save({f"features.{k}": v for k, v in state.items()}, path)
+    with pytest.raises(ConfigError):
+        load_state(str(path))                      # a plain state dict does not say how it was trained
+    loaded, pre = load_state(str(path), "caffe")
+    assert pre.bgr and torch.equal(loaded["0.weight"], state["0.weight"])
+    _, pre_tv = load_state(str(path), "torchvision")
+    assert not pre_tv.bgr
+
+
+def test_bad_weights_files(tmp_path):
+    with pytest.raises(InputError):
+        load_state(str(tmp_path / "missing.pth"))
+    junk = tmp_path / "junk.pth"
+    junk.write_bytes(b"not a torch file")
+    with pytest.raises(InputError):
+        load_state(str(junk))
+    with pytest.raises(ConfigError):
+        load_vgg(["relu9_9"])

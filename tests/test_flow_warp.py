@@ -1,0 +1,69 @@
+"""Known answers for warping, flow and the consistency weights."""
+import numpy as np
+import pytest
+
+from videostyle.flow import FlowEstimator, consistency_weights
+from videostyle.warp import warp
+
+
+def texture(h=64, w=96, seed=0):
+    rng = np.random.default_rng(seed)
+    import cv2
+    noise = rng.uniform(0, 255, (h // 4, w // 4, 3)).astype(np.float32)
+    return cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8)
+
+
+def test_identity_flow_is_identity_warp():
+    img = texture().astype(np.float32)
+    assert np.array_equal(warp(img, np.zeros(img.shape[:2] + (2,), np.float32)), img)
+
+
+def test_integer_shift_is_exact_shift():
+    img = texture().astype(np.float32)
+    flow = np.zeros(img.shape[:2] + (2,), np.float32)
+    flow[..., 0], flow[..., 1] = 3, -2           # out[y, x] = img[y - 2, x + 3]
+    out = warp(img, flow)
+    assert np.array_equal(out[2:, :-3], img[:-2, 3:])
+
+
+def test_dis_recovers_a_known_pan():
+    a = texture()
+    b = np.roll(a, 2, axis=1)                    # content moves 2 px right from a to b
+    flow = FlowEstimator("dis", "medium")(b, a)  # b → a: each pixel of b came from 2 px to the left
+    assert np.median(flow[8:-8, 8:-8, 0]) == pytest.approx(-2, abs=0.1)
+    assert np.median(flow[8:-8, 8:-8, 1]) == pytest.approx(0, abs=0.1)
+
+
+def test_consistent_flow_is_reliable_inside_and_unreliable_where_it_leaves():
+    h, w = 40, 60
+    back = np.zeros((h, w, 2), np.float32)
+    back[..., 0] = -3                              # frame t pixel p came from p − 3 in t−1
+    fwd = -back
+    c = consistency_weights(back, fwd)
+    assert c[5:-5, 8:-5].min() > 0.99
+    assert c[:, :2].max() == 0                     # sources left the frame: nothing to follow
+
+
+def test_occluded_region_is_unreliable():
+    """A square moves 6 px right over a static background. At t, the strip the square uncovered has
+    background flow 0 back to t−1, but there t−1 shows the square moving +6: the round trip fails."""
+    h, w, x0, size, d = 48, 64, 20, 16, 6
+    back = np.zeros((h, w, 2), np.float32)
+    back[16:32, x0 + d:x0 + d + size, 0] = -d      # square at t came from 6 px left
+    fwd = np.zeros((h, w, 2), np.float32)
+    fwd[16:32, x0:x0 + size, 0] = d                # square at t−1 moves right
+    c = consistency_weights(back, fwd)
+    assert c[18:30, x0 + 1:x0 + d - 1].max() == 0  # uncovered strip
+    assert c[4:12, 4:60].min() > 0.99              # static background far from the square
+    assert c[19:29, x0 + d + 3:x0 + d + size - 3].min() > 0.99  # inside the moving square
+
+
+def test_motion_boundary_gets_zero_weight():
+    h, w = 40, 60
+    back = np.zeros((h, w, 2), np.float32)
+    back[:, 30:, 1] = 1.0                          # a sharp shear, consistent in both directions
+    fwd = np.zeros_like(back)
+    fwd[:, 30:, 1] = -1.0
+    c = consistency_weights(back, fwd, smooth_sigma=0)
+    assert c[10:30, 29:31].max() == 0
+    assert c[10:30, 5:25].min() == 1

@@ -1,0 +1,55 @@
+"""The one-frame optimizer on the real packaged network, at 32×48."""
+import numpy as np
+import pytest
+import torch
+
+from videostyle.config import LossConfig, OptimConfig, StylizeConfig
+from videostyle.device import to_tensor
+from videostyle.optimize import FrameProblem, TemporalTarget, stylize_frame
+from videostyle.stylizer import Stylizer
+
+
+@pytest.fixture(scope="module")
+def setup():
+    rng = np.random.default_rng(0)
+    style = (rng.uniform(0, 255, (40, 40, 3))).astype(np.uint8)
+    stylizer = Stylizer.create(StylizeConfig(device="cpu"), [style])
+    content = np.zeros((32, 48, 3), np.uint8)
+    content[:, :24] = (200, 40, 40)
+    content[8:24, 30:44] = (30, 200, 90)
+    return stylizer, to_tensor(content, stylizer.device)
+
+
+def problem(stylizer, content, temporal=()):
+    return FrameProblem(content, stylizer.grams_for(48), temporal)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_loss_goes_down(setup, optimizer):
+    stylizer, content = setup
+    p = problem(stylizer, content)
+    start = stylize_frame(stylizer.model, p, content, LossConfig(), OptimConfig(optimizer=optimizer), 0)
+    end = stylize_frame(stylizer.model, p, content, LossConfig(), OptimConfig(optimizer=optimizer, tolerance=0), 40)
+    assert end.iterations == 40 and end.terms["total"] < 0.7 * start.terms["total"]
+    assert end.evaluations <= 42                   # one VGG pass per iteration (+ the start)
+    assert torch.isfinite(end.image).all()
+
+
+def test_early_stopping(setup):
+    stylizer, content = setup
+    r = stylize_frame(stylizer.model, problem(stylizer, content), content, LossConfig(),
+                      OptimConfig(tolerance=10.0, check_every=5), 100)
+    assert r.iterations == 10                      # the second check sees less than 1000 % progress
+
+
+def test_temporal_term_pulls_toward_the_warped_frame(setup):
+    stylizer, content = setup
+    target = torch.full_like(content, 128.0)
+    ones = torch.ones(1, 1, 32, 48)
+    loss = LossConfig(content_weight=0, style_weight=0, tv_weight=0, temporal_weight=1.0)
+    r = stylize_frame(stylizer.model, problem(stylizer, content, (TemporalTarget(target, ones),)), content,
+                      loss, OptimConfig(), 20)
+    assert (r.image - target).abs().max() < 1.0
+    zero = TemporalTarget(target, torch.zeros(1, 1, 32, 48))
+    r0 = stylize_frame(stylizer.model, problem(stylizer, content, (zero,)), content, loss, OptimConfig(), 5)
+    assert r0.terms["temporal"] == 0 and torch.equal(r0.image, content)
