@@ -76,6 +76,13 @@ def _add_stylize_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--codec", help="video codec, e.g. libx264 (default), libx265, ffv1, prores_ks")
     g.add_argument("--crf", type=int, help="quality for x264/x265 (default 18; lower is better)")
     g.add_argument("--report", metavar="PATH", help="write a JSON report: per-frame losses, evaluations, seconds, metrics")
+    g = p.add_argument_group("work folder and resume")
+    g.add_argument("--work-dir", metavar="DIR",
+                   help="where finished frames are kept until the output is written (default OUTPUT.videostyle); "
+                        "rerunning an interrupted command continues from there")
+    g.add_argument("--restart", action="store_true", help="discard an interrupted run's frames instead of resuming")
+    g.add_argument("--keep-work", action="store_true", help="keep the work folder (stylized PNGs) after success")
+    g = p.add_argument_group("progress")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.add_argument("--log-format", choices=("text", "json"), default="text",
                    help="json: one JSON object per event on stdout instead of a progress bar")
@@ -110,6 +117,8 @@ class _Progress:
             w, h = event["size"]
             print(f"{event['input']}: {event['n_frames']} frames, processing at {w}x{h} on {event['device']}",
                   file=sys.stderr)
+            if event["resuming"]:
+                print(f"resuming: {event['resuming']} frames already done in {event['work_dir']}", file=sys.stderr)
             self.bar = tqdm(total=event["n_frames"], unit="frame", file=sys.stderr, dynamic_ncols=True)
         elif kind == "frame" and self.bar is not None:
             self.bar.set_postfix(loss=f"{event['terms']['total']:.3g}", its=event["iterations"])
@@ -128,7 +137,8 @@ def _stylize(a: argparse.Namespace) -> int:
     progress = _Progress("none" if a.quiet else a.log_format)
     try:
         report = stylize_video(a.input, a.style, a.output, _config(a), frames=a.frames, fps=a.fps,
-                               codec=a.codec, crf=a.crf, report=a.report, on_event=progress)
+                               codec=a.codec, crf=a.crf, report=a.report, work_dir=a.work_dir,
+                               restart=a.restart, keep_work=a.keep_work, on_event=progress)
     finally:
         progress.close()
     if not a.quiet and a.log_format == "text":
@@ -159,7 +169,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"videostyle: error: {exc}", file=sys.stderr)
         return 2 if isinstance(exc, ConfigError) else 1
     except KeyboardInterrupt:
-        print("videostyle: interrupted; no output written", file=sys.stderr)
+        print("videostyle: interrupted; finished frames are kept in the work folder: rerun the same command "
+              "to continue", file=sys.stderr)
         return 130
     except MemoryError:
         print("videostyle: error: out of memory; try a smaller --max-side", file=sys.stderr)

@@ -10,7 +10,7 @@ STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
 INITS = ("prevwarped", "image", "random")
 OPTIMIZERS = ("lbfgs", "adam")
-FLOW_METHODS = ("dis",)
+FLOW_METHODS = ("dis", "farneback", "deepflow", "tvl1")  # = flow.FLOW_METHODS; listed so config loads no cv2
 DIS_PRESETS = ("ultrafast", "fast", "medium")
 
 

@@ -1,15 +1,21 @@
 """Optical flow and the forward–backward consistency weights of Ruder et al. (Sec. 3.1).
 
-OpenCV only; numpy in, numpy out. Flow convention (everywhere in videostyle): ``flow(a, b)`` is
+OpenCV only; numpy in, numpy out. Backends (FLOW_METHODS): DIS, Farneback, and DeepFlow and TV-L1 from
+cv2.optflow (opencv-contrib). Flow convention (everywhere in videostyle): ``flow(a, b)`` is
 H×W×2 float32 in pixels, (u, v) = (x, y) displacement, such that pixel p of ``a`` corresponds to
 p + flow[p] in ``b``.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import cv2
 import numpy as np
 
+from .errors import ConfigError
 from .warp import sample_bilinear
+
+FLOW_METHODS = ("dis", "farneback", "deepflow", "tvl1")
 
 _DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -18,18 +24,69 @@ _DIS_PRESETS = {
 }
 
 
+class _Farneback:
+    """cv2.calcOpticalFlowFarneback behind the ``calc(a, b, flow)`` interface of the other backends.
+
+    Pyramid 0.5 × 5 levels reaches motions of tens of pixels at video sizes; a 15-px window with
+    poly_n 5 / sigma 1.2 is OpenCV's recommended robust setting for natural footage.
+    """
+
+    def calc(self, a: np.ndarray, b: np.ndarray, flow: np.ndarray | None) -> np.ndarray:
+        return cv2.calcOpticalFlowFarneback(a, b, flow, 0.5, 5, 15, 3, 5, 1.2, 0)
+
+
+def _dis(preset: str):
+    if preset not in _DIS_PRESETS:
+        raise ConfigError(f"DIS flow preset must be one of {', '.join(_DIS_PRESETS)}, got {preset!r}")
+    return cv2.DISOpticalFlow_create(_DIS_PRESETS[preset])
+
+
+def _contrib(method: str, factory: str) -> Callable[[str], object]:
+    """Constructor of a cv2.optflow backend; the lookup happens at construction so that a plain
+    opencv-python install still imports this module and fails only when the backend is asked for."""
+    def make(preset: str):
+        ctor = getattr(getattr(cv2, "optflow", None), factory, None)
+        if ctor is None:
+            raise ConfigError(f"flow method {method!r} needs cv2.optflow.{factory}, which this OpenCV lacks; "
+                              f"it is provided by opencv-contrib-python-headless")
+        return ctor()
+    return make
+
+
+# method → constructor(preset) of an object with calc(gray_a, gray_b, None) → flow a→b.
+# The preset applies to DIS only; the other backends run at fixed settings.
+_BACKENDS: dict[str, Callable[[str], object]] = {
+    "dis": _dis,
+    "farneback": lambda preset: _Farneback(),
+    "deepflow": _contrib("deepflow", "createOptFlow_DeepFlow"),
+    "tvl1": _contrib("tvl1", "DualTVL1OpticalFlow_create"),
+}
+assert tuple(_BACKENDS) == FLOW_METHODS
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
 class FlowEstimator:
-    """``estimator(a, b)`` → flow a→b (H×W×2 float32) for RGB uint8 frames of equal size."""
+    """``estimator(a, b)`` → flow a→b: H×W×2 float32, pixels, (u, v) = (x, y), so that pixel p of ``a``
+    corresponds to p + flow[p] in ``b``. ``a`` and ``b``: RGB (H×W×3) or gray (H×W) uint8 of equal size.
+
+    ``method``: one of FLOW_METHODS; ``preset`` (DIS only, ignored otherwise): ultrafast, fast, medium.
+    Raises ConfigError for an unknown method or preset, or a backend this OpenCV build lacks.
+    """
 
     def __init__(self, method: str = "dis", preset: str = "medium"):
-        if method != "dis":
-            raise ValueError(f"unknown flow method {method}")
-        self._dis = cv2.DISOpticalFlow_create(_DIS_PRESETS[preset])
+        if method not in _BACKENDS:
+            raise ConfigError(f"flow method must be one of {', '.join(FLOW_METHODS)}, got {method!r}")
+        self.method = method
+        self._backend = _BACKENDS[method](preset)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        ga = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
-        gb = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
-        return self._dis.calc(ga, gb, None).astype(np.float32)
+        if a.shape[:2] != b.shape[:2]:
+            raise ValueError(f"flow needs frames of one size, got {a.shape[1]}x{a.shape[0]} and {b.shape[1]}x{b.shape[0]}")
+        flow = self._backend.calc(_gray(a), _gray(b), None)
+        return np.ascontiguousarray(flow, dtype=np.float32)
 
 
 def consistency_weights(flow_back: np.ndarray, flow_fwd: np.ndarray, smooth_sigma: float = 0.8) -> np.ndarray:

@@ -15,12 +15,13 @@ import numpy as np
 import torch
 
 from .config import StylizeConfig, as_dict
-from .device import to_tensor, to_uint8
+from .device import to_tensor
 from .errors import ConfigError, InputError
-from .frames import read_image
+from .frames import list_sequence, read_image
 from .media import check_output_path, open_sink, open_source
 from .metrics import fidelity, warping_error
 from .single_pass import single_pass
+from .store import WorkStore, content_identity, default_work_dir, file_identity
 from .stylizer import Stylizer, processing_size, resize_rgb
 
 Event = Callable[[dict[str, Any]], None]
@@ -56,11 +57,14 @@ class _Timer:
 def stylize_video(input: str, style: str | Sequence[str], output: str, config: StylizeConfig = StylizeConfig(), *,
                   frames: str | tuple[int, int | None] | None = None, fps: float | Fraction | None = None,
                   codec: str | None = None, crf: int | None = None, report: str | None = None,
+                  work_dir: str | None = None, restart: bool = False, keep_work: bool = False,
                   on_event: Event | None = None) -> dict[str, Any]:
     """Stylize ``input`` (video file, image folder or printf pattern) with ``style`` image(s) into
     ``output`` (video file, folder or pattern). Returns the report (also written to ``report`` as JSON).
 
-    The output appears under its name only when the whole run succeeded.
+    The output appears under its name only when the whole run succeeded. Finished frames are kept in
+    ``work_dir`` (default ``OUTPUT.videostyle``) until then, so rerunning an interrupted command continues
+    where it stopped; the folder is removed after success unless ``keep_work``.
     """
     emit = on_event or (lambda event: None)
     styles = [style] if isinstance(style, str) else list(style)
@@ -77,42 +81,57 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     source = open_source(input, start, stop, rate)
     info = source.info
     size = processing_size(info.width, info.height, config.max_side)
-    torch.manual_seed(config.seed)
-    stylizer = Stylizer.create(config, style_images)
-    emit({"event": "start", "input": input, "output": output, "n_frames": info.n_frames,
-          "source_size": [info.width, info.height], "size": list(size), "device": str(stylizer.device)})
-
-    timer = _Timer()
-    pts: list[int | None] = []
-    small: list[np.ndarray] = []
-
-    def decoded() -> Iterator[np.ndarray]:
-        t = time.perf_counter()
-        for frame in source.frames():
-            image = resize_rgb(frame.image, size)
-            pts.append(frame.pts)
-            small.append(image)
-            t = timer.add("decode", t)
-            yield image
-            t = time.perf_counter()
-
-    per_frame, prev_out, prev_src = [], None, None
     out_info = dataclasses.replace(info, width=size[0], height=size[1])
+    # The sink first: it validates the output place before anything (work folder, model) is created.
     with open_sink(output, out_info, codec=codec, crf=crf, fps=rate, audio_from=source) as sink:
-        run_start = time.perf_counter()
-        for outcome in single_pass(stylizer, decoded()):
-            r = outcome.result
-            timer.seconds["flow"] += outcome.flow_seconds
-            timer.seconds["optimize"] += r.seconds
+        torch.manual_seed(config.seed)
+        stylizer = Stylizer.create(config, style_images)
+        work = work_dir or default_work_dir(output)
+        store = WorkStore.open(work, _manifest(input, styles, config, info, size, start), restart)
+        resumed: dict[int, dict] = {}
+
+        def finished(index: int) -> np.ndarray | None:
+            loaded = store.load(index)
+            if loaded is None:
+                return None
+            resumed[index] = loaded[1]
+            return loaded[0]
+
+        emit({"event": "start", "input": input, "output": output, "n_frames": info.n_frames, "work_dir": work,
+              "resuming": store.count(), "source_size": [info.width, info.height], "size": list(size),
+              "device": str(stylizer.device)})
+
+        timer = _Timer()
+        pts: list[int | None] = []
+        small: list[np.ndarray] = []
+
+        def decoded() -> Iterator[np.ndarray]:
             t = time.perf_counter()
-            image = to_uint8(outcome.stylized)
+            for frame in source.frames():
+                image = resize_rgb(frame.image, size)
+                pts.append(frame.pts)
+                small.append(image)
+                t = timer.add("decode", t)
+                yield image
+                t = time.perf_counter()
+
+        per_frame, prev_out, prev_src = [], None, None
+        run_start = time.perf_counter()
+        for outcome in single_pass(stylizer, decoded(), finished):
+            r, image, src = outcome.result, outcome.stylized, small[outcome.index]
+            t = time.perf_counter()
+            if r is None:
+                record = resumed.pop(outcome.index)
+            else:
+                timer.seconds["flow"] += outcome.flow_seconds
+                timer.seconds["optimize"] += r.seconds
+                record = {"index": start + outcome.index, "iterations": r.iterations, "evaluations": r.evaluations,
+                          "seconds": round(r.seconds, 4), "terms": r.terms, "nonfinite": r.nonfinite}
+                record.update(_frame_metrics(stylizer, image, src, outcome, prev_out, prev_src))
+                store.save(outcome.index, image, record)
+            t = timer.add("metrics", t)
             sink.write(image, pts[outcome.index])
-            t = timer.add("encode", t)
-            record = {"index": start + outcome.index, "iterations": r.iterations, "evaluations": r.evaluations,
-                      "seconds": round(r.seconds, 4), "terms": r.terms, "nonfinite": r.nonfinite}
-            src = small[outcome.index]
-            record.update(_frame_metrics(stylizer, image, src, outcome, prev_out, prev_src))
-            timer.add("metrics", t)
+            timer.add("encode", t)
             prev_out, prev_src = image, src
             # Keep only what the next frame's metrics need: memory stays flat on long clips.
             small[outcome.index] = None  # type: ignore[call-overload]
@@ -123,10 +142,24 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
             raise InputError(f"{input}: decoded {sink.n_written} frames, expected {info.n_frames}")
 
     result = _report(input, styles, output, config, info, size, per_frame, timer, total_seconds, sink.audio_mode)
+    result["work_dir"] = None if not keep_work else work
     if report:
         _write_json(report, result)
+    if not keep_work:
+        store.remove()
     emit({"event": "done", **result["totals"]})
     return result
+
+
+def _manifest(input, styles, config, info, size, start) -> dict:
+    """What the finished frames in a work folder depend on (the device is left out: moving a run to
+    another machine is allowed)."""
+    files = [input] if os.path.isfile(input) else [p for _, p in list_sequence(input)]
+    settings = as_dict(config)
+    settings.pop("device")
+    return {"input": {"path": os.path.abspath(input), "identity": file_identity(files),
+                      "first": start, "n_frames": info.n_frames},
+            "styles": [content_identity(s) for s in styles], "size": list(size), "config": settings}
 
 
 def _frame_metrics(stylizer: Stylizer, image, source, outcome, prev_out, prev_src) -> dict[str, float]:

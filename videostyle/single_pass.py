@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .device import to_numpy, to_tensor
+from .device import to_numpy, to_tensor, to_uint8
 from .flow import FlowEstimator, consistency_weights
 from .optimize import FrameProblem, FrameResult, TemporalTarget, stylize_frame
 from .stylizer import Stylizer
@@ -18,8 +18,8 @@ from .temporal import init_image, warped_previous
 @dataclass(frozen=True)
 class FrameOutcome:
     index: int
-    stylized: np.ndarray             # H×W×3 float32, 0–255 (unclamped)
-    result: FrameResult
+    stylized: np.ndarray             # H×W×3 uint8 RGB: what is written, and what frame t+1 starts from
+    result: FrameResult | None       # None when the frame came finished from the work folder
     flow_back: np.ndarray | None     # source flow t → t−1 (None for the first frame)
     weight: np.ndarray | None        # consistency weights of flow_back
     flow_seconds: float
@@ -30,12 +30,23 @@ def frame_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, index])
 
 
-def single_pass(stylizer: Stylizer, frames: Iterable[np.ndarray]) -> Iterator[FrameOutcome]:
-    """``frames``: RGB uint8 H×W×3 at processing size. Yields one ``FrameOutcome`` per frame, in order."""
+def single_pass(stylizer: Stylizer, frames: Iterable[np.ndarray],
+                finished: Callable[[int], np.ndarray | None] = lambda index: None) -> Iterator[FrameOutcome]:
+    """``frames``: RGB uint8 H×W×3 at processing size. Yields one ``FrameOutcome`` per frame, in order.
+
+    ``finished(index)`` returns a frame already stylized by an interrupted run (or None): it is passed
+    through and the next frame starts from it. The carried state is the 8-bit image, so a resumed run
+    computes exactly what an uninterrupted one does.
+    """
     cfg = stylizer.config
     flow = FlowEstimator(cfg.flow, cfg.flow_preset)
     prev_frame = prev_stylized = None
     for index, frame in enumerate(frames):
+        done = finished(index)
+        if done is not None:
+            yield FrameOutcome(index, done, None, None, None, 0.0)
+            prev_frame, prev_stylized = frame, done.astype(np.float32)
+            continue
         t0 = time.perf_counter()
         flow_back = weight = warped = None
         if prev_frame is not None:
@@ -61,6 +72,6 @@ def single_pass(stylizer: Stylizer, frames: Iterable[np.ndarray]) -> Iterator[Fr
         iterations = cfg.optim.iterations_later if warm else cfg.optim.iterations_first
         result = stylize_frame(stylizer.model, problem, to_tensor(start, stylizer.device),
                                cfg.loss, cfg.optim, iterations)
-        stylized = to_numpy(result.image)
+        stylized = to_uint8(to_numpy(result.image))
         yield FrameOutcome(index, stylized, result, flow_back, weight, flow_seconds)
-        prev_frame, prev_stylized = frame, stylized
+        prev_frame, prev_stylized = frame, stylized.astype(np.float32)

@@ -1,0 +1,81 @@
+"""Resume: a run killed with SIGKILL and rerun gives exactly the frames of an uninterrupted run."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from mediagen import make_video
+
+
+def pan(i, w, h):
+    rng = np.random.default_rng(7)
+    pano = cv2.resize(rng.uniform(0, 255, (8, 24, 3)).astype(np.float32), (w * 2, h)).clip(0, 255).astype(np.uint8)
+    return np.ascontiguousarray(pano[:, 30 - i:30 - i + w])
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    d = tmp_path_factory.mktemp("resume")
+    video = make_video(d / "in.mp4", n=10, image=pan)
+    style = str(d / "style.png")
+    cv2.imwrite(style, np.random.default_rng(2).uniform(0, 255, (40, 40, 3)).astype(np.uint8))
+    return video, style
+
+
+def command(video, style, out, *extra):
+    return [sys.executable, "-m", "videostyle.cli", "stylize", video, "--style", style, "-o", out,
+            "--iterations", "40,30", "--tolerance", "0", "--check-every", "10", "--quiet", "--device", "cpu", *extra]
+
+
+def frames_of(folder):
+    return {n: cv2.imread(os.path.join(folder, n)) for n in sorted(os.listdir(folder))}
+
+
+def test_sigkill_then_rerun_equals_uninterrupted(clip, tmp_path):
+    video, style = clip
+    ref = tmp_path / "ref"
+    subprocess.run(command(video, style, str(ref) + "/"), check=True)
+
+    out = tmp_path / "out"
+    work = tmp_path / "out.videostyle"
+    proc = subprocess.Popen(command(video, style, str(out) + "/"))
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        done = work / "frames" / "p00"
+        if done.is_dir() and len([n for n in os.listdir(done) if n.endswith(".json")]) >= 3:
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists(), "a killed run must not leave output under the final name"
+    finished = len([n for n in os.listdir(work / "frames" / "p00") if n.endswith(".json")])
+    assert 3 <= finished < 10
+
+    r = subprocess.run(command(video, style, str(out) + "/", "--report", str(tmp_path / "r.json")),
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    a, b = frames_of(ref), frames_of(out)
+    assert list(a) == list(b) and len(a) == 10
+    for name in a:
+        assert np.array_equal(a[name], b[name]), name
+    report = json.load(open(tmp_path / "r.json"))
+    assert len(report["frames"]) == 10 and not work.exists()
+
+
+def test_changed_settings_are_refused_unless_restart(clip, tmp_path):
+    video, style = clip
+    out, work = str(tmp_path / "o.mp4"), tmp_path / "w"
+    base = command(video, style, out, "--work-dir", str(work), "--frames", "0:2", "--keep-work")
+    subprocess.run(base, check=True)
+    os.remove(out)
+    r = subprocess.run(base + ["--content-weight", "7"], capture_output=True, text=True)
+    assert r.returncode != 0 and "content_weight" in r.stderr and r.stderr.count("\n") == 1
+    assert not os.path.exists(out)
+    r = subprocess.run(base + ["--content-weight", "7", "--restart"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
