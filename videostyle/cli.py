@@ -75,6 +75,10 @@ def _add_stylize_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--fps", type=float, help="frame rate for a frame-sequence input (default 25)")
     g.add_argument("--codec", help="video codec, e.g. libx264 (default), libx265, ffv1, prores_ks")
     g.add_argument("--crf", type=int, help="quality for x264/x265 (default 18; lower is better)")
+    g.add_argument("--output-size", choices=("processing", "original"), default="processing",
+                   help="write frames at the processing size or upscaled to the source size (default %(default)s)")
+    g.add_argument("--preserve-colors", action="store_true",
+                   help="keep the source colours: stylized luminance with the frame's chroma (YCrCb)")
     g.add_argument("--report", metavar="PATH", help="write a JSON report: per-frame losses, evaluations, seconds, metrics")
     g = p.add_argument_group("work folder and resume")
     g.add_argument("--work-dir", metavar="DIR",
@@ -138,7 +142,8 @@ def _stylize(a: argparse.Namespace) -> int:
     try:
         report = stylize_video(a.input, a.style, a.output, _config(a), frames=a.frames, fps=a.fps,
                                codec=a.codec, crf=a.crf, report=a.report, work_dir=a.work_dir,
-                               restart=a.restart, keep_work=a.keep_work, on_event=progress)
+                               restart=a.restart, keep_work=a.keep_work, output_size=a.output_size,
+                               preserve_colors=a.preserve_colors, on_event=progress)
     finally:
         progress.close()
     if not a.quiet and a.log_format == "text":

@@ -14,13 +14,15 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from .colour import preserve_colors
 from .config import StylizeConfig, as_dict
 from .device import to_tensor
 from .errors import ConfigError, InputError
 from .frames import list_sequence, read_image
 from .media import check_output_path, open_sink, open_source
 from .metrics import fidelity, warping_error
-from .single_pass import single_pass
+from .prefetch import Prefetch
+from .single_pass import prepare, single_pass
 from .store import WorkStore, content_identity, default_work_dir, file_identity
 from .stylizer import Stylizer, processing_size, resize_rgb
 
@@ -58,6 +60,7 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
                   frames: str | tuple[int, int | None] | None = None, fps: float | Fraction | None = None,
                   codec: str | None = None, crf: int | None = None, report: str | None = None,
                   work_dir: str | None = None, restart: bool = False, keep_work: bool = False,
+                  output_size: str = "processing", preserve_colors: bool = False,
                   on_event: Event | None = None) -> dict[str, Any]:
     """Stylize ``input`` (video file, image folder or printf pattern) with ``style`` image(s) into
     ``output`` (video file, folder or pattern). Returns the report (also written to ``report`` as JSON).
@@ -65,6 +68,9 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     The output appears under its name only when the whole run succeeded. Finished frames are kept in
     ``work_dir`` (default ``OUTPUT.videostyle``) until then, so rerunning an interrupted command continues
     where it stopped; the folder is removed after success unless ``keep_work``.
+
+    ``output_size``: 'processing' (the optimized size) or 'original' (upscaled to the source size).
+    ``preserve_colors``: written frames keep the source's colours (stylized luminance only).
     """
     emit = on_event or (lambda event: None)
     styles = [style] if isinstance(style, str) else list(style)
@@ -81,7 +87,10 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     source = open_source(input, start, stop, rate)
     info = source.info
     size = processing_size(info.width, info.height, config.max_side)
-    out_info = dataclasses.replace(info, width=size[0], height=size[1])
+    if output_size not in ("processing", "original"):
+        raise ConfigError("--output-size must be 'processing' or 'original'")
+    out_size = size if output_size == "processing" else (info.width, info.height)
+    out_info = dataclasses.replace(info, width=out_size[0], height=out_size[1])
     # The sink first: it validates the output place before anything (work folder, model) is created.
     with open_sink(output, out_info, codec=codec, crf=crf, fps=rate, audio_from=source) as sink:
         torch.manual_seed(config.seed)
@@ -104,6 +113,7 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
         timer = _Timer()
         pts: list[int | None] = []
         small: list[np.ndarray] = []
+        full: dict[int, np.ndarray] = {}  # source frames at output size, only when they differ
 
         def decoded() -> Iterator[np.ndarray]:
             t = time.perf_counter()
@@ -111,32 +121,41 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
                 image = resize_rgb(frame.image, size)
                 pts.append(frame.pts)
                 small.append(image)
+                if preserve_colors and out_size != size:
+                    full[frame.index] = frame.image
                 t = timer.add("decode", t)
                 yield image
                 t = time.perf_counter()
 
         per_frame, prev_out, prev_src = [], None, None
         run_start = time.perf_counter()
-        for outcome in single_pass(stylizer, decoded(), finished):
-            r, image, src = outcome.result, outcome.stylized, small[outcome.index]
-            t = time.perf_counter()
-            if r is None:
-                record = resumed.pop(outcome.index)
-            else:
-                timer.seconds["flow"] += outcome.flow_seconds
-                timer.seconds["optimize"] += r.seconds
-                record = {"index": start + outcome.index, "iterations": r.iterations, "evaluations": r.evaluations,
-                          "seconds": round(r.seconds, 4), "terms": r.terms, "nonfinite": r.nonfinite}
-                record.update(_frame_metrics(stylizer, image, src, outcome, prev_out, prev_src))
-                store.save(outcome.index, image, record)
-            t = timer.add("metrics", t)
-            sink.write(image, pts[outcome.index])
-            timer.add("encode", t)
-            prev_out, prev_src = image, src
-            # Keep only what the next frame's metrics need: memory stays flat on long clips.
-            small[outcome.index] = None  # type: ignore[call-overload]
-            per_frame.append(record)
-            emit({"event": "frame", "n_frames": info.n_frames, **record})
+        # Decoding, resizing and optical flow run ahead in a thread while the optimizer works.
+        prepared = Prefetch(prepare(decoded(), config.flow, config.flow_preset))
+        try:
+            for outcome in single_pass(stylizer, prepared, finished):
+                r, image, src = outcome.result, outcome.stylized, small[outcome.index]
+                t = time.perf_counter()
+                if r is None:
+                    record = resumed.pop(outcome.index)
+                else:
+                    timer.seconds["flow"] += outcome.flow_seconds
+                    timer.seconds["optimize"] += r.seconds
+                    record = {"index": start + outcome.index, "iterations": r.iterations, "evaluations": r.evaluations,
+                              "seconds": round(r.seconds, 4), "terms": r.terms, "nonfinite": r.nonfinite}
+                    record.update(_frame_metrics(stylizer, image, src, outcome, prev_out, prev_src))
+                    store.save(outcome.index, image, record)
+                t = timer.add("metrics", t)
+                sink.write(_finish(image, src, full.pop(outcome.index, None), out_size, preserve_colors),
+                           pts[outcome.index])
+                timer.add("encode", t)
+                prev_out, prev_src = image, src
+                # Keep only what the next frame's metrics need: memory stays flat on long clips.
+                small[outcome.index] = None  # type: ignore[call-overload]
+                per_frame.append(record)
+                emit({"event": "frame", "n_frames": info.n_frames, **record})
+        finally:
+            prepared.close()
+        timer.seconds["waited"] = prepared.waited
         total_seconds = time.perf_counter() - run_start
         if sink.n_written != info.n_frames:
             raise InputError(f"{input}: decoded {sink.n_written} frames, expected {info.n_frames}")
@@ -149,6 +168,15 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
         store.remove()
     emit({"event": "done", **result["totals"]})
     return result
+
+
+def _finish(image: np.ndarray, src: np.ndarray, src_full: np.ndarray | None, out_size: tuple[int, int],
+            keep_colors: bool) -> np.ndarray:
+    """The frame as written: upscaled to the output size (bicubic), then recoloured from the source."""
+    image = resize_rgb(image, out_size)
+    if keep_colors:
+        image = preserve_colors(image, src_full if src_full is not None else src)
+    return image
 
 
 def _manifest(input, styles, config, info, size, start) -> dict:

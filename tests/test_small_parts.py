@@ -1,0 +1,61 @@
+"""Small pieces with known answers: prefetch thread, colour preservation, work-folder bookkeeping."""
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from videostyle.colour import preserve_colors
+from videostyle.errors import ConfigError
+from videostyle.prefetch import Prefetch
+from videostyle.store import WorkStore, default_work_dir
+
+
+def test_prefetch_keeps_order_and_reraises():
+    assert list(Prefetch(iter(range(50)), depth=2)) == list(range(50))
+
+    def broken():
+        yield 1
+        raise ValueError("decoder broke")
+
+    it = Prefetch(broken())
+    assert next(it) == 1
+    with pytest.raises(ValueError, match="decoder broke"):
+        next(it)
+
+
+def test_preserve_colors_keeps_source_chroma_and_stylized_luma():
+    rng = np.random.default_rng(0)
+    stylized = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    source = np.zeros((16, 16, 3), np.uint8)
+    source[:] = (150, 120, 105)                       # a muted warm tone: stays in gamut
+    out = preserve_colors(stylized, source)
+    ycc_out = cv2.cvtColor(out, cv2.COLOR_RGB2YCrCb).astype(int)
+    ycc_sty = cv2.cvtColor(stylized, cv2.COLOR_RGB2YCrCb).astype(int)
+    ycc_src = cv2.cvtColor(source, cv2.COLOR_RGB2YCrCb).astype(int)
+    mid = (ycc_sty[..., 0] > 60) & (ycc_sty[..., 0] < 190)   # away from gamut clipping
+    assert np.abs(ycc_out[..., 0] - ycc_sty[..., 0])[mid].max() <= 3
+    assert np.abs(ycc_out[..., 1:] - ycc_src[..., 1:])[mid].mean() < 4
+
+
+def test_work_dir_names():
+    assert default_work_dir("shots/out.mp4") == "shots/out.mp4.videostyle"
+    assert default_work_dir("out/%04d.png") == "out/#.png.videostyle"
+    assert default_work_dir("frames/") == "frames.videostyle"
+
+
+def test_store_saves_atomically_and_refuses_changed_settings(tmp_path):
+    root = str(tmp_path / "w")
+    store = WorkStore.open(root, {"config": {"a": 1}})
+    assert store.load(0) is None
+    img = np.full((8, 8, 3), 77, np.uint8)
+    store.save(0, img, {"index": 0})
+    loaded, record = store.load(0)
+    assert np.array_equal(loaded, img) and record == {"index": 0}
+    (tmp_path / "w" / "frames" / "p00" / "000001.png").write_bytes(b"half a png")  # no record: not done
+    assert store.load(1) is None and store.count() == 1
+    assert WorkStore.open(root, {"config": {"a": 1}}).load(0) is not None
+    with pytest.raises(ConfigError, match="config.a"):
+        WorkStore.open(root, {"config": {"a": 2}})
+    assert WorkStore.open(root, {"config": {"a": 2}}, restart=True).load(0) is None
+    assert json.load(open(tmp_path / "w" / "manifest.json"))["config"] == {"a": 2}
