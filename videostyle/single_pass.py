@@ -3,41 +3,56 @@ the previous stylized frame warped by optical flow. Scheduling only; the maths l
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .device import to_numpy, to_tensor, to_uint8
+from .device import to_numpy, to_uint8
 from .flow import FlowEstimator, consistency_weights
-from .optimize import FrameProblem, FrameResult, TemporalTarget, stylize_frame
+from .multiscale import stylize_multiscale
+from .optimize import FrameResult
 from .stylizer import Stylizer
-from .temporal import init_image, warped_previous
+from .temporal import init_image, long_term_weights
+from .warp import warp
 
 
 @dataclass(frozen=True)
 class Prepared:
-    """A source frame with its flow to the previous one: everything that does not need the stylized
-    previous frame, so it can be computed ahead in another thread."""
+    """A source frame with its flows to earlier frames: everything that does not need stylized frames,
+    so it can be computed ahead in another thread."""
     index: int
-    frame: np.ndarray                # H×W×3 uint8 RGB at processing size
-    flow_back: np.ndarray | None     # flow t → t−1 (None for the first frame)
-    weight: np.ndarray | None        # its consistency weights c
+    frame: np.ndarray                                   # H×W×3 uint8 RGB at processing size
+    back: dict[int, tuple[np.ndarray, np.ndarray]]      # offset j → (flow t → t−j, its weights c)
     flow_seconds: float
 
+    @property
+    def flow_back(self) -> np.ndarray | None:
+        return self.back[1][0] if 1 in self.back else None
 
-def prepare(frames: Iterable[np.ndarray], method: str, preset: str) -> Iterator[Prepared]:
-    """Forward and backward flow between consecutive frames, and the weights of the backward one."""
+    @property
+    def weight(self) -> np.ndarray | None:
+        return self.back[1][1] if 1 in self.back else None
+
+
+def prepare(frames: Iterable[np.ndarray], method: str, preset: str,
+            offsets: tuple[int, ...] = (1,)) -> Iterator[Prepared]:
+    """Backward flow t → t−j for each offset j (1 always included), with forward–backward consistency
+    weights. Holds only the last max(offsets) frames."""
     flow = FlowEstimator(method, preset)
-    prev = None
+    offsets = tuple(sorted({1, *offsets}))
+    history: deque[np.ndarray] = deque(maxlen=offsets[-1])   # history[-j] is frame t−j
     for index, frame in enumerate(frames):
         t0 = time.perf_counter()
-        flow_back = weight = None
-        if prev is not None:
-            flow_back = flow(frame, prev)
-            weight = consistency_weights(flow_back, flow(prev, frame))
-        yield Prepared(index, frame, flow_back, weight, time.perf_counter() - t0)
-        prev = frame
+        back = {}
+        for j in offsets:
+            if j <= len(history):
+                earlier = history[-j]
+                fb = flow(frame, earlier)
+                back[j] = (fb, consistency_weights(fb, flow(earlier, frame)))
+        yield Prepared(index, frame, back, time.perf_counter() - t0)
+        history.append(frame)
 
 
 @dataclass(frozen=True)
@@ -64,30 +79,28 @@ def single_pass(stylizer: Stylizer, prepared: Iterable[Prepared],
     computes exactly what an uninterrupted one does.
     """
     cfg = stylizer.config
-    prev_stylized = None
+    # stylized[-j] is the result of frame t−j (8-bit, as written and stored).
+    stylized: deque[np.ndarray] = deque(maxlen=max(cfg.long_term))
     for p in prepared:
         done = finished(p.index)
         if done is not None:
             yield FrameOutcome(p.index, done, None, None, None, 0.0)
-            prev_stylized = done.astype(np.float32)
+            stylized.append(done.astype(np.float32))
             continue
-        warped = None if p.flow_back is None or prev_stylized is None else warped_previous(prev_stylized, p.flow_back)
+        warped = {j: warp(stylized[-j], fb) for j, (fb, _) in p.back.items() if j <= len(stylized)}
         content = p.frame.astype(np.float32)
         if cfg.init == "random":
             kind = "random"
         else:
-            kind = cfg.init if warped is not None else cfg.first_init
-        start = init_image(kind, content, warped, p.weight, frame_rng(cfg.seed, p.index))
+            kind = cfg.init if 1 in warped else cfg.first_init
+        start = init_image(kind, content, warped.get(1), p.weight, frame_rng(cfg.seed, p.index))
         temporal = ()
-        if warped is not None and cfg.loss.temporal_weight > 0:
-            temporal = (TemporalTarget(to_tensor(warped, stylizer.device),
-                                       to_tensor(p.weight[..., None], stylizer.device)),)
-        problem = FrameProblem(to_tensor(content, stylizer.device),
-                               stylizer.grams_for(max(p.frame.shape[:2])), temporal)
+        if warped and cfg.loss.temporal_weight > 0:
+            weights = long_term_weights({j: p.back[j][1] for j in cfg.long_term if j in warped})
+            temporal = tuple((warped[j], c) for j, c in weights.items())
         # A warm start from the warped previous result needs far fewer iterations than a cold start.
         iterations = cfg.optim.iterations_later if kind == "prevwarped" else cfg.optim.iterations_first
-        result = stylize_frame(stylizer.model, problem, to_tensor(start, stylizer.device),
-                               cfg.loss, cfg.optim, iterations)
-        stylized = to_uint8(to_numpy(result.image))
-        yield FrameOutcome(p.index, stylized, result, p.flow_back, p.weight, p.flow_seconds)
-        prev_stylized = stylized.astype(np.float32)
+        result = stylize_multiscale(stylizer, content, start, temporal, iterations, cfg.optim.scales)
+        image = to_uint8(to_numpy(result.image))
+        yield FrameOutcome(p.index, image, result, p.flow_back, p.weight, p.flow_seconds)
+        stylized.append(image.astype(np.float32))

@@ -6,12 +6,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from .warp import warp
 
 
-def warped_previous(prev_stylized: np.ndarray, flow_back: np.ndarray) -> np.ndarray:
-    """The stylized frame t−1 brought into frame t; ``flow_back`` is flow t → t−1."""
-    return warp(prev_stylized, flow_back)
+def long_term_weights(weights: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
+    """Ruder et al. eq. 8: c_long(t−j) = max(c(t−j) − Σ_{k∈J, k<j} c(t−k), 0), so each pixel follows the
+    closest earlier frame in which it was visible. ``weights``: offset j → c(t−j), H×W in [0, 1]."""
+    out, covered = {}, None
+    for j in sorted(weights):
+        c = weights[j]
+        out[j] = c if covered is None else np.maximum(c - covered, 0.0)
+        covered = c.copy() if covered is None else covered + c
+    return out
 
 
 def init_image(kind: str, content: np.ndarray, warped: np.ndarray | None, weight: np.ndarray | None,

@@ -1,0 +1,48 @@
+"""Coarse-to-fine optimization of one frame: solve at a fraction of the size, carry the change up, continue.
+
+Only the *change* found at a coarse scale is upsampled and added to the full-size image,
+x ← x + up(x_s − down(x)), so a warm start keeps its fine detail (upsampling the coarse result itself
+would blur away what the warped previous frame already got right).
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from .device import to_numpy, to_tensor
+from .optimize import FrameProblem, FrameResult, TemporalTarget, stylize_frame
+from .stylizer import Stylizer, resize_rgb
+
+
+def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Float H×W(×C) resize that works for weights (2-D) as well as images."""
+    if image.ndim == 2:
+        return resize_rgb(image[..., None].repeat(3, -1), size)[..., 0]
+    return resize_rgb(image, size)
+
+
+def stylize_multiscale(stylizer: Stylizer, content: np.ndarray, start: np.ndarray,
+                       temporal: tuple[tuple[np.ndarray, np.ndarray], ...], iterations: int,
+                       scales: tuple[float, ...]) -> FrameResult:
+    """Optimize ``start`` (H×W×3 float32, 0–255) for ``content`` at each of ``scales`` in turn (the last
+    is 1.0). ``temporal``: (warped previous result H×W×3, weight c H×W) pairs. Iteration caps apply per
+    scale; evaluations and seconds are summed over scales; terms are those at full size."""
+    h, w = content.shape[:2]
+    cfg, dev = stylizer.config, stylizer.device
+    current = start.astype(np.float32)
+    evals, seconds, iters, nonfinite = 0, 0.0, 0, False
+    for scale in scales:
+        size = (max(16, round(w * scale)), max(16, round(h * scale)))
+        init = _resize(current, size)
+        problem = FrameProblem(
+            to_tensor(_resize(content.astype(np.float32), size), dev),
+            stylizer.grams_for(max(size)),
+            tuple(TemporalTarget(to_tensor(_resize(warped, size), dev), to_tensor(_resize(c, size)[..., None], dev))
+                  for warped, c in temporal))
+        result = stylize_frame(stylizer.model, problem, to_tensor(init, dev), cfg.loss, cfg.optim, iterations)
+        evals, seconds, iters = evals + result.evaluations, seconds + result.seconds, iters + result.iterations
+        nonfinite = nonfinite or result.nonfinite
+        solved = to_numpy(result.image)
+        current = solved if size == (w, h) else current + _resize(solved - init, (w, h))
+    return dataclasses.replace(result, iterations=iters, evaluations=evals, seconds=seconds, nonfinite=nonfinite)
