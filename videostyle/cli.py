@@ -7,10 +7,11 @@ import sys
 from dataclasses import fields
 
 from . import __version__
-from .config import DIS_PRESETS, FLOW_METHODS, INITS, OPTIMIZERS, LossConfig, OptimConfig, StylizeConfig
+from .config import (DIS_PRESETS, FLOW_METHODS, INITS, OPTIMIZERS, LossConfig, MultiPassConfig, OptimConfig,
+                     StylizeConfig)
 from .errors import ConfigError, VideostyleError
 
-_LOSS, _OPTIM, _TOP = LossConfig(), OptimConfig(), StylizeConfig()
+_LOSS, _OPTIM, _MP, _TOP = LossConfig(), OptimConfig(), MultiPassConfig(), StylizeConfig()
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -76,6 +77,16 @@ def _add_stylize_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--long-term", type=_ints, default=_TOP.long_term, metavar="1,2,4",
                    help="also pull toward stylized frames t−j warped by flow t→t−j; each pixel follows the closest "
                         "frame where it was visible (default 1: short-term only)")
+    g = p.add_argument_group("multi-pass (Ruder et al. Sec. 3.3)")
+    g.add_argument("--passes", type=int, default=_MP.passes,
+                   help="alternate forward/backward passes over the clip; 1 = single pass (default %(default)s; "
+                        "reference 15)")
+    g.add_argument("--blend-weight", type=float, default=_MP.blend_weight,
+                   help="δ: weight of the warped neighbour in each pass's start image (default %(default)s)")
+    g.add_argument("--temporal-from-pass", type=int, default=_MP.temporal_from_pass,
+                   help="1-based pass from which the temporal loss is used (default %(default)s)")
+    g.add_argument("--pass-iterations", type=int, default=_MP.pass_iterations,
+                   help="iteration cap per frame in passes after the first (default %(default)s)")
     g = p.add_argument_group("flow and network")
     g.add_argument("--flow", choices=FLOW_METHODS, default=_TOP.flow,
                    help="optical flow: OpenCV DIS, Farneback, DeepFlow or TV-L1 (default %(default)s)")
@@ -113,7 +124,9 @@ def _config(a: argparse.Namespace) -> StylizeConfig:
     optim = OptimConfig(optimizer=a.optimizer, iterations_first=a.iterations[0], iterations_later=a.iterations[1],
                         tolerance=a.tolerance, check_every=a.check_every, learning_rate=a.learning_rate,
                         scales=a.scales)
-    return StylizeConfig(loss=loss, optim=optim, max_side=a.max_side, init=a.init, first_init=a.first_init,
+    multipass = MultiPassConfig(passes=a.passes, blend_weight=a.blend_weight,
+                                temporal_from_pass=a.temporal_from_pass, pass_iterations=a.pass_iterations)
+    return StylizeConfig(loss=loss, optim=optim, multipass=multipass, max_side=a.max_side, init=a.init, first_init=a.first_init,
                          style_scale=a.style_scale, style_blend=a.style_blend, long_term=a.long_term,
                          flow=a.flow, flow_preset=a.flow_preset,
                          weights=a.weights, weights_format=a.weights_format, device=a.device, seed=a.seed)

@@ -22,6 +22,7 @@ from .frames import list_sequence, read_image
 from .media import check_output_path, open_sink, open_source
 from .metrics import fidelity, warping_error
 from .prefetch import Prefetch
+from .multi_pass import multi_pass
 from .single_pass import prepare, single_pass
 from .store import WorkStore, content_identity, default_work_dir, file_identity
 from .stylizer import Stylizer, processing_size, resize_rgb
@@ -97,60 +98,47 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
         stylizer = Stylizer.create(config, style_images)
         work = work_dir or default_work_dir(output)
         store = WorkStore.open(work, _manifest(input, styles, config, info, size, start), restart)
-        resumed: dict[int, dict] = {}
-
-        def finished(index: int) -> np.ndarray | None:
-            loaded = store.load(index)
-            if loaded is None:
-                return None
-            resumed[index] = loaded[1]
-            return loaded[0]
-
         emit({"event": "start", "input": input, "output": output, "n_frames": info.n_frames, "work_dir": work,
               "resuming": store.count(), "source_size": [info.width, info.height], "size": list(size),
               "device": str(stylizer.device)})
-
         timer = _Timer()
         pts: list[int | None] = []
-        small: list[np.ndarray] = []
-        full: dict[int, np.ndarray] = {}  # source frames at output size, only when they differ
+        full: dict[int, np.ndarray] = {}  # source frames at output size, only when colours are kept
 
         def decoded() -> Iterator[np.ndarray]:
             t = time.perf_counter()
             for frame in source.frames():
-                image = resize_rgb(frame.image, size)
                 pts.append(frame.pts)
-                small.append(image)
                 if preserve_colors and out_size != size:
                     full[frame.index] = frame.image
+                image = resize_rgb(frame.image, size)
                 t = timer.add("decode", t)
                 yield image
                 t = time.perf_counter()
 
-        per_frame, prev_out, prev_src = [], None, None
         run_start = time.perf_counter()
         # Decoding, resizing and optical flow run ahead in a thread while the optimizer works.
         prepared = Prefetch(prepare(decoded(), config.flow, config.flow_preset, config.long_term))
         try:
-            for outcome in single_pass(stylizer, prepared, finished):
-                r, image, src = outcome.result, outcome.stylized, small[outcome.index]
+            if config.multipass.passes > 1:
+                outcomes = multi_pass(stylizer, list(prepared), store)
+            else:
+                outcomes = single_pass(stylizer, prepared, store)
+            per_frame = []
+            prev = None
+            for outcome in outcomes:
                 t = time.perf_counter()
-                if r is None:
-                    record = resumed.pop(outcome.index)
-                else:
-                    timer.seconds["flow"] += outcome.flow_seconds
-                    timer.seconds["optimize"] += r.seconds
-                    record = {"index": start + outcome.index, "iterations": r.iterations, "evaluations": r.evaluations,
-                              "seconds": round(r.seconds, 4), "terms": r.terms, "nonfinite": r.nonfinite}
-                    record.update(_frame_metrics(stylizer, image, src, outcome, prev_out, prev_src))
-                    store.save(outcome.index, image, record)
+                record = {"index": start + outcome.prepared.index, **outcome.record, "resumed": outcome.resumed}
+                if not outcome.resumed:
+                    timer.seconds["flow"] += outcome.prepared.flow_seconds
+                    timer.seconds["optimize"] += outcome.record["seconds"]
+                record.update(_frame_metrics(stylizer, outcome, prev))
                 t = timer.add("metrics", t)
-                sink.write(_finish(image, src, full.pop(outcome.index, None), out_size, preserve_colors),
-                           pts[outcome.index])
+                i = outcome.prepared.index
+                sink.write(_finish(outcome.stylized, outcome.prepared.frame, full.pop(i, None), out_size,
+                                   preserve_colors), pts[i])
                 timer.add("encode", t)
-                prev_out, prev_src = image, src
-                # Keep only what the next frame's metrics need: memory stays flat on long clips.
-                small[outcome.index] = None  # type: ignore[call-overload]
+                prev = outcome
                 per_frame.append(record)
                 emit({"event": "frame", "n_frames": info.n_frames, **record})
         finally:
@@ -190,15 +178,15 @@ def _manifest(input, styles, config, info, size, start) -> dict:
             "styles": [content_identity(s) for s in styles], "size": list(size), "config": settings}
 
 
-def _frame_metrics(stylizer: Stylizer, image, source, outcome, prev_out, prev_src) -> dict[str, float]:
+def _frame_metrics(stylizer: Stylizer, outcome, prev) -> dict[str, float]:
     """Fidelity of this frame, and the warping error of output and source against frame t−1 (flow and
     weights from the source frames; the source's own error is the noise floor of flow and mask)."""
-    cfg = stylizer.config
-    m = fidelity(stylizer.model, to_tensor(image, stylizer.device), to_tensor(source, stylizer.device),
-                 stylizer.grams_for(max(source.shape[:2])), cfg.loss.content_layer)
-    if outcome.flow_back is not None and prev_out is not None:
-        m["warping_error"] = warping_error(image, prev_out, outcome.flow_back, outcome.weight)
-        m["source_warping_error"] = warping_error(source, prev_src, outcome.flow_back, outcome.weight)
+    p, image = outcome.prepared, outcome.stylized
+    m = fidelity(stylizer.model, to_tensor(image, stylizer.device), to_tensor(p.frame, stylizer.device),
+                 stylizer.grams_for(max(p.frame.shape[:2])), stylizer.config.loss.content_layer)
+    if p.flow_back is not None and prev is not None:
+        m["warping_error"] = warping_error(image, prev.stylized, p.flow_back, p.weight)
+        m["source_warping_error"] = warping_error(p.frame, prev.prepared.frame, p.flow_back, p.weight)
     return m
 
 

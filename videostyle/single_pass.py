@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 
@@ -13,6 +13,7 @@ from .device import to_numpy, to_uint8
 from .flow import FlowEstimator, consistency_weights
 from .multiscale import stylize_multiscale
 from .optimize import FrameResult
+from .store import WorkStore
 from .stylizer import Stylizer
 from .temporal import init_image, long_term_weights
 from .warp import warp
@@ -26,6 +27,7 @@ class Prepared:
     frame: np.ndarray                                   # H×W×3 uint8 RGB at processing size
     back: dict[int, tuple[np.ndarray, np.ndarray]]      # offset j → (flow t → t−j, its weights c)
     flow_seconds: float
+    forward: tuple[np.ndarray, np.ndarray] | None = None  # (flow t−1 → t, its weights; they belong to t−1)
 
     @property
     def flow_back(self) -> np.ndarray | None:
@@ -45,24 +47,24 @@ def prepare(frames: Iterable[np.ndarray], method: str, preset: str,
     history: deque[np.ndarray] = deque(maxlen=offsets[-1])   # history[-j] is frame t−j
     for index, frame in enumerate(frames):
         t0 = time.perf_counter()
-        back = {}
+        back, forward = {}, None
         for j in offsets:
             if j <= len(history):
                 earlier = history[-j]
-                fb = flow(frame, earlier)
-                back[j] = (fb, consistency_weights(fb, flow(earlier, frame)))
-        yield Prepared(index, frame, back, time.perf_counter() - t0)
+                fb, ff = flow(frame, earlier), flow(earlier, frame)
+                back[j] = (fb, consistency_weights(fb, ff))
+                if j == 1:
+                    forward = (ff, consistency_weights(ff, fb))
+        yield Prepared(index, frame, back, time.perf_counter() - t0, forward)
         history.append(frame)
 
 
 @dataclass(frozen=True)
 class FrameOutcome:
-    index: int
-    stylized: np.ndarray             # H×W×3 uint8 RGB: what is written, and what frame t+1 starts from
-    result: FrameResult | None       # None when the frame came finished from the work folder
-    flow_back: np.ndarray | None     # source flow t → t−1 (None for the first frame)
-    weight: np.ndarray | None        # consistency weights of flow_back
-    flow_seconds: float
+    prepared: Prepared               # the source frame and its flows (for metrics)
+    stylized: np.ndarray             # H×W×3 uint8 RGB: what is written, and what the next frame starts from
+    record: dict                     # iterations, evaluations, seconds, terms (as stored in the work folder)
+    resumed: bool                    # came finished from the work folder
 
 
 def frame_rng(seed: int, index: int) -> np.random.Generator:
@@ -70,22 +72,26 @@ def frame_rng(seed: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, index])
 
 
-def single_pass(stylizer: Stylizer, prepared: Iterable[Prepared],
-                finished: Callable[[int], np.ndarray | None] = lambda index: None) -> Iterator[FrameOutcome]:
-    """Yields one ``FrameOutcome`` per prepared frame, in order.
+def optimize_record(result: FrameResult) -> dict:
+    return {"iterations": result.iterations, "evaluations": result.evaluations,
+            "seconds": round(result.seconds, 4), "terms": result.terms, "nonfinite": result.nonfinite}
 
-    ``finished(index)`` returns a frame already stylized by an interrupted run (or None): it is passed
-    through and the next frame starts from it. The carried state is the 8-bit image, so a resumed run
-    computes exactly what an uninterrupted one does.
+
+def single_pass(stylizer: Stylizer, prepared: Iterable[Prepared], store: WorkStore) -> Iterator[FrameOutcome]:
+    """Yields one ``FrameOutcome`` per prepared frame, in order; each finished frame is saved in ``store``.
+
+    A frame the store already holds (an interrupted run) is passed through and the next frame starts
+    from it. The carried state is the 8-bit image, so a resumed run computes exactly what an
+    uninterrupted one does.
     """
     cfg = stylizer.config
     # stylized[-j] is the result of frame t−j (8-bit, as written and stored).
     stylized: deque[np.ndarray] = deque(maxlen=max(cfg.long_term))
     for p in prepared:
-        done = finished(p.index)
+        done = store.load(p.index)
         if done is not None:
-            yield FrameOutcome(p.index, done, None, None, None, 0.0)
-            stylized.append(done.astype(np.float32))
+            yield FrameOutcome(p, done[0], done[1], True)
+            stylized.append(done[0].astype(np.float32))
             continue
         warped = {j: warp(stylized[-j], fb) for j, (fb, _) in p.back.items() if j <= len(stylized)}
         content = p.frame.astype(np.float32)
@@ -102,5 +108,7 @@ def single_pass(stylizer: Stylizer, prepared: Iterable[Prepared],
         iterations = cfg.optim.iterations_later if kind == "prevwarped" else cfg.optim.iterations_first
         result = stylize_multiscale(stylizer, content, start, temporal, iterations, cfg.optim.scales)
         image = to_uint8(to_numpy(result.image))
-        yield FrameOutcome(p.index, image, result, p.flow_back, p.weight, p.flow_seconds)
+        record = optimize_record(result)
+        store.save(p.index, image, record)
+        yield FrameOutcome(p, image, record, False)
         stylized.append(image.astype(np.float32))
