@@ -105,6 +105,7 @@ def _add_stylize_options(p: argparse.ArgumentParser) -> None:
                    help="write frames at the processing size or upscaled to the source size (default %(default)s)")
     g.add_argument("--preserve-colors", action="store_true",
                    help="keep the source colours: stylized luminance with the frame's chroma (YCrCb)")
+    g.add_argument("--compare", metavar="PATH.mp4", help="also write a side-by-side video: source | stylized")
     g.add_argument("--report", metavar="PATH", help="write a JSON report: per-frame losses, evaluations, seconds, metrics")
     g = p.add_argument_group("work folder and resume")
     g.add_argument("--work-dir", metavar="DIR",
@@ -173,7 +174,7 @@ def _stylize(a: argparse.Namespace) -> int:
         report = stylize_video(a.input, a.style, a.output, _config(a), frames=a.frames, fps=a.fps,
                                codec=a.codec, crf=a.crf, report=a.report, work_dir=a.work_dir,
                                restart=a.restart, keep_work=a.keep_work, output_size=a.output_size,
-                               preserve_colors=a.preserve_colors, on_event=progress)
+                               preserve_colors=a.preserve_colors, compare=a.compare, on_event=progress)
     finally:
         progress.close()
     if not a.quiet and a.log_format == "text":
@@ -220,6 +221,66 @@ def _write_json_file(path: str, data: dict) -> None:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
+def _preview(a: argparse.Namespace) -> int:
+    from .frames import read_image, write_png
+    from .media import check_output_path
+    from .preview import contact_sheet, stylize_preview
+    if not a.output.lower().endswith(".png"):
+        raise ConfigError("preview writes a PNG contact sheet: give -o NAME.png")
+    check_output_path(a.input, a.output)
+    styles = [read_image(s) for s in a.style]
+    progress = None if a.quiet else (lambda k, n: print(f"preview frame {k + 1}/{n}", file=sys.stderr))
+    sources, stylized = stylize_preview(a.input, styles, _config(a), a.count, progress)
+    write_png(a.output, contact_sheet(sources, stylized))
+    if not a.quiet:
+        print(f"wrote {a.output}: {len(sources)} frames, source above, stylized below", file=sys.stderr)
+    return 0
+
+
+class _StrictParser(argparse.ArgumentParser):
+    """A stylize parser for batch jobs: a bad option fails that job with one line, not the process."""
+
+    def error(self, message):
+        raise ConfigError(message)
+
+
+def _batch(a: argparse.Namespace) -> int:
+    import time
+    from .batch import jobs_from_glob, load_jobs
+    if bool(a.jobfile) == bool(a.inputs):
+        raise ConfigError("give a JOB.toml, or --inputs with --style and --output-dir")
+    if a.jobfile:
+        jobs = load_jobs(a.jobfile)
+    else:
+        if not a.style or not a.output_dir:
+            raise ConfigError("--inputs needs --style and --output-dir")
+        jobs = jobs_from_glob(a.inputs, a.style, a.output_dir, a.ext)
+    import shlex
+    options = shlex.split(a.options)
+    parser = _StrictParser(prog="videostyle batch job", add_help=False)
+    _add_stylize_options(parser)
+    extra = (["--quiet"] if a.quiet else []) + ["--log-format", a.log_format]
+    rows = []
+    for k, job in enumerate(jobs, 1):
+        if a.log_format == "text" and not a.quiet:
+            print(f"[{k}/{len(jobs)}] {job.name} -> {job.output}", file=sys.stderr)
+        t0 = time.perf_counter()
+        try:
+            _stylize(parser.parse_args(job.argv() + options + extra))
+            rows.append((job, "ok", ""))
+        except VideostyleError as exc:
+            rows.append((job, "FAILED", str(exc)))
+            print(f"videostyle: job {k} failed: {exc}", file=sys.stderr)
+        rows[-1] += (time.perf_counter() - t0,)
+    width = max(len(j.name) for j, *_ in rows)
+    print(f"{'job':<{width}}  {'result':<6}  {'seconds':>8}  output / error")
+    for job, status, message, seconds in rows:
+        print(f"{job.name:<{width}}  {status:<6}  {seconds:8.1f}  {message or job.output}")
+    failed = sum(1 for r in rows if r[1] != "ok")
+    print(f"{len(rows) - failed} of {len(rows)} jobs succeeded", file=sys.stderr)
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videostyle", description="Artistic style transfer for videos, without flicker "
                                      "(Ruder, Dosovitskiy & Brox 2016).")
@@ -229,6 +290,28 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stylize", help="stylize a video or frame sequence", description="Stylize a video or frame sequence.")
     _add_stylize_options(p)
     p.set_defaults(run=_stylize)
+
+    p = sub.add_parser("preview", help="stylize a few evenly spaced frames into a contact sheet PNG",
+                       description="Stylize --count evenly spaced frames (each as a first frame) and write a contact "
+                                   "sheet: source above, stylized below. Takes the stylize options.")
+    _add_stylize_options(p)
+    p.add_argument("--count", type=int, default=6, help="number of frames (default %(default)s)")
+    p.set_defaults(run=_preview)
+
+    p = sub.add_parser("batch", help="run many inputs × styles from a TOML file or a glob",
+                       description="Run stylize jobs one after another. A failing job is reported and the rest "
+                                   "continue; the exit code is 1 when any job failed.")
+    p.add_argument("jobfile", nargs="?", metavar="JOB.toml",
+                   help="[defaults] table of stylize options and one [[job]] table per job (input, style, output, …)")
+    p.add_argument("--inputs", metavar="GLOB", help="instead of a job file: inputs matching this glob (quote it)")
+    p.add_argument("--style", action="append", metavar="IMAGE", help="with --inputs: style image(s), one job each")
+    p.add_argument("--output-dir", metavar="DIR", help="with --inputs: where outputs go")
+    p.add_argument("--ext", default=".mp4", help="with --inputs: output extension for video inputs (default .mp4)")
+    p.add_argument("--options", default="", metavar='"--max-side 256 …"',
+                   help="with --inputs: stylize options for every job, as one quoted string")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--log-format", choices=("text", "json"), default="text")
+    p.set_defaults(run=_batch)
 
     p = sub.add_parser("evaluate", help="measure temporal stability (and fidelity) of a stylized video",
                        description="Warping error at frame offsets (flow and consistency weights from the SOURCE "

@@ -4,6 +4,7 @@ Library code: it returns a report and emits events through ``on_event``; it neve
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -61,7 +62,7 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
                   frames: str | tuple[int, int | None] | None = None, fps: float | Fraction | None = None,
                   codec: str | None = None, crf: int | None = None, report: str | None = None,
                   work_dir: str | None = None, restart: bool = False, keep_work: bool = False,
-                  output_size: str = "processing", preserve_colors: bool = False,
+                  output_size: str = "processing", preserve_colors: bool = False, compare: str | None = None,
                   on_event: Event | None = None) -> dict[str, Any]:
     """Stylize ``input`` (video file, image folder or printf pattern) with ``style`` image(s) into
     ``output`` (video file, folder or pattern). Returns the report (also written to ``report`` as JSON).
@@ -72,6 +73,7 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
 
     ``output_size``: 'processing' (the optimized size) or 'original' (upscaled to the source size).
     ``preserve_colors``: written frames keep the source's colours (stylized luminance only).
+    ``compare``: also write a side-by-side video (source | stylized) there.
     """
     emit = on_event or (lambda event: None)
     styles = [style] if isinstance(style, str) else list(style)
@@ -92,8 +94,16 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
         raise ConfigError("--output-size must be 'processing' or 'original'")
     out_size = size if output_size == "processing" else (info.width, info.height)
     out_info = dataclasses.replace(info, width=out_size[0], height=out_size[1])
-    # The sink first: it validates the output place before anything (work folder, model) is created.
-    with open_sink(output, out_info, codec=codec, crf=crf, fps=rate, audio_from=source) as sink:
+    if compare:
+        check_output_path(input, compare)
+    # The sinks first: they validate the output places before anything (work folder, model) is created.
+    with contextlib.ExitStack() as sinks:
+        sink = sinks.enter_context(open_sink(output, out_info, codec=codec, crf=crf, fps=rate, audio_from=source))
+        side = None
+        if compare:
+            side_info = dataclasses.replace(out_info, width=2 * out_size[0])
+            side = sinks.enter_context(open_sink(compare, side_info, codec=codec, crf=crf, fps=rate,
+                                                 audio_from=source))
         torch.manual_seed(config.seed)
         stylizer = Stylizer.create(config, style_images)
         work = work_dir or default_work_dir(output)
@@ -109,7 +119,7 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
             t = time.perf_counter()
             for frame in source.frames():
                 pts.append(frame.pts)
-                if preserve_colors and out_size != size:
+                if (preserve_colors or compare) and out_size != size:
                     full[frame.index] = frame.image
                 image = resize_rgb(frame.image, size)
                 t = timer.add("decode", t)
@@ -135,8 +145,12 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
                 record.update(_frame_metrics(stylizer, outcome, prev))
                 t = timer.add("metrics", t)
                 i = outcome.prepared.index
-                sink.write(_finish(outcome.stylized, outcome.prepared.frame, full.pop(i, None), out_size,
-                                   preserve_colors), pts[i])
+                src_full = full.pop(i, None)
+                image = _finish(outcome.stylized, outcome.prepared.frame, src_full, out_size, preserve_colors)
+                sink.write(image, pts[i])
+                if side is not None:
+                    src = src_full if src_full is not None else outcome.prepared.frame
+                    side.write(np.concatenate([src, image], axis=1), pts[i])
                 timer.add("encode", t)
                 prev = outcome
                 per_frame.append(record)
