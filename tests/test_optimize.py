@@ -53,3 +53,22 @@ def test_temporal_term_pulls_toward_the_warped_frame(setup):
     zero = TemporalTarget(target, torch.zeros(1, 1, 32, 48))
     r0 = stylize_frame(stylizer.model, problem(stylizer, content, (zero,)), content, loss, OptimConfig(), 5)
     assert r0.terms["temporal"] == 0 and torch.equal(r0.image, content)
+
+
+def test_nonfinite_loss_is_caught_and_the_last_finite_image_kept(setup):
+    stylizer, content = setup
+    r = stylize_frame(stylizer.model, problem(stylizer, content), content, LossConfig(),
+                      OptimConfig(optimizer="adam", learning_rate=1e30, check_every=1), 5)
+    assert r.nonfinite and torch.isfinite(r.image).all()
+
+
+def test_bfloat16_network_gives_nearly_the_same_loss(setup):
+    stylizer, content = setup
+    p = problem(stylizer, content)
+    full = stylize_frame(stylizer.model, p, content, LossConfig(), OptimConfig(), 0).terms["total"]
+    stylizer.model.set_precision(torch.bfloat16)
+    try:
+        half = stylize_frame(stylizer.model, p, content, LossConfig(), OptimConfig(), 0).terms["total"]
+    finally:
+        stylizer.model.set_precision(None)
+    assert abs(half - full) < 0.05 * full

@@ -96,6 +96,8 @@ def _add_stylize_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--weights-format", choices=("auto", "caffe", "torchvision"), default=_TOP.weights_format,
                    help="preprocessing of a --weights file (auto detects the packaged format)")
     g.add_argument("--device", default=_TOP.device, help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
+    g.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=_TOP.precision,
+                   help="network arithmetic: auto = bfloat16 autocast on CUDA (losses stay float32), float32 elsewhere")
     g = p.add_argument_group("input and output")
     g.add_argument("--frames", metavar="START:END", help="0-based frame range, END exclusive (e.g. 0:48)")
     g.add_argument("--fps", type=float, help="frame rate for a frame-sequence input (default 25)")
@@ -130,7 +132,8 @@ def _config(a: argparse.Namespace) -> StylizeConfig:
     return StylizeConfig(loss=loss, optim=optim, multipass=multipass, max_side=a.max_side, init=a.init, first_init=a.first_init,
                          style_scale=a.style_scale, style_blend=a.style_blend, long_term=a.long_term,
                          flow=a.flow, flow_preset=a.flow_preset,
-                         weights=a.weights, weights_format=a.weights_format, device=a.device, seed=a.seed)
+                         weights=a.weights, weights_format=a.weights_format, device=a.device,
+                         precision=a.precision, seed=a.seed)
 
 
 class _Progress:

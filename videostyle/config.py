@@ -90,6 +90,7 @@ class StylizeConfig:
     weights: str = "packaged"
     weights_format: str = "auto"
     device: str = "auto"
+    precision: str = "auto"       # network compute: auto = bfloat16 on CUDA, float32 elsewhere; fp32; bf16
     seed: int = 0
 
     def __post_init__(self):
@@ -107,6 +108,8 @@ class StylizeConfig:
             raise ConfigError(f"--flow must be one of {', '.join(FLOW_METHODS)}")
         if self.flow_preset not in DIS_PRESETS:
             raise ConfigError(f"--flow-preset must be one of {', '.join(DIS_PRESETS)}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ConfigError("--precision must be auto, fp32 or bf16")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
             raise ConfigError("--device must be auto, cpu, cuda, cuda:N or mps")
 

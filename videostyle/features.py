@@ -152,15 +152,24 @@ class VGGFeatures(nn.Module):
         self.register_buffer("mean", torch.tensor(preprocess.mean).view(1, 3, 1, 1) * preprocess.scale)
         self.register_buffer("std", torch.tensor(preprocess.std).view(1, 3, 1, 1) * preprocess.scale)
         self._wanted = {LAYER_NAMES.index(n): n for n in layers}
+        self.compute_dtype: torch.dtype | None = None  # e.g. bfloat16: the convolutions run in it
+
+    def set_precision(self, dtype: torch.dtype | None) -> "VGGFeatures":
+        """Run the network under autocast in ``dtype`` (None: float32). Activations come back as
+        float32, so Gram matrices and losses accumulate in full precision."""
+        self.compute_dtype = dtype
+        return self
 
     def forward(self, rgb: torch.Tensor) -> dict[str, torch.Tensor]:
         x = rgb.flip(1) if self.bgr else rgb
         x = (x - self.mean) / self.std
         out = {}
-        for i, module in enumerate(self.net):
-            x = module(x)
-            if i in self._wanted:
-                out[self._wanted[i]] = x
+        with torch.autocast(x.device.type, dtype=self.compute_dtype or torch.float32,
+                            enabled=self.compute_dtype is not None):
+            for i, module in enumerate(self.net):
+                x = module(x)
+                if i in self._wanted:
+                    out[self._wanted[i]] = x.float()
         return out
 
 

@@ -31,7 +31,7 @@ def stylize_multiscale(stylizer: Stylizer, content: np.ndarray, start: np.ndarra
     h, w = content.shape[:2]
     cfg, dev = stylizer.config, stylizer.device
     current = start.astype(np.float32)
-    evals, seconds, iters, nonfinite = 0, 0.0, 0, False
+    evals, seconds, iters, nonfinite, retried = 0, 0.0, 0, False, False
     for scale in scales:
         size = (max(16, round(w * scale)), max(16, round(h * scale)))
         init = _resize(current, size)
@@ -41,8 +41,14 @@ def stylize_multiscale(stylizer: Stylizer, content: np.ndarray, start: np.ndarra
             tuple(TemporalTarget(to_tensor(_resize(warped, size), dev), to_tensor(_resize(c, size)[..., None], dev))
                   for warped, c in temporal))
         result = stylize_frame(stylizer.model, problem, to_tensor(init, dev), cfg.loss, cfg.optim, iterations)
+        if result.nonfinite:  # a NaN/inf loss: retry this scale once with a step ten times smaller
+            lr = (cfg.optim.learning_rate or (1.0 if cfg.optim.optimizer == "lbfgs" else 8.0)) / 10
+            retry = stylize_frame(stylizer.model, problem, to_tensor(init, dev), cfg.loss,
+                                  dataclasses.replace(cfg.optim, learning_rate=lr), iterations)
+            result = dataclasses.replace(retry, evaluations=retry.evaluations + result.evaluations, retried=True)
         evals, seconds, iters = evals + result.evaluations, seconds + result.seconds, iters + result.iterations
-        nonfinite = nonfinite or result.nonfinite
+        nonfinite, retried = nonfinite or result.nonfinite, retried or result.retried
         solved = to_numpy(result.image)
         current = solved if size == (w, h) else current + _resize(solved - init, (w, h))
-    return dataclasses.replace(result, iterations=iters, evaluations=evals, seconds=seconds, nonfinite=nonfinite)
+    return dataclasses.replace(result, iterations=iters, evaluations=evals, seconds=seconds, nonfinite=nonfinite,
+                               retried=retried)

@@ -41,6 +41,7 @@ class FrameResult:
     evaluations: int          # VGG forward+backward passes
     seconds: float
     nonfinite: bool = False   # the loss became NaN/inf; the image is the last finite iterate
+    retried: bool = False     # a NaN/inf run was repeated with a smaller step
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,8 @@ def frame_rng(seed: int, index: int) -> np.random.Generator:
 
 def optimize_record(result: FrameResult) -> dict:
     return {"iterations": result.iterations, "evaluations": result.evaluations,
-            "seconds": round(result.seconds, 4), "terms": result.terms, "nonfinite": result.nonfinite}
+            "seconds": round(result.seconds, 4), "terms": result.terms, "nonfinite": result.nonfinite,
+            "retried": result.retried}
 
 
 def single_pass(stylizer: Stylizer, prepared: Iterable[Prepared], store: WorkStore) -> Iterator[FrameOutcome]:

@@ -47,6 +47,10 @@ class Stylizer:
         device = resolve_device(config.device)
         layers = sorted({config.loss.content_layer, *config.loss.style_layers})
         model = load_vgg(layers, config.weights, config.weights_format, device)
+        bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
+        model.set_precision(torch.bfloat16 if bf16 else None)
+        if device.type == "cuda":
+            model = model.to(memory_format=torch.channels_last)  # faster cuDNN convolutions
         return cls(config, model, device, styles, blend)
 
     def __post_init__(self):
