@@ -7,6 +7,7 @@ import pytest
 
 from videostyle.colour import preserve_colors
 from videostyle.errors import ConfigError
+from videostyle.memory import check_fits, estimate_bytes
 from videostyle.prefetch import Prefetch
 from videostyle.store import WorkStore, default_work_dir
 
@@ -59,3 +60,14 @@ def test_store_saves_atomically_and_refuses_changed_settings(tmp_path):
         WorkStore.open(root, {"config": {"a": 2}})
     assert WorkStore.open(root, {"config": {"a": 2}}, restart=True).load(0) is None
     assert json.load(open(tmp_path / "w" / "manifest.json"))["config"] == {"a": 2}
+
+
+def test_memory_estimate_is_linear_and_refusal_names_a_size_that_fits():
+    import torch
+    a, b = estimate_bytes(256, 144), estimate_bytes(512, 288)
+    assert 3.9 < (b - estimate_bytes(1, 1)) / (a - estimate_bytes(1, 1)) < 4.1
+    check_fits(256, 144, torch.device("cpu"), available=10 * 2 ** 30)
+    with pytest.raises(ConfigError, match="--max-side") as e:
+        check_fits(3840, 2160, torch.device("cpu"), available=2 * 2 ** 30)
+    side = int(str(e.value).split("--max-side ")[1].split()[0])
+    check_fits(side, side * 9 // 16, torch.device("cpu"), available=2 * 2 ** 30)

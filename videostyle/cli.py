@@ -65,6 +65,8 @@ def _add_stylize_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--tolerance", type=float, default=_OPTIM.tolerance,
                    help="stop when the loss fell by less than this fraction over --check-every iterations (default %(default)s)")
     g.add_argument("--check-every", type=int, default=_OPTIM.check_every, help="default %(default)s")
+    g.add_argument("--first-tolerance", type=float, default=_OPTIM.first_tolerance,
+                   help="--tolerance for cold-started frames (default %(default)s)")
     g.add_argument("--scales", type=_floats, default=_OPTIM.scales, metavar="S1,S2,...,1",
                    help="coarse-to-fine: optimize at these fractions of the size in turn, ending with 1 "
                         f"(default {','.join(str(s) for s in _OPTIM.scales)})")
@@ -125,7 +127,8 @@ def _config(a: argparse.Namespace) -> StylizeConfig:
     loss = LossConfig(content_weight=a.content_weight, style_weight=a.style_weight, tv_weight=a.tv_weight,
                       temporal_weight=a.temporal_weight)
     optim = OptimConfig(optimizer=a.optimizer, iterations_first=a.iterations[0], iterations_later=a.iterations[1],
-                        tolerance=a.tolerance, check_every=a.check_every, learning_rate=a.learning_rate,
+                        tolerance=a.tolerance, first_tolerance=a.first_tolerance, check_every=a.check_every,
+                        learning_rate=a.learning_rate,
                         scales=a.scales)
     multipass = MultiPassConfig(passes=a.passes, blend_weight=a.blend_weight,
                                 temporal_from_pass=a.temporal_from_pass, pass_iterations=a.pass_iterations)

@@ -68,7 +68,8 @@ def multi_pass(stylizer: Stylizer, prepared: list[Prepared], store: WorkStore) -
                 use_temporal = warped is not None and pass_no >= mp.temporal_from_pass and cfg.loss.temporal_weight > 0
                 iterations = cfg.optim.iterations_first if pass_no == 1 else mp.pass_iterations
                 result = stylize_multiscale(stylizer, prepared[t].frame.astype(np.float32), start,
-                                            ((warped, c),) if use_temporal else (), iterations, cfg.optim.scales)
+                                            ((warped, c),) if use_temporal else (), iterations,
+                                            cold=warped is None and pass_no == 1)
                 image, record, resumed = to_uint8(to_numpy(result.image)), optimize_record(result), False
                 record["pass"] = pass_no
                 store.save(t, image, record, pass_=pass_no)

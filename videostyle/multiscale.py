@@ -24,15 +24,17 @@ def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 def stylize_multiscale(stylizer: Stylizer, content: np.ndarray, start: np.ndarray,
                        temporal: tuple[tuple[np.ndarray, np.ndarray], ...], iterations: int,
-                       scales: tuple[float, ...]) -> FrameResult:
+                       cold: bool = False) -> FrameResult:
     """Optimize ``start`` (H×W×3 float32, 0–255) for ``content`` at each of ``scales`` in turn (the last
     is 1.0). ``temporal``: (warped previous result H×W×3, weight c H×W) pairs. Iteration caps apply per
-    scale; evaluations and seconds are summed over scales; terms are those at full size."""
+    scale; evaluations and seconds are summed over scales; terms are those at full size. A ``cold`` start
+    (not from a warped stylized frame) stops early only on the stricter ``first_tolerance``."""
     h, w = content.shape[:2]
     cfg, dev = stylizer.config, stylizer.device
+    optim = dataclasses.replace(cfg.optim, tolerance=cfg.optim.first_tolerance) if cold else cfg.optim
     current = start.astype(np.float32)
     evals, seconds, iters, nonfinite, retried = 0, 0.0, 0, False, False
-    for scale in scales:
+    for scale in optim.scales:
         size = (max(16, round(w * scale)), max(16, round(h * scale)))
         init = _resize(current, size)
         problem = FrameProblem(
@@ -40,11 +42,11 @@ def stylize_multiscale(stylizer: Stylizer, content: np.ndarray, start: np.ndarra
             stylizer.grams_for(max(size)),
             tuple(TemporalTarget(to_tensor(_resize(warped, size), dev), to_tensor(_resize(c, size)[..., None], dev))
                   for warped, c in temporal))
-        result = stylize_frame(stylizer.model, problem, to_tensor(init, dev), cfg.loss, cfg.optim, iterations)
+        result = stylize_frame(stylizer.model, problem, to_tensor(init, dev), cfg.loss, optim, iterations)
         if result.nonfinite:  # a NaN/inf loss: retry this scale once with a step ten times smaller
-            lr = (cfg.optim.learning_rate or (1.0 if cfg.optim.optimizer == "lbfgs" else 8.0)) / 10
+            lr = (optim.learning_rate or (1.0 if optim.optimizer == "lbfgs" else 8.0)) / 10
             retry = stylize_frame(stylizer.model, problem, to_tensor(init, dev), cfg.loss,
-                                  dataclasses.replace(cfg.optim, learning_rate=lr), iterations)
+                                  dataclasses.replace(optim, learning_rate=lr), iterations)
             result = dataclasses.replace(retry, evaluations=retry.evaluations + result.evaluations, retried=True)
         evals, seconds, iters = evals + result.evaluations, seconds + result.seconds, iters + result.iterations
         nonfinite, retried = nonfinite or result.nonfinite, retried or result.retried

@@ -21,6 +21,7 @@ from .device import to_tensor
 from .errors import ConfigError, InputError
 from .frames import list_sequence, read_image
 from .media import check_output_path, open_sink, open_source
+from .memory import check_fits
 from .metrics import fidelity, warping_error
 from .prefetch import Prefetch
 from .multi_pass import multi_pass
@@ -96,47 +97,28 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     out_info = dataclasses.replace(info, width=out_size[0], height=out_size[1])
     if compare:
         check_output_path(input, compare)
+        if os.path.abspath(compare) == os.path.abspath(output):
+            raise ConfigError("--compare must name another file than the output")
     # The sinks first: they validate the output places before anything (work folder, model) is created.
-    with contextlib.ExitStack() as sinks:
-        sink = sinks.enter_context(open_sink(output, out_info, codec=codec, crf=crf, fps=rate, audio_from=source))
-        side = None
-        if compare:
-            side_info = dataclasses.replace(out_info, width=2 * out_size[0])
-            side = sinks.enter_context(open_sink(compare, side_info, codec=codec, crf=crf, fps=rate,
-                                                 audio_from=source))
+    with _Outputs(output, compare, out_info, size, preserve_colors, codec=codec, crf=crf, fps=rate,
+                  audio_from=source) as outputs:
         torch.manual_seed(config.seed)
         stylizer = Stylizer.create(config, style_images)
+        check_fits(size[0], size[1], stylizer.device)
         work = work_dir or default_work_dir(output)
         store = WorkStore.open(work, _manifest(input, styles, config, info, size, start), restart)
         emit({"event": "start", "input": input, "output": output, "n_frames": info.n_frames, "work_dir": work,
               "resuming": store.count(), "source_size": [info.width, info.height], "size": list(size),
               "device": str(stylizer.device)})
         timer = _Timer()
-        pts: list[int | None] = []
-        full: dict[int, np.ndarray] = {}  # source frames at output size, only when colours are kept
-
-        def decoded() -> Iterator[np.ndarray]:
-            t = time.perf_counter()
-            for frame in source.frames():
-                pts.append(frame.pts)
-                if (preserve_colors or compare) and out_size != size:
-                    full[frame.index] = frame.image
-                image = resize_rgb(frame.image, size)
-                t = timer.add("decode", t)
-                yield image
-                t = time.perf_counter()
-
         run_start = time.perf_counter()
         # Decoding, resizing and optical flow run ahead in a thread while the optimizer works.
-        prepared = Prefetch(prepare(decoded(), config.flow, config.flow_preset, config.long_term))
+        prepared = Prefetch(prepare(_decode(source, size, outputs, timer), config.flow, config.flow_preset,
+                                    config.long_term))
+        per_frame, prev = [], None
         try:
-            if config.multipass.passes > 1:
-                outcomes = multi_pass(stylizer, list(prepared), store)
-            else:
-                outcomes = single_pass(stylizer, prepared, store)
-            per_frame = []
-            prev = None
-            for outcome in outcomes:
+            drive = multi_pass if config.multipass.passes > 1 else single_pass
+            for outcome in drive(stylizer, list(prepared) if drive is multi_pass else prepared, store):
                 t = time.perf_counter()
                 record = {"index": start + outcome.prepared.index, **outcome.record, "resumed": outcome.resumed}
                 if not outcome.resumed:
@@ -144,13 +126,7 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
                     timer.seconds["optimize"] += outcome.record["seconds"]
                 record.update(_frame_metrics(stylizer, outcome, prev))
                 t = timer.add("metrics", t)
-                i = outcome.prepared.index
-                src_full = full.pop(i, None)
-                image = _finish(outcome.stylized, outcome.prepared.frame, src_full, out_size, preserve_colors)
-                sink.write(image, pts[i])
-                if side is not None:
-                    src = src_full if src_full is not None else outcome.prepared.frame
-                    side.write(np.concatenate([src, image], axis=1), pts[i])
+                outputs.write(outcome.prepared.index, outcome.stylized, outcome.prepared.frame)
                 timer.add("encode", t)
                 prev = outcome
                 per_frame.append(record)
@@ -159,10 +135,10 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
             prepared.close()
         timer.seconds["waited"] = prepared.waited
         total_seconds = time.perf_counter() - run_start
-        if sink.n_written != info.n_frames:
-            raise InputError(f"{input}: decoded {sink.n_written} frames, expected {info.n_frames}")
+        if outputs.main.n_written != info.n_frames:
+            raise InputError(f"{input}: decoded {outputs.main.n_written} frames, expected {info.n_frames}")
 
-    result = _report(input, styles, output, config, info, size, per_frame, timer, total_seconds, sink.audio_mode)
+    result = _report(input, styles, output, config, info, size, per_frame, timer, total_seconds, outputs.main.audio_mode)
     result["work_dir"] = None if not keep_work else work
     if report:
         _write_json(report, result)
@@ -172,13 +148,55 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     return result
 
 
-def _finish(image: np.ndarray, src: np.ndarray, src_full: np.ndarray | None, out_size: tuple[int, int],
-            keep_colors: bool) -> np.ndarray:
-    """The frame as written: upscaled to the output size (bicubic), then recoloured from the source."""
-    image = resize_rgb(image, out_size)
-    if keep_colors:
-        image = preserve_colors(image, src_full if src_full is not None else src)
-    return image
+def _decode(source, size: tuple[int, int], outputs: "_Outputs", timer: _Timer) -> Iterator[np.ndarray]:
+    """Source frames resized to the processing size; pts and (when needed) full-size frames are handed
+    to ``outputs`` on the way."""
+    t = time.perf_counter()
+    for frame in source.frames():
+        outputs.remember(frame)
+        image = resize_rgb(frame.image, size)
+        t = timer.add("decode", t)
+        yield image
+        t = time.perf_counter()
+
+
+class _Outputs:
+    """The output sink and the optional side-by-side one: frames as written are upscaled to the output
+    size (bicubic) and recoloured from the source when asked; pts come from the decoder."""
+
+    def __init__(self, output, compare, out_info, size, keep_colors, **sink_options):
+        self._stack = contextlib.ExitStack()
+        self.main = self._stack.enter_context(open_sink(output, out_info, **sink_options))
+        self.side = None
+        if compare:
+            side_info = dataclasses.replace(out_info, width=2 * out_info.width)
+            self.side = self._stack.enter_context(open_sink(compare, side_info, **sink_options))
+        self.out_size, self.keep_colors = (out_info.width, out_info.height), keep_colors
+        self._need_full = (keep_colors or compare) and self.out_size != tuple(size)
+        self._pts: dict[int, int | None] = {}
+        self._full: dict[int, np.ndarray] = {}
+
+    def __enter__(self) -> "_Outputs":
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        return self._stack.__exit__(*exc)
+
+    def remember(self, frame) -> None:
+        """Called by the decoder thread for each source frame (dict writes are atomic under the GIL)."""
+        self._pts[frame.index] = frame.pts
+        if self._need_full:
+            self._full[frame.index] = frame.image
+
+    def write(self, index: int, stylized: np.ndarray, source_small: np.ndarray) -> None:
+        source = self._full.pop(index, source_small)
+        image = resize_rgb(stylized, self.out_size)
+        if self.keep_colors:
+            image = preserve_colors(image, source)
+        pts = self._pts.pop(index)
+        self.main.write(image, pts)
+        if self.side is not None:
+            self.side.write(np.concatenate([source, image], axis=1), pts)
 
 
 def _manifest(input, styles, config, info, size, start) -> dict:

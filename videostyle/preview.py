@@ -36,7 +36,7 @@ def stylize_preview(input: str, styles: list[np.ndarray], config: StylizeConfig,
         frame = next(open_source(input, index, index + 1).frames()).image
         content = resize_rgb(frame, size).astype(np.float32)
         start = init_image(config.first_init, content, None, None, frame_rng(config.seed, index))
-        result = stylize_multiscale(stylizer, content, start, (), config.optim.iterations_first, config.optim.scales)
+        result = stylize_multiscale(stylizer, content, start, (), config.optim.iterations_first, cold=True)
         sources.append(content.astype(np.uint8))
         results.append(to_uint8(to_numpy(result.image)))
         if on_frame:

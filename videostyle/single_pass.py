@@ -106,8 +106,9 @@ def single_pass(stylizer: Stylizer, prepared: Iterable[Prepared], store: WorkSto
             weights = long_term_weights({j: p.back[j][1] for j in cfg.long_term if j in warped})
             temporal = tuple((warped[j], c) for j, c in weights.items())
         # A warm start from the warped previous result needs far fewer iterations than a cold start.
-        iterations = cfg.optim.iterations_later if kind == "prevwarped" else cfg.optim.iterations_first
-        result = stylize_multiscale(stylizer, content, start, temporal, iterations, cfg.optim.scales)
+        warm = kind == "prevwarped"
+        iterations = cfg.optim.iterations_later if warm else cfg.optim.iterations_first
+        result = stylize_multiscale(stylizer, content, start, temporal, iterations, cold=not warm)
         image = to_uint8(to_numpy(result.image))
         record = optimize_record(result)
         store.save(p.index, image, record)

@@ -1,0 +1,51 @@
+"""Memory estimate before a run: refuse up front, naming a size that fits, instead of failing at frame 900.
+
+Per processed pixel: VGG19 activations kept for the backward pass up to relu5_1 (conv and ReLU outputs,
+64·4 + 128·4/4 + 256·8/16 + 512·8/64 + 512·2/256 ≈ 580 values), about as much again for gradients in
+flight, and L-BFGS's history (100 pairs of image-sized vectors, 600 values). The constant was checked
+against measured peaks (README, "Memory").
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+
+from .errors import ConfigError
+
+VALUES_PER_PIXEL = 2 * 580 + 600 + 64   # activations + their gradients, L-BFGS history, images and targets
+FIXED_BYTES = 200 * 2 ** 20            # the truncated network's weights and framework overhead
+
+
+def estimate_bytes(width: int, height: int, bytes_per_value: int = 4) -> int:
+    return int(width * height * VALUES_PER_PIXEL * bytes_per_value + FIXED_BYTES)
+
+
+def available_bytes(device: torch.device) -> int | None:
+    """Free memory of the device (CUDA) or the machine (CPU, Linux); None when unknown."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free)
+    if device.type == "cpu" and hasattr(os, "sysconf"):
+        try:
+            return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        except (ValueError, OSError):
+            return None
+    return None
+
+
+def check_fits(width: int, height: int, device: torch.device, available: int | None = None) -> None:
+    """Raise ConfigError when a ``width``×``height`` optimization will not fit, with the largest
+    --max-side (longer side) that would."""
+    available = available_bytes(device) if available is None else available
+    if available is None:
+        return
+    need = estimate_bytes(width, height)
+    if need <= available:
+        return
+    usable = max(available - FIXED_BYTES, 0) / (VALUES_PER_PIXEL * 4)
+    scale = math.sqrt(usable / (width * height))
+    side = int(max(width, height) * scale) // 8 * 8
+    raise ConfigError(f"{width}x{height} needs about {need / 2 ** 30:.1f} GiB on {device.type} but "
+                      f"{available / 2 ** 30:.1f} GiB are free; use --max-side {side} or less")
