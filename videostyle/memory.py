@@ -1,9 +1,10 @@
 """Memory estimate before a run: refuse up front, naming a size that fits, instead of failing at frame 900.
 
 Per processed pixel: VGG19 activations kept for the backward pass up to relu5_1 (conv and ReLU outputs,
-64·4 + 128·4/4 + 256·8/16 + 512·8/64 + 512·2/256 ≈ 580 values), about as much again for gradients in
-flight, and L-BFGS's history (100 pairs of image-sized vectors, 600 values). The constant was checked
-against measured peaks (README, "Memory").
+64·4 + 128·4/4 + 256·8/16 + 512·8/64 + 512·2/256 ≈ 580 values), gradients in flight, and L-BFGS's
+history (100 pairs of image-sized vectors, 600 values). Measured with scripts/memory_scaling.py on the
+CPU: peak memory grows linearly, 3.9 KB per pixel with 30 history pairs (≈ 970 values); with the full
+100 pairs that is ≈ 1400 values, the constant below.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import torch
 
 from .errors import ConfigError
 
-VALUES_PER_PIXEL = 2 * 580 + 600 + 64   # activations + their gradients, L-BFGS history, images and targets
+VALUES_PER_PIXEL = 1400                # measured 970 with 30 L-BFGS pairs, plus 70 more pairs × 6 values
 FIXED_BYTES = 200 * 2 ** 20            # the truncated network's weights and framework overhead
 
 

@@ -19,6 +19,7 @@ from .colour import preserve_colors
 from .config import StylizeConfig, as_dict
 from .device import to_tensor
 from .errors import ConfigError, InputError
+from .flowsource import EstimatedFlows, FileFlows
 from .frames import list_sequence, read_image
 from .media import check_output_path, open_sink, open_source
 from .memory import check_fits
@@ -64,7 +65,7 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
                   codec: str | None = None, crf: int | None = None, report: str | None = None,
                   work_dir: str | None = None, restart: bool = False, keep_work: bool = False,
                   output_size: str = "processing", preserve_colors: bool = False, compare: str | None = None,
-                  on_event: Event | None = None) -> dict[str, Any]:
+                  flow_dir: str | None = None, on_event: Event | None = None) -> dict[str, Any]:
     """Stylize ``input`` (video file, image folder or printf pattern) with ``style`` image(s) into
     ``output`` (video file, folder or pattern). Returns the report (also written to ``report`` as JSON).
 
@@ -75,6 +76,8 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     ``output_size``: 'processing' (the optimized size) or 'original' (upscaled to the source size).
     ``preserve_colors``: written frames keep the source's colours (stylized luminance only).
     ``compare``: also write a side-by-side video (source | stylized) there.
+    ``flow_dir``: read flows (and masks, when present) from this folder of .flo files instead of
+    estimating them; they must be at the processing size.
     """
     emit = on_event or (lambda event: None)
     styles = [style] if isinstance(style, str) else list(style)
@@ -106,15 +109,18 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
         stylizer = Stylizer.create(config, style_images)
         check_fits(size[0], size[1], stylizer.device)
         work = work_dir or default_work_dir(output)
-        store = WorkStore.open(work, _manifest(input, styles, config, info, size, start), restart)
+        store = WorkStore.open(work, _manifest(input, styles, config, info, size, start, flow_dir), restart)
         emit({"event": "start", "input": input, "output": output, "n_frames": info.n_frames, "work_dir": work,
               "resuming": store.count(), "source_size": [info.width, info.height], "size": list(size),
               "device": str(stylizer.device)})
         timer = _Timer()
         run_start = time.perf_counter()
         # Decoding, resizing and optical flow run ahead in a thread while the optimizer works.
-        prepared = Prefetch(prepare(_decode(source, size, outputs, timer), config.flow, config.flow_preset,
-                                    config.long_term))
+        if flow_dir:
+            flows = FileFlows(flow_dir, size, start)
+        else:
+            flows = EstimatedFlows(config.flow, config.flow_preset, os.path.join(work, "flows"), start, size)
+        prepared = Prefetch(prepare(_decode(source, size, outputs, timer), flows, config.long_term))
         per_frame, prev = [], None
         try:
             drive = multi_pass if config.multipass.passes > 1 else single_pass
@@ -199,7 +205,7 @@ class _Outputs:
             self.side.write(np.concatenate([source, image], axis=1), pts)
 
 
-def _manifest(input, styles, config, info, size, start) -> dict:
+def _manifest(input, styles, config, info, size, start, flow_dir) -> dict:
     """What the finished frames in a work folder depend on (the device is left out: moving a run to
     another machine is allowed)."""
     files = [input] if os.path.isfile(input) else [p for _, p in list_sequence(input)]
@@ -207,7 +213,8 @@ def _manifest(input, styles, config, info, size, start) -> dict:
     settings.pop("device")
     return {"input": {"path": os.path.abspath(input), "identity": file_identity(files),
                       "first": start, "n_frames": info.n_frames},
-            "styles": [content_identity(s) for s in styles], "size": list(size), "config": settings}
+            "styles": [content_identity(s) for s in styles], "size": list(size), "config": settings,
+            "flow_dir": os.path.abspath(flow_dir) if flow_dir else None}
 
 
 def _frame_metrics(stylizer: Stylizer, outcome, prev) -> dict[str, float]:

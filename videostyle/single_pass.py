@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
 from .device import to_numpy, to_uint8
-from .flow import FlowEstimator, consistency_weights
 from .multiscale import stylize_multiscale
 from .optimize import FrameResult
 from .store import WorkStore
@@ -38,11 +37,10 @@ class Prepared:
         return self.back[1][1] if 1 in self.back else None
 
 
-def prepare(frames: Iterable[np.ndarray], method: str, preset: str,
-            offsets: tuple[int, ...] = (1,)) -> Iterator[Prepared]:
-    """Backward flow t → t−j for each offset j (1 always included), with forward–backward consistency
-    weights. Holds only the last max(offsets) frames."""
-    flow = FlowEstimator(method, preset)
+def prepare(frames: Iterable[np.ndarray], flows: Callable, offsets: tuple[int, ...] = (1,)) -> Iterator[Prepared]:
+    """Backward flow t → t−j for each offset j (1 always included) with its consistency weights, and the
+    forward flow t−1 → t. ``flows`` is an ``EstimatedFlows`` or ``FileFlows``. Holds only the last
+    max(offsets) frames."""
     offsets = tuple(sorted({1, *offsets}))
     history: deque[np.ndarray] = deque(maxlen=offsets[-1])   # history[-j] is frame t−j
     for index, frame in enumerate(frames):
@@ -50,11 +48,10 @@ def prepare(frames: Iterable[np.ndarray], method: str, preset: str,
         back, forward = {}, None
         for j in offsets:
             if j <= len(history):
-                earlier = history[-j]
-                fb, ff = flow(frame, earlier), flow(earlier, frame)
-                back[j] = (fb, consistency_weights(fb, ff))
+                fb, cb, ff, cf = flows(index, frame, index - j, history[-j])
+                back[j] = (fb, cb)
                 if j == 1:
-                    forward = (ff, consistency_weights(ff, fb))
+                    forward = (ff, cf)
         yield Prepared(index, frame, back, time.perf_counter() - t0, forward)
         history.append(frame)
 

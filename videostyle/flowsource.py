@@ -1,0 +1,64 @@
+"""Where a frame pair's flows come from: estimated (optionally cached on disk), or read from a folder
+of .flo files made by another tool. Both answer the same question:
+
+    flows(t, frame_t, s, frame_s) -> (flow t→s, c(t→s), flow s→t, c(s→t))
+
+with 0-based indices of the processed selection, flows H×W×2 float32 in pixels and weights H×W in [0,1].
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from .flow import FlowEstimator, consistency_weights
+from .flowio import FlowDirectory, flow_name_between, read_flo, write_flo
+
+Pair = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+class EstimatedFlows:
+    """OpenCV flow in both directions plus the consistency check. With ``cache_dir``, flows are kept as
+    .flo files named by frame pair (absolute 1-based numbers) under a folder keyed by method, preset and
+    size, and read back instead of recomputed (an interrupted run does not redo them)."""
+
+    def __init__(self, method: str, preset: str, cache_dir: str | None = None, first_index: int = 0,
+                 size: tuple[int, int] | None = None):
+        self._estimate = FlowEstimator(method, preset)
+        self._dir = None
+        if cache_dir is not None and size is not None:
+            self._dir = os.path.join(cache_dir, f"{method}-{preset}-{size[0]}x{size[1]}")
+            os.makedirs(self._dir, exist_ok=True)
+        self._first = first_index
+
+    def _flow(self, a: np.ndarray, b: np.ndarray, ia: int, ib: int) -> np.ndarray:
+        if self._dir is None:
+            return self._estimate(a, b)
+        path = os.path.join(self._dir, flow_name_between(self._first + ia + 1, self._first + ib + 1))
+        if os.path.isfile(path):
+            try:
+                return read_flo(path)
+            except Exception:  # a damaged cache entry is recomputed, never trusted
+                pass
+        flow = self._estimate(a, b)
+        write_flo(path, flow)
+        return flow
+
+    def __call__(self, t: int, frame_t: np.ndarray, s: int, frame_s: np.ndarray) -> Pair:
+        ts, st = self._flow(frame_t, frame_s, t, s), self._flow(frame_s, frame_t, s, t)
+        return ts, consistency_weights(ts, st), st, consistency_weights(st, ts)
+
+
+class FileFlows:
+    """Flows from a folder written by ``videostyle flow`` or artistic-videos' scripts, at the processing
+    size; ``first_index`` maps the selection's frame 0 to its number in the folder (--frames START)."""
+
+    def __init__(self, path: str, size: tuple[int, int], first_index: int = 0):
+        self._dir = FlowDirectory(path)
+        self._dir.check_size(*size)
+        self._first = first_index
+
+    def __call__(self, t: int, frame_t: np.ndarray, s: int, frame_s: np.ndarray) -> Pair:
+        ts, c_ts = self._dir.pair(self._first + t, self._first + s)
+        st, c_st = self._dir.pair(self._first + s, self._first + t)
+        return ts, c_ts, st, c_st
