@@ -79,3 +79,24 @@ def test_changed_settings_are_refused_unless_restart(clip, tmp_path):
     assert not os.path.exists(out)
     r = subprocess.run(base + ["--content-weight", "7", "--restart"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
+
+
+def test_sigint_stops_cleanly_and_the_rerun_finishes(clip, tmp_path):
+    video, style = clip
+    out, work = tmp_path / "o", tmp_path / "o.videostyle"
+    proc = subprocess.Popen(command(video, style, str(out) + "/"), stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        done = work / "frames" / "p00"
+        if done.is_dir() and any(n.endswith(".json") for n in os.listdir(done)):
+            break
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "rerun the same command" in err and err.count("\n") == 1, err
+    assert not out.exists()
+    records = [n for n in os.listdir(work / "frames" / "p00") if n.endswith(".json")]
+    assert all((work / "frames" / "p00" / n.replace(".json", ".png")).exists() for n in records)
+    r = subprocess.run(command(video, style, str(out) + "/"), capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert len(os.listdir(out)) == 10

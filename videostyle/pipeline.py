@@ -147,6 +147,14 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     result = _report(input, styles, output, config, info, size, per_frame, timer, total_seconds, outputs.main.audio_mode)
     result["work_dir"] = None if not keep_work else work
     if report:
+        # The same measures as `videostyle evaluate`, on the written output (offsets 1, 2, 4, flicker).
+        from .evaluate import evaluate_video
+        t = time.perf_counter()
+        result["evaluation"] = evaluate_video(output, input, flow_method=config.flow, flow_preset=config.flow_preset,
+                                              max_side=max(size), device=config.device, weights=config.weights,
+                                              source_frames=(start, stop))
+        result["evaluation"].pop("per_frame", None)
+        result["stages_seconds"]["evaluate"] = round(time.perf_counter() - t, 3)
         _write_json(report, result)
     if not keep_work:
         store.remove()
