@@ -3,9 +3,10 @@ process. Prints one JSON line per configuration; with --compare the last line ho
 
     python scripts/bench.py --compare --input clip.mp4 --style painting.jpg --max-side 64 --frames 4
 
-Reference configuration (artistic-videos defaults): L-BFGS, 2000 iterations for the first frame and 1000
-for later ones, one scale, stop when the loss improves by less than 1e-4 (relative) over 50 iterations,
-short-term temporal loss, later frames initialized from the warped previous result. Loss weights, first-frame
+Reference configuration (artistic-videos defaults): L-BFGS with step 1 and no line search, 2000 iterations
+for the first frame and 1000 for later ones, one scale, stop when the loss improves by less than 1e-4
+(relative) over 50 iterations, short-term temporal loss, later frames initialized from the warped previous
+result. Loss weights, first-frame
 init and flow are ours in both, so the final losses are the same objective and directly comparable.
 """
 from __future__ import annotations
@@ -22,8 +23,8 @@ import torch
 
 from videostyle import OptimConfig, StylizeConfig, stylize_video
 
-REFERENCE_OPTIM = OptimConfig(iterations_first=2000, iterations_later=1000, tolerance=1e-4, check_every=50,
-                              scales=(1.0,))
+REFERENCE_OPTIM = OptimConfig(iterations_first=2000, iterations_later=1000, tolerance=1e-4, first_tolerance=1e-4,
+                              check_every=50, learning_rate=1.0, scales=(1.0,))
 
 
 def peak_memory_mb(device: str) -> float:

@@ -13,8 +13,8 @@ from videostyle.errors import ConfigError
 
 @pytest.fixture()
 def shots(tmp_path):
-    a = make_video(tmp_path / "a.mp4", n=2)
-    b = make_video(tmp_path / "b.mp4", n=2)
+    make_video(tmp_path / "a.mp4", n=2)
+    make_video(tmp_path / "b.mp4", n=2)
     cv2.imwrite(str(tmp_path / "style.png"), np.random.default_rng(0).uniform(0, 255, (32, 32, 3)).astype(np.uint8))
     (tmp_path / "out").mkdir()
     return tmp_path

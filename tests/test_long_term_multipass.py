@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from videostyle import LossConfig, OptimConfig, StylizeConfig, stylize_video
+from videostyle import OptimConfig, StylizeConfig, stylize_video
 from videostyle.config import MultiPassConfig
 from videostyle.flow import FlowEstimator, consistency_weights
 from videostyle.frames import read_image

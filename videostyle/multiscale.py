@@ -44,9 +44,8 @@ def stylize_multiscale(stylizer: Stylizer, content: np.ndarray, start: np.ndarra
                   for warped, c in temporal))
         result = stylize_frame(stylizer.model, problem, to_tensor(init, dev), cfg.loss, optim, iterations)
         if result.nonfinite:  # a NaN/inf loss: retry this scale once with a step ten times smaller
-            lr = (optim.learning_rate or (1.0 if optim.optimizer == "lbfgs" else 8.0)) / 10
             retry = stylize_frame(stylizer.model, problem, to_tensor(init, dev), cfg.loss,
-                                  dataclasses.replace(optim, learning_rate=lr), iterations)
+                                  dataclasses.replace(optim, learning_rate=optim.step / 10), iterations)
             result = dataclasses.replace(retry, evaluations=retry.evaluations + result.evaluations, retried=True)
         evals, seconds, iters = evals + result.evaluations, seconds + result.seconds, iters + result.iterations
         nonfinite, retried = nonfinite or result.nonfinite, retried or result.retried

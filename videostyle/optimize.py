@@ -110,10 +110,11 @@ def stylize_frame(model: VGGFeatures, problem: FrameProblem, init: torch.Tensor,
         return cache["loss"]
 
     if optim.optimizer == "lbfgs":
-        opt = torch.optim.LBFGS([x], lr=optim.learning_rate or 1.0, max_iter=optim.check_every,
-                                history_size=100, tolerance_grad=0.0, tolerance_change=0.0)
+        opt = torch.optim.LBFGS([x], lr=optim.step, max_iter=optim.check_every,
+                                history_size=100, tolerance_grad=0.0, tolerance_change=0.0,
+                                line_search_fn="strong_wolfe" if optim.line_search else None)
     else:
-        opt = torch.optim.Adam([x], lr=optim.learning_rate or 8.0)
+        opt = torch.optim.Adam([x], lr=optim.step)
 
     done, last_good, prev_loss, nonfinite = 0, x.detach().clone(), None, False
     while done < iterations:

@@ -8,6 +8,8 @@ import contextlib
 import dataclasses
 import json
 import os
+import queue
+import threading
 import time
 from fractions import Fraction
 from typing import Any, Callable, Iterator, Sequence
@@ -131,15 +133,16 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
                     timer.seconds["flow"] += outcome.prepared.flow_seconds
                     timer.seconds["optimize"] += outcome.record["seconds"]
                 record.update(_frame_metrics(stylizer, outcome, prev))
-                t = timer.add("metrics", t)
+                timer.add("metrics", t)
                 outputs.write(outcome.prepared.index, outcome.stylized, outcome.prepared.frame)
-                timer.add("encode", t)
                 prev = outcome
                 per_frame.append(record)
                 emit({"event": "frame", "n_frames": info.n_frames, **record})
         finally:
             prepared.close()
+        outputs.finish()
         timer.seconds["waited"] = prepared.waited
+        timer.seconds["encode"] = outputs.encode_seconds
         total_seconds = time.perf_counter() - run_start
         if outputs.main.n_written != info.n_frames:
             raise InputError(f"{input}: decoded {outputs.main.n_written} frames, expected {info.n_frames}")
@@ -175,8 +178,10 @@ def _decode(source, size: tuple[int, int], outputs: "_Outputs", timer: _Timer) -
 
 
 class _Outputs:
-    """The output sink and the optional side-by-side one: frames as written are upscaled to the output
-    size (bicubic) and recoloured from the source when asked; pts come from the decoder."""
+    """The output sink and the optional side-by-side one, fed by a writer thread so encoding overlaps
+    the optimization. Frames as written are upscaled to the output size (bicubic) and recoloured from
+    the source when asked; pts come from the decoder. An encoder error surfaces at the next write or at
+    close; leaving with an exception aborts both sinks (nothing under the output names)."""
 
     def __init__(self, output, compare, out_info, size, keep_colors, **sink_options):
         self._stack = contextlib.ExitStack()
@@ -189,12 +194,34 @@ class _Outputs:
         self._need_full = (keep_colors or compare) and self.out_size != tuple(size)
         self._pts: dict[int, int | None] = {}
         self._full: dict[int, np.ndarray] = {}
+        self._jobs: queue.Queue = queue.Queue(maxsize=4)
+        self._error: BaseException | None = None
+        self.encode_seconds = 0.0
+        self._thread = threading.Thread(target=self._work, daemon=True)
+        self._thread.start()
 
     def __enter__(self) -> "_Outputs":
         return self
 
-    def __exit__(self, *exc) -> bool:
-        return self._stack.__exit__(*exc)
+    def finish(self) -> None:
+        """Wait until every frame handed over is encoded; re-raise an encoder error."""
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+        if exc_type is None and self._error is not None:
+            exc_type, exc, tb = type(self._error), self._error, self._error.__traceback__
+            try:
+                self._stack.__exit__(exc_type, exc, tb)
+            finally:
+                raise self._error
+        return self._stack.__exit__(exc_type, exc, tb)
 
     def remember(self, frame) -> None:
         """Called by the decoder thread for each source frame (dict writes are atomic under the GIL)."""
@@ -203,6 +230,21 @@ class _Outputs:
             self._full[frame.index] = frame.image
 
     def write(self, index: int, stylized: np.ndarray, source_small: np.ndarray) -> None:
+        if self._error is not None:
+            raise self._error
+        self._jobs.put((index, stylized, source_small))
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            if self._error is not None:
+                continue
+            try:
+                self._encode(*job)
+            except BaseException as exc:  # handed to the optimizer's thread
+                self._error = exc
+
+    def _encode(self, index: int, stylized: np.ndarray, source_small: np.ndarray) -> None:
+        t = time.perf_counter()
         source = self._full.pop(index, source_small)
         image = resize_rgb(stylized, self.out_size)
         if self.keep_colors:
@@ -211,6 +253,7 @@ class _Outputs:
         self.main.write(image, pts)
         if self.side is not None:
             self.side.write(np.concatenate([source, image], axis=1), pts)
+        self.encode_seconds += time.perf_counter() - t
 
 
 def _manifest(input, styles, config, info, size, start, flow_dir) -> dict:
