@@ -35,7 +35,7 @@ def painting(size: int = 256, seed: int = 3) -> np.ndarray:
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[0:size, 0:size] / size
     angle = 6 * np.sin(3 * xx + 2 * yy) + 4 * np.cos(5 * yy - xx)
-    field = np.sin(40 * (xx * np.cos(angle) + yy * np.sin(angle)))
+    field = np.sin(18 * (xx * np.cos(angle) + yy * np.sin(angle)))
     palette = np.array([[30, 50, 120], [240, 200, 60], [70, 140, 200], [20, 30, 60], [230, 230, 200]], float)
     idx = ((field + 1) / 2 * (len(palette) - 1)).round().astype(int)
     img = palette[idx] + rng.normal(0, 12, (size, size, 3))

@@ -69,7 +69,7 @@ def _add_stylize_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--scales", type=_floats, default=_OPTIM.scales, metavar="S1,S2,...,1",
                    help="coarse-to-fine: optimize at these fractions of the size in turn, ending with 1 "
                         f"(default {','.join(str(s) for s in _OPTIM.scales)})")
-    g.add_argument("--learning-rate", type=float, default=None, help="L-BFGS step (default 0.25) or Adam rate (default 8)")
+    g.add_argument("--learning-rate", type=float, default=None, help="L-BFGS step (default 1) or Adam rate (default 8)")
     g.add_argument("--init", choices=INITS, default=_TOP.init,
                    help="start of each later frame: the warped previous result, the frame, or noise (default %(default)s)")
     g.add_argument("--first-init", choices=("image", "random"), default=_TOP.first_init,
