@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 from .config import LossConfig, OptimConfig
 from .features import VGGFeatures
@@ -150,10 +149,3 @@ def stylize_frame(model: VGGFeatures, problem: FrameProblem, init: torch.Tensor,
     return FrameResult(image=last_good, terms=terms, iterations=done,
                        evaluations=evals, seconds=time.perf_counter() - start, nonfinite=nonfinite)
 
-
-def resize(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize of ``[N,C,H,W]`` to ``size`` = (H, W) (antialiased when shrinking)."""
-    if tuple(image.shape[-2:]) == tuple(size):
-        return image
-    return F.interpolate(image, size=size, mode="bilinear", align_corners=False,
-                         antialias=size[0] < image.shape[-2])
