@@ -3,10 +3,18 @@
 from fractions import Fraction
 
 import av
+import cv2
 import numpy as np
 
 W, H = 48, 32
 SAMPLE_RATE = 44100
+
+
+def texture(h: int, w: int, cells: tuple[int, int], seed: int, interpolation: int = cv2.INTER_CUBIC) -> np.ndarray:
+    """H×W×3 uint8 smooth random texture: a ``cells`` grid of random colours (seeded) resized up, so
+    optical flow has structure to follow at every position."""
+    small = np.random.default_rng(seed).uniform(0, 255, (*cells, 3)).astype(np.float32)
+    return cv2.resize(small, (w, h), interpolation=interpolation).clip(0, 255).astype(np.uint8)
 
 
 def pattern_image(i: int, w: int = W, h: int = H) -> np.ndarray:

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mediagen import make_video
+from mediagen import make_video, texture
 from videostyle.errors import ConfigError, InputError
 from videostyle.evaluate import evaluate_video, format_table, plot
 from videostyle.frames import write_png
@@ -14,14 +14,8 @@ from videostyle.frames import write_png
 W, H, N = 48, 32, 8
 
 
-def _panorama(seed=3):
-    # Coarse texture (features ~8 px) so DIS still follows the 8-px motion of offset 4 at 48×32.
-    rng = np.random.default_rng(seed)
-    small = rng.uniform(0, 255, (4, 12, 3)).astype(np.float32)
-    return cv2.resize(small, (W * 2, H), interpolation=cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8)
-
-
-PANO = _panorama()
+# Coarse texture (features ~8 px) so DIS still follows the 8-px motion of offset 4 at 48×32.
+PANO = texture(H, W * 2, (4, 12), seed=3)
 
 
 def pan(i, w, h):

@@ -2,15 +2,14 @@
 import numpy as np
 import pytest
 
+from mediagen import texture as make_texture
+
 from videostyle.flow import FlowEstimator, consistency_weights
 from videostyle.warp import warp
 
 
 def texture(h=64, w=96, seed=0):
-    rng = np.random.default_rng(seed)
-    import cv2
-    noise = rng.uniform(0, 255, (h // 4, w // 4, 3)).astype(np.float32)
-    return cv2.resize(noise, (w, h), interpolation=cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8)
+    return make_texture(h, w, (h // 4, w // 4), seed)
 
 
 def test_identity_flow_is_identity_warp():

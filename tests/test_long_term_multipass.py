@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
+from mediagen import texture
 from videostyle import OptimConfig, StylizeConfig, stylize_video
 from videostyle.config import MultiPassConfig
 from videostyle.flow import FlowEstimator, consistency_weights
@@ -12,9 +13,8 @@ from videostyle.frames import read_image
 from videostyle.warp import warp
 
 W, H = 48, 32
-RNG = np.random.default_rng(5)
-BACKGROUND = cv2.resize(RNG.uniform(0, 255, (8, 12, 3)).astype(np.float32), (W, H),
-                        interpolation=cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8)
+BACKGROUND = texture(H, W, (8, 12), seed=5)
+PANO = texture(H, 2 * W, (6, 24), seed=9)
 
 
 def occluder(i, w, h):
@@ -79,9 +79,7 @@ def test_long_term_keeps_the_look_of_reappearing_areas(tmp_path):
 
 def pan_with_static_strip(i, w, h):
     """Top: a panorama panning 1 px/frame. Bottom 10 rows: a static textured strip (must not drift)."""
-    pano = cv2.resize(np.random.default_rng(9).uniform(0, 255, (6, 24, 3)).astype(np.float32), (2 * w, h),
-                      interpolation=cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8)
-    img = np.ascontiguousarray(pano[:, 30 - i:30 - i + w])
+    img = np.ascontiguousarray(PANO[:h, 30 - i:30 - i + w])
     img[-10:] = BACKGROUND[-10:]
     return img
 

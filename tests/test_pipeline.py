@@ -6,19 +6,13 @@ import cv2
 import numpy as np
 import pytest
 
-from mediagen import make_video
+from mediagen import make_video, texture
 from videostyle import LossConfig, OptimConfig, StylizeConfig, stylize_video
 
 W, H, SHIFT = 48, 32, 1
 
 
-def panorama(seed=1):
-    rng = np.random.default_rng(seed)
-    small = rng.uniform(0, 255, (10, 20, 3)).astype(np.float32)
-    return cv2.resize(small, (W * 2, H), interpolation=cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8)
-
-
-PANO = panorama()
+PANO = texture(H, W * 2, (10, 20), seed=1)
 
 
 def pan(i, w, h):

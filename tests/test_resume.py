@@ -10,12 +10,11 @@ import cv2
 import numpy as np
 import pytest
 
-from mediagen import make_video
+from mediagen import make_video, texture
 
 
 def pan(i, w, h):
-    rng = np.random.default_rng(7)
-    pano = cv2.resize(rng.uniform(0, 255, (8, 24, 3)).astype(np.float32), (w * 2, h)).clip(0, 255).astype(np.uint8)
+    pano = texture(h, w * 2, (8, 24), seed=7, interpolation=cv2.INTER_LINEAR)
     return np.ascontiguousarray(pano[:, 30 - i:30 - i + w])
 
 
