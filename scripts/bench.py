@@ -70,11 +70,12 @@ def main(argv=None) -> int:
     p.add_argument("--start", type=int, default=0, help="first frame (0-based)")
     p.add_argument("--device", default="auto")
     p.add_argument("--compare", action="store_true", help="also run the reference configuration and print ratios")
+    p.add_argument("--compile", action="store_true", help="torch.compile the network (our configuration only)")
     args = p.parse_args(argv)
     from videostyle.device import resolve_device
     device = str(resolve_device(args.device))
     ours = StylizeConfig(max_side=args.max_side, device=device)
-    a = run("default", ours, args)
+    a = run("default+compile" if args.compile else "default", replace(ours, compile=args.compile), args)
     if not args.compare:
         return 0
     b = run("reference", replace(ours, optim=REFERENCE_OPTIM), args)

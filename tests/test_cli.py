@@ -39,6 +39,7 @@ CASES = {
     "missing style": lambda f: [f["video"], "--style", os.path.join(f["dir"], "nope.jpg")],
     "bad frame range": lambda f: [f["video"], "--style", f["style"], "--frames", "5:9"],
     "bad blend": lambda f: [f["video"], "--style", f["style"], "--style-blend", "1,2"],
+    "16-bit video": lambda f: [f["video"], "--style", f["style"], "--depth", "16"],
 }
 
 
@@ -49,6 +50,13 @@ def test_bad_input_is_one_line_and_writes_nothing(files, capsys, case):
     assert code != 0
     assert err.startswith("videostyle: error:") and err.count("\n") == 1, err
     assert not os.path.exists(out)
+
+
+def test_16_bit_jpeg_frames_are_refused(files, capsys):
+    out = os.path.join(files["dir"], "frames", "%04d.jpg")
+    code, err = run_cli(capsys, files["video"], "--style", files["style"], "--depth", "16", "-o", out)
+    assert code == 2 and err.count("\n") == 1 and "--depth 16" in err, err
+    assert not os.path.exists(os.path.dirname(out))
 
 
 def test_output_folder_missing(files, capsys):

@@ -43,6 +43,23 @@ def test_truncated_model_returns_requested_layers(packaged):
     assert out["relu1_1"].shape == (1, 64, 32, 48) and out["relu4_2"].shape == (1, 512, 4, 6)
 
 
+def test_compiled_network_matches_eager(packaged):
+    """--compile (torch.compile with inductor; on the CPU it needs a C compiler, present here) gives the
+    eager network's activations and input gradients."""
+    state, pre = packaged
+    from videostyle.features import VGGFeatures
+    model = VGGFeatures(["relu1_1", "relu3_1", "relu4_2"], state, pre)
+    x = (torch.rand(1, 3, 32, 48, generator=torch.Generator().manual_seed(0)) * 255).requires_grad_()
+    eager = model(x)
+    sum((v ** 2).mean() for v in eager.values()).backward()
+    grad, x.grad = x.grad.clone(), None
+    compiled = model.compile_network()(x)
+    sum((v ** 2).mean() for v in compiled.values()).backward()
+    for name, value in eager.items():
+        assert torch.allclose(compiled[name], value, rtol=1e-4, atol=1e-3 * float(value.abs().max())), name
+    assert torch.allclose(x.grad, grad, rtol=1e-4, atol=1e-4 * float(grad.abs().max()))
+
+
 def test_state_dict_file_round_trip(tmp_path, packaged):
     state, _ = packaged
     path = tmp_path / "vgg.pth"

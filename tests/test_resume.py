@@ -33,17 +33,18 @@ def command(video, style, out, *extra):
 
 
 def frames_of(folder):
-    return {n: cv2.imread(os.path.join(folder, n)) for n in sorted(os.listdir(folder))}
+    """Frames as stored (16-bit when the run wrote --depth 16)."""
+    return {n: cv2.imread(os.path.join(folder, n), cv2.IMREAD_UNCHANGED) for n in sorted(os.listdir(folder))}
 
 
 def test_sigkill_then_rerun_equals_uninterrupted(clip, tmp_path):
     video, style = clip
     ref = tmp_path / "ref"
-    subprocess.run(command(video, style, str(ref) + "/"), check=True)
+    subprocess.run(command(video, style, str(ref) + "/", "--depth", "16"), check=True)
 
     out = tmp_path / "out"
     work = tmp_path / "out.videostyle"
-    proc = subprocess.Popen(command(video, style, str(out) + "/"))
+    proc = subprocess.Popen(command(video, style, str(out) + "/", "--depth", "16"))
     deadline = time.time() + 120
     while time.time() < deadline:
         done = work / "frames" / "p00"
@@ -56,7 +57,7 @@ def test_sigkill_then_rerun_equals_uninterrupted(clip, tmp_path):
     finished = len([n for n in os.listdir(work / "frames" / "p00") if n.endswith(".json")])
     assert 3 <= finished < 10
 
-    r = subprocess.run(command(video, style, str(out) + "/", "--report", str(tmp_path / "r.json")),
+    r = subprocess.run(command(video, style, str(out) + "/", "--depth", "16", "--report", str(tmp_path / "r.json")),
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     a, b = frames_of(ref), frames_of(out)
@@ -99,3 +100,46 @@ def test_sigint_stops_cleanly_and_the_rerun_finishes(clip, tmp_path):
     r = subprocess.run(command(video, style, str(out) + "/"), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     assert len(os.listdir(out)) == 10
+
+
+@pytest.fixture()
+def small_disk(tmp_path):
+    """A real, tiny file system (tmpfs): writes fail with ENOSPC when it is full. Needs the right to mount
+    (root, as on the project's machines and CI)."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)], capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
+    yield disk
+    subprocess.run(["umount", "-l", str(disk)], check=True)
+
+
+def test_full_disk_keeps_the_work_folder_resumable(clip, tmp_path, small_disk):
+    video, style = clip
+    ref = tmp_path / "ref"
+    subprocess.run(command(video, style, str(ref) + "/", "--depth", "16", "--frames", "0:8"), check=True)
+
+    out, work = small_disk / "out", small_disk / "out.videostyle"
+    cmd = command(video, style, str(out) + "/", "--depth", "16", "--frames", "0:8")
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.count("\n") == 1 and "No space left on device" in r.stderr and "rerun" in r.stderr, r.stderr
+    assert not out.exists()
+    # Only whole frames count as finished: each .json has its complete 16-bit PNG; no temporary files left.
+    names = os.listdir(work / "frames" / "p00")
+    finished = sorted(n for n in names if n.endswith(".json"))
+    assert 1 <= len(finished) < 8, names
+    for n in finished:
+        assert cv2.imread(str(work / "frames" / "p00" / n.replace(".json", ".png")), cv2.IMREAD_UNCHANGED).dtype == np.uint16
+    assert not [n for n in names if "partial" in n or "tmp" in n], names
+
+    subprocess.run(["mount", "-o", "remount,size=16m", str(small_disk)], check=True)  # space freed
+    r = subprocess.run(cmd + ["--report", str(tmp_path / "r.json")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    report = json.load(open(tmp_path / "r.json"))
+    assert sum(f["resumed"] for f in report["frames"]) == len(finished), (finished, [f["resumed"] for f in report["frames"]], r.stderr)
+    a, b = frames_of(ref), frames_of(out)
+    assert list(a) == list(b) and len(a) == 8
+    for name in a:
+        assert np.array_equal(a[name], b[name]), name

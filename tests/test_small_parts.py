@@ -49,7 +49,7 @@ def test_store_saves_atomically_and_refuses_changed_settings(tmp_path):
     root = str(tmp_path / "w")
     store = WorkStore.open(root, {"config": {"a": 1}})
     assert store.load(0) is None
-    img = np.full((8, 8, 3), 77, np.uint8)
+    img = np.arange(192, dtype=np.uint16).reshape(8, 8, 3) * 341  # 16-bit values, not on the 8-bit grid
     store.save(0, img, {"index": 0})
     loaded, record = store.load(0)
     assert np.array_equal(loaded, img) and record == {"index": 0}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import sys
 
@@ -102,6 +103,8 @@ def _add_stylize_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--device", default=_TOP.device, help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
     g.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=_TOP.precision,
                    help="network arithmetic: auto = bfloat16 autocast on CUDA (losses stay float32), float32 elsewhere")
+    g.add_argument("--compile", action="store_true",
+                   help="torch.compile the network: fused kernels, a one-off compile per frame size (GPU runs)")
     g = p.add_argument_group("input and output")
     g.add_argument("--frames", metavar="START:END", help="0-based frame range, END exclusive (e.g. 0:48)")
     g.add_argument("--fps", type=float, help="frame rate for a frame-sequence input (default 25)")
@@ -112,6 +115,9 @@ def _add_stylize_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--preserve-colors", action="store_true",
                    help="keep the source colours: stylized luminance with the frame's chroma (YCrCb)")
     g.add_argument("--compare", metavar="PATH.mp4", help="also write a side-by-side video: source | stylized")
+    g.add_argument("--depth", type=int, choices=(8, 16), default=8,
+                   help="bits per channel of .png/.tif frame outputs (default %(default)s); .exr frames are always "
+                        "linear half float; videos are 8-bit")
     g.add_argument("--report", metavar="PATH", help="write a JSON report: per-frame losses, evaluations, seconds, metrics")
     g = p.add_argument_group("work folder and resume")
     g.add_argument("--work-dir", metavar="DIR",
@@ -138,7 +144,7 @@ def _config(a: argparse.Namespace) -> StylizeConfig:
                          style_scale=a.style_scale, style_blend=a.style_blend, long_term=a.long_term,
                          flow=a.flow, flow_preset=a.flow_preset,
                          weights=a.weights, weights_format=a.weights_format, device=a.device,
-                         precision=a.precision, seed=a.seed)
+                         precision=a.precision, compile=a.compile, seed=a.seed)
 
 
 class _Progress:
@@ -183,6 +189,7 @@ def _stylize(a: argparse.Namespace) -> int:
                                codec=a.codec, crf=a.crf, report=a.report, work_dir=a.work_dir,
                                restart=a.restart, keep_work=a.keep_work, output_size=a.output_size,
                                preserve_colors=a.preserve_colors, compare=a.compare, flow_dir=a.flow_dir,
+                               depth=a.depth,
                                on_event=progress)
     finally:
         progress.close()
@@ -364,6 +371,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except MemoryError:
         print("videostyle: error: out of memory; try a smaller --max-side", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the disk or the file system, where no stage worded it already
+        where = f" ({exc.filename})" if exc.filename else ""
+        hint = "; finished frames are kept in the work folder: free space and rerun the same command" \
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else ""
+        print(f"videostyle: error: {exc.strerror or exc}{where}{hint}", file=sys.stderr)
         return 1
     except Exception as exc:  # a bug, not bad input: still one line unless asked
         if args.debug:

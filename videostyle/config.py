@@ -103,6 +103,7 @@ class StylizeConfig:
     weights_format: str = "auto"
     device: str = "auto"
     precision: str = "auto"       # network compute: auto = bfloat16 on CUDA, float32 elsewhere; fp32; bf16
+    compile: bool = False         # torch.compile the network (pays a compile per input size)
     seed: int = 0
 
     def __post_init__(self):

@@ -30,7 +30,3 @@ def to_tensor(image: np.ndarray, device: torch.device) -> torch.Tensor:
 def to_numpy(image: torch.Tensor) -> np.ndarray:
     """``[1,3,H,W]`` → H×W×3 float32 0–255 (not clamped)."""
     return image.detach()[0].permute(1, 2, 0).float().cpu().numpy()
-
-
-def to_uint8(image: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8)

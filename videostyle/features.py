@@ -160,7 +160,23 @@ class VGGFeatures(nn.Module):
         self.compute_dtype = dtype
         return self
 
+    def compile_network(self) -> "VGGFeatures":
+        """Run the network through ``torch.compile`` (fused kernels). Each new input size compiles once
+        (seconds to a minute), so this pays off on long clips at one size, mostly on GPUs."""
+        self._run = torch.compile(self._layers)
+        return self
+
     def forward(self, rgb: torch.Tensor) -> dict[str, torch.Tensor]:
+        run = getattr(self, "_run", None)
+        if run is None:
+            return self._layers(rgb)
+        try:
+            return run(rgb)
+        except torch._dynamo.exc.BackendCompilerFailed as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ConfigError(f"--compile: torch.compile failed ({first[:200]}); run without --compile") from None
+
+    def _layers(self, rgb: torch.Tensor) -> dict[str, torch.Tensor]:
         x = rgb.flip(1) if self.bgr else rgb
         x = (x - self.mean) / self.std
         out = {}

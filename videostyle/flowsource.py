@@ -12,7 +12,9 @@ import os
 import numpy as np
 
 from .flow import FlowEstimator, consistency_weights
+from .errors import OutputError
 from .flowio import FlowDirectory, flow_name_between, read_flo, write_flo
+from .store import work_folder_error
 
 Pair = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -28,7 +30,10 @@ class EstimatedFlows:
         self._dir = None
         if cache_dir is not None and size is not None:
             self._dir = os.path.join(cache_dir, f"{method}-{preset}-{size[0]}x{size[1]}")
-            os.makedirs(self._dir, exist_ok=True)
+            try:
+                os.makedirs(self._dir, exist_ok=True)
+            except OSError as exc:
+                raise work_folder_error(os.path.dirname(cache_dir), exc) from None
         self._first = first_index
 
     def _flow(self, a: np.ndarray, b: np.ndarray, ia: int, ib: int) -> np.ndarray:
@@ -41,7 +46,10 @@ class EstimatedFlows:
             except Exception:  # a damaged cache entry is recomputed, never trusted
                 pass
         flow = self._estimate(a, b)
-        write_flo(path, flow)
+        try:
+            write_flo(path, flow)
+        except OutputError as exc:
+            raise work_folder_error(os.path.dirname(os.path.dirname(self._dir)), exc) from None
         return flow
 
     def __call__(self, t: int, frame_t: np.ndarray, s: int, frame_s: np.ndarray) -> Pair:

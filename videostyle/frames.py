@@ -1,7 +1,8 @@
 """Single images and numbered image sequences, read and written with OpenCV.
 
 Every image handed to the rest of the package is an H x W x 3 ``uint8`` RGB array
-(values 0..255). Conversion from other depths happens here, once.
+(values 0..255). Conversion from other depths happens here, once. Writers also take uint16
+(16-bit PNG/TIFF) and write EXR as linear half floats.
 """
 
 import os
@@ -46,6 +47,21 @@ def format_pattern(pattern: str, number: int) -> str:
         raise ValueError(f"no %d field in {pattern!r}")
     width = int(m.group(1) or 0)
     return os.path.join(directory, f"{name[:m.start()]}{number:0{width}d}{name[m.end():]}")
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """H×W×3 0–255 (any dtype) → uint8, rounded and clipped."""
+    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+
+
+def to_uint16(image: np.ndarray) -> np.ndarray:
+    """H×W×3 float 0–255 → uint16 0–65535 (×257, so 255 ↦ 65535 and 8-bit values stay exact)."""
+    return np.clip(np.rint(np.asarray(image, np.float32) * 257.0), 0, 65535).astype(np.uint16)
+
+
+def from_uint16(image: np.ndarray) -> np.ndarray:
+    """uint16 → float32 0–255; ``to_uint16(from_uint16(x)) == x``."""
+    return image.astype(np.float32) / 257.0
 
 
 # --------------------------------------------------------------------------- reading
@@ -95,11 +111,24 @@ def _read_exr_with_ffmpeg(path: str) -> np.ndarray | None:
     try:
         with av.open(path) as container:
             frame = next(container.decode(video=0))
+            if frame.format.name in ("gbrpf16le", "gbrapf16le", "grayf16le"):
+                return _half_planes(frame)
             if frame.format.name not in ("gbrpf32le", "gbrapf32le", "grayf32le"):
                 frame = frame.reformat(format="gbrpf32le")
             return frame.to_ndarray()
     except (av.FFmpegError, OSError, StopIteration, ValueError):
         return None
+
+
+def _half_planes(frame) -> np.ndarray:
+    """RGB(A)/gray float32 of a planar half-float frame, read from the planes directly: PyAV cannot
+    convert these to numpy, and swscale's conversion to float32 loses the shadows (it passes through
+    16-bit integers, so linear values below ~1e-4 collapse)."""
+    planes = [np.frombuffer(p, dtype="<f2").reshape(frame.height, p.line_size // 2)[:, :frame.width]
+              for p in frame.planes]
+    if len(planes) >= 3:  # stored G, B, R(, A)
+        planes = [planes[2], planes[0], planes[1], *planes[3:]]
+    return np.stack(planes, -1).astype(np.float32)
 
 
 def to_rgb8(img: np.ndarray, *, linear: bool = False, bgr: bool = True, path: str = "image") -> np.ndarray:
@@ -196,17 +225,28 @@ def list_sequence(path: str) -> list[tuple[int | None, str]]:
 # --------------------------------------------------------------------------- writing
 
 
-def _check_rgb8(image: np.ndarray) -> None:
-    if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
+def _check_rgb(image: np.ndarray) -> None:
+    if not (isinstance(image, np.ndarray) and image.dtype in (np.uint8, np.uint16) and image.ndim == 3
+            and image.shape[2] == 3):
         shape = getattr(image, "shape", None)
         dtype = getattr(image, "dtype", type(image).__name__)
-        raise ValueError(f"expected an H x W x 3 uint8 RGB image, got shape {shape} dtype {dtype}")
+        raise ValueError(f"expected an H x W x 3 uint8 or uint16 RGB image, got shape {shape} dtype {dtype}")
+
+
+# Formats that hold 16 bits per channel; .exr always gets half floats.
+SIXTEEN_BIT_EXTENSIONS = frozenset({".png", ".tif", ".tiff"})
 
 
 def encode_image(image: np.ndarray, ext: str = ".png") -> bytes:
-    """File bytes (8-bit RGB, format chosen by ``ext``) of an H x W x 3 uint8 RGB array."""
-    _check_rgb8(image)
-    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext.lower() in (".jpg", ".jpeg") else []
+    """File bytes of an H x W x 3 RGB array, format chosen by ``ext``. uint8 gives 8-bit files; uint16
+    gives 16-bit PNG/TIFF; ``.exr`` gives linear half floats from either (see encode_exr)."""
+    _check_rgb(image)
+    ext = ext.lower()
+    if ext == ".exr":
+        return encode_exr(image)
+    if image.dtype == np.uint16 and ext not in SIXTEEN_BIT_EXTENSIONS:
+        raise OutputError(f"{ext} cannot hold 16-bit frames: use .png, .tif or .exr")
+    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if ext in (".jpg", ".jpeg") else []
     try:
         ok, buf = cv2.imencode(ext, np.ascontiguousarray(image[:, :, ::-1]), params)
     except cv2.error:
@@ -214,6 +254,50 @@ def encode_image(image: np.ndarray, ext: str = ".png") -> bytes:
     if not ok:
         raise OutputError(f"cannot encode an image as {ext}")
     return buf.tobytes()
+
+
+def srgb_to_linear(f: np.ndarray) -> np.ndarray:
+    """Inverse of the sRGB transfer curve (IEC 61966-2-1) on values in [0, 1]."""
+    return np.where(f <= 0.04045, f / 12.92, np.power((f + 0.055) / 1.055, 2.4))
+
+
+def encode_exr(image: np.ndarray) -> bytes:
+    """OpenEXR bytes (RGB half float, ZIP compression, scanlines) of a display-encoded uint8/uint16 RGB
+    image. The sRGB curve is removed, so the file holds linear light with Rec.709/sRGB primaries in
+    [0, 1] — what read_image assumes of EXR, so a written frame reads back as the same 8-bit image.
+    Encoded by FFmpeg (PyAV): the OpenCV wheels are built without an EXR writer."""
+    import av  # only needed for EXR
+    from fractions import Fraction
+
+    _check_rgb(image)
+    peak = 255.0 if image.dtype == np.uint8 else 65535.0
+    linear = srgb_to_linear(image.astype(np.float32) / peak).astype(np.float32)
+    try:
+        ctx = av.CodecContext.create("exr", "w")
+        ctx.width, ctx.height, ctx.pix_fmt = image.shape[1], image.shape[0], "gbrpf32le"
+        ctx.time_base = Fraction(1, 25)
+        ctx.options = {"compression": "zip16", "format": "half"}
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(linear), format="gbrpf32le")
+        data = b"".join(bytes(p) for p in ctx.encode(frame) + ctx.encode(None))
+    except (av.FFmpegError, ValueError) as e:
+        raise OutputError(f"cannot encode an EXR frame: {e}") from None
+    if not data:
+        raise OutputError("cannot encode an EXR frame: the encoder returned nothing")
+    return data
+
+
+def read_image16(path: str) -> np.ndarray:
+    """A PNG/TIFF as H x W x 3 uint16 RGB, exactly (8-bit files are expanded ×257). For lossless state
+    files such as the work folder's frames; other images go through read_image."""
+    try:
+        img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    except cv2.error:
+        img = None
+    if img is None or img.ndim != 3 or img.shape[2] != 3 or img.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"not a readable RGB PNG/TIFF: {path}")
+    if img.dtype == np.uint8:
+        img = img.astype(np.uint16) * 257
+    return np.ascontiguousarray(img[:, :, ::-1])
 
 
 def _write_new(path: str, data: bytes) -> None:
@@ -224,7 +308,7 @@ def _write_new(path: str, data: bytes) -> None:
 
 
 def write_png(path: str, image: np.ndarray) -> None:
-    """Write an H x W x 3 uint8 RGB array as an 8-bit PNG, atomically.
+    """Write an H x W x 3 uint8 (uint16) RGB array as an 8-bit (16-bit) PNG, atomically.
 
     The data goes to a hidden temporary file in the same folder, then os.replace() puts it
     under ``path``, so a reader never sees a half-written file. Raises OutputError.
@@ -251,7 +335,8 @@ def _remove_quietly(path: str) -> None:
 
 
 class SequenceWriter:
-    """Writes numbered 8-bit frames (format by the pattern's extension) into a hidden staging folder; commit() moves them into place.
+    """Writes numbered frames (format by the pattern's extension; 8 or 16 bits per channel as the arrays
+    given, .exr as half floats) into a hidden staging folder; commit() moves them into place.
 
     ``pattern`` is a path whose file name holds the number field (e.g. ``out/%06d.png``).
     The staging folder is inside the target folder if it exists (so only that folder needs
@@ -277,8 +362,8 @@ class SequenceWriter:
             raise OutputError(f"cannot write in {stage_parent}: {e.strerror or e}") from None
 
     def write(self, image: np.ndarray) -> None:
-        """Stage one H x W x 3 uint8 RGB frame; every frame must have the first one's size."""
-        _check_rgb8(image)
+        """Stage one H x W x 3 uint8 or uint16 RGB frame; every frame must have the first one's size."""
+        _check_rgb(image)
         if self._staged and image.shape != self._shape:
             h, w = self._shape[:2]
             raise ValueError(f"frame size {image.shape[1]}x{image.shape[0]} differs from the first frame's {w}x{h}")

@@ -1,6 +1,8 @@
 """One interface over videos and image sequences: open_source() to read, open_sink() to write.
 
-Frames everywhere are H x W x 3 ``uint8`` RGB arrays (0..255).
+Frames read are H x W x 3 ``uint8`` RGB arrays (0..255). Sinks also take float arrays in 0..255 (the
+optimizer's precision) and store them at their own depth: 8 bits, 16 bits (PNG/TIFF sequences with
+``depth=16``) or half float (EXR).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from .errors import ConfigError, InputError, OutputError
 
 VIDEO_EXTENSIONS = frozenset(_video.VIDEO_FORMATS)
 DEFAULT_SEQUENCE_RATE = Fraction(25)
-_SEQUENCE_OUTPUT_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp"})
+_SEQUENCE_OUTPUT_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr"})
 
 
 @dataclass(frozen=True)
@@ -217,9 +219,10 @@ class Sink:
     process dies, only a hidden ``.NAME.partial-XXXX`` file or folder can remain.
     """
 
-    def __init__(self, path: str, writer, kind: str):
+    def __init__(self, path: str, writer, kind: str, depth: int = 8):
         self.path = path
         self.kind = kind  # "video" or "sequence"
+        self.depth = depth  # bits per channel stored: 8, or 16 (16-bit PNG/TIFF, half-float EXR)
         self._writer = writer
         self._finished = False
 
@@ -233,10 +236,11 @@ class Sink:
         return self._writer.count
 
     def write(self, image: np.ndarray, pts: int | None = None) -> None:
-        """Add one H x W x 3 uint8 RGB frame; every frame must have the first one's size.
-        ``pts`` (video outputs) is in the source's time base; see open_sink."""
+        """Add one H x W x 3 RGB frame (uint8, or float 0..255 rounded to the sink's depth); every frame
+        must have the first one's size. ``pts`` (video outputs) is in the source's time base; see open_sink."""
         if self._finished:
             raise ValueError(f"sink {self.path} is already closed")
+        image = _at_depth(image, self.depth)
         if self.kind == "video":
             self._writer.write(image, pts)
         else:
@@ -275,6 +279,14 @@ class Sink:
             pass
 
 
+def _at_depth(image: np.ndarray, depth: int) -> np.ndarray:
+    if depth == 16:
+        if image.dtype == np.uint16:
+            return image
+        return image.astype(np.uint16) * 257 if image.dtype == np.uint8 else _frames.to_uint16(image)
+    return image if image.dtype == np.uint8 else _frames.to_uint8(image)
+
+
 def _check_folder(folder: str) -> None:
     if not os.path.isdir(folder):
         raise OutputError(f"output folder does not exist: {folder}")
@@ -290,6 +302,7 @@ def open_sink(
     crf: int | None = None,
     fps: Fraction | None = None,
     audio_from: Source | None = None,
+    depth: int = 8,
 ) -> Sink:
     """Open an output for frames shaped like ``info`` describes.
 
@@ -304,13 +317,16 @@ def open_sink(
     for .gif; see Sink.audio_mode.
 
     Sequence (a folder, a path ending in a separator, or a pattern like ``out/%04d.png``):
-    8-bit images named by the pattern (``%06d.png`` in a folder), format by the pattern's
-    extension, numbered from ``info.first_number`` (or 1). Files appear only at close.
+    images named by the pattern (``%06d.png`` in a folder), format by the pattern's extension,
+    numbered from ``info.first_number`` (or 1). Files appear only at close. ``depth`` 16 writes
+    16-bit PNG/TIFF; ``.exr`` is always linear half float (frames.encode_exr), whatever ``depth``.
 
     Raises OutputError for a missing/unwritable folder, an unknown extension, or an output
-    that is the input; ConfigError for an unusable codec or fps.
+    that is the input; ConfigError for an unusable codec, fps or depth.
     """
     path = os.fspath(path)
+    if depth not in (8, 16):
+        raise ConfigError(f"--depth must be 8 or 16, got {depth}")
     if audio_from is not None:
         check_output_path(audio_from.path, path)
     rate = _as_fraction(fps, "fps") if fps is not None else info.rate
@@ -319,9 +335,17 @@ def open_sink(
     if ext not in VIDEO_EXTENSIONS and is_sequence_path(path):
         pattern = _sequence_pattern(path)
         if os.path.splitext(pattern)[1].lower() not in _SEQUENCE_OUTPUT_EXTENSIONS:
-            raise OutputError(f"cannot write frames named {pattern}: use .png, .jpg, .tif, .bmp or .webp")
+            raise OutputError(f"cannot write frames named {pattern}: use .png, .jpg, .tif, .bmp, .webp or .exr")
+        ext = os.path.splitext(pattern)[1].lower()
+        if ext == ".exr":
+            depth = 16
+        elif depth == 16 and ext not in _frames.SIXTEEN_BIT_EXTENSIONS:
+            raise ConfigError(f"--depth 16 needs .png, .tif or .exr frames, not {ext}")
         first = info.first_number if info.first_number is not None else 1
-        return Sink(path, _frames.SequenceWriter(pattern, first), "sequence")
+        return Sink(path, _frames.SequenceWriter(pattern, first), "sequence", depth)
+
+    if depth == 16:
+        raise ConfigError("--depth 16 is for frame sequences (.png, .tif, .exr); video files are written 8-bit")
 
     if os.path.isdir(path):
         raise OutputError(f"output {path} is a folder")

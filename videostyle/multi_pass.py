@@ -16,7 +16,8 @@ from typing import Iterator
 
 import numpy as np
 
-from .device import to_numpy, to_uint8
+from .device import to_numpy
+from .frames import from_uint16, to_uint16
 from .multiscale import stylize_multiscale
 from .single_pass import FrameOutcome, Prepared, frame_rng, optimize_record
 from .store import WorkStore
@@ -54,7 +55,7 @@ def multi_pass(stylizer: Stylizer, prepared: list[Prepared], store: WorkStore) -
         for t in (range(n) if forward else range(n - 1, -1, -1)):
             done = store.load(t, pass_=pass_no)
             if done is not None:
-                image, record, resumed = done[0], done[1], True
+                image, record, resumed = from_uint16(done[0]), done[1], True
             else:
                 nb = _neighbour(prepared, t, forward)
                 warped = c = None
@@ -70,10 +71,11 @@ def multi_pass(stylizer: Stylizer, prepared: list[Prepared], store: WorkStore) -
                 result = stylize_multiscale(stylizer, prepared[t].frame.astype(np.float32), start,
                                             ((warped, c),) if use_temporal else (), iterations,
                                             cold=warped is None and pass_no == 1)
-                image, record, resumed = to_uint8(to_numpy(result.image)), optimize_record(result), False
+                kept, record, resumed = to_uint16(to_numpy(result.image)), optimize_record(result), False
                 record["pass"] = pass_no
-                store.save(t, image, record, pass_=pass_no)
-            current[t] = image.astype(np.float32)
+                store.save(t, kept, record, pass_=pass_no)
+                image = from_uint16(kept)
+            current[t] = image
             evaluations[t] += record["evaluations"]
             if pass_no == mp.passes:
                 outcomes[t] = FrameOutcome(prepared[t], image, {**record, "evaluations_all_passes": evaluations[t]},

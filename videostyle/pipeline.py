@@ -22,7 +22,7 @@ from .config import StylizeConfig, as_dict
 from .device import to_tensor
 from .errors import ConfigError, InputError
 from .flowsource import EstimatedFlows, FileFlows
-from .frames import list_sequence, read_image
+from .frames import list_sequence, read_image, to_uint8
 from .media import check_output_path, open_sink, open_source
 from .memory import check_fits
 from .metrics import fidelity, warping_error
@@ -67,7 +67,7 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
                   codec: str | None = None, crf: int | None = None, report: str | None = None,
                   work_dir: str | None = None, restart: bool = False, keep_work: bool = False,
                   output_size: str = "processing", preserve_colors: bool = False, compare: str | None = None,
-                  flow_dir: str | None = None, on_event: Event | None = None) -> dict[str, Any]:
+                  flow_dir: str | None = None, depth: int = 8, on_event: Event | None = None) -> dict[str, Any]:
     """Stylize ``input`` (video file, image folder or printf pattern) with ``style`` image(s) into
     ``output`` (video file, folder or pattern). Returns the report (also written to ``report`` as JSON).
 
@@ -80,6 +80,8 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     ``compare``: also write a side-by-side video (source | stylized) there.
     ``flow_dir``: read flows (and masks, when present) from this folder of .flo files instead of
     estimating them; they must be at the processing size.
+    ``depth``: 16 writes 16-bit PNG/TIFF frames (the optimizer's precision, no 8-bit banding); EXR frames
+    are always linear half float; videos are 8-bit.
     """
     emit = on_event or (lambda event: None)
     styles = [style] if isinstance(style, str) else list(style)
@@ -105,7 +107,7 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
         if os.path.abspath(compare) == os.path.abspath(output):
             raise ConfigError("--compare must name another file than the output")
     # The sinks first: they validate the output places before anything (work folder, model) is created.
-    with _Outputs(output, compare, out_info, size, preserve_colors, codec=codec, crf=crf, fps=rate,
+    with _Outputs(output, compare, out_info, size, preserve_colors, depth, codec=codec, crf=crf, fps=rate,
                   audio_from=source) as outputs:
         torch.manual_seed(config.seed)
         stylizer = Stylizer.create(config, style_images)
@@ -179,13 +181,13 @@ def _decode(source, size: tuple[int, int], outputs: "_Outputs", timer: _Timer) -
 
 class _Outputs:
     """The output sink and the optional side-by-side one, fed by a writer thread so encoding overlaps
-    the optimization. Frames as written are upscaled to the output size (bicubic) and recoloured from
-    the source when asked; pts come from the decoder. An encoder error surfaces at the next write or at
+    the optimization. Frames (float, 16-bit precision) are upscaled to the output size (bicubic),
+    recoloured from the source when asked, and rounded to each sink's depth; pts come from the decoder. An encoder error surfaces at the next write or at
     close; leaving with an exception aborts both sinks (nothing under the output names)."""
 
-    def __init__(self, output, compare, out_info, size, keep_colors, **sink_options):
+    def __init__(self, output, compare, out_info, size, keep_colors, depth, **sink_options):
         self._stack = contextlib.ExitStack()
-        self.main = self._stack.enter_context(open_sink(output, out_info, **sink_options))
+        self.main = self._stack.enter_context(open_sink(output, out_info, depth=depth, **sink_options))
         self.side = None
         if compare:
             side_info = dataclasses.replace(out_info, width=2 * out_info.width)
@@ -252,7 +254,7 @@ class _Outputs:
         pts = self._pts.pop(index)
         self.main.write(image, pts)
         if self.side is not None:
-            self.side.write(np.concatenate([source, image], axis=1), pts)
+            self.side.write(np.concatenate([source, to_uint8(image)], axis=1), pts)
         self.encode_seconds += time.perf_counter() - t
 
 

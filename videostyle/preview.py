@@ -6,7 +6,8 @@ from typing import Callable
 import numpy as np
 
 from .config import StylizeConfig
-from .device import to_numpy, to_uint8
+from .device import to_numpy
+from .frames import to_uint8
 from .errors import ConfigError
 from .media import open_source
 from .multiscale import stylize_multiscale

@@ -9,7 +9,8 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from .device import to_numpy, to_uint8
+from .device import to_numpy
+from .frames import from_uint16, to_uint16
 from .multiscale import stylize_multiscale
 from .optimize import FrameResult
 from .store import WorkStore
@@ -59,7 +60,8 @@ def prepare(frames: Iterable[np.ndarray], flows: Callable, offsets: tuple[int, .
 @dataclass(frozen=True)
 class FrameOutcome:
     prepared: Prepared               # the source frame and its flows (for metrics)
-    stylized: np.ndarray             # H×W×3 uint8 RGB: what is written, and what the next frame starts from
+    stylized: np.ndarray             # H×W×3 float32 0–255 on the 16-bit grid: what is written (at the
+                                     # output's depth) and what the next frame starts from
     record: dict                     # iterations, evaluations, seconds, terms (as stored in the work folder)
     resumed: bool                    # came finished from the work folder
 
@@ -79,17 +81,18 @@ def single_pass(stylizer: Stylizer, prepared: Iterable[Prepared], store: WorkSto
     """Yields one ``FrameOutcome`` per prepared frame, in order; each finished frame is saved in ``store``.
 
     A frame the store already holds (an interrupted run) is passed through and the next frame starts
-    from it. The carried state is the 8-bit image, so a resumed run computes exactly what an
-    uninterrupted one does.
+    from it. The carried state is the 16-bit image the store holds, so a resumed run computes exactly
+    what an uninterrupted one does.
     """
     cfg = stylizer.config
-    # stylized[-j] is the result of frame t−j (8-bit, as written and stored).
+    # stylized[-j] is the result of frame t−j (16-bit precision, as stored).
     stylized: deque[np.ndarray] = deque(maxlen=max(cfg.long_term))
     for p in prepared:
         done = store.load(p.index)
         if done is not None:
-            yield FrameOutcome(p, done[0], done[1], True)
-            stylized.append(done[0].astype(np.float32))
+            image = from_uint16(done[0])
+            yield FrameOutcome(p, image, done[1], True)
+            stylized.append(image)
             continue
         warped = {j: warp(stylized[-j], fb) for j, (fb, _) in p.back.items() if j <= len(stylized)}
         content = p.frame.astype(np.float32)
@@ -106,8 +109,9 @@ def single_pass(stylizer: Stylizer, prepared: Iterable[Prepared], store: WorkSto
         warm = kind == "prevwarped"
         iterations = cfg.optim.iterations_later if warm else cfg.optim.iterations_first
         result = stylize_multiscale(stylizer, content, start, temporal, iterations, cold=not warm)
-        image = to_uint8(to_numpy(result.image))
+        kept = to_uint16(to_numpy(result.image))
         record = optimize_record(result)
-        store.save(p.index, image, record)
+        store.save(p.index, kept, record)
+        image = from_uint16(kept)
         yield FrameOutcome(p, image, record, False)
-        stylized.append(image.astype(np.float32))
+        stylized.append(image)

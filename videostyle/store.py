@@ -3,9 +3,9 @@
 Layout of ``OUTPUT.videostyle/``::
 
     manifest.json              settings and input identity of the run that created it
-    frames/p00/000123.png      finished stylized frame 123 of pass 0 (lossless, what the next frame
-    frames/p00/000123.json     starts from) and its report record; the .json is written last, so a frame
-                               counts as done only when both are complete
+    frames/p00/000123.png      finished stylized frame 123 of pass 0 (16-bit PNG: exactly the state the
+    frames/p00/000123.json     next frame starts from) and its report record; the .json is written last,
+                               so a frame counts as done only when both are complete
 
 Every file is written under a temporary name and renamed, so a kill at any moment leaves either a whole
 frame or none. Drivers ask ``store.load(index)`` whether a frame is done; they never look at paths.
@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, InputError, OutputError
-from .frames import read_image, write_png
+from .frames import read_image16, write_png
 
-FORMAT = 1
+FORMAT = 2  # 2: 16-bit frames (1 held 8-bit ones)
 
 
 def default_work_dir(output: str) -> str:
@@ -64,6 +64,13 @@ def _atomic_write_text(path: str, text: str) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def work_folder_error(root: str, exc: Exception) -> OutputError:
+    """A failed write into the work folder (typically a full disk), worded for the person rerunning."""
+    why = str(exc) if isinstance(exc, OutputError) else f"cannot write in {root}: {exc.strerror or exc}"
+    return OutputError(f"{why} (the work folder {root} keeps the finished frames; free space and rerun "
+                       "the same command to continue)")
 
 
 class WorkStore:
@@ -109,24 +116,24 @@ class WorkStore:
         return os.path.join(self.root, "frames", f"p{pass_:02d}", f"{index:06d}")
 
     def load(self, index: int, pass_: int = 0) -> tuple[np.ndarray, dict] | None:
-        """(stylized RGB uint8, report record) of a finished frame, or None."""
+        """(stylized RGB uint16, report record) of a finished frame, or None."""
         base = self._base(index, pass_)
         try:
             with open(base + ".json") as f:
                 record = json.load(f)
-            return read_image(base + ".png"), record
+            return read_image16(base + ".png"), record
         except (OSError, ValueError, InputError):  # missing, or damaged by a full disk: redo the frame
             return None
 
     def save(self, index: int, image: np.ndarray, record: dict, pass_: int = 0) -> None:
+        """Keep a finished frame (H×W×3 uint16 RGB) and its record."""
         base = self._base(index, pass_)
         try:
             os.makedirs(os.path.dirname(base), exist_ok=True)
             write_png(base + ".png", image)
             _atomic_write_text(base + ".json", json.dumps(record))
         except (OSError, OutputError) as exc:
-            raise OutputError(f"cannot write to work folder {self.root}: {getattr(exc, 'strerror', None) or exc} "
-                              "(finished frames are kept; free space and rerun to continue)") from None
+            raise work_folder_error(self.root, exc) from None
 
     def count(self, pass_: int = 0) -> int:
         d = os.path.join(self.root, "frames", f"p{pass_:02d}")

@@ -51,6 +51,8 @@ class Stylizer:
         model.set_precision(torch.bfloat16 if bf16 else None)
         if device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)  # faster cuDNN convolutions
+        if config.compile:
+            model.compile_network()
         return cls(config, model, device, styles, blend)
 
     def __post_init__(self):
