@@ -39,7 +39,7 @@ CASES = {
     "missing style": lambda f: [f["video"], "--style", os.path.join(f["dir"], "nope.jpg")],
     "bad frame range": lambda f: [f["video"], "--style", f["style"], "--frames", "5:9"],
     "bad blend": lambda f: [f["video"], "--style", f["style"], "--style-blend", "1,2"],
-    "16-bit video": lambda f: [f["video"], "--style", f["style"], "--depth", "16"],
+    "16-bit h264": lambda f: [f["video"], "--style", f["style"], "--depth", "16"],
 }
 
 

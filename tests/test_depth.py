@@ -5,6 +5,7 @@ import os
 import cv2
 import numpy as np
 import OpenEXR
+import av
 import pytest
 
 from mediagen import make_video, texture
@@ -43,14 +44,22 @@ def renders(tmp_path_factory):
     video = make_video(d / "in.mp4", n=3)
     style = str(d / "style.png")
     cv2.imwrite(style, texture(32, 32, (4, 4), seed=1))
-    outputs = {"png8": ("png", []), "png16": ("png", ["--depth", "16"]), "tif16": ("tif", ["--depth", "16"]),
-               "exr": ("exr", [])}
-    for name, (ext, extra) in outputs.items():
+    outputs = {"png8": ("%04d.png", []), "png16": ("%04d.png", ["--depth", "16"]),
+               "tif16": ("%04d.tif", ["--depth", "16"]), "exr": ("%04d.exr", []),
+               "ffv1": ("out.mkv", ["--depth", "16", "--codec", "ffv1"]),
+               "prores": ("out.mov", ["--depth", "16", "--codec", "prores_ks"])}
+    for name, (target, extra) in outputs.items():
         os.makedirs(d / name)
-        code = main(["stylize", video, "--style", style, "-o", str(d / name / f"%04d.{ext}"),
+        code = main(["stylize", video, "--style", style, "-o", str(d / name / target),
                      "--iterations", "8,4", "--quiet", *extra])
         assert code == 0, name
     return d
+
+
+def deep_video_frames(path) -> list[np.ndarray]:
+    """Decoded by FFmpeg straight to 16-bit RGB (our own reader stops at 8 bits)."""
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb48le") for f in c.decode(video=0)]
 
 
 def frames(folder, ext):
@@ -78,3 +87,30 @@ def test_exr_frames_are_the_16_bit_frames_in_linear_light(renders):
         np.testing.assert_allclose(linear, srgb_to_linear(a16 / 65535.0), rtol=1e-3, atol=1e-5)
         a8 = cv2.imread(p8)[..., ::-1]
         assert np.abs(read_image(e).astype(int) - a8).max() <= 1  # halves round values near 8-bit ties
+
+
+def test_16_bit_video_ffv1_is_lossless_and_prores_is_close(renders):
+    png16 = [cv2.imread(p, cv2.IMREAD_UNCHANGED)[..., ::-1].astype(int) for p in frames(renders / "png16", "png")]
+    ffv1 = deep_video_frames(renders / "ffv1" / "out.mkv")
+    prores = deep_video_frames(renders / "prores" / "out.mov")
+    assert len(ffv1) == len(prores) == len(png16) == 3
+    for a, f, p in zip(png16, ffv1, prores):
+        assert np.array_equal(f, a)  # FFV1 16-bit RGB: the frames exactly
+        assert np.abs(p - a).mean() < 0.01 * 65535  # ProRes is lossy (4:2:2, DCT; this texture is all detail)
+
+
+@pytest.mark.parametrize("codec,ext", [("prores_ks", "mov"), ("ffv1", "mkv")])
+def test_16_bit_video_has_no_8_bit_banding(tmp_path, codec, ext):
+    """A gentle gradient spans 4 eight-bit levels across the frame; at 16 bits in, the decoded video
+    must show many more steps than an 8-bit path could."""
+    from videostyle.media import MediaInfo, open_sink
+    from fractions import Fraction
+    ramp = np.linspace(30000, 30600, 64)
+    image = np.repeat(np.repeat(ramp[None, :, None], 32, axis=0), 3, axis=2).astype(np.uint16)
+    info = MediaInfo("video", 64, 32, 2, Fraction(25), None, False, None)
+    with open_sink(str(tmp_path / f"ramp.{ext}"), info, codec=codec, depth=16) as sink:
+        sink.write(image)
+        sink.write(image)
+    decoded = deep_video_frames(tmp_path / f"ramp.{ext}")[0][16, :, 1]
+    assert len(np.unique(image[16, :, 1] // 257)) <= 4
+    assert len(np.unique(decoded)) >= 8, np.unique(decoded)

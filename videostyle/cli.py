@@ -116,8 +116,8 @@ def _add_stylize_options(p: argparse.ArgumentParser) -> None:
                    help="keep the source colours: stylized luminance with the frame's chroma (YCrCb)")
     g.add_argument("--compare", metavar="PATH.mp4", help="also write a side-by-side video: source | stylized")
     g.add_argument("--depth", type=int, choices=(8, 16), default=8,
-                   help="bits per channel of .png/.tif frame outputs (default %(default)s); .exr frames are always "
-                        "linear half float; videos are 8-bit")
+                   help="bits per channel kept (default %(default)s); 16 for .png/.tif frames, --codec ffv1 (.mkv, "
+                        "lossless 16-bit) or prores_ks (.mov, 10-bit); .exr frames are always linear half float")
     g.add_argument("--report", metavar="PATH", help="write a JSON report: per-frame losses, evaluations, seconds, metrics")
     g = p.add_argument_group("work folder and resume")
     g.add_argument("--work-dir", metavar="DIR",

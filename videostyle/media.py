@@ -320,6 +320,7 @@ def open_sink(
     images named by the pattern (``%06d.png`` in a folder), format by the pattern's extension,
     numbered from ``info.first_number`` (or 1). Files appear only at close. ``depth`` 16 writes
     16-bit PNG/TIFF; ``.exr`` is always linear half float (frames.encode_exr), whatever ``depth``.
+    Videos with ``depth`` 16: FFV1 (16-bit RGB) or ProRes (10-bit), see video.VideoWriter.
 
     Raises OutputError for a missing/unwritable folder, an unknown extension, or an output
     that is the input; ConfigError for an unusable codec, fps or depth.
@@ -344,8 +345,6 @@ def open_sink(
         first = info.first_number if info.first_number is not None else 1
         return Sink(path, _frames.SequenceWriter(pattern, first), "sequence", depth)
 
-    if depth == 16:
-        raise ConfigError("--depth 16 is for frame sequences (.png, .tif, .exr); video files are written 8-bit")
 
     if os.path.isdir(path):
         raise OutputError(f"output {path} is a folder")
@@ -361,5 +360,6 @@ def open_sink(
         codec=codec,
         crf=crf,
         audio=audio,
+        depth=depth,
     )
-    return Sink(path, writer, "video")
+    return Sink(path, writer, "video", depth)

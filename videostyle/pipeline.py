@@ -80,8 +80,8 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     ``compare``: also write a side-by-side video (source | stylized) there.
     ``flow_dir``: read flows (and masks, when present) from this folder of .flo files instead of
     estimating them; they must be at the processing size.
-    ``depth``: 16 writes 16-bit PNG/TIFF frames (the optimizer's precision, no 8-bit banding); EXR frames
-    are always linear half float; videos are 8-bit.
+    ``depth``: 16 writes 16-bit PNG/TIFF frames (the optimizer's precision, no 8-bit banding), or FFV1
+    16-bit / ProRes 10-bit video; EXR frames are always linear half float.
     """
     emit = on_event or (lambda event: None)
     styles = [style] if isinstance(style, str) else list(style)

@@ -41,6 +41,8 @@ _CODECS = {
     "gif": ("rgb8", False),  # fixed 3-3-2 bit palette: a preview format, not a master
 }
 _DEFAULT_CODEC = {"webm": "libvpx-vp9", "gif": "gif"}  # everything else: libx264
+# Codecs that keep more than 8 bits, and the pixel format they get from 16-bit frames (depth=16).
+_DEEP_CODECS = {"ffv1": "gbrp16le", "prores_ks": "yuv422p10le"}
 DEFAULT_CRF = 18
 
 # Containers that store frame timestamps; AVI only has a frame index (constant rate).
@@ -399,6 +401,9 @@ class VideoWriter:
     Odd widths/heights: chroma-subsampled pixel formats (yuv420p, yuv422p10le) need even
     sizes, so frames are PADDED by one pixel on the right/bottom, replicating the edge
     pixels (the output is then 1 px larger; scaling would blur, cropping would lose a row).
+
+    ``depth=16`` takes uint16 frames and keeps their precision: FFV1 as 16-bit planar RGB
+    (lossless), ProRes 422 HQ at its 10 bits. Other codecs are 8-bit only (ConfigError).
     """
 
     def __init__(
@@ -410,8 +415,10 @@ class VideoWriter:
         codec: str | None = None,
         crf: int | None = None,
         audio: AudioSpan | None = None,
+        depth: int = 8,
     ):
         self.path = path
+        self.depth = depth
         directory, name = os.path.split(os.path.abspath(path))
         stem, ext = os.path.splitext(name)
         self._fmt = VIDEO_FORMATS.get(ext.lower())
@@ -426,6 +433,11 @@ class VideoWriter:
         if encoder.type != "video":
             raise ConfigError(f"{self.codec!r} is not a video encoder")
         self._pix_fmt, takes_crf = _CODECS.get(self.codec, (None, False))
+        if depth == 16:
+            if self.codec not in _DEEP_CODECS:
+                raise ConfigError(f"{self.codec} video is 8-bit: for --depth 16 use --codec ffv1 (.mkv, lossless) "
+                                  "or prores_ks (.mov), or write frames")
+            self._pix_fmt = _DEEP_CODECS[self.codec]
         if self._pix_fmt is None:
             supported = [f.name for f in (encoder.video_formats or ())]
             self._pix_fmt = "yuv420p" if not supported or "yuv420p" in supported else supported[0]
@@ -509,10 +521,13 @@ class VideoWriter:
             cc.color_range = _LIMITED_RANGE
 
     def write(self, image: np.ndarray, pts: int | None = None) -> None:
-        """Encode one H x W x 3 uint8 RGB frame. ``pts`` (in the time base given at creation)
-        is used only if the first frame had one; later frames must then have increasing pts."""
-        if not (isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3):
-            raise ValueError(f"expected an H x W x 3 uint8 RGB image, got {getattr(image, 'shape', type(image))}")
+        """Encode one H x W x 3 RGB frame (uint8; uint16 when depth=16). ``pts`` (in the time base
+        given at creation) is used only if the first frame had one; later frames must then have
+        increasing pts."""
+        dtype = np.uint16 if self.depth == 16 else np.uint8
+        if not (isinstance(image, np.ndarray) and image.dtype == dtype and image.ndim == 3 and image.shape[2] == 3):
+            raise ValueError(f"expected an H x W x 3 {np.dtype(dtype).name} RGB image, "
+                             f"got {getattr(image, 'shape', type(image))} {getattr(image, 'dtype', '')}")
         height, width = image.shape[:2]
         if self._count == 0:
             self._start(width, height, pts)
@@ -528,7 +543,9 @@ class VideoWriter:
             out_pts = self._count
         if any(self._pad):
             image = np.pad(image, ((0, self._pad[1]), (0, self._pad[0]), (0, 0)), mode="edge")
-        frame = av.VideoFrame.from_ndarray(image, format="rgb24")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb48le" if self.depth == 16 else "rgb24")
+        if self.depth == 16 and not self._yuv:
+            frame = frame.reformat(format=self._pix_fmt)
         if self._yuv:
             matrix = "ITU601" if self._bt601 else "ITU709"
             frame = frame.reformat(format=self._pix_fmt, dst_colorspace=matrix, dst_color_range="MPEG")
