@@ -131,6 +131,16 @@ def _half_planes(frame) -> np.ndarray:
     return np.stack(planes, -1).astype(np.float32)
 
 
+def linear_to_srgb(f: np.ndarray) -> np.ndarray:
+    """The sRGB transfer curve (IEC 61966-2-1): linear light in [0, 1] → display values in [0, 1]."""
+    return np.where(f <= 0.0031308, 12.92 * f, 1.055 * np.power(f, 1 / 2.4) - 0.055)
+
+
+def srgb_to_linear(f: np.ndarray) -> np.ndarray:
+    """Inverse of linear_to_srgb."""
+    return np.where(f <= 0.04045, f / 12.92, np.power((f + 0.055) / 1.055, 2.4))
+
+
 def to_rgb8(img: np.ndarray, *, linear: bool = False, bgr: bool = True, path: str = "image") -> np.ndarray:
     """Convert a BGR(A) (OpenCV order; ``bgr=False``: RGB(A)) or gray image of any common depth
     to H x W x 3 uint8 RGB, as described in read_image."""
@@ -153,7 +163,7 @@ def to_rgb8(img: np.ndarray, *, linear: bool = False, bgr: bool = True, path: st
         f = np.nan_to_num(img.astype(np.float32), nan=0.0, posinf=1.0, neginf=0.0)
         f = np.clip(f, 0.0, 1.0)
         if linear:
-            f = np.where(f <= 0.0031308, 12.92 * f, 1.055 * np.power(f, 1 / 2.4) - 0.055)
+            f = linear_to_srgb(f)
         img = np.floor(f * 255.0 + 0.5).astype(np.uint8)
     else:
         raise InputError(f"unsupported pixel type {img.dtype} in {path}")
@@ -256,9 +266,6 @@ def encode_image(image: np.ndarray, ext: str = ".png") -> bytes:
     return buf.tobytes()
 
 
-def srgb_to_linear(f: np.ndarray) -> np.ndarray:
-    """Inverse of the sRGB transfer curve (IEC 61966-2-1) on values in [0, 1]."""
-    return np.where(f <= 0.04045, f / 12.92, np.power((f + 0.055) / 1.055, 2.4))
 
 
 def encode_exr(image: np.ndarray) -> bytes:
