@@ -1,5 +1,6 @@
 """Tiny synthetic media for the tests, written with PyAV."""
 
+import os
 from fractions import Fraction
 
 import av
@@ -24,6 +25,14 @@ def pattern_image(i: int, w: int = W, h: int = H) -> np.ndarray:
     img[..., 2] = 120
     img[: h // 2, : w // 2, 1] = 200
     return img
+
+
+def make_sequence(folder, n: int, image, w: int = W, h: int = H) -> str:
+    """``folder`` (created) with PNG frames 000.png … of ``image(i, w, h)`` (RGB uint8); returns its path."""
+    os.makedirs(folder)
+    for i in range(n):
+        cv2.imwrite(os.path.join(folder, f"{i:03d}.png"), image(i, w, h)[..., ::-1])
+    return str(folder)
 
 
 def make_video(

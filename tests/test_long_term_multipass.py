@@ -5,7 +5,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mediagen import texture
+from mediagen import make_sequence, texture
 from videostyle import OptimConfig, StylizeConfig, stylize_video
 from videostyle.config import MultiPassConfig
 from videostyle.flow import FlowEstimator, consistency_weights
@@ -63,10 +63,7 @@ def reappearing_error(stylized, source, d=4):
 
 @pytest.mark.slow
 def test_long_term_keeps_the_look_of_reappearing_areas(tmp_path):
-    src_dir = tmp_path / "src"
-    src_dir.mkdir()
-    for i in range(9):
-        cv2.imwrite(str(src_dir / f"{i:03d}.png"), occluder(i, W, H)[..., ::-1])
+    src_dir = make_sequence(tmp_path / "src", 9, occluder)
     source = frames_of(src_dir)
     style = style_file(tmp_path)
     errors = {}
@@ -86,10 +83,7 @@ def pan_with_static_strip(i, w, h):
 
 @pytest.mark.slow
 def test_multipass_no_worse_than_single_pass_and_no_drift(tmp_path):
-    src_dir = tmp_path / "src"
-    src_dir.mkdir()
-    for i in range(6):
-        cv2.imwrite(str(src_dir / f"{i:03d}.png"), pan_with_static_strip(i, W, H)[..., ::-1])
+    src_dir = make_sequence(tmp_path / "src", 6, pan_with_static_strip)
     style = style_file(tmp_path)
     optim = OptimConfig(iterations_first=150, iterations_later=100, tolerance=0)
     single = stylize_video(str(src_dir), style, str(tmp_path / "single") + "/", StylizeConfig(optim=optim, device="cpu"))

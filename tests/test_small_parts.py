@@ -7,6 +7,7 @@ import pytest
 
 from videostyle.colour import preserve_colors
 from videostyle.errors import ConfigError
+from videostyle.frames import to_uint8
 from videostyle.memory import check_fits, estimate_bytes
 from videostyle.prefetch import Prefetch
 from videostyle.store import WorkStore, default_work_dir
@@ -30,7 +31,7 @@ def test_preserve_colors_keeps_source_chroma_and_stylized_luma():
     stylized = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
     source = np.zeros((16, 16, 3), np.uint8)
     source[:] = (150, 120, 105)                       # a muted warm tone: stays in gamut
-    out = preserve_colors(stylized, source)
+    out = to_uint8(preserve_colors(stylized.astype(np.float32), source))  # float, as the pipeline passes it
     ycc_out = cv2.cvtColor(out, cv2.COLOR_RGB2YCrCb).astype(int)
     ycc_sty = cv2.cvtColor(stylized, cv2.COLOR_RGB2YCrCb).astype(int)
     ycc_src = cv2.cvtColor(source, cv2.COLOR_RGB2YCrCb).astype(int)

@@ -153,6 +153,7 @@ class VGGFeatures(nn.Module):
         self.register_buffer("std", torch.tensor(preprocess.std).view(1, 3, 1, 1) * preprocess.scale)
         self._wanted = {LAYER_NAMES.index(n): n for n in layers}
         self.compute_dtype: torch.dtype | None = None  # e.g. bfloat16: the convolutions run in it
+        self._run = None  # the compiled _layers, after compile_network()
 
     def set_precision(self, dtype: torch.dtype | None) -> "VGGFeatures":
         """Run the network under autocast in ``dtype`` (None: float32). Activations come back as
@@ -167,11 +168,10 @@ class VGGFeatures(nn.Module):
         return self
 
     def forward(self, rgb: torch.Tensor) -> dict[str, torch.Tensor]:
-        run = getattr(self, "_run", None)
-        if run is None:
+        if self._run is None:
             return self._layers(rgb)
         try:
-            return run(rgb)
+            return self._run(rgb)
         except torch._dynamo.exc.BackendCompilerFailed as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ConfigError(f"--compile: torch.compile failed ({first[:200]}); run without --compile") from None

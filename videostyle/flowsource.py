@@ -30,10 +30,11 @@ class EstimatedFlows:
         self._dir = None
         if cache_dir is not None and size is not None:
             self._dir = os.path.join(cache_dir, f"{method}-{preset}-{size[0]}x{size[1]}")
+            self._work = os.path.dirname(cache_dir)  # named in a full-disk error
             try:
                 os.makedirs(self._dir, exist_ok=True)
             except OSError as exc:
-                raise work_folder_error(os.path.dirname(cache_dir), exc) from None
+                raise work_folder_error(self._work, exc) from None
         self._first = first_index
 
     def _flow(self, a: np.ndarray, b: np.ndarray, ia: int, ib: int) -> np.ndarray:
@@ -49,7 +50,7 @@ class EstimatedFlows:
         try:
             write_flo(path, flow)
         except OutputError as exc:
-            raise work_folder_error(os.path.dirname(os.path.dirname(self._dir)), exc) from None
+            raise work_folder_error(self._work, exc) from None
         return flow
 
     def __call__(self, t: int, frame_t: np.ndarray, s: int, frame_s: np.ndarray) -> Pair:

@@ -271,7 +271,8 @@ def encode_image(image: np.ndarray, ext: str = ".png") -> bytes:
 def encode_exr(image: np.ndarray) -> bytes:
     """OpenEXR bytes (RGB half float, ZIP compression, scanlines) of a display-encoded uint8/uint16 RGB
     image. The sRGB curve is removed, so the file holds linear light with Rec.709/sRGB primaries in
-    [0, 1] — what read_image assumes of EXR, so a written frame reads back as the same 8-bit image.
+    [0, 1] — what read_image assumes of EXR, so an 8-bit image reads back exactly (a 16-bit one within
+    one 8-bit level).
     Encoded by FFmpeg (PyAV): the OpenCV wheels are built without an EXR writer."""
     import av  # only needed for EXR
     from fractions import Fraction

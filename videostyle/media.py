@@ -335,16 +335,15 @@ def open_sink(
     ext = os.path.splitext(path)[1].lower()
     if ext not in VIDEO_EXTENSIONS and is_sequence_path(path):
         pattern = _sequence_pattern(path)
-        if os.path.splitext(pattern)[1].lower() not in _SEQUENCE_OUTPUT_EXTENSIONS:
-            raise OutputError(f"cannot write frames named {pattern}: use .png, .jpg, .tif, .bmp, .webp or .exr")
         ext = os.path.splitext(pattern)[1].lower()
+        if ext not in _SEQUENCE_OUTPUT_EXTENSIONS:
+            raise OutputError(f"cannot write frames named {pattern}: use .png, .jpg, .tif, .bmp, .webp or .exr")
         if ext == ".exr":
             depth = 16
         elif depth == 16 and ext not in _frames.SIXTEEN_BIT_EXTENSIONS:
             raise ConfigError(f"--depth 16 needs .png, .tif or .exr frames, not {ext}")
         first = info.first_number if info.first_number is not None else 1
         return Sink(path, _frames.SequenceWriter(pattern, first), "sequence", depth)
-
 
     if os.path.isdir(path):
         raise OutputError(f"output {path} is a folder")

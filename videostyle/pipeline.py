@@ -182,8 +182,9 @@ def _decode(source, size: tuple[int, int], outputs: "_Outputs", timer: _Timer) -
 class _Outputs:
     """The output sink and the optional side-by-side one, fed by a writer thread so encoding overlaps
     the optimization. Frames (float, 16-bit precision) are upscaled to the output size (bicubic),
-    recoloured from the source when asked, and rounded to each sink's depth; pts come from the decoder. An encoder error surfaces at the next write or at
-    close; leaving with an exception aborts both sinks (nothing under the output names)."""
+    recoloured from the source when asked, and rounded to each sink's depth; pts come from the decoder.
+    An encoder error surfaces at the next write or at close; leaving with an exception aborts both sinks
+    (nothing under the output names)."""
 
     def __init__(self, output, compare, out_info, size, keep_colors, depth, **sink_options):
         self._stack = contextlib.ExitStack()
