@@ -92,3 +92,28 @@ def test_usage_error_exits_2(capsys):
     with pytest.raises(SystemExit) as e:
         main(["stylize", "x.mp4"])
     assert e.value.code == 2
+
+
+def test_a_stop_signal_that_was_swallowed_still_stops_at_the_next_frame(files, capsys, monkeypatch):
+    # A C extension can catch the KeyboardInterrupt the handler raises; the remembered signal then
+    # stops the run at its next frame event, with the usual message and exit code, and nothing written.
+    import signal
+    from videostyle import cli
+    calls = []
+
+    def progress_then_signal(self, event):
+        calls.append(event["event"])
+        if event["event"] == "frame" and cli._Stop.received is None:
+            cli._Stop.received = signal.SIGTERM  # as if the handler ran and its exception was lost
+            return
+        original(self, event)
+
+    original = cli._Progress.__call__
+    monkeypatch.setattr(cli._Progress, "__call__", progress_then_signal)
+    out = os.path.join(files["dir"], "out.mp4")
+    before = signal.getsignal(signal.SIGINT)
+    code, err = run_cli(capsys, files["video"], "--style", files["style"], "-o", out)
+    assert code == 143 and "rerun the same command" in err and err.count("\n") == 1, err
+    assert calls.count("frame") == 2 and not os.path.exists(out)
+    # The handlers are the caller's again after main() returns.
+    assert signal.getsignal(signal.SIGINT) is before

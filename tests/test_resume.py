@@ -81,7 +81,8 @@ def test_changed_settings_are_refused_unless_restart(clip, tmp_path):
     assert r.returncode == 0, r.stderr
 
 
-def test_sigint_stops_cleanly_and_the_rerun_finishes(clip, tmp_path):
+@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)], ids=["ctrl-c", "sigterm"])
+def test_a_stop_signal_stops_cleanly_and_the_rerun_finishes(clip, tmp_path, sig, code):
     video, style = clip
     out, work = tmp_path / "o", tmp_path / "o.videostyle"
     proc = subprocess.Popen(command(video, style, str(out) + "/"), stderr=subprocess.PIPE, text=True)
@@ -91,11 +92,13 @@ def test_sigint_stops_cleanly_and_the_rerun_finishes(clip, tmp_path):
         if done.is_dir() and any(n.endswith(".json") for n in os.listdir(done)):
             break
         time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
+    assert proc.poll() is None, "the run ended before the test could interrupt it"
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "rerun the same command" in err and err.count("\n") == 1, err
+    assert proc.returncode == code and "rerun the same command" in err and err.count("\n") == 1, (proc.returncode, err)
     assert not out.exists()
     records = [n for n in os.listdir(work / "frames" / "p00") if n.endswith(".json")]
+    assert 1 <= len(records) < 10
     assert all((work / "frames" / "p00" / n.replace(".json", ".png")).exists() for n in records)
     r = subprocess.run(command(video, style, str(out) + "/"), capture_output=True, text=True)
     assert r.returncode == 0, r.stderr

@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import signal
 import sys
+import threading
 
 from . import __version__
 from .config import (DIS_PRESETS, FLOW_METHODS, INITS, OPTIMIZERS, LossConfig, MultiPassConfig, OptimConfig,
@@ -74,6 +76,9 @@ def _add_stylize_options(p: argparse.ArgumentParser, preview: bool = False) -> N
                    help="coarse-to-fine: optimize at these fractions of the size in turn, ending with 1 "
                         f"(default {','.join(str(s) for s in _OPTIM.scales)})")
     g.add_argument("--learning-rate", type=float, default=None, help="L-BFGS step (default 1) or Adam rate (default 8)")
+    g.add_argument("--precondition", type=float, default=_OPTIM.precondition,
+                   help="temporal preconditioning strength: smaller steps on pixels the temporal loss holds; "
+                        "0 = off (default %(default)s)")
     g.add_argument("--init", choices=INITS, default=_TOP.init,
                    help="start of each later frame: the warped previous result, the frame, or noise (default %(default)s)")
     g.add_argument("--first-init", choices=("image", "random"), default=_TOP.first_init,
@@ -148,8 +153,7 @@ def _config(a: argparse.Namespace) -> StylizeConfig:
                       temporal_weight=a.temporal_weight)
     optim = OptimConfig(optimizer=a.optimizer, iterations_first=a.iterations[0], iterations_later=a.iterations[1],
                         tolerance=a.tolerance, first_tolerance=a.first_tolerance, check_every=a.check_every,
-                        learning_rate=a.learning_rate,
-                        scales=a.scales)
+                        learning_rate=a.learning_rate, precondition=a.precondition, scales=a.scales)
     multipass = MultiPassConfig(passes=a.passes, blend_weight=a.blend_weight,
                                 temporal_from_pass=a.temporal_from_pass, pass_iterations=a.pass_iterations)
     return StylizeConfig(loss=loss, optim=optim, multipass=multipass, max_side=a.max_side, init=a.init, first_init=a.first_init,
@@ -159,6 +163,36 @@ def _config(a: argparse.Namespace) -> StylizeConfig:
                          precision=a.precision, compile=a.compile, seed=a.seed)
 
 
+class _Stop:
+    """Ctrl-C and SIGTERM (a render farm stopping a job): raise KeyboardInterrupt at once, and remember
+    the signal, so one that a C extension swallowed (then the run would go on to the end) still stops
+    the run at the next frame event."""
+    received: int | None = None
+
+    @classmethod
+    def install(cls) -> dict:
+        """Set the handlers (main thread only); returns the previous ones for ``restore``."""
+        cls.received = None
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        return {sig: signal.signal(sig, cls._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    @staticmethod
+    def restore(previous: dict) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    @classmethod
+    def _handle(cls, signum, frame) -> None:
+        cls.received = signum
+        raise KeyboardInterrupt
+
+    @classmethod
+    def check(cls) -> None:
+        if cls.received is not None:
+            raise KeyboardInterrupt
+
+
 class _Progress:
     """Turns pipeline events into a tqdm bar, JSON lines, or nothing."""
 
@@ -166,6 +200,7 @@ class _Progress:
         self.mode, self.bar = mode, None
 
     def __call__(self, event: dict) -> None:
+        _Stop.check()
         if self.mode == "json":
             print(json.dumps(event), flush=True)
         elif self.mode == "text":
@@ -373,6 +408,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = _Stop.install()
     try:
         return args.run(args)
     except VideostyleError as exc:
@@ -381,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("videostyle: interrupted; finished frames are kept in the work folder: rerun the same command "
               "to continue", file=sys.stderr)
-        return 130
+        return 128 + int(_Stop.received or signal.SIGINT)  # the shell's convention: 130 Ctrl-C, 143 SIGTERM
     except MemoryError:
         print("videostyle: error: out of memory; try a smaller --max-side", file=sys.stderr)
         return 1
@@ -401,6 +437,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"videostyle: internal error: {type(exc).__name__}: {message} (rerun with --debug for details)",
                   file=sys.stderr)
         return 3
+    finally:
+        _Stop.restore(previous)
 
 
 if __name__ == "__main__":

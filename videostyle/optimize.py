@@ -83,6 +83,23 @@ class FrameLoss:
         return terms
 
 
+def precondition_scale(problem: FrameProblem, weights: LossConfig, strength: float) -> torch.Tensor | float:
+    """Per-pixel variable scale 1/√(1 + κ·Σc) (``[1,1,H,W]``), κ = ``strength`` × temporal weight / 1e4.
+
+    A diagonal preconditioner: the temporal term's curvature 2·λ·c/D sits on the reliable pixels only,
+    while the style pulls every pixel alike. With one scalar step, L-BFGS's first few dozen iterations
+    move the reliable pixels far from the warped previous frame and only slowly bring them back.
+    Optimizing y = x/scale gives L-BFGS the initial inverse Hessian scale², a step shaped like that
+    curvature. The objective and its minimum are unchanged; an early-stopped run ends steadier and at
+    no higher loss (measured: README, Performance).
+    """
+    kappa = strength * weights.temporal_weight / 1e4
+    if not problem.temporal or kappa <= 0:
+        return 1.0
+    c = sum(t.weight for t in problem.temporal).clamp(0, 1)
+    return torch.rsqrt(1.0 + kappa * c)
+
+
 def stylize_frame(model: VGGFeatures, problem: FrameProblem, init: torch.Tensor, weights: LossConfig,
                   optim: OptimConfig, iterations: int,
                   on_step: Callable[[StepInfo], None] | None = None) -> FrameResult:
@@ -90,32 +107,34 @@ def stylize_frame(model: VGGFeatures, problem: FrameProblem, init: torch.Tensor,
     the loss fell by less than ``optim.tolerance`` (relative) over ``optim.check_every`` iterations."""
     start = time.perf_counter()
     objective = FrameLoss(model, problem, weights)
-    x = init.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+    scale = precondition_scale(problem, weights, optim.precondition)
+    # The optimizer works on y = x / scale; the image is x = scale · y.
+    y = (init.detach() / scale).clone(memory_format=torch.contiguous_format).requires_grad_(True)
     evals = 0
     cache: dict = {}
 
     def closure() -> torch.Tensor:
         nonlocal evals
         # L-BFGS re-evaluates the point it stopped at whenever step() is called again; that point's
-        # loss and gradient are still valid (x unchanged), so skip the VGG pass.
-        if cache.get("version") == x._version:
+        # loss and gradient are still valid (y unchanged), so skip the VGG pass.
+        if cache.get("version") == y._version:
             return cache["loss"]
-        if x.grad is not None:
-            x.grad = None
-        terms = objective(x)
+        if y.grad is not None:
+            y.grad = None
+        terms = objective(scale * y)
         terms["total"].backward()
         evals += 1
-        cache.update(version=x._version, loss=terms["total"].detach(), terms=terms)
+        cache.update(version=y._version, loss=terms["total"].detach(), terms=terms)
         return cache["loss"]
 
     if optim.optimizer == "lbfgs":
-        opt = torch.optim.LBFGS([x], lr=optim.step, max_iter=optim.check_every,
+        opt = torch.optim.LBFGS([y], lr=optim.step, max_iter=optim.check_every,
                                 history_size=100, tolerance_grad=0.0, tolerance_change=0.0,
                                 line_search_fn="strong_wolfe" if optim.line_search else None)
     else:
-        opt = torch.optim.Adam([x], lr=optim.step)
+        opt = torch.optim.Adam([y], lr=optim.step)
 
-    done, last_good, prev_loss, nonfinite = 0, x.detach().clone(), None, False
+    done, last_good, prev_loss, nonfinite = 0, (scale * y).detach(), None, False
     while done < iterations:
         chunk = min(optim.check_every, iterations - done)
         if optim.optimizer == "lbfgs":
@@ -125,7 +144,7 @@ def stylize_frame(model: VGGFeatures, problem: FrameProblem, init: torch.Tensor,
             taken = opt.state[opt._params[0]]["n_iter"] - before
         else:
             for _ in range(chunk):
-                closure()  # sets x.grad (kept from the cache when x is unchanged)
+                closure()  # sets y.grad (kept from the cache when y is unchanged)
                 opt.step()
             taken = chunk
         done += max(taken, 1)
@@ -133,7 +152,7 @@ def stylize_frame(model: VGGFeatures, problem: FrameProblem, init: torch.Tensor,
         if not math.isfinite(loss):
             nonfinite = True
             break
-        last_good = x.detach().clone()
+        last_good = (scale * y).detach()
         if on_step:
             on_step(StepInfo(done, loss))
         if taken < chunk:  # L-BFGS found nothing more to do
