@@ -117,3 +117,24 @@ def test_a_stop_signal_that_was_swallowed_still_stops_at_the_next_frame(files, c
     assert calls.count("frame") == 2 and not os.path.exists(out)
     # The handlers are the caller's again after main() returns.
     assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_ignored_signals_stay_ignored():
+    # nohup (and a shell's background job) start the program with SIGHUP / SIGINT ignored; installing
+    # our handler there would end a render when the terminal closes.
+    import signal
+    from videostyle.cli import _Stop
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGHUP)}
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        previous = _Stop.install()
+        try:
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGINT) == _Stop._handle
+        finally:
+            _Stop.restore(previous)
+        assert signal.getsignal(signal.SIGINT) is before[signal.SIGINT]
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        for sig, handler in before.items():
+            signal.signal(sig, handler)

@@ -164,10 +164,12 @@ def _config(a: argparse.Namespace) -> StylizeConfig:
 
 
 class _Stop:
-    """Ctrl-C and SIGTERM (a render farm stopping a job): raise KeyboardInterrupt at once, and remember
-    the signal, so one that a C extension swallowed (then the run would go on to the end) still stops
-    the run at the next frame event."""
+    """Ctrl-C, SIGTERM (a render farm stopping a job) and SIGHUP (the terminal closed): raise
+    KeyboardInterrupt at once, and remember the signal, so one that a C extension swallowed (then the
+    run would go on to the end) still stops the run at the next frame event. A signal the caller set to
+    be ignored (``nohup``, a background job) stays ignored."""
     received: int | None = None
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
     @classmethod
     def install(cls) -> dict:
@@ -175,7 +177,11 @@ class _Stop:
         cls.received = None
         if threading.current_thread() is not threading.main_thread():
             return {}
-        return {sig: signal.signal(sig, cls._handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+        previous = {}
+        for sig in cls.SIGNALS:
+            if signal.getsignal(sig) is not signal.SIG_IGN:
+                previous[sig] = signal.signal(sig, cls._handle)
+        return previous
 
     @staticmethod
     def restore(previous: dict) -> None:
@@ -417,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("videostyle: interrupted; finished frames are kept in the work folder: rerun the same command "
               "to continue", file=sys.stderr)
-        return 128 + int(_Stop.received or signal.SIGINT)  # the shell's convention: 130 Ctrl-C, 143 SIGTERM
+        return 128 + int(_Stop.received or signal.SIGINT)  # the shell's convention: 130 Ctrl-C, 143 TERM, 129 HUP
     except MemoryError:
         print("videostyle: error: out of memory; try a smaller --max-side", file=sys.stderr)
         return 1
