@@ -125,6 +125,7 @@ def test_ignored_signals_stay_ignored():
     import signal
     from videostyle.cli import _Stop
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGHUP)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever this test process inherited
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         previous = _Stop.install()
@@ -133,7 +134,7 @@ def test_ignored_signals_stay_ignored():
             assert signal.getsignal(signal.SIGINT) == _Stop._handle
         finally:
             _Stop.restore(previous)
-        assert signal.getsignal(signal.SIGINT) is before[signal.SIGINT]
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
         assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
     finally:
         for sig, handler in before.items():

@@ -85,7 +85,10 @@ def test_changed_settings_are_refused_unless_restart(clip, tmp_path):
 def test_a_stop_signal_stops_cleanly_and_the_rerun_finishes(clip, tmp_path, sig, code):
     video, style = clip
     out, work = tmp_path / "o", tmp_path / "o.videostyle"
-    proc = subprocess.Popen(command(video, style, str(out) + "/"), stderr=subprocess.PIPE, text=True)
+    # A shell without job control starts background jobs (e.g. `pytest &`) with SIGINT ignored, and the
+    # child would inherit that: give it the default disposition, as a terminal would.
+    proc = subprocess.Popen(command(video, style, str(out) + "/"), stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline:
         done = work / "frames" / "p00"
