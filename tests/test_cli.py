@@ -95,8 +95,8 @@ def test_usage_error_exits_2(capsys):
 
 
 def test_a_stop_signal_that_was_swallowed_still_stops_at_the_next_frame(files, capsys, monkeypatch):
-    # A C extension can catch the KeyboardInterrupt the handler raises; the remembered signal then
-    # stops the run at its next frame event, with the usual message and exit code, and nothing written.
+    # If C code ever caught the KeyboardInterrupt the handler raises, the remembered signal would still
+    # stop the run at its next frame event, with the usual message and exit code, and nothing written.
     import signal
     from videostyle import cli
     calls = []

@@ -165,9 +165,9 @@ def _config(a: argparse.Namespace) -> StylizeConfig:
 
 class _Stop:
     """Ctrl-C, SIGTERM (a render farm stopping a job) and SIGHUP (the terminal closed): raise
-    KeyboardInterrupt at once, and remember the signal, so one that a C extension swallowed (then the
-    run would go on to the end) still stops the run at the next frame event. A signal the caller set to
-    be ignored (``nohup``, a background job) stays ignored."""
+    KeyboardInterrupt at once, and remember the signal, so that if C code ever swallowed that
+    exception the run still stops at the next frame event. A signal the caller set to be ignored
+    (``nohup``, a background job) stays ignored."""
     received: int | None = None
     SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 

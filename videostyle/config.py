@@ -33,7 +33,7 @@ class OptimConfig:
     learning_rate: float | None = None
     line_search: bool = False           # L-BFGS with a strong-Wolfe line search (the reference uses none)
     # Diagonal preconditioning by the temporal term's curvature (optimize.precondition_scale); 0 = off
-    # (the reference's plain L-BFGS). 10: 18–26 % less warping error than 0 at the same loss and
+    # (the reference's plain L-BFGS). 10: 20–27 % less warping error than 0 at the same loss and
     # evaluations, measured at 64, 128 and 256 px; 30+ trades loss for more stability (README).
     precondition: float = 10.0
     # Coarse-to-fine: optimize at these fractions of the processing size in turn (1.0 last).

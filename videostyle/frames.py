@@ -266,8 +266,6 @@ def encode_image(image: np.ndarray, ext: str = ".png") -> bytes:
     return buf.tobytes()
 
 
-
-
 def encode_exr(image: np.ndarray) -> bytes:
     """OpenEXR bytes (RGB half float, ZIP compression, scanlines) of a display-encoded uint8/uint16 RGB
     image. The sRGB curve is removed, so the file holds linear light with Rec.709/sRGB primaries in

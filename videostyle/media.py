@@ -280,10 +280,8 @@ class Sink:
 
 
 def _at_depth(image: np.ndarray, depth: int) -> np.ndarray:
-    if depth == 16:
-        if image.dtype == np.uint16:
-            return image
-        return image.astype(np.uint16) * 257 if image.dtype == np.uint8 else _frames.to_uint16(image)
+    if depth == 16:  # to_uint16 maps 8-bit values exactly (×257)
+        return image if image.dtype == np.uint16 else _frames.to_uint16(image)
     return image if image.dtype == np.uint8 else _frames.to_uint8(image)
 
 
