@@ -4,12 +4,9 @@ Library code: it returns a report and emits events through ``on_event``; it neve
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
-import queue
-import threading
 import time
 from fractions import Fraction
 from typing import Any, Callable, Iterator, Sequence
@@ -17,17 +14,17 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from .colour import preserve_colors
 from .config import StylizeConfig, as_dict
 from .device import to_tensor
 from .errors import ConfigError, InputError
 from .flowsource import EstimatedFlows, FileFlows
-from .frames import list_sequence, read_image, to_uint8
-from .media import check_output_path, open_sink, open_source
+from .frames import list_sequence, read_image
+from .media import check_output_path, open_source
 from .memory import check_fits
 from .metrics import fidelity, warping_error
 from .prefetch import Prefetch
 from .multi_pass import multi_pass
+from .outputs import Outputs
 from .single_pass import prepare, single_pass
 from .store import WorkStore, content_identity, default_work_dir, file_identity
 from .stylizer import Stylizer, processing_size, resize_rgb
@@ -107,7 +104,7 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
         if os.path.abspath(compare) == os.path.abspath(output):
             raise ConfigError("--compare must name another file than the output")
     # The sinks first: they validate the output places before anything (work folder, model) is created.
-    with _Outputs(output, compare, out_info, size, preserve_colors, depth, codec=codec, crf=crf, fps=rate,
+    with Outputs(output, compare, out_info, size, preserve_colors, depth, codec=codec, crf=crf, fps=rate,
                   audio_from=source) as outputs:
         torch.manual_seed(config.seed)
         stylizer = Stylizer.create(config, style_images)
@@ -167,7 +164,7 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     return result
 
 
-def _decode(source, size: tuple[int, int], outputs: "_Outputs", timer: _Timer) -> Iterator[np.ndarray]:
+def _decode(source, size: tuple[int, int], outputs: Outputs, timer: _Timer) -> Iterator[np.ndarray]:
     """Source frames resized to the processing size; pts and (when needed) full-size frames are handed
     to ``outputs`` on the way."""
     t = time.perf_counter()
@@ -177,86 +174,6 @@ def _decode(source, size: tuple[int, int], outputs: "_Outputs", timer: _Timer) -
         t = timer.add("decode", t)
         yield image
         t = time.perf_counter()
-
-
-class _Outputs:
-    """The output sink and the optional side-by-side one, fed by a writer thread so encoding overlaps
-    the optimization. Frames (float, 16-bit precision) are upscaled to the output size (bicubic),
-    recoloured from the source when asked, and rounded to each sink's depth; pts come from the decoder.
-    An encoder error surfaces at the next write or at close; leaving with an exception aborts both sinks
-    (nothing under the output names)."""
-
-    def __init__(self, output, compare, out_info, size, keep_colors, depth, **sink_options):
-        self._stack = contextlib.ExitStack()
-        self.main = self._stack.enter_context(open_sink(output, out_info, depth=depth, **sink_options))
-        self.side = None
-        if compare:
-            side_info = dataclasses.replace(out_info, width=2 * out_info.width)
-            self.side = self._stack.enter_context(open_sink(compare, side_info, **sink_options))
-        self.out_size, self.keep_colors = (out_info.width, out_info.height), keep_colors
-        self._need_full = (keep_colors or compare) and self.out_size != tuple(size)
-        self._pts: dict[int, int | None] = {}
-        self._full: dict[int, np.ndarray] = {}
-        self._jobs: queue.Queue = queue.Queue(maxsize=4)
-        self._error: BaseException | None = None
-        self.encode_seconds = 0.0
-        self._thread = threading.Thread(target=self._work, daemon=True)
-        self._thread.start()
-
-    def __enter__(self) -> "_Outputs":
-        return self
-
-    def finish(self) -> None:
-        """Wait until every frame handed over is encoded; re-raise an encoder error."""
-        if self._thread.is_alive():
-            self._jobs.put(None)
-            self._thread.join()
-        if self._error is not None:
-            raise self._error
-
-    def __exit__(self, exc_type, exc, tb) -> bool:
-        if self._thread.is_alive():
-            self._jobs.put(None)
-            self._thread.join()
-        if exc_type is None and self._error is not None:
-            exc_type, exc, tb = type(self._error), self._error, self._error.__traceback__
-            try:
-                self._stack.__exit__(exc_type, exc, tb)
-            finally:
-                raise self._error
-        return self._stack.__exit__(exc_type, exc, tb)
-
-    def remember(self, frame) -> None:
-        """Called by the decoder thread for each source frame (dict writes are atomic under the GIL)."""
-        self._pts[frame.index] = frame.pts
-        if self._need_full:
-            self._full[frame.index] = frame.image
-
-    def write(self, index: int, stylized: np.ndarray, source_small: np.ndarray) -> None:
-        if self._error is not None:
-            raise self._error
-        self._jobs.put((index, stylized, source_small))
-
-    def _work(self) -> None:
-        while (job := self._jobs.get()) is not None:
-            if self._error is not None:
-                continue
-            try:
-                self._encode(*job)
-            except BaseException as exc:  # handed to the optimizer's thread
-                self._error = exc
-
-    def _encode(self, index: int, stylized: np.ndarray, source_small: np.ndarray) -> None:
-        t = time.perf_counter()
-        source = self._full.pop(index, source_small)
-        image = resize_rgb(stylized, self.out_size)
-        if self.keep_colors:
-            image = preserve_colors(image, source)
-        pts = self._pts.pop(index)
-        self.main.write(image, pts)
-        if self.side is not None:
-            self.side.write(np.concatenate([source, to_uint8(image)], axis=1), pts)
-        self.encode_seconds += time.perf_counter() - t
 
 
 def _manifest(input, styles, config, info, size, start, flow_dir) -> dict:
