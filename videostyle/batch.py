@@ -1,4 +1,4 @@
-"""Batch jobs: many inputs × styles from a TOML file or a glob.
+"""Batch jobs: many inputs × styles from a TOML file or a glob, each job isolated from the others.
 
 A job's options are turned into ``videostyle stylize`` arguments, so a TOML key means exactly what the
 flag of the same name means (``max_side`` or ``max-side`` → ``--max-side``) and is validated the same way.
@@ -12,15 +12,42 @@ flag of the same name means (``max_side`` or ``max-side`` → ``--max-side``) an
     style = ["starry.jpg", "matisse.jpg"]
     style_blend = [0.7, 0.3]
     output = "out/a.mp4"
+
+Rules, all decided before the first job runs (a bad job file starts nothing and exits 2):
+
+- Every path in a job file is relative to the file's folder: input, style, output, report, work_dir,
+  compare, weights (unless ``packaged`` or ``torchvision``) and flow_dir; ``~`` is the home folder.
+- Each value must have the type its flag takes: a string or number for a valued option, ``true`` /
+  ``false`` for a switch, a list of numbers or strings for a comma-separated option; anything else (a
+  nested table, ``iterations = true``, ``style = 3``) is a one-line error naming the file, job and key.
+  Every job's command line is then parsed by the stylize parser.
+- ``[defaults]`` may hold any option and ``style``, but not ``input``, ``output``, ``work_dir``,
+  ``report`` or ``compare``: those name one job's own files, and shared by several jobs one job would
+  overwrite (or, for a work folder, resume from) another's. They are refused, not derived.
+- No two jobs write the same file or folder (output, compare, report, work folder; compared after
+  resolving symlinks, frame patterns by their folder and name with the number field ignored). In a
+  job file that is refused naming both jobs. Outputs made from ``--inputs`` are named apart instead,
+  deterministically: a name shared by several inputs (``shot.mov`` and ``shot.mp4``) or styles
+  (``a/style.jpg`` and ``b/style.jpg``) gets the extension, then parent folders, added until it is unique
+  (``shot_mov.mp4``, ``shot_mp4.mp4``; ``shot_a_style.mp4``).
+
+Running (``run_jobs``): any exception a job raises — videostyle's own errors, a broken weights file, an
+out-of-memory error, an OpenCV error, an OS error — fails that job only; it is reported in the summary
+with a one-line reason and the next job runs. Memory (the GPU's too) is released between jobs.
+KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) stops the whole batch.
 """
 from __future__ import annotations
 
+import gc
 import glob
 import os
+import re
 import sys
+import time
 from dataclasses import dataclass, field
+from typing import Callable, Iterable
 
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, VideostyleError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -34,13 +61,14 @@ class Job:
     styles: tuple[str, ...]
     output: str
     options: dict = field(default_factory=dict)
+    where: str = ""  # how messages name the job: "jobs.toml: job 2"
 
     @property
     def name(self) -> str:
         return f"{os.path.basename(self.input.rstrip('/'))} × {', '.join(os.path.basename(s) for s in self.styles)}"
 
     def argv(self) -> list[str]:
-        """The ``stylize`` command line this job stands for."""
+        """The ``stylize`` command line this job stands for (values already checked by ``check_types``)."""
         args = [self.input, "-o", self.output]
         for s in self.styles:
             args += ["--style", s]
@@ -57,61 +85,262 @@ class Job:
         return args
 
 
-_RESERVED = {"input", "style", "output"}
+_FILES = ("input", "style", "output")
+_PER_JOB = ("input", "output", "work_dir", "report", "compare")  # refused in [defaults]
+_PATHS = ("report", "work_dir", "compare", "weights", "flow_dir")  # options relative to the job file
+_WEIGHT_KEYWORDS = ("packaged", "torchvision")
+
+
+def _key(key: str) -> str:
+    return key.replace("-", "_")
+
+
+def _table(value, where: str) -> dict:
+    """A TOML table with its keys spelled one way (``work-dir`` → ``work_dir``)."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be a table")
+    out = {}
+    for key, v in value.items():
+        if _key(key) in out:
+            raise ConfigError(f"{where} gives {_key(key)} twice (as {key!r} and another spelling)")
+        out[_key(key)] = v
+    return out
 
 
 def _styles(value, where: str) -> tuple[str, ...]:
-    styles = (value,) if isinstance(value, str) else tuple(value or ())
+    styles = (value,) if isinstance(value, str) else tuple(value) if isinstance(value, list) else ()
     if not styles or not all(isinstance(s, str) for s in styles):
         raise ConfigError(f"{where}: 'style' must be a path or a list of paths")
     return styles
 
 
-def load_jobs(path: str) -> list[Job]:
-    """Jobs of a TOML file; relative paths are taken relative to the file's folder."""
+def _read_toml(path: str) -> dict:
     try:
         with open(path, "rb") as f:
-            data = tomllib.load(f)
+            return tomllib.load(f)
     except FileNotFoundError:
         raise InputError(f"job file not found: {path}") from None
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"cannot read job file {path}: {exc}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read job file {path}: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+
+
+def load_jobs(path: str) -> list[Job]:
+    """Jobs of a TOML file; relative paths are taken relative to the file's folder."""
+    data = _read_toml(path)
     base = os.path.dirname(os.path.abspath(path))
-    rel = lambda p: p if os.path.isabs(p) else os.path.join(base, p)  # noqa: E731
-    defaults = dict(data.get("defaults", {}))
+
+    def rel(p: str) -> str:
+        p = os.path.expanduser(p)
+        return p if os.path.isabs(p) else os.path.join(base, p)
+
+    defaults = _table(data.get("defaults", {}), f"{path}: [defaults]")
+    shared = [k for k in _PER_JOB if k in defaults]
+    if shared:
+        raise ConfigError(f"{path}: [defaults] cannot hold {', '.join(shared)}: it names one job's own files; "
+                          "give it in each [[job]]")
+    tables = data.get("job", [])
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(f"{path} has no [[job]] tables")
     jobs = []
-    for n, table in enumerate(data.get("job", []), start=1):
+    for n, table in enumerate(tables, start=1):
         where = f"{path}: job {n}"
-        missing = [k for k in ("input", "style", "output") if k not in table]
+        options = {**defaults, **_table(table, where)}
+        missing = [k for k in _FILES if k not in options]
         if missing:
             raise ConfigError(f"{where} lacks {', '.join(missing)}")
-        options = {**{k: v for k, v in defaults.items() if k not in _RESERVED},
-                   **{k: v for k, v in table.items() if k not in _RESERVED}}
-        for key in ("report", "work_dir", "work-dir", "compare"):
-            if isinstance(options.get(key), str):
-                options[key] = rel(options[key])
-        jobs.append(Job(rel(table["input"]), tuple(rel(s) for s in _styles(table["style"], where)),
-                        rel(table["output"]), options))
-    if not jobs:
-        raise ConfigError(f"{path} has no [[job]] tables")
+        for key in ("input", "output"):
+            if not isinstance(options[key], str) or not options[key]:
+                raise ConfigError(f"{where}: {key!r} must be a path (a string), not {options[key]!r}")
+        styles = tuple(rel(s) for s in _styles(options["style"], where))
+        for key in _PATHS:
+            value = options.get(key)
+            if isinstance(value, str) and not (key == "weights" and value in _WEIGHT_KEYWORDS):
+                options[key] = rel(value)
+        jobs.append(Job(rel(options["input"]), styles, rel(options["output"]),
+                        {k: v for k, v in options.items() if k not in _FILES}, where))
     return jobs
+
+
+# --- --inputs GLOB: one job per input and style, named apart ---------------------------------------
+
+def _candidate(path: str, level: int) -> str:
+    """Level 0: the file stem; 1: with its extension (``shot_mov``); 2, 3: the same with the parent
+    folder in front (``a_style``, ``a_style_jpg``); and so on up the folders."""
+    parts = [q for q in os.path.abspath(path.rstrip("/\\")).split(os.sep) if q]
+    stem, ext = os.path.splitext(parts[-1])
+    head = stem + "_" + ext[1:] if level % 2 and ext else stem
+    return "_".join(parts[len(parts) - 1 - level // 2:-1] + [head])
+
+
+def _labels(paths: list[str]) -> dict[str, str]:
+    """A short label per path, unique among ``paths``: names that clash get longer (``_candidate``),
+    others stay short; deterministic for the same paths."""
+    level = dict.fromkeys(paths, 0)
+    deepest = {p: 2 * len(os.path.abspath(p).split(os.sep)) for p in paths}
+    while True:
+        labels = {p: _candidate(p, level[p]) for p in paths}
+        clashing = [p for p in paths if list(labels.values()).count(labels[p]) > 1 and level[p] < deepest[p]]
+        if not clashing:
+            return labels
+        for p in clashing:
+            level[p] += 1
 
 
 def jobs_from_glob(pattern: str, styles: list[str], output_dir: str, ext: str = ".mp4",
                    options: dict | None = None) -> list[Job]:
     """One job per input matching ``pattern`` and per style: OUTPUT_DIR/<input>_<style><ext>
-    (a folder of frames when the input is a folder)."""
+    (a folder of frames when the input is a folder); clashing names are made unique (module docstring)."""
     inputs = sorted(glob.glob(pattern))
     if not inputs:
         raise InputError(f"no input matches {pattern}")
     if not os.path.isdir(output_dir):
         raise ConfigError(f"output folder does not exist: {output_dir}")
+    in_labels, style_labels = _labels(inputs), _labels(list(dict.fromkeys(styles)))
     jobs = []
     for inp in inputs:
-        stem = os.path.splitext(os.path.basename(inp.rstrip("/")))[0]
         for style in styles:
-            sname = os.path.splitext(os.path.basename(style))[0]
-            name = f"{stem}_{sname}" if len(styles) > 1 else stem
+            name = f"{in_labels[inp]}_{style_labels[style]}" if len(styles) > 1 else in_labels[inp]
             out = os.path.join(output_dir, name + ("/" if os.path.isdir(inp) else ext))
-            jobs.append(Job(inp, (style,), out, dict(options or {})))
+            jobs.append(Job(inp, (style,), out, dict(options or {}), f"job {len(jobs) + 1}"))
     return jobs
+
+
+# --- checks before anything runs -------------------------------------------------------------------
+
+def option_kinds(parser) -> dict[str, bool]:
+    """Key (``max_side``) → True for a switch (``--preserve-colors``), False for an option taking a value,
+    read from an argparse parser (its actions are the one definition of the stylize options)."""
+    kinds = {}
+    for action in parser._actions:  # argparse has no public list of its actions
+        for flag in action.option_strings:
+            if flag.startswith("--"):
+                kinds[_key(flag[2:])] = action.nargs == 0
+    return kinds
+
+
+def _scalar(v) -> bool:
+    return isinstance(v, (str, int, float)) and not isinstance(v, bool)
+
+
+def check_types(job: Job, kinds: dict[str, bool]) -> None:
+    """One-line ConfigError naming the job and key for a value the key's flag cannot take."""
+    for key, value in job.options.items():
+        if key not in kinds:
+            raise ConfigError(f"{job.where}: unknown option {key!r}")
+        if isinstance(value, dict):
+            raise ConfigError(f"{job.where}: {key} must be a value, not a table")
+        if kinds[key]:
+            if not isinstance(value, bool):
+                raise ConfigError(f"{job.where}: {key} is a switch: give true or false, not {value!r}")
+        elif isinstance(value, list):
+            if not value or not all(_scalar(v) for v in value):
+                raise ConfigError(f"{job.where}: {key} must be a list of numbers or strings, not {value!r}")
+        elif not _scalar(value):
+            raise ConfigError(f"{job.where}: {key} takes a value (a number or a string), not {value!r}")
+
+
+def _where_written(path: str) -> str:
+    """What a written path is compared by: the real path; a frame sequence (folder or pattern) by its
+    folder and its file name with the number field as ``#`` (``%04d`` and ``%06d`` write the same frames)."""
+    from .frames import has_number_field
+    if has_number_field(path) or path.endswith(("/", os.sep)) or os.path.isdir(path):
+        pattern = path if has_number_field(path) else os.path.join(path, "%06d.png")
+        folder, name = os.path.split(os.path.abspath(pattern))
+        return os.path.join(os.path.realpath(folder), re.sub(r"%0?\d*d", "#", name))
+    return os.path.realpath(os.path.abspath(path))
+
+
+def writes(job: Job, args) -> list[tuple[str, str]]:
+    """(what, path) for everything a job writes; ``args`` is its parsed stylize namespace."""
+    from .store import default_work_dir
+    out = [("output", args.output), ("work folder", args.work_dir or default_work_dir(args.output))]
+    out += [(what, p) for what, p in (("compare", args.compare), ("report", args.report)) if p]
+    return out
+
+
+def check_collisions(planned: Iterable[tuple[Job, object]]) -> None:
+    """Refuse two jobs that write the same file or folder, naming both."""
+    seen: dict[str, tuple[Job, str]] = {}
+    for job, args in planned:
+        for what, path in writes(job, args):
+            key = _where_written(path)
+            if key in seen and seen[key][0] is not job:
+                other, other_what = seen[key]
+                raise ConfigError(f"{other.where} ({other_what}) and {job.where} ({what}) both write {path}; "
+                                  "give each job its own")
+            seen.setdefault(key, (job, what))
+
+
+def plan(jobs: list[Job], parse: Callable[[list[str]], object], kinds: dict[str, bool],
+         extra: list[str] = ()) -> list[tuple[Job, object]]:
+    """Check every job before any runs: value types, the stylize parser (``parse``: argv → namespace,
+    raising ConfigError), and collisions. Returns (job, namespace) pairs."""
+    planned = []
+    for job in jobs:
+        check_types(job, kinds)
+        try:
+            planned.append((job, parse(job.argv() + list(extra))))
+        except ConfigError as exc:
+            raise ConfigError(f"{job.where}: {exc}") from None
+    check_collisions(planned)
+    return planned
+
+
+# --- running ---------------------------------------------------------------------------------------
+
+@dataclass
+class Outcome:
+    job: Job
+    status: str      # "ok", "FAILED", or "STOPPED" (interrupted)
+    message: str     # one line: the failure's reason, or "" when ok
+    seconds: float
+
+
+def reason(exc: BaseException) -> str:
+    """One line saying why a job failed, whatever raised."""
+    if isinstance(exc, VideostyleError):
+        text = str(exc)
+    elif isinstance(exc, MemoryError):
+        text = "out of memory; try a smaller --max-side"
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror + (f" ({exc.filename})" if exc.filename else "")
+    elif "out of memory" in str(exc).lower():
+        text = "the device ran out of memory; try a smaller --max-side"
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    text = " ".join(text.split())  # torch's messages span lines
+    return text if len(text) <= 300 else text[:299] + "…"
+
+
+def release_memory() -> None:
+    """Free what a job left (its model, frames, a failure's traceback), on the GPU too; torch is not
+    imported here if no job imported it."""
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def run_jobs(planned: list[tuple[Job, object]], run: Callable[[object], object], outcomes: list[Outcome],
+             on_start: Callable[[int, Job], None] | None = None,
+             on_failure: Callable[[int, Outcome], None] | None = None) -> None:
+    """Run each job with ``run(namespace)``, appending an Outcome to ``outcomes`` (given by the caller so
+    it holds what ran when KeyboardInterrupt stops the batch; the interrupted job is marked STOPPED)."""
+    for k, (job, args) in enumerate(planned, 1):
+        if on_start:
+            on_start(k, job)
+        t0 = time.perf_counter()
+        try:
+            run(args)
+            outcomes.append(Outcome(job, "ok", "", time.perf_counter() - t0))
+        except KeyboardInterrupt:
+            outcomes.append(Outcome(job, "STOPPED", "interrupted", time.perf_counter() - t0))
+            raise
+        except Exception as exc:  # noqa: BLE001 — any failure of one job must leave the others running
+            outcomes.append(Outcome(job, "FAILED", reason(exc), time.perf_counter() - t0))
+            if on_failure:
+                on_failure(k, outcomes[-1])
+        finally:
+            release_memory()
