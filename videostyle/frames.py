@@ -10,6 +10,7 @@ import os
 # OpenCV refuses EXR unless this is set before cv2 is imported.
 os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
 
+import io  # noqa: E402
 import re  # noqa: E402
 import secrets  # noqa: E402
 import shutil  # noqa: E402
@@ -20,13 +21,21 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from .errors import InputError, OutputError  # noqa: E402
+from .limits import check_pixels  # noqa: E402
 
-IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".exr", ".webp"})
+# PPM/PGM/PBM/PNM/PAM are what artistic-videos (Ruder et al.) and its flow scripts write; DPX is the film
+# scanners' format (decoded by FFmpeg: OpenCV has no DPX reader).
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".exr", ".webp",
+                              ".ppm", ".pgm", ".pbm", ".pnm", ".pam", ".dpx"})
+# Decoded by FFmpeg (PyAV) instead of OpenCV.
+_FFMPEG_EXTENSIONS = frozenset({".dpx"})
 
 # The frame-number field of a printf pattern: "%d" or zero-padded "%04d".
 _NUMBER_FIELD = re.compile(r"%(0\d+)?d")
 _DIGITS = re.compile(r"(\d+)")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_EXR_MAGIC = b"\x76\x2f\x31\x01"
+_DPX_MAGICS = {b"SDPX": ">", b"XPDS": "<"}  # big- and little-endian
 
 
 def is_image_path(path: str) -> bool:
@@ -75,10 +84,11 @@ def read_image(path: str) -> np.ndarray:
     JPEG EXIF orientation is applied. Float images are clipped to [0, 1]; EXR files
     are assumed to hold *linear* light, so they get the sRGB transfer curve before
     quantising (other float formats, e.g. float TIFF, are taken as already display-encoded).
-    EXR is decoded by OpenCV, or by FFmpeg (PyAV) where OpenCV was built without OpenEXR.
-    Multi-page files give their first page.
+    EXR is decoded by OpenCV, or by FFmpeg (PyAV) where OpenCV was built without OpenEXR;
+    DPX by FFmpeg. Multi-page files give their first page.
 
-    Raises InputError (naming the path) if the file is missing, empty or not a readable image.
+    Raises InputError (naming the path) if the file is missing, empty or not a readable image, or
+    if its header claims more than limits.MAX_PIXELS (checked before anything is decoded).
     """
     try:
         data = np.fromfile(path, dtype=np.uint8)
@@ -88,29 +98,38 @@ def read_image(path: str) -> np.ndarray:
         raise InputError(f"cannot read image {path}: {e.strerror or e}") from None
     if data.size == 0:
         raise InputError(f"image file is empty: {path}")
-    is_exr = path.lower().endswith(".exr")
-    try:
-        # ANYDEPTH keeps 16-bit/float samples; ANYCOLOR keeps grayscale as one channel.
-        img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
-    except cv2.error:
-        img = None
+    size = header_size(io.BytesIO(data))
+    if size is not None:
+        check_pixels(*size, f"image {path}")
+    ext = os.path.splitext(path)[1].lower()
+    is_exr = ext == ".exr"
+    img = None
+    if ext not in _FFMPEG_EXTENSIONS:
+        try:
+            # ANYDEPTH keeps 16-bit/float samples; ANYCOLOR keeps grayscale as one channel.
+            img = cv2.imdecode(data, cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR)
+        except cv2.error:
+            img = None
     if img is not None and img.size:
         return to_rgb8(img, linear=is_exr, path=path)
-    if is_exr:
-        # Some OpenCV wheels are built without OpenEXR; FFmpeg's EXR decoder is the fallback.
-        img = _read_exr_with_ffmpeg(path)
+    if is_exr or ext in _FFMPEG_EXTENSIONS:
+        # Some OpenCV wheels are built without OpenEXR, and none reads DPX; FFmpeg decodes both.
+        img = _read_with_ffmpeg(path)
         if img is not None:
-            return to_rgb8(img, linear=True, bgr=False, path=path)
+            return to_rgb8(img, linear=is_exr, bgr=False, path=path)
     raise InputError(f"not a readable image: {path}")
 
 
-def _read_exr_with_ffmpeg(path: str) -> np.ndarray | None:
-    """Float RGB(A)/gray array of an EXR file via PyAV, or None if it cannot be decoded."""
-    import av  # only needed for this fallback
+def _read_with_ffmpeg(path: str) -> np.ndarray | None:
+    """RGB(A)/gray array of an image file via PyAV — float32 for float formats (EXR), uint16 for the
+    rest (8-bit samples expanded ×257, so they round back exactly) — or None if it cannot be decoded."""
+    import av  # only needed for these formats
 
     try:
         with av.open(path) as container:
             frame = next(container.decode(video=0))
+            if not path.lower().endswith(".exr"):
+                return frame.reformat(format="rgb48le").to_ndarray()
             if frame.format.name in ("gbrpf16le", "gbrapf16le", "grayf16le"):
                 return _half_planes(frame)
             if frame.format.name not in ("gbrpf32le", "gbrapf32le", "grayf32le"):
@@ -171,16 +190,110 @@ def to_rgb8(img: np.ndarray, *, linear: bool = False, bgr: bool = True, path: st
 
 
 def image_size(path: str) -> tuple[int, int]:
-    """(width, height) of an image file; reads only the header for PNG, decodes others."""
+    """(width, height) of an image file as read_image returns it: from the header alone for PNG, PNM,
+    EXR and DPX (formats without an orientation tag); others are decoded, after the header check.
+    InputError above limits.MAX_PIXELS."""
     try:
         with open(path, "rb") as f:
-            head = f.read(24)
+            size = header_size(f, exact_only=True)
     except OSError as e:
         raise InputError(f"cannot read image {path}: {e.strerror or e}") from None
+    if size is None:
+        h, w = read_image(path).shape[:2]
+        return w, h
+    check_pixels(*size, f"image {path}")
+    return size
+
+
+def header_size(f, exact_only: bool = False) -> tuple[int, int] | None:
+    """(width, height) from the header of the image in the seekable binary file ``f``, reading no
+    pixels; None when the format is not recognised. PNG, PNM and PAM, EXR and DPX are parsed here;
+    with ``exact_only`` false, other formats are asked of Pillow, whose size ignores an EXIF rotation
+    (the pixel count is right, the orientation may not be)."""
+    f.seek(0)
+    head = f.read(2048)  # PNG IHDR, PNM/PAM and DPX sizes lie in the first 2 kB
+    for parse in (_png_size, _pnm_size, _dpx_size):
+        size = parse(head)
+        if size is not None:
+            return size
+    if head[:4] == _EXR_MAGIC:
+        f.seek(0)
+        return _exr_size(f.read(1 << 16))  # EXR attributes come first; 64 kB holds any real header
+    return None if exact_only else _pillow_size(f)
+
+
+def _png_size(head: bytes) -> tuple[int, int] | None:
     if head[:8] == _PNG_SIGNATURE and head[12:16] == b"IHDR":
         return struct.unpack(">II", head[16:24])
-    h, w = read_image(path).shape[:2]
-    return w, h
+    return None
+
+
+# P1–P6: magic, then width and height as decimal tokens ('#' comments allowed); P7 (PAM): WIDTH/HEIGHT lines.
+_PNM_SIZE = re.compile(rb"P[1-6](?:\s|#[^\n]*\n)+(\d+)(?:\s|#[^\n]*\n)+(\d+)")
+_PAM_FIELD = re.compile(rb"^(WIDTH|HEIGHT)\s+(\d+)", re.M)
+
+
+def _pnm_size(head: bytes) -> tuple[int, int] | None:
+    m = _PNM_SIZE.match(head)
+    if m:
+        return int(m.group(1)), int(m.group(2))
+    if head[:3] == b"P7\n":
+        fields = dict(_PAM_FIELD.findall(head.split(b"ENDHDR", 1)[0]))
+        if b"WIDTH" in fields and b"HEIGHT" in fields:
+            return int(fields[b"WIDTH"]), int(fields[b"HEIGHT"])
+    return None
+
+
+def _dpx_size(head: bytes) -> tuple[int, int] | None:
+    # SMPTE 268M: image information header at offset 768; pixels per line at 772, lines at 776.
+    order = _DPX_MAGICS.get(head[:4])
+    if order is None or len(head) < 780:
+        return None
+    return struct.unpack_from(order + "II", head, 772)
+
+
+def _exr_size(head: bytes) -> tuple[int, int] | None:
+    """Size from an OpenEXR header's dataWindow (box2i: xMin, yMin, xMax, yMax, inclusive). The header
+    is a list of (name NUL, type NUL, int32 size, value) attributes after the 8-byte magic and version,
+    ended by an empty name."""
+    pos = 8
+    try:
+        while head[pos] != 0:
+            name_end = head.index(b"\0", pos)
+            type_end = head.index(b"\0", name_end + 1)
+            (length,) = struct.unpack_from("<i", head, type_end + 1)
+            value = type_end + 5
+            if head[pos:name_end] == b"dataWindow":
+                x0, y0, x1, y1 = struct.unpack_from("<4i", head, value)
+                return x1 - x0 + 1, y1 - y0 + 1
+            pos = value + length
+    except (IndexError, ValueError, struct.error):
+        pass
+    return None
+
+
+def _pillow_size(f) -> tuple[int, int] | None:
+    """Size from Pillow's lazy open, which reads the header only. Pillow's own decompression-bomb
+    check (a warning above 89 megapixels, an error above 179, and no size) is bypassed by calling the
+    format plugins directly, as Image.open does, so that check_pixels applies videostyle's limit."""
+    try:
+        from PIL import Image  # installed with torchvision
+    except ImportError:
+        return None
+    Image.init()
+    f.seek(0)
+    prefix = f.read(16)
+    for fmt in Image.ID:
+        factory, accept = Image.OPEN[fmt]
+        accepted = accept is None or accept(prefix)
+        if not accepted or isinstance(accepted, str):  # a str is Pillow's "looks like it, but" warning
+            continue
+        try:
+            f.seek(0)
+            return tuple(factory(f, "").size)
+        except Exception:  # noqa: BLE001 — a plugin that fails on the header did not recognise the file
+            continue
+    return None
 
 
 def _natural_key(name: str) -> list:
