@@ -1,5 +1,6 @@
 """Small pieces with known answers: prefetch thread, colour preservation, work-folder bookkeeping."""
 import json
+import os
 
 import cv2
 import numpy as np
@@ -8,7 +9,7 @@ import pytest
 from videostyle.colour import preserve_colors
 from videostyle.errors import ConfigError
 from videostyle.frames import to_uint8
-from videostyle.memory import check_fits, estimate_bytes
+from videostyle.memory import available_bytes, check_fits, estimate_bytes, parse_meminfo
 from videostyle.prefetch import Prefetch
 from videostyle.store import WorkStore, default_work_dir
 
@@ -72,3 +73,27 @@ def test_memory_estimate_is_linear_and_refusal_names_a_size_that_fits():
         check_fits(3840, 2160, torch.device("cpu"), available=2 * 2 ** 30)
     side = int(str(e.value).split("--max-side ")[1].split()[0])
     check_fits(side, side * 9 // 16, torch.device("cpu"), available=2 * 2 ** 30)
+
+
+MEMINFO = """MemTotal:       32768000 kB
+MemFree:          512000 kB
+MemAvailable:   20480000 kB
+Buffers:          100000 kB
+Cached:         18000000 kB
+"""
+
+
+def test_free_memory_is_memavailable_not_free_pages():
+    """A machine that has read files for a while has little free memory but much available (page cache
+    the kernel drops on demand): the check must count what is available."""
+    assert parse_meminfo(MEMINFO) == 20480000 * 1024
+    assert parse_meminfo("MemTotal: 1 kB\nMemFree: 1 kB\n") is None  # kernels before 3.14
+    check_fits(1024, 576, __import__("torch").device("cpu"), available=parse_meminfo(MEMINFO))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/meminfo"), reason="Linux only")
+def test_cpu_available_memory_reads_memavailable():
+    import torch
+    with open("/proc/meminfo") as f:
+        expected = parse_meminfo(f.read())
+    assert available_bytes(torch.device("cpu")) == pytest.approx(expected, rel=0.02)

@@ -24,15 +24,44 @@ def estimate_bytes(width: int, height: int, bytes_per_value: int = 4) -> int:
 
 
 def available_bytes(device: torch.device) -> int | None:
-    """Free memory of the device (CUDA) or the machine (CPU, Linux); None when unknown."""
+    """Free memory of the device (CUDA) or memory available to a new process on the machine (CPU);
+    None when unknown."""
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         return int(free)
-    if device.type == "cpu" and hasattr(os, "sysconf"):
+    if device.type == "cpu":
+        return _machine_available()
+    return None
+
+
+def _machine_available() -> int | None:
+    # Linux's MemAvailable counts the page cache and reclaimable slabs the kernel gives back on demand;
+    # free pages alone (sysconf's AVPHYS_PAGES) are a fraction of that on any machine that has read files
+    # for a while, so checking them refused runs that fit.
+    try:
+        with open("/proc/meminfo", encoding="ascii", errors="replace") as f:
+            available = parse_meminfo(f.read())
+        if available is not None:
+            return available
+    except OSError:
+        pass
+    if hasattr(os, "sysconf"):  # other Unix systems: free pages, the best they tell
         try:
             return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
         except (ValueError, OSError):
             return None
+    return None
+
+
+def parse_meminfo(text: str) -> int | None:
+    """Bytes of MemAvailable in the text of /proc/meminfo (given in kB), or None if it has no such line
+    (kernels before 3.14)."""
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name == "MemAvailable":
+            fields = value.split()
+            if fields and fields[0].isdigit():
+                return int(fields[0]) * (1024 if fields[1:] == ["kB"] else 1)
     return None
 
 
