@@ -82,6 +82,47 @@ def test_bad_flo_raises_input_error_naming_the_file(tmp_path, mangle, words):
     assert str(path) in str(e.value)
 
 
+def test_non_finite_flo_is_refused_naming_the_file(tmp_path):
+    arr = random_flow()
+    arr[3, 2, 1] = np.nan
+    arr[5, 4, 0] = np.inf
+    path = tmp_path / "nan.flo"
+    path.write_bytes(reference_flo_bytes(arr))
+    with pytest.raises(InputError) as e:
+        read_flo(path)
+    assert str(e.value) == (f"{path} holds 2 NaN or infinite values (the first at pixel x=2, y=3); "
+                            "flows must be finite")
+    with pytest.raises(ValueError, match="NaN"):
+        write_flo(tmp_path / "out.flo", arr)           # and none is ever written
+    assert os.listdir(tmp_path) == ["nan.flo"]
+
+
+def test_estimated_non_finite_flow_is_zero_with_weight_zero(tmp_path):
+    """An estimator that returns NaN somewhere (OpenCV's do on degenerate input): exported and live
+    flows are finite, and those pixels are marked unreliable."""
+    def broken(a, b):
+        flow = FlowEstimator("dis", "ultrafast")(a, b)
+        flow[10:12, 20:23] = np.nan
+        return flow
+
+    frames = [np.roll(texture(), k, axis=1) for k in range(2)]
+    export_flows(iter(frames), tmp_path / "flows", broken)
+    for name in ("forward_1_2.flo", "backward_2_1.flo"):
+        flow = read_flo(tmp_path / "flows" / name)    # would raise if not finite
+        assert np.all(flow[10:12, 20:23] == 0)
+    for name in ("reliable_1_2.pgm", "reliable_2_1.pgm"):
+        weight = read_mask(tmp_path / "flows" / name)
+        assert weight[10:12, 20:23].max() == 0 and np.median(weight) == 1
+
+    from videostyle.flowsource import EstimatedFlows
+    flows = EstimatedFlows("dis", "ultrafast", str(tmp_path / "work" / "flows"), size=(W, H))
+    flows._estimate = broken                            # fault injection: the real estimator is finite here
+    ts, c_ts, st, c_st = flows(1, frames[1], 0, frames[0])
+    for flow, weight in ((ts, c_ts), (st, c_st)):
+        assert np.isfinite(flow).all() and weight[10:12, 20:23].max() == 0 and np.median(weight) == 1
+    assert os.listdir(flows._dir) == []                 # a repaired flow is not cached without its mask
+
+
 def test_missing_flo_raises_input_error(tmp_path):
     with pytest.raises(InputError, match="not found"):
         read_flo(tmp_path / "nope.flo")
@@ -102,6 +143,38 @@ def test_mask_round_trip(tmp_path):
     assert back.dtype == np.float32 and back.shape == (5, 9)
     assert np.array_equal(back, (stored / 255).astype(np.float32))
     assert np.abs(back - np.clip(weight, 0, 1)).max() <= 0.5 / 255 + 1e-6
+
+
+def reference_pgm_bytes(pixels):
+    """The mask writer videostyle had before it used OpenCV's, kept to prove the bytes unchanged."""
+    h, w = pixels.shape
+    return b"P5\n%d %d\n255\n" % (w, h) + pixels.astype(np.uint8).tobytes()
+
+
+@pytest.mark.parametrize("h, w", [(5, 9), (1, 1), (31, 17)])
+def test_opencv_writers_give_the_reference_bytes(tmp_path, h, w):
+    """.flo and PGM files are written by OpenCV now; the bytes are exactly those of the struct-based
+    writers videostyle had (and the reference's tools read)."""
+    flow = random_flow(h, w, seed=h)
+    write_flo(tmp_path / "f.flo", flow)
+    assert (tmp_path / "f.flo").read_bytes() == reference_flo_bytes(flow)
+    write_flo(tmp_path / "d.flo", flow.astype(np.float64))  # any real dtype, stored as float32
+    assert (tmp_path / "d.flo").read_bytes() == reference_flo_bytes(flow)
+    weight = np.random.default_rng(w).uniform(-0.2, 1.2, (h, w))
+    weight[0, 0] = np.nan
+    write_mask(tmp_path / "m.pgm", weight)
+    expected = np.rint(np.clip(np.nan_to_num(weight, nan=0), 0, 1) * 255)
+    assert (tmp_path / "m.pgm").read_bytes() == reference_pgm_bytes(expected)
+    write_mask(tmp_path / "mask.png", weight)          # a PGM whatever the name says
+    assert (tmp_path / "mask.png").read_bytes() == reference_pgm_bytes(expected)
+    assert sorted(os.listdir(tmp_path)) == ["d.flo", "f.flo", "m.pgm", "mask.png"]  # no temporaries left
+
+
+def test_writers_name_an_unwritable_place(tmp_path):
+    from videostyle.errors import OutputError
+    for write, value in ((write_flo, random_flow()), (write_mask, np.ones((2, 2)))):
+        with pytest.raises(OutputError, match="missing/x.* No such file or directory"):
+            write(tmp_path / "missing" / "x.bin", value)
 
 
 def test_mask_reader_takes_comments_and_16_bit(tmp_path):
@@ -197,8 +270,43 @@ def test_export_flows_writes_reference_names_and_folder_reads_back(tmp_path):
         flows.pair(2, 1)
     with pytest.raises(InputError, match="backward_4_1.flo"):
         flows.pair(3, 0)
-    with pytest.raises(InputError, match="32x24"):
-        FlowDirectory(out).check_size(32, 24)
+    assert flows.resized_from is None
+
+
+def test_flows_of_another_size_are_resized_with_their_vectors_scaled(tmp_path):
+    """Flows made at the source size (as the reference's scripts make them) serve a smaller processing
+    size: vectors scaled per axis by the size ratio, masks nearest; a folder mixing sizes is refused."""
+    full, half = tmp_path / "full", tmp_path / "half"
+    full.mkdir(), half.mkdir()
+    shift = np.zeros((64, 96, 2), np.float32)
+    shift[..., 0], shift[..., 1] = -4, 2               # 2x the processing size: (-4, 2) px is (-2, 1) there
+    mask = np.ones((64, 96), np.float32)
+    mask[:, :8] = 0                                     # 8 source columns unreliable: 4 at half size
+    write_flo(full / "backward_2_1.flo", shift)
+    write_flo(full / "forward_1_2.flo", -shift)
+    write_mask(full / "reliable_2_1.pgm", mask)
+    write_flo(half / "backward_2_1.flo", shift[::2, ::2] / 2)
+    write_flo(half / "forward_1_2.flo", -shift[::2, ::2] / 2)
+
+    big, small = FlowDirectory(full), FlowDirectory(half)
+    big.check_size(48, 32), small.check_size(48, 32)
+    assert big.resized_from == (96, 64) and small.resized_from is None
+    flow, weight = big.pair(1, 0)
+    assert flow.shape == (32, 48, 2) and weight.shape == (32, 48)
+    assert np.array_equal(flow, small.pair(1, 0)[0])
+    assert np.allclose(flow[..., 0], -2) and np.allclose(flow[..., 1], 1)
+    assert weight[:, :4].max() == 0 and weight[:, 4:].min() == 1
+    back, recomputed = big.pair(0, 1)                  # no mask: weights from the resized flows
+    assert np.array_equal(back, small.pair(0, 1)[0])
+    assert np.array_equal(recomputed, small.pair(0, 1)[1])
+    up = FlowDirectory(half)
+    up.check_size(96, 64)                              # enlarging works too
+    assert np.allclose(up.pair(1, 0)[0], shift)
+
+    write_flo(full / "forward_2_3.flo", np.zeros((32, 48, 2), np.float32))
+    write_flo(full / "backward_3_2.flo", np.zeros((64, 96, 2), np.float32))
+    with pytest.raises(InputError, match="forward_2_3.flo is 48x32 but the other flows .* are 96x64"):
+        big.pair(1, 2)
 
 
 def test_export_resizes_and_accepts_plain_arrays(tmp_path):

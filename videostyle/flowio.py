@@ -24,13 +24,15 @@ so ``reliable_{a}_{b}.pgm`` always holds the weights of the flow a → b.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
 import struct
 from collections import deque
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
+import cv2
 import numpy as np
 
 from .errors import ConfigError, InputError, OutputError
@@ -46,22 +48,23 @@ _MAX_SIDE = 99999
 # --------------------------------------------------------------------------- files
 
 
-def _atomic_write(path: str, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a hidden temporary in the same folder and os.replace, so a reader
-    (or a crash) never sees a half-written file under the final name."""
+@contextlib.contextmanager
+def _replacing(path: str, ext: str) -> Iterator[str]:
+    """Yield a hidden temporary path beside ``path`` ending in ``ext`` (OpenCV's writers choose the format
+    by the extension, whatever ``path`` is called); it is renamed over ``path`` when the block succeeds
+    and removed otherwise, so a reader (or a crash) never sees a half-written file under the final name.
+    The name is reserved with O_EXCL first: OpenCV's writers only say False, and this way a folder that
+    cannot be written is reported with the system's reason."""
     folder, base = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(folder, f".{base}.partial-{secrets.token_hex(4)}")
+    tmp = os.path.join(folder, f".{base}.partial-{secrets.token_hex(4)}{ext}")
     try:
         # os.open with 0o666 lets the umask decide permissions, as a plain open() would.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        yield tmp
         os.replace(tmp, path)
     except BaseException as e:
-        try:
+        with contextlib.suppress(OSError):
             os.remove(tmp)
-        except OSError:
-            pass
         if isinstance(e, OSError):
             raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
         raise
@@ -78,17 +81,21 @@ def _read_bytes(path: str, what: str) -> bytes:
 
 
 def write_flo(path: str | os.PathLike, flow: np.ndarray) -> None:
-    """Write ``flow`` (H×W×2, any real dtype, stored as float32 pixels, (u, v)) as Middlebury .flo.
+    """Write ``flow`` (H×W×2, any real dtype, stored as float32 pixels, (u, v)) as Middlebury .flo, with
+    OpenCV's writer (its bytes are the format's, little-endian on every machine videostyle runs on).
 
-    Atomic (temporary file, then os.replace). Raises ValueError for a wrong shape, OutputError if
-    the file cannot be written.
+    Atomic (temporary file, then os.replace). Raises ValueError for a wrong shape or a non-finite value
+    (no reader could use it), OutputError if the file cannot be written.
     """
     path = os.fspath(path)
-    flow = np.asarray(flow)
+    flow = np.ascontiguousarray(flow, dtype=np.float32)
     if flow.ndim != 3 or flow.shape[2] != 2 or flow.shape[0] < 1 or flow.shape[1] < 1:
         raise ValueError(f"flow must be H x W x 2, got shape {flow.shape}")
-    h, w = flow.shape[:2]
-    _atomic_write(path, _FLO_HEADER.pack(FLO_MAGIC, w, h) + np.ascontiguousarray(flow, dtype="<f4").tobytes())
+    if not np.isfinite(flow).all():
+        raise ValueError("flow holds NaN or infinite values")
+    with _replacing(path, ".flo") as tmp:
+        if not cv2.writeOpticalFlow(tmp, flow):
+            raise OutputError(f"cannot write {path}")
 
 
 def _flo_header(path: str, head: bytes, file_size: int) -> tuple[int, int]:
@@ -124,25 +131,39 @@ def read_flo_size(path: str | os.PathLike) -> tuple[int, int]:
 def read_flo(path: str | os.PathLike) -> np.ndarray:
     """Read a Middlebury .flo file → H×W×2 float32 (native byte order), pixels, (u, v).
 
-    Raises InputError naming ``path`` for a missing file, wrong magic, impossible size, or a file
-    shorter or longer than its header says.
+    Raises InputError naming ``path`` for a missing file, wrong magic, impossible size, a file
+    shorter or longer than its header says, or a NaN or infinite value. (Our reader rather than
+    cv2.readOpticalFlow, which says only "empty" for each of these.)
     """
     path = os.fspath(path)
     data = _read_bytes(path, "flow file")
     w, h = _flo_header(path, data, len(data))
-    return np.frombuffer(data, dtype="<f4", offset=_FLO_HEADER.size).reshape(h, w, 2).astype(np.float32)
+    flow = np.frombuffer(data, dtype="<f4", offset=_FLO_HEADER.size).reshape(h, w, 2).astype(np.float32)
+    _check_finite(path, flow)
+    return flow
+
+
+def _check_finite(path: str, flow: np.ndarray) -> None:
+    # A NaN would make the warm start NaN, which is written as black and carried into every later frame.
+    bad = ~np.isfinite(flow)
+    if bad.any():
+        y, x, _ = np.argwhere(bad)[0]
+        raise InputError(f"{path} holds {int(bad.sum())} NaN or infinite values (the first at pixel x={x}, y={y}); "
+                         "flows must be finite")
 
 
 def write_mask(path: str | os.PathLike, weight: np.ndarray) -> None:
     """Write reliability weights (H×W, values in [0, 1]; clipped, NaN → 0) as an 8-bit binary PGM:
-    round(255·w), so 255 = reliable. Atomic; OutputError if it cannot be written."""
+    round(255·w), so 255 = reliable. Written by OpenCV (``P5\\nW H\\n255\\n`` and the samples). Atomic;
+    OutputError if it cannot be written."""
     path = os.fspath(path)
     weight = np.asarray(weight, dtype=np.float64)
     if weight.ndim != 2 or weight.size == 0:
         raise ValueError(f"mask must be H x W, got shape {weight.shape}")
     pixels = np.rint(np.clip(np.nan_to_num(weight, nan=0.0), 0.0, 1.0) * 255).astype(np.uint8)
-    h, w = pixels.shape
-    _atomic_write(path, b"P5\n%d %d\n255\n" % (w, h) + pixels.tobytes())
+    with _replacing(path, ".pgm") as tmp:
+        if not cv2.imwrite(tmp, pixels, [cv2.IMWRITE_PXM_BINARY, 1]):
+            raise OutputError(f"cannot write {path}")
 
 
 _PGM_TOKEN = re.compile(rb"(?:\s|#[^\n]*\n?)+(\d+)")
@@ -176,6 +197,25 @@ def read_mask(path: str | os.PathLike) -> np.ndarray:
         raise InputError(f"{path} is truncated: {len(data) - pos} bytes of samples, a {w}x{h} mask needs {need}")
     samples = np.frombuffer(data, dtype=dtype, count=w * h, offset=pos).reshape(h, w)
     return np.clip(samples.astype(np.float32) / maxval, 0.0, 1.0)
+
+
+def finite_flow(flow: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """``flow`` as float32 with NaN and infinite components replaced by 0, and the H×W mask of the pixels
+    that had one (None when there were none, the usual case, at the cost of one isfinite pass)."""
+    flow = np.asarray(flow, dtype=np.float32)
+    finite = np.isfinite(flow)
+    if finite.all():
+        return flow, None
+    return np.where(finite, flow, np.float32(0)), ~finite.all(axis=2)
+
+
+def distrust(weight: np.ndarray, bad: np.ndarray | None) -> np.ndarray:
+    """Consistency weights with the pixels of ``bad`` (from finite_flow) set to 0: unreliable."""
+    if bad is None:
+        return weight
+    weight = weight.copy()
+    weight[bad] = 0
+    return weight
 
 
 # --------------------------------------------------------------------------- names
@@ -261,12 +301,14 @@ def export_flows(
                 break
             prev = cur - d
             earlier = recent[-1 - d]
-            forward = estimator(earlier, image)
-            backward = estimator(image, earlier)
+            forward, bad_forward = finite_flow(estimator(earlier, image))
+            backward, bad_backward = finite_flow(estimator(image, earlier))
             write_flo(os.path.join(out_dir, flow_name("forward", prev, cur)), forward)
             write_flo(os.path.join(out_dir, flow_name("backward", cur, prev)), backward)
-            write_mask(os.path.join(out_dir, reliable_name(cur, prev)), consistency_weights(backward, forward))
-            write_mask(os.path.join(out_dir, reliable_name(prev, cur)), consistency_weights(forward, backward))
+            write_mask(os.path.join(out_dir, reliable_name(cur, prev)),
+                       distrust(consistency_weights(backward, forward), bad_backward))
+            write_mask(os.path.join(out_dir, reliable_name(prev, cur)),
+                       distrust(consistency_weights(forward, backward), bad_forward))
             pairs += 1
             if on_pair is not None:
                 on_pair(prev, cur)
@@ -278,45 +320,50 @@ def export_flows(
 
 class FlowDirectory:
     """A folder of precomputed flows named as above (e.g. from export_flows or artistic-videos'
-    makeOptFlow.sh), read with the stylizer's 0-based frame indices."""
+    makeOptFlow.sh), read with the stylizer's 0-based frame indices. Flows and masks of another size
+    than the processing size (e.g. the reference's, made at the source size) are resized to it."""
 
     def __init__(self, path: str | os.PathLike):
         self.path = os.fspath(path)
         if not os.path.isdir(self.path):
             raise InputError(f"flow folder not found: {self.path}")
-        self._size: tuple[int, int] | None = None  # (width, height) every file must have, once checked
+        self._size: tuple[int, int] | None = None  # (width, height) flows are returned at, once set
+        self._file_size: tuple[int, int] | None = None  # (width, height) every file of the folder has
+        self.resized_from: tuple[int, int] | None = None  # the files' size when it is not the processing size
 
     def _file(self, name: str) -> str:
         return os.path.join(self.path, name)
 
-    def has(self, t: int, s: int) -> bool:
-        """Whether the flow t → s (0-based) is present."""
-        return os.path.isfile(self._file(flow_name_between(t + 1, s + 1)))
-
     def check_size(self, width: int, height: int) -> None:
-        """Require every flow and mask read from now on to be ``width``×``height`` (the processing size),
-        and check one flow file now so a mismatch is reported before any work. InputError if the folder
-        holds no .flo file or the sizes differ."""
+        """Return every flow and mask read from now on at ``width``×``height`` (the processing size), and
+        read one flow file's header now: its size is the one every file must have, and ``resized_from``
+        when it differs. InputError if the folder holds no .flo file."""
         names = sorted(n for n in os.listdir(self.path) if n.endswith(".flo") and not n.startswith("."))
         if not names:
             raise InputError(f"no .flo files in flow folder {self.path}")
         self._size = (width, height)
-        self._check(self._file(names[0]), read_flo_size(self._file(names[0])))
+        self._file_size = read_flo_size(self._file(names[0]))
+        self.resized_from = self._file_size if self._file_size != self._size else None
 
     def _check(self, path: str, size: tuple[int, int]) -> None:
-        if self._size is not None and size != self._size:
-            raise InputError(f"{path} is {size[0]}x{size[1]} but frames are processed at "
-                             f"{self._size[0]}x{self._size[1]}; export the flows at the processing size")
+        # Files of two sizes in one folder are two exports mixed, not one flow field resized.
+        if self._file_size is not None and size != self._file_size:
+            raise InputError(f"{path} is {size[0]}x{size[1]} but the other flows in {self.path} are "
+                             f"{self._file_size[0]}x{self._file_size[1]}")
 
     def _read_flow(self, a: int, b: int) -> np.ndarray:
+        """The flow a → b (1-based) as stored, size-checked."""
         path = self._file(flow_name_between(a, b))
         flow = read_flo(path)
         self._check(path, (flow.shape[1], flow.shape[0]))
         return flow
 
+    def _resized(self, flow: np.ndarray) -> np.ndarray:
+        return flow if self._size is None else resize_flow(flow, self._size)
+
     def pair(self, t: int, s: int) -> tuple[np.ndarray, np.ndarray]:
         """Flow from frame t to frame s (0-based, usually s < t: the current frame and an earlier one)
-        and its reliability.
+        and its reliability, at the processing size.
 
         Returns (flow, weight): flow H×W×2 float32, pixels, t → s (pixel p of frame t came from
         p + flow[p] in frame s; pass it to ``warp`` to bring frame s into frame t), read from
@@ -333,10 +380,30 @@ class FlowDirectory:
             if weight.shape != flow.shape[:2]:
                 raise InputError(f"{mask_path} is {weight.shape[1]}x{weight.shape[0]} but its flow is "
                                  f"{flow.shape[1]}x{flow.shape[0]}")
-        else:
-            opposite = self._read_flow(b, a)
-            if opposite.shape != flow.shape:
-                raise InputError(f"{self._file(flow_name_between(b, a))} is {opposite.shape[1]}x{opposite.shape[0]} "
-                                 f"but {self._file(flow_name_between(a, b))} is {flow.shape[1]}x{flow.shape[0]}")
-            weight = consistency_weights(flow, opposite)
-        return flow, weight
+            return self._resized(flow), weight if self._size is None else resize_mask(weight, self._size)
+        opposite = self._read_flow(b, a)
+        flow, opposite = self._resized(flow), self._resized(opposite)
+        return flow, consistency_weights(flow, opposite)
+
+
+def resize_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """``flow`` (H×W×2, pixels) at ``size`` = (width, height): the field resampled and each component
+    scaled by the size ratio on its axis, so a vector still spans the same part of the picture.
+    INTER_AREA when shrinking (the mean motion of the pixels merged, as the frames are shrunk),
+    INTER_LINEAR when enlarging."""
+    h, w = flow.shape[:2]
+    if (w, h) == tuple(size):
+        return flow
+    shrink = size[0] * size[1] < w * h
+    out = cv2.resize(flow, tuple(size), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    out[..., 0] *= size[0] / w
+    out[..., 1] *= size[1] / h
+    return out
+
+
+def resize_mask(weight: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Reliability weights (H×W) at ``size`` = (width, height), nearest neighbour: a mask is a per-pixel
+    decision (often 0/1), and blending across an occlusion edge would invent half-trusted pixels."""
+    if weight.shape[::-1] == tuple(size):
+        return weight
+    return cv2.resize(weight, tuple(size), interpolation=cv2.INTER_NEAREST)

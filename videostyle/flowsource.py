@@ -13,7 +13,7 @@ import numpy as np
 
 from .flow import FlowEstimator, consistency_weights
 from .errors import OutputError
-from .flowio import FlowDirectory, flow_name_between, read_flo, write_flo
+from .flowio import FlowDirectory, distrust, finite_flow, flow_name_between, read_flo, write_flo
 from .store import work_folder_error
 
 Pair = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -37,35 +37,43 @@ class EstimatedFlows:
                 raise work_folder_error(self._work, exc) from None
         self._first = first_index
 
-    def _flow(self, a: np.ndarray, b: np.ndarray, ia: int, ib: int) -> np.ndarray:
+    def _flow(self, a: np.ndarray, b: np.ndarray, ia: int, ib: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The flow a → b and the mask of its pixels that were not finite (None: all were)."""
         if self._dir is None:
-            return self._estimate(a, b)
+            return finite_flow(self._estimate(a, b))
         path = os.path.join(self._dir, flow_name_between(self._first + ia + 1, self._first + ib + 1))
         if os.path.isfile(path):
             try:
-                return read_flo(path)
+                return read_flo(path), None
             except Exception:  # a damaged cache entry is recomputed, never trusted
                 pass
-        flow = self._estimate(a, b)
-        try:
-            write_flo(path, flow)
-        except OutputError as exc:
-            raise work_folder_error(self._work, exc) from None
-        return flow
+        flow, bad = finite_flow(self._estimate(a, b))
+        if bad is None:  # a flow with repaired pixels is not cached: the repair's mask would be lost
+            try:
+                write_flo(path, flow)
+            except OutputError as exc:
+                raise work_folder_error(self._work, exc) from None
+        return flow, bad
 
     def __call__(self, t: int, frame_t: np.ndarray, s: int, frame_s: np.ndarray) -> Pair:
-        ts, st = self._flow(frame_t, frame_s, t, s), self._flow(frame_s, frame_t, s, t)
-        return ts, consistency_weights(ts, st), st, consistency_weights(st, ts)
+        # A NaN from the estimator would make the warm start NaN (black, carried into every later frame):
+        # such pixels get flow 0 and weight 0.
+        (ts, bad_ts), (st, bad_st) = self._flow(frame_t, frame_s, t, s), self._flow(frame_s, frame_t, s, t)
+        return (ts, distrust(consistency_weights(ts, st), bad_ts),
+                st, distrust(consistency_weights(st, ts), bad_st))
 
 
 class FileFlows:
-    """Flows from a folder written by ``videostyle flow`` or artistic-videos' scripts, at the processing
-    size; ``first_index`` maps the selection's frame 0 to its number in the folder (--frames START)."""
+    """Flows from a folder written by ``videostyle flow`` or artistic-videos' scripts, at any size (resized
+    to the processing size ``size``, vectors scaled); ``first_index`` maps the selection's frame 0 to its
+    number in the folder (--frames START). ``resized_from``: the files' (width, height) when they were
+    resized, else None (for the report)."""
 
     def __init__(self, path: str, size: tuple[int, int], first_index: int = 0):
         self._dir = FlowDirectory(path)
         self._dir.check_size(*size)
         self._first = first_index
+        self.resized_from = self._dir.resized_from
 
     def __call__(self, t: int, frame_t: np.ndarray, s: int, frame_s: np.ndarray) -> Pair:
         ts, c_ts = self._dir.pair(self._first + t, self._first + s)
