@@ -17,7 +17,7 @@ from typing import Iterator
 import numpy as np
 
 from .device import to_numpy
-from .frames import from_uint16, to_uint16
+from .frames import from_uint16
 from .multiscale import stylize_multiscale
 from .single_pass import FrameOutcome, Prepared, frame_rng, optimize_record
 from .store import WorkStore
@@ -71,10 +71,8 @@ def multi_pass(stylizer: Stylizer, prepared: list[Prepared], store: WorkStore) -
                 result = stylize_multiscale(stylizer, prepared[t].frame.astype(np.float32), start,
                                             ((warped, c),) if use_temporal else (), iterations,
                                             cold=warped is None and pass_no == 1)
-                kept, record, resumed = to_uint16(to_numpy(result.image)), optimize_record(result), False
-                record["pass"] = pass_no
-                store.save(t, kept, record, pass_=pass_no)
-                image = from_uint16(kept)
+                record, resumed = {**optimize_record(result), "pass": pass_no}, False
+                image = store.keep(t, to_numpy(result.image), record, pass_=pass_no)
             current[t] = image
             evaluations[t] += record["evaluations"]
             if pass_no == mp.passes:

@@ -5,7 +5,6 @@ Library code: it returns a report and emits events through ``on_event``; it neve
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from fractions import Fraction
@@ -14,19 +13,22 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from .atomic import write_json
 from .config import StylizeConfig, as_dict
 from .device import to_tensor
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, OutputError
 from .flowsource import EstimatedFlows, FileFlows
 from .frames import list_sequence, read_image
-from .media import check_output_path, open_source
+from .media import VIDEO_EXTENSIONS, is_sequence_path, open_source
+from .media import _sequence_pattern as sequence_pattern
 from .memory import check_fits
 from .metrics import fidelity, warping_error
-from .prefetch import Prefetch
 from .multi_pass import multi_pass
 from .outputs import Outputs
+from .paths import PathPlan, written_file, written_sequence
+from .prefetch import Prefetch
 from .single_pass import prepare, single_pass
-from .store import WorkStore, content_identity, default_work_dir, file_identity
+from .store import WorkStore, check_work_folder, content_identity, default_work_dir, file_identity, folder_identity
 from .stylizer import Stylizer, processing_size, resize_rgb
 
 Event = Callable[[dict[str, Any]], None]
@@ -64,7 +66,8 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
                   codec: str | None = None, crf: int | None = None, report: str | None = None,
                   work_dir: str | None = None, restart: bool = False, keep_work: bool = False,
                   output_size: str = "processing", preserve_colors: bool = False, compare: str | None = None,
-                  flow_dir: str | None = None, depth: int = 8, on_event: Event | None = None) -> dict[str, Any]:
+                  flow_dir: str | None = None, depth: int = 8, overwrite: bool = False,
+                  on_event: Event | None = None) -> dict[str, Any]:
     """Stylize ``input`` (video file, image folder or printf pattern) with ``style`` image(s) into
     ``output`` (video file, folder or pattern). Returns the report (also written to ``report`` as JSON).
 
@@ -79,6 +82,10 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     estimating them; they must be at the processing size.
     ``depth``: 16 writes 16-bit PNG/TIFF frames (the optimizer's precision, no 8-bit banding), or FFV1
     16-bit / ProRes 10-bit video; EXR frames are always linear half float.
+    ``overwrite``: replace an existing output (and side-by-side video); otherwise it is refused.
+
+    Every path is checked against every other before work starts (paths.py): nothing the run reads is
+    written, the work folder is new, empty or one of ours, and cleanup removes only what the run made.
     """
     emit = on_event or (lambda event: None)
     styles = [style] if isinstance(style, str) else list(style)
@@ -88,9 +95,16 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     rate = Fraction(fps).limit_denominator(1_000_000) if fps is not None else None
     if rate is not None and rate <= 0:
         raise ConfigError("--fps must be positive")
-    check_output_path(input, output)
     if report and not os.path.isdir(os.path.dirname(os.path.abspath(report))):
         raise ConfigError(f"report folder does not exist: {os.path.dirname(os.path.abspath(report))}")
+    if report and os.path.isdir(report):
+        raise ConfigError(f"--report {report} is a folder; name a .json file")
+    work = work_dir or default_work_dir(output)
+    # Before anything is read in full or created: no file we write may be one we read or another we write.
+    plan = _path_plan(input, styles, config, output, compare, report, flow_dir)
+    plan.check()
+    plan.check_work_dir(work)
+    check_work_folder(work)
     style_images = [read_image(s) for s in styles]
     source = open_source(input, start, stop, rate)
     info = source.info
@@ -99,17 +113,12 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
         raise ConfigError("--output-size must be 'processing' or 'original'")
     out_size = size if output_size == "processing" else (info.width, info.height)
     out_info = dataclasses.replace(info, width=out_size[0], height=out_size[1])
-    if compare:
-        check_output_path(input, compare)
-        if os.path.abspath(compare) == os.path.abspath(output):
-            raise ConfigError("--compare must name another file than the output")
     # The sinks first: they validate the output places before anything (work folder, model) is created.
     with Outputs(output, compare, out_info, size, preserve_colors, depth, codec=codec, crf=crf, fps=rate,
-                  audio_from=source) as outputs:
+                 audio_from=source, overwrite=overwrite) as outputs:
         torch.manual_seed(config.seed)
         stylizer = Stylizer.create(config, style_images)
         check_fits(size[0], size[1], stylizer.device)
-        work = work_dir or default_work_dir(output)
         store = WorkStore.open(work, _manifest(input, styles, config, info, size, start, flow_dir), restart)
         emit({"event": "start", "input": input, "output": output, "n_frames": info.n_frames, "work_dir": work,
               "resuming": store.count(), "source_size": [info.width, info.height], "size": list(size),
@@ -176,16 +185,46 @@ def _decode(source, size: tuple[int, int], outputs: Outputs, timer: _Timer) -> I
         t = time.perf_counter()
 
 
+def _input_files(input: str) -> list[str]:
+    return [input] if os.path.isfile(input) else [p for _, p in list_sequence(input)]
+
+
+def _weights_file(config: StylizeConfig) -> str | None:
+    return None if config.weights in ("packaged", "torchvision") else config.weights
+
+
+def _path_plan(input, styles, config, output, compare, report, flow_dir) -> PathPlan:
+    """What this run reads and writes (see paths.py)."""
+    plan = PathPlan()
+    if is_sequence_path(input) and os.path.isdir(input if os.path.isdir(input) else os.path.dirname(input) or "."):
+        plan.read_files("input frame", _input_files(input))
+        plan.read("input", input if os.path.isdir(input) else (os.path.dirname(input) or "."))
+    else:
+        plan.read("input", input)
+    for s in styles:
+        plan.read("style image", s)
+    plan.read("weights file", _weights_file(config))
+    plan.read("flow folder", flow_dir)
+    if is_sequence_path(output) and os.path.splitext(output)[1].lower() not in VIDEO_EXTENSIONS:
+        plan.write(written_sequence("output", sequence_pattern(output)))
+    else:
+        plan.write(written_file("output", output))
+    plan.write(written_file("--compare", compare) if compare else None)
+    plan.write(written_file("--report", report) if report else None)
+    return plan
+
+
 def _manifest(input, styles, config, info, size, start, flow_dir) -> dict:
-    """What the finished frames in a work folder depend on (the device is left out: moving a run to
-    another machine is allowed)."""
-    files = [input] if os.path.isfile(input) else [p for _, p in list_sequence(input)]
+    """What the finished frames in a work folder depend on: the input, style, weights and flow files by
+    content, and the settings (the device is left out: moving a run to another machine is allowed)."""
     settings = as_dict(config)
     settings.pop("device")
-    return {"input": {"path": os.path.abspath(input), "identity": file_identity(files),
+    weights = _weights_file(config)
+    return {"input": {"path": os.path.abspath(input), "identity": file_identity(_input_files(input)),
                       "first": start, "n_frames": info.n_frames},
             "styles": [content_identity(s) for s in styles], "size": list(size), "config": settings,
-            "flow_dir": os.path.abspath(flow_dir) if flow_dir else None}
+            "weights": content_identity(weights) if weights and os.path.isfile(weights) else None,
+            "flow_dir": folder_identity(flow_dir) if flow_dir else None}
 
 
 def _frame_metrics(stylizer: Stylizer, outcome, prev) -> dict[str, float]:
@@ -229,7 +268,7 @@ def _report(input, styles, output, config, info, size, per_frame, timer, total_s
 
 
 def _write_json(path: str, data: dict) -> None:
-    tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
+    try:
+        write_json(path, data)
+    except OSError as exc:
+        raise OutputError(f"cannot write report {path}: {exc.strerror or exc}") from None

@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from .device import to_numpy
-from .frames import from_uint16, to_uint16
+from .frames import from_uint16
 from .multiscale import stylize_multiscale
 from .optimize import FrameResult
 from .store import WorkStore
@@ -109,9 +109,7 @@ def single_pass(stylizer: Stylizer, prepared: Iterable[Prepared], store: WorkSto
         warm = kind == "prevwarped"
         iterations = cfg.optim.iterations_later if warm else cfg.optim.iterations_first
         result = stylize_multiscale(stylizer, content, start, temporal, iterations, cold=not warm)
-        kept = to_uint16(to_numpy(result.image))
         record = optimize_record(result)
-        store.save(p.index, kept, record)
-        image = from_uint16(kept)
+        image = store.keep(p.index, to_numpy(result.image), record)
         yield FrameOutcome(p, image, record, False)
         stylized.append(image)
