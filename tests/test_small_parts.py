@@ -43,7 +43,8 @@ def test_preserve_colors_keeps_source_chroma_and_stylized_luma():
 
 def test_work_dir_names():
     assert default_work_dir("shots/out.mp4") == "shots/out.mp4.videostyle"
-    assert default_work_dir("out/%04d.png") == "out/#.png.videostyle"
+    # A pattern's work folder lies beside its folder, never among the frames.
+    assert default_work_dir("out/%04d.png") == os.path.abspath("out") + ".#.png.videostyle"
     assert default_work_dir("frames/") == "frames.videostyle"
 
 

@@ -221,7 +221,7 @@ def check_work_folder(root: str) -> None:
     try:
         with open(os.path.join(root, MANIFEST)) as f:
             manifest = json.load(f)
-        ours = isinstance(manifest, dict) and {"format", "input", "config"} <= set(manifest)
+        ours = isinstance(manifest, dict) and {"format", "config"} <= set(manifest)
     except (OSError, ValueError):
         ours = False
     if not ours:
