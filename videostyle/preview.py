@@ -1,6 +1,7 @@
 """Previews: stylize a few evenly spaced frames only, to choose weights before a long render."""
 from __future__ import annotations
 
+import contextlib
 from typing import Callable
 
 import numpy as np
@@ -34,7 +35,8 @@ def stylize_preview(input: str, styles: list[np.ndarray], config: StylizeConfig,
     stylizer = Stylizer.create(config, styles)
     sources, results = [], []
     for k, index in enumerate(indices):
-        frame = next(open_source(input, index, index + 1).frames()).image
+        with contextlib.closing(open_source(input, index, index + 1).frames()) as frames:
+            frame = next(frames).image
         content = resize_rgb(frame, size).astype(np.float32)
         start = init_image(config.first_init, content, None, None, frame_rng(config.seed, index))
         result = stylize_multiscale(stylizer, content, start, (), config.optim.iterations_first, cold=True)

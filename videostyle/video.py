@@ -7,10 +7,14 @@ variable frame rates and NTSC rates (30000/1001) survive a round trip exactly.
 from __future__ import annotations
 
 import array
+import bisect
+import contextlib
 import io
+import itertools
 import math
 import os
 import secrets
+import threading
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Iterator
@@ -187,63 +191,168 @@ def _to_rgb(frame, turns: int) -> np.ndarray:
     return image
 
 
-def _seek_decode(container, stream, target_pts: int) -> Iterator | None:
-    """Frames starting exactly at ``target_pts`` via a keyframe seek, or None if the seek missed."""
-    try:
-        container.seek(target_pts, stream=stream, backward=True, any_frame=False)
-    except av.FFmpegError:
-        return None  # not seekable
-    frames = container.decode(stream)
-    for frame in frames:
-        if frame.pts is None or frame.pts > target_pts:
-            return None  # landed past the target: only a decode from the start is exact
-        if frame.pts == target_pts:
-            def rest(first=frame):
-                yield first
-                yield from frames
+@contextlib.contextmanager
+def _opened(path: str):
+    """(container, video stream) of ``path``, closed on leaving the block, on the thread that leaves it."""
+    with av.open(path) as container:
+        stream = _video_stream(container, path)
+        stream.thread_type = "AUTO"
+        yield container, stream
 
-            return rest()
+
+_SEEK_TRIES = 4  # seeks tried, each earlier than the last, before decoding from the start instead
+
+
+class _SeekMissed(Exception):
+    """A seek did not give the frames a decode from the start gives; decode forward instead."""
+
+
+def _seek_decode(container, stream, target_pts: int) -> Iterator:
+    """Frames starting exactly at ``target_pts`` via a keyframe seek; raises _SeekMissed if it missed.
+
+    The decoder first decodes the file's first frame: FFmpeg learns some of a stream's properties only
+    from its first packets and keeps them across the seek's flush. Real case: x264 before build 151
+    wrote some 4:4:4 blocks differently from the standard; FFmpeg corrects for it only after reading
+    the encoder's version in the first packet's SEI, so an IDR decoded straight after a seek came out
+    near-black (cockatoo.mp4, High 4:4:4, keyframe 76)."""
+    next(container.decode(stream), None)
+    seek_to = target_pts
+    for _ in range(_SEEK_TRIES):
+        try:
+            container.seek(seek_to, stream=stream, backward=True, any_frame=False)
+        except av.FFmpegError:
+            raise _SeekMissed from None  # not seekable
+        frames = container.decode(stream)
+        for frame in frames:
+            if frame.pts is None:
+                raise _SeekMissed
+            if frame.pts == target_pts:
+                return itertools.chain([frame], frames)
+            if frame.pts > target_pts:
+                break
+        else:
+            raise _SeekMissed
+        # Landed on a keyframe after the target: MP4's demuxer seeks by decode time, which runs ahead of
+        # presentation time when B-frames are reordered. Seek again, earlier by the overshoot.
+        seek_to -= frame.pts - target_pts + 1
+    raise _SeekMissed  # only a decode from the start is exact
+
+
+# Whether keyframe seeks are exact, per file identity (see _seek_is_exact); checked once per process.
+_SEEK_EXACT: dict[tuple, bool] = {}
+_SEEK_EXACT_LOCK = threading.Lock()
+_SEEK_CHECK_FRAMES = 3  # frames compared after the seek: the keyframe and the two that predict from it
+
+
+def _file_identity(path: str) -> tuple:
+    st = os.stat(path)
+    return (os.path.realpath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def _seek_is_exact(path: str, probe: VideoProbe) -> bool:
+    """Whether a keyframe seek in ``path`` gives exactly the frames a decode from the start gives.
+    Tried once per file (identity: path, inode, size, mtime) and remembered for this process."""
+    key = _file_identity(path)
+    with _SEEK_EXACT_LOCK:
+        known = _SEEK_EXACT.get(key)
+    if known is None:
+        try:
+            known = _check_seek(path, probe)
+        except (_SeekMissed, *_AV_ERRORS):
+            known = False
+        with _SEEK_EXACT_LOCK:
+            _SEEK_EXACT[key] = known
+    return known
+
+
+def _check_seek(path: str, probe: VideoProbe) -> bool:
+    """Decode the frames at the file's second keyframe once from the start and once after a seek, and
+    compare them pixel for pixel. Costs one GOP of decoding. A file whose only keyframe is its first
+    frame passes: every seek lands on it and decodes forward, as a decode from the start does."""
+    with _opened(path) as (container, stream):
+        index = _second_keyframe(container, stream, probe)
+    if index is None:
+        return True
+    if index < 0:
+        return False  # the keyframe is not one of the probed frames: cannot compare, so never seek
+    last = min(index + _SEEK_CHECK_FRAMES, probe.n_frames)
+    with _opened(path) as (container, stream):
+        expected = [f.to_ndarray(format="rgb24") for f in itertools.islice(container.decode(stream), index, last)]
+    with _opened(path) as (container, stream):
+        frames = itertools.islice(_seek_decode(container, stream, probe.pts[index]), last - index)
+        got = [f.to_ndarray(format="rgb24") for f in frames]
+    return len(got) == len(expected) and all(np.array_equal(a, b) for a, b in zip(got, expected))
+
+
+def _second_keyframe(container, stream, probe: VideoProbe) -> int | None:
+    """Frame index of the first keyframe packet after the first one (demuxed, not decoded); None if the
+    stream has a single keyframe, -1 if that packet's pts is not a probed frame's."""
+    first = None
+    for packet in container.demux(stream):
+        if not packet.is_keyframe or packet.pts is None:
+            continue
+        if first is None:
+            first = packet.pts
+        elif packet.pts > first:
+            index = bisect.bisect_left(probe.pts, packet.pts)
+            return index if index < len(probe.pts) and probe.pts[index] == packet.pts else -1
     return None
 
 
 def decode_video(path: str, probe: VideoProbe, start: int, stop: int) -> Iterator[tuple[int | None, np.ndarray]]:
     """Yield ``(pts, image)`` for frames ``start`` .. ``stop - 1`` (0-based, presentation
     order). ``image`` is H x W x 3 uint8 RGB, rotated upright. ``pts`` is None when
-    the file's timestamps are unusable (see VideoProbe.pts)."""
+    the file's timestamps are unusable (see VideoProbe.pts).
+
+    A range that starts past frame 0 is reached by a keyframe seek only where seeking was verified
+    exact for this file (_seek_is_exact); every frame after a seek is checked again (pts, size,
+    damage) and at the first doubt decoding restarts from the start. The file is closed when the
+    generator finishes or is closed, on the thread that does it: close it (contextlib.closing) when
+    stopping early rather than leaving it to the garbage collector."""
     try:
-        frames = None
-        if start > 0 and probe.pts is not None:
-            # A keyframe seek avoids decoding everything before ``start`` when resuming a range.
-            with av.open(path) as container:
-                stream = _video_stream(container, path)
-                stream.thread_type = "AUTO"
-                frames = _seek_decode(container, stream, probe.pts[start])
-                if frames is not None:
-                    yield from _emit(frames, path, probe, start, stop)
-                    return
-        with av.open(path) as container:
-            stream = _video_stream(container, path)
-            stream.thread_type = "AUTO"
+        done = start
+        if start > 0 and probe.pts is not None and _seek_is_exact(path, probe):
+            try:
+                with contextlib.closing(_decode_after_seek(path, probe, start, stop)) as frames:
+                    for item in frames:
+                        yield item
+                        done += 1
+                return
+            except _SeekMissed:
+                pass  # decode forward from the start, from the first frame not yet given
+        with _opened(path) as (container, stream):
             frames = container.decode(stream)
-            for _ in range(start):
+            for _ in range(done):
                 if next(frames, None) is None:
                     break
-            yield from _emit(frames, path, probe, start, stop)
+            yield from _emit(frames, path, probe, done, stop, after_seek=False)
     except InputError:
         raise
     except _AV_ERRORS as e:
         raise InputError(f"cannot decode video {path}: {_reason(e)}") from None
 
 
-def _emit(frames, path: str, probe: VideoProbe, start: int, stop: int):
+def _decode_after_seek(path: str, probe: VideoProbe, start: int, stop: int):
+    with _opened(path) as (container, stream):
+        yield from _emit(_seek_decode(container, stream, probe.pts[start]), path, probe, start, stop, after_seek=True)
+
+
+def _emit(frames, path: str, probe: VideoProbe, start: int, stop: int, after_seek: bool):
+    """Frames ``start`` .. ``stop - 1`` of ``frames`` as (pts, RGB image). Frame indices must mean the same
+    frames on every read, or ranges would drift: a frame is checked against the probe (pts) and, after a
+    seek, against what a decode from the start would give (size; not flagged damaged by the decoder)."""
+    size = (probe.height, probe.width) if probe.quarter_turns % 2 else (probe.width, probe.height)
     index = start
     for frame in frames:
         if index >= stop:
             break
         pts = probe.pts[index] if probe.pts is not None else None
         if pts is not None and frame.pts != pts:
-            # Frame indices must mean the same frames on every read, or ranges would drift.
+            if after_seek:
+                raise _SeekMissed
             raise InputError(f"frame {index} of {path} decoded differently on a second read (pts {frame.pts}, expected {pts})")
+        if after_seek and ((frame.width, frame.height) != size or frame.is_corrupt):
+            raise _SeekMissed
         yield pts, _to_rgb(frame, probe.quarter_turns)
         index += 1
 
