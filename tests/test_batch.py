@@ -1,67 +1,299 @@
-"""Batch: a failing job is reported, the others finish, the exit code says something failed."""
+"""Batch: every job is checked before any runs (exit 2 for a bad job file); a failing job, whatever
+raised, is reported and the others finish (exit 1); no two jobs write the same file."""
 import os
 
 import cv2
 import numpy as np
 import pytest
+import torch
 
+import videostyle.multiscale
 from mediagen import make_video
-from videostyle.batch import Job, load_jobs
+from videostyle import batch
+from videostyle.batch import Job, jobs_from_glob, load_jobs
 from videostyle.cli import main
 from videostyle.errors import ConfigError
+from videostyle.features import build_features
+
+TINY = 'iterations = "2,1"\nmax_side = 48\ndevice = "cpu"\n'
+
+
+def job(input, output, style="style.png", **options):
+    lines = [f'input = "{input}"', f'style = "{style}"', f'output = "{output}"']
+    lines += [f"{k} = {v}" for k, v in options.items()]
+    return "\n[[job]]\n" + "\n".join(lines) + "\n"
 
 
 @pytest.fixture()
 def shots(tmp_path):
-    make_video(tmp_path / "a.mp4", n=2)
-    make_video(tmp_path / "b.mp4", n=2)
+    make_video(tmp_path / "a.mp4", n=1)  # one frame each: the real runs are the cost of these tests
+    make_video(tmp_path / "b.mp4", n=1, w=40)  # its own width: the optimizer patches below pick it out
+    make_video(tmp_path / "c.mp4", n=1)
     cv2.imwrite(str(tmp_path / "style.png"), np.random.default_rng(0).uniform(0, 255, (32, 32, 3)).astype(np.uint8))
     (tmp_path / "out").mkdir()
     return tmp_path
 
 
-def test_one_missing_input_two_good(shots, capsys):
-    (shots / "jobs.toml").write_text('''
-[defaults]
-iterations = "3,2"
-max_side = 32
-device = "cpu"
+def outputs(folder):
+    """What a batch left in ``folder``, less the work folders failed jobs keep for a rerun."""
+    return sorted(f for f in os.listdir(folder) if not f.endswith(".videostyle"))
 
-[[job]]
-input = "a.mp4"
-style = "style.png"
-output = "out/a.mp4"
 
-[[job]]
-input = "missing.mp4"
-style = "style.png"
-output = "out/missing.mp4"
-
-[[job]]
-input = "b.mp4"
-style = ["style.png"]
-output = "out/b.mp4"
-content_weight = 20
-''')
-    code = main(["batch", str(shots / "jobs.toml"), "--quiet"])
+def run_batch(capsys, path, *more):
+    code = main(["batch", str(path), "--quiet", *more])
     captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_one_missing_input_two_good(shots, capsys):
+    (shots / "jobs.toml").write_text("[defaults]\n" + TINY + job("a.mp4", "out/a.mp4")
+                                     + job("missing.mp4", "out/missing.mp4")
+                                     + job("c.mp4", "out/c.mp4", content_weight=20))
+    code, out, err = run_batch(capsys, shots / "jobs.toml")
     assert code == 1
-    assert sorted(os.listdir(shots / "out")) == ["a.mp4", "b.mp4"]
-    assert "missing.mp4" in captured.err and "2 of 3 jobs succeeded" in captured.err
-    assert captured.out.count("FAILED") == 1
+    assert outputs(shots / "out") == ["a.mp4", "c.mp4"]
+    assert "missing.mp4" in err and "2 of 3 jobs succeeded" in err
+    assert out.count("FAILED") == 1
+
+
+def test_a_broken_weights_file_fails_its_job_late_and_the_next_job_runs(shots, capsys):
+    """The state dict has every layer, in the wrong shapes: torch's RuntimeError comes from
+    load_state_dict, after the input was opened and the outputs were set up. The relative weights path is
+    found beside the job file (the test runs from another folder)."""
+    (shots / "w").mkdir()
+    torch.save({k: torch.zeros(1) for k in build_features().state_dict()}, shots / "w" / "broken.pt")
+    (shots / "jobs.toml").write_text("[defaults]\n" + TINY + job("a.mp4", "out/a.mp4")
+                                     + job("b.mp4", "out/b.mp4", weights='"w/broken.pt"', weights_format='"caffe"')
+                                     + job("c.mp4", "out/c.mp4"))
+    assert os.getcwd() != str(shots)
+    code, out, err = run_batch(capsys, shots / "jobs.toml")
+    assert code == 1, err
+    assert outputs(shots / "out") == ["a.mp4", "c.mp4"]
+    failed = [line for line in out.splitlines() if "FAILED" in line]
+    assert len(failed) == 1 and "b.mp4" in failed[0] and "size mismatch" in failed[0], out
+    assert "2 of 3 jobs succeeded" in err and "internal error" not in err
+
+
+@pytest.mark.parametrize("error, words", [
+    (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore lines"), "ran out of memory"),
+    (cv2.error("OpenCV(4.10) error: (-215:Assertion failed) in function 'remap'"), "error: OpenCV"),
+])
+def test_an_exception_inside_the_optimizer_fails_only_its_job(shots, capsys, monkeypatch, error, words):
+    real = videostyle.multiscale.stylize_frame
+
+    def optimizer(model, problem, init, *args, **kwargs):
+        if init.shape[-1] == 40:  # b.mp4's frames only
+            raise error
+        return real(model, problem, init, *args, **kwargs)
+
+    monkeypatch.setattr(videostyle.multiscale, "stylize_frame", optimizer)
+    (shots / "jobs.toml").write_text("[defaults]\n" + TINY + job("a.mp4", "out/a.mp4")
+                                     + job("b.mp4", "out/b.mp4") + job("c.mp4", "out/c.mp4"))
+    code, out, err = run_batch(capsys, shots / "jobs.toml")
+    assert code == 1, err
+    assert outputs(shots / "out") == ["a.mp4", "c.mp4"]
+    rows = out.splitlines()
+    assert len(rows) == 4 and "FAILED" in rows[2] and words in rows[2], out
+    assert "videostyle: job 2 failed:" in err and "2 of 3 jobs succeeded" in err
+
+
+def test_ctrl_c_stops_the_batch_after_printing_what_ran(shots, capsys, monkeypatch):
+    real = videostyle.multiscale.stylize_frame
+
+    def optimizer(model, problem, init, *args, **kwargs):
+        if init.shape[-1] == 40:
+            raise KeyboardInterrupt
+        return real(model, problem, init, *args, **kwargs)
+
+    monkeypatch.setattr(videostyle.multiscale, "stylize_frame", optimizer)
+    (shots / "jobs.toml").write_text("[defaults]\n" + TINY + job("a.mp4", "out/a.mp4")
+                                     + job("b.mp4", "out/b.mp4") + job("c.mp4", "out/c.mp4"))
+    code, out, err = run_batch(capsys, shots / "jobs.toml")
+    assert code == 130
+    assert outputs(shots / "out") == ["a.mp4"]
+    rows = out.splitlines()
+    assert len(rows) == 3 and " ok " in rows[1] and "STOPPED" in rows[2], out
+    assert "1 of 3 jobs succeeded; interrupted in job 2" in err
+
+
+def test_memory_is_released_after_every_job_even_a_failing_one(monkeypatch):
+    calls = []
+    monkeypatch.setattr(batch.gc, "collect", lambda: calls.append("gc"))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # CPU machines have no cache to empty
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append("cuda"))
+
+    def run(args):
+        calls.append(args)
+        if args == "bad":
+            raise RuntimeError("Error(s) in loading state_dict for Sequential:\n\tsize mismatch for 0.weight")
+
+    outcomes = []
+    planned = [(Job("x", ("s",), f"o{k}"), a) for k, a in enumerate(["good", "bad", "good"])]
+    batch.run_jobs(planned, run, outcomes)
+    assert calls == ["good", "gc", "cuda", "bad", "gc", "cuda", "good", "gc", "cuda"]
+    assert [o.status for o in outcomes] == ["ok", "FAILED", "ok"]
+    assert outcomes[1].message == "RuntimeError: Error(s) in loading state_dict for Sequential: size mismatch for 0.weight"
+
+
+@pytest.mark.parametrize("error, message", [
+    (MemoryError(), "out of memory; try a smaller --max-side"),
+    (OSError(28, "No space left on device", "/x/frame.png"), "No space left on device (/x/frame.png)"),
+    (ValueError(), "ValueError: "),
+    (ConfigError("--passes must be ≥ 1"), "--passes must be ≥ 1"),
+])
+def test_any_exception_fails_only_its_job_with_a_one_line_reason(error, message):
+    def run(args):
+        if args == "bad":
+            raise error
+
+    outcomes = []
+    planned = [(Job("x", ("s",), f"o{k}"), a) for k, a in enumerate(["good", "bad", "good"])]
+    batch.run_jobs(planned, run, outcomes)
+    assert [(o.status, o.message) for o in outcomes] == [("ok", ""), ("FAILED", message.strip()), ("ok", "")]
+
+
+BAD_VALUES = {
+    "string for a number": ("max_side", '"big"'),
+    "number for a style": ("style", "3"),
+    "switch for a value": ("iterations", "true"),
+    "table for a value": ("content_weight", "{ a = 1 }"),
+    "number for a switch": ("preserve_colors", "1"),
+    "list of tables": ("style_blend", "[{ a = 1 }]"),
+    "unknown key": ("max_sidee", "64"),
+    "date": ("seed", "2024-01-01"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALUES))
+def test_a_wrong_value_type_is_one_line_naming_file_job_and_key_before_any_job_runs(shots, capsys, case):
+    key, value = BAD_VALUES[case]
+    second = job("c.mp4", "out/c.mp4").replace('style = "style.png"', "") + f"{key} = {value}\n"
+    if key != "style":
+        second += 'style = "style.png"\n'
+    (shots / "jobs.toml").write_text("[defaults]\n" + TINY + job("a.mp4", "out/a.mp4") + second)
+    code, out, err = run_batch(capsys, shots / "jobs.toml")
+    assert code == 2, err
+    assert err.count("\n") == 1 and err.startswith("videostyle: error:"), err
+    assert "jobs.toml: job 2" in err and (key in err or "--" + key.replace("_", "-") in err), err
+    assert "internal error" not in err
+    assert os.listdir(shots / "out") == []  # job 1 did not run
+
+
+def test_a_bad_option_value_stops_the_batch_before_any_job(shots, capsys):
+    (shots / "jobs.toml").write_text("[defaults]\n" + TINY + job("a.mp4", "out/a.mp4")
+                                     + job("c.mp4", "out/c.mp4", iterations='"many"'))
+    code, out, err = run_batch(capsys, shots / "jobs.toml")
+    assert code == 2 and err.count("\n") == 1 and "job 2" in err and "--iterations" in err, err
+    assert os.listdir(shots / "out") == []
+
+
+def test_every_path_option_is_relative_to_the_job_file(tmp_path):
+    (tmp_path / "jobs.toml").write_text('''
+[defaults]
+weights = "w/vgg.pt"
+flow-dir = "flows"
+[[job]]
+input = "in.mp4"
+style = ["s/a.jpg", "/abs/b.jpg"]
+output = "out/x.mp4"
+report = "r/x.json"
+work-dir = "work/x"
+compare = "cmp/x.mp4"
+[[job]]
+input = "in2.mp4"
+style = "s/a.jpg"
+output = "out/y.mp4"
+weights = "packaged"
+flow_dir = "~/flows"
+''')
+    first, second = load_jobs(str(tmp_path / "jobs.toml"))
+    d = str(tmp_path)
+    assert first.input == os.path.join(d, "in.mp4") and first.output == os.path.join(d, "out/x.mp4")
+    assert first.styles == (os.path.join(d, "s/a.jpg"), "/abs/b.jpg")
+    assert first.options == {"weights": os.path.join(d, "w/vgg.pt"), "flow_dir": os.path.join(d, "flows"),
+                             "report": os.path.join(d, "r/x.json"), "work_dir": os.path.join(d, "work/x"),
+                             "compare": os.path.join(d, "cmp/x.mp4")}
+    assert second.options == {"weights": "packaged", "flow_dir": os.path.expanduser("~/flows")}
+
+
+def test_a_relative_flow_dir_is_found_beside_the_job_file(shots, capsys):
+    make_video(shots / "a.mp4", n=2)  # one flow pair
+    assert main(["flow", str(shots / "a.mp4"), "-o", str(shots / "flows"), "--max-side", "48"]) == 0
+    (shots / "jobs.toml").write_text("[defaults]\n" + TINY + job("a.mp4", "out/a.mp4", flow_dir='"flows"'))
+    assert os.getcwd() != str(shots)
+    code, out, err = run_batch(capsys, shots / "jobs.toml")
+    assert code == 0, err
+    assert outputs(shots / "out") == ["a.mp4"]
+
+
+@pytest.mark.parametrize("key", ["work_dir", "work-dir", "report", "compare", "output"])
+def test_a_per_job_path_in_defaults_is_refused(shots, capsys, key):
+    (shots / "jobs.toml").write_text(f'[defaults]\n{TINY}{key} = "shared"\n' + job("a.mp4", "out/a.mp4")
+                                     + job("c.mp4", "out/c.mp4"))
+    code, out, err = run_batch(capsys, shots / "jobs.toml")
+    assert code == 2 and err.count("\n") == 1 and "[defaults] cannot hold" in err, err
+    assert os.listdir(shots / "out") == [] and not os.path.exists(shots / "shared")
+
+
+COLLISIONS = {
+    "same output": ('output = "out/a.mp4"', 'output = "out/../out/a.mp4"'),
+    "same output through a link": ('output = "out/a.mp4"', 'output = "link/a.mp4"'),
+    "output is another's report": ('output = "out/a.mp4"', 'output = "out/c.mp4"\nreport = "out/a.mp4"'),
+    "same compare": ('output = "out/a.mp4"\ncompare = "out/cmp.mp4"', 'output = "out/c.mp4"\ncompare = "out/cmp.mp4"'),
+    "same report": ('output = "out/a.mp4"\nreport = "r.json"', 'output = "out/c.mp4"\nreport = "./r.json"'),
+    "same work folder": ('output = "out/a.mp4"\nwork_dir = "w"', 'output = "out/c.mp4"\nwork_dir = "w/"'),
+    "same frames": ('output = "out/f/%04d.png"', 'output = "out/f/%06d.png"'),
+}
+
+
+@pytest.mark.parametrize("case", sorted(COLLISIONS))
+def test_two_jobs_writing_the_same_file_are_refused_naming_both(shots, capsys, case):
+    os.symlink(shots / "out", shots / "link")
+    first, second = COLLISIONS[case]
+    (shots / "jobs.toml").write_text(f'[defaults]\n{TINY}\n[[job]]\ninput = "a.mp4"\nstyle = "style.png"\n{first}\n'
+                                     f'\n[[job]]\ninput = "c.mp4"\nstyle = "style.png"\n{second}\n')
+    code, out, err = run_batch(capsys, shots / "jobs.toml")
+    assert code == 2 and err.count("\n") == 1, err
+    assert "job 1" in err and "job 2" in err and "both write" in err
+    assert os.listdir(shots / "out") == []
+
+
+def test_glob_outputs_that_would_collide_are_named_apart(tmp_path):
+    for name in ("shot.mov", "shot.mp4", "other.mp4"):
+        (tmp_path / name).write_bytes(b"")
+    out = str(tmp_path / "out")
+    os.mkdir(out)
+    jobs = jobs_from_glob(str(tmp_path / "*.m*"), ["st.png"], out)
+    assert [os.path.basename(j.output) for j in jobs] == ["other.mp4", "shot_mov.mp4", "shot_mp4.mp4"]
+    jobs = jobs_from_glob(str(tmp_path / "other.mp4"), ["a/style.jpg", "b/style.jpg", "c/plain.jpg"], out)
+    assert [os.path.basename(j.output) for j in jobs] == ["other_a_style.mp4", "other_b_style.mp4", "other_plain.mp4"]
+    assert jobs_from_glob(str(tmp_path / "*.m*"), ["st.png"], out) == jobs_from_glob(str(tmp_path / "*.m*"), ["st.png"], out)
+
+
+def test_glob_options_that_every_job_would_share_are_refused(shots, capsys):
+    code = main(["batch", "--inputs", str(shots / "*.mp4"), "--style", str(shots / "style.png"),
+                 "--output-dir", str(shots / "out"), "--options", f"--report {shots / 'r.json'}", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 2 and "both write" in err and err.count("\n") == 1, err
+    assert os.listdir(shots / "out") == []
 
 
 def test_glob_inputs(shots, capsys):
+    os.remove(shots / "b.mp4")
     code = main(["batch", "--inputs", str(shots / "*.mp4"), "--style", str(shots / "style.png"),
-                 "--output-dir", str(shots / "out"), "--options", "--iterations 3,2 --device cpu", "--quiet"])
+                 "--output-dir", str(shots / "out"), "--options", "--iterations 2,1 --max-side 48 --device cpu",
+                 "--quiet"])
     assert code == 0
-    assert sorted(os.listdir(shots / "out")) == ["a.mp4", "b.mp4"]
+    assert outputs(shots / "out") == ["a.mp4", "c.mp4"]
 
 
 def test_job_file_errors_and_argv(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("[[job]]\ninput = 'x.mp4'\n")
     with pytest.raises(ConfigError, match="lacks style, output"):
+        load_jobs(str(bad))
+    bad.write_text("[[job]\n")
+    with pytest.raises(ConfigError, match="not valid TOML"):
         load_jobs(str(bad))
     job = Job("in.mp4", ("s.jpg",), "o.mp4", {"max_side": 64, "style_blend": [1, 2], "preserve_colors": True})
     assert job.argv() == ["in.mp4", "-o", "o.mp4", "--style", "s.jpg", "--max-side", "64",

@@ -241,11 +241,12 @@ def check_types(job: Job, kinds: dict[str, bool]) -> None:
             raise ConfigError(f"{job.where}: {key} takes a value (a number or a string), not {value!r}")
 
 
-def _where_written(path: str) -> str:
-    """What a written path is compared by: the real path; a frame sequence (folder or pattern) by its
-    folder and its file name with the number field as ``#`` (``%04d`` and ``%06d`` write the same frames)."""
+def _where_written(path: str, frames: bool) -> str:
+    """What a written path is compared by: the real path; a frame-sequence output (``frames``: a folder
+    or a pattern) by its folder and its file name with the number field as ``#`` (``%04d`` and ``%06d``
+    write the same frames)."""
     from .frames import has_number_field
-    if has_number_field(path) or path.endswith(("/", os.sep)) or os.path.isdir(path):
+    if frames and (has_number_field(path) or path.endswith(("/", os.sep)) or os.path.isdir(path)):
         pattern = path if has_number_field(path) else os.path.join(path, "%06d.png")
         folder, name = os.path.split(os.path.abspath(pattern))
         return os.path.join(os.path.realpath(folder), re.sub(r"%0?\d*d", "#", name))
@@ -265,7 +266,7 @@ def check_collisions(planned: Iterable[tuple[Job, object]]) -> None:
     seen: dict[str, tuple[Job, str]] = {}
     for job, args in planned:
         for what, path in writes(job, args):
-            key = _where_written(path)
+            key = _where_written(path, what in ("output", "compare"))
             if key in seen and seen[key][0] is not job:
                 other, other_what = seen[key]
                 raise ConfigError(f"{other.where} ({other_what}) and {job.where} ({what}) both write {path}; "

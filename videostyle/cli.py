@@ -307,15 +307,16 @@ def _preview(a: argparse.Namespace) -> int:
 
 
 class _StrictParser(argparse.ArgumentParser):
-    """A stylize parser for batch jobs: a bad option fails that job with one line, not the process."""
+    """A stylize parser for batch jobs: a bad option is a ConfigError (one line naming the job, exit 2),
+    not the parser's usage text and exit."""
 
     def error(self, message):
         raise ConfigError(message)
 
 
 def _batch(a: argparse.Namespace) -> int:
-    import time
-    from .batch import jobs_from_glob, load_jobs
+    import shlex
+    from .batch import jobs_from_glob, load_jobs, option_kinds, plan, run_jobs
     if bool(a.jobfile) == bool(a.inputs):
         raise ConfigError("give a JOB.toml, or --inputs with --style and --output-dir")
     if a.jobfile:
@@ -324,29 +325,48 @@ def _batch(a: argparse.Namespace) -> int:
         if not a.style or not a.output_dir:
             raise ConfigError("--inputs needs --style and --output-dir")
         jobs = jobs_from_glob(a.inputs, a.style, a.output_dir, a.ext)
-    import shlex
-    options = shlex.split(a.options)
+    try:
+        options = shlex.split(a.options)
+    except ValueError as exc:
+        raise ConfigError(f"--options: {exc}") from None
     parser = _StrictParser(prog="videostyle batch job", add_help=False)
     _add_stylize_options(parser)
-    extra = (["--quiet"] if a.quiet else []) + ["--log-format", a.log_format]
-    rows = []
-    for k, job in enumerate(jobs, 1):
-        if a.log_format == "text" and not a.quiet:
-            print(f"[{k}/{len(jobs)}] {job.name} -> {job.output}", file=sys.stderr)
-        t0 = time.perf_counter()
-        try:
-            _stylize(parser.parse_args(job.argv() + options + extra))
-            rows.append((job, "ok", ""))
-        except VideostyleError as exc:
-            rows.append((job, "FAILED", str(exc)))
-            print(f"videostyle: job {k} failed: {exc}", file=sys.stderr)
-        rows[-1] += (time.perf_counter() - t0,)
-    width = max(len(j.name) for j, *_ in rows)
-    print(f"{'job':<{width}}  {'result':<6}  {'seconds':>8}  output / error")
-    for job, status, message, seconds in rows:
-        print(f"{job.name:<{width}}  {status:<6}  {seconds:8.1f}  {message or job.output}")
-    failed = sum(1 for r in rows if r[1] != "ok")
-    print(f"{len(rows) - failed} of {len(rows)} jobs succeeded", file=sys.stderr)
+    extra = options + (["--quiet"] if a.quiet else []) + ["--log-format", a.log_format]
+    # Every job is checked before the first runs: a bad job file starts nothing (exit 2).
+    planned = plan(jobs, parser.parse_args, option_kinds(parser), extra)
+    text = a.log_format == "text"
+
+    def start(k, job):
+        _Stop.check()  # a stop signal that a failing job's C code swallowed still ends the batch here
+        if text and not a.quiet:
+            print(f"[{k}/{len(planned)}] {job.name} -> {job.output}", file=sys.stderr)
+
+    def failed(k, outcome):
+        print(f"videostyle: job {k} failed: {outcome.message}", file=sys.stderr)
+
+    outcomes = []
+    try:
+        run_jobs(planned, _stylize, outcomes, start, failed)
+    except KeyboardInterrupt:
+        _batch_summary(outcomes, len(planned), text)
+        raise
+    return _batch_summary(outcomes, len(planned), text)
+
+
+def _batch_summary(outcomes: list, n_jobs: int, text: bool) -> int:
+    """The table (or one JSON line) on stdout, the count on stderr; returns the exit code."""
+    failed = sum(1 for o in outcomes if o.status != "ok")
+    if text:
+        width = max([len(o.job.name) for o in outcomes] + [3])
+        print(f"{'#':>3}  {'job':<{width}}  {'result':<7}  {'seconds':>8}  output / error")
+        for k, o in enumerate(outcomes, 1):
+            print(f"{k:>3}  {o.job.name:<{width}}  {o.status:<7}  {o.seconds:8.1f}  {o.message or o.job.output}")
+    else:
+        print(json.dumps({"event": "batch", "jobs": [
+            {"job": k, "input": o.job.input, "output": o.job.output, "status": o.status, "error": o.message or None,
+             "seconds": round(o.seconds, 3)} for k, o in enumerate(outcomes, 1)]}), flush=True)
+    stopped = f"; interrupted in job {len(outcomes)}" if any(o.status == "STOPPED" for o in outcomes) else ""
+    print(f"{len(outcomes) - failed} of {n_jobs} jobs succeeded{stopped}", file=sys.stderr)
     return 1 if failed else 0
 
 
@@ -369,8 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_preview)
 
     p = sub.add_parser("batch", help="run many inputs × styles from a TOML file or a glob",
-                       description="Run stylize jobs one after another. A failing job is reported and the rest "
-                                   "continue; the exit code is 1 when any job failed.")
+                       description="Run stylize jobs one after another. Every job is checked first (option "
+                                   "types, paths relative to the job file, no two jobs writing the same file): "
+                                   "a bad job file runs nothing and exits 2. A failing job, whatever the cause, "
+                                   "is reported in the summary and the rest continue; exit 1 when any failed.")
     p.add_argument("jobfile", nargs="?", metavar="JOB.toml",
                    help="[defaults] table of stylize options and one [[job]] table per job (input, style, output, …)")
     p.add_argument("--inputs", metavar="GLOB", help="instead of a job file: inputs matching this glob (quote it)")
