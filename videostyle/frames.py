@@ -10,12 +10,14 @@ import os
 # OpenCV refuses EXR unless this is set before cv2 is imported.
 os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
 
+import errno  # noqa: E402
+import fcntl  # noqa: E402
+import hashlib  # noqa: E402
 import io  # noqa: E402
 import re  # noqa: E402
 import secrets  # noqa: E402
 import shutil  # noqa: E402
 import struct  # noqa: E402
-import tempfile  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -455,30 +457,61 @@ def _remove_quietly(path: str) -> None:
 
 class SequenceWriter:
     """Writes numbered frames (format by the pattern's extension; 8 or 16 bits per channel as the arrays
-    given, .exr as half floats) into a hidden staging folder; commit() moves them into place.
+    given, .exr as half floats) into a hidden staging folder; commit() puts them in place.
 
-    ``pattern`` is a path whose file name holds the number field (e.g. ``out/%06d.png``).
-    The staging folder is inside the target folder if it exists (so only that folder needs
-    to be writable), else next to it; either way it is hidden, so ``list_sequence`` never
-    picks up staged files. Existing files with the same names are replaced at commit.
+    ``pattern`` is a path whose file name holds the number field (e.g. ``out/%06d.png``). "Frames of the
+    pattern" are the files ``list_sequence(pattern)`` lists, whatever their numbers. What may happen to
+    the target folder:
+
+    - It already holds frames of the pattern: refused (OutputError, one line) unless ``overwrite``; with
+      ``overwrite`` the committed set replaces them ALL (frames of the pattern that the new set lacks are
+      deleted, so no stale higher-numbered frame survives). Nothing else in the folder is touched.
+    - Staging: ``.FOLDER.partial-TAG-XXXXXXXX`` (TAG from the pattern's file name) inside the target folder
+      if it exists, else next to it (hidden: ``list_sequence`` never picks it up). The writer holds a lock
+      on it while alive, so at open the staging folders of this output that no live writer holds (left by
+      killed runs; also the unlocked ``.FOLDER.partial-XXXXXXXX`` of older versions) are deleted.
+    - Commit: every frame is fsynced as it is staged. A target folder that does not exist appears in one
+      rename, complete or not at all. Into an existing folder the frames are renamed one by one (each
+      atomic), then stale frames are deleted and the folder fsynced: a kill inside that window (a rename
+      per frame) can leave new frames next to old ones of the pattern; the next run removes the staging
+      folder left behind, and a rerun with ``overwrite`` replaces the mix.
     """
 
-    def __init__(self, pattern: str, first_number: int):
+    def __init__(self, pattern: str, first_number: int, overwrite: bool = False):
         self.pattern = pattern
         self.directory = os.path.dirname(os.path.abspath(pattern))
         self.next_number = first_number
+        self.overwrite = overwrite
         self._ext = os.path.splitext(pattern)[1] or ".png"
         self._staged: list[str] = []
         if os.path.isdir(self.directory):
             stage_parent = self.directory
+        elif os.path.lexists(self.directory):
+            raise OutputError(f"output folder {self.directory} exists and is not a folder")
         else:
             stage_parent = os.path.dirname(self.directory)
             if not os.path.isdir(stage_parent):
                 raise OutputError(f"output folder does not exist: {stage_parent}")
+        self._refuse_existing()
+        prefix = _stage_prefix(self.directory, pattern)
         try:
-            self._stage = tempfile.mkdtemp(prefix=f".{os.path.basename(self.directory)}.partial-", dir=stage_parent)
+            for parent in {os.path.dirname(self.directory), stage_parent}:
+                _remove_dead_stages(parent, prefix, os.path.basename(self.directory))
+            self._stage, self._lock = _claim_stage(stage_parent, prefix)
         except OSError as e:
             raise OutputError(f"cannot write in {stage_parent}: {e.strerror or e}") from None
+
+    def _existing(self) -> list[str]:
+        """File names of the frames of the pattern now in the target folder."""
+        if not os.path.isdir(self.directory):
+            return []
+        return [os.path.basename(p) for _, p in list_sequence(self.pattern)]
+
+    def _refuse_existing(self) -> None:
+        existing = [] if self.overwrite else self._existing()
+        if existing:
+            raise OutputError(f"{self.directory} already holds {len(existing)} frame(s) named like "
+                              f"{os.path.basename(self.pattern)} (e.g. {existing[0]}); use -y/--overwrite to replace them")
 
     def write(self, image: np.ndarray) -> None:
         """Stage one H x W x 3 uint8 or uint16 RGB frame; every frame must have the first one's size."""
@@ -489,7 +522,7 @@ class SequenceWriter:
         self._shape = image.shape
         name = os.path.basename(format_pattern(self.pattern, self.next_number))
         try:
-            _write_new(os.path.join(self._stage, name), encode_image(image, self._ext))
+            _write_synced(os.path.join(self._stage, name), encode_image(image, self._ext))
         except OSError as e:
             raise OutputError(f"cannot write frame {name} for {self.pattern}: {e.strerror or e}") from None
         self._staged.append(name)
@@ -500,14 +533,121 @@ class SequenceWriter:
         return len(self._staged)
 
     def commit(self) -> None:
+        """Put the staged frames in place (see the class docstring); the staging folder is gone after."""
         try:
-            os.makedirs(self.directory, exist_ok=True)
-            for name in self._staged:
-                os.replace(os.path.join(self._stage, name), os.path.join(self.directory, name))
+            self._refuse_existing()  # frames of the pattern may have appeared since open
+            if os.path.lexists(self.directory) or not self._publish_folder():
+                self._publish_frames()
         except OSError as e:
             raise OutputError(f"cannot move frames into {self.directory}: {e.strerror or e}") from None
         finally:
             self.abort()
 
+    def _publish_folder(self) -> bool:
+        """Rename the staging folder to the (absent) target folder; False if the target appeared."""
+        try:
+            os.rename(self._stage, self.directory)
+        except OSError as e:
+            if e.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOTDIR, errno.EISDIR):
+                return False
+            raise
+        _fsync_dir(os.path.dirname(self.directory))
+        return True
+
+    def _publish_frames(self) -> None:
+        os.makedirs(self.directory, exist_ok=True)
+        new = set(self._staged)
+        for name in self._staged:
+            os.replace(os.path.join(self._stage, name), os.path.join(self.directory, name))
+        for name in self._existing():
+            if name not in new:  # an older, longer sequence: its higher numbers must not survive
+                os.remove(os.path.join(self.directory, name))
+        _fsync_dir(self.directory)
+
     def abort(self) -> None:
+        """Delete the staging folder and release its lock; never raises."""
         shutil.rmtree(self._stage, ignore_errors=True)
+        if self._lock is not None:
+            try:
+                os.close(self._lock)  # releases the lock
+            except OSError:
+                pass
+            self._lock = None
+
+
+def _stage_prefix(directory: str, pattern: str) -> str:
+    """``.FOLDER.partial-TAG-``: the staging folders of this output (folder and pattern) and no other."""
+    tag = hashlib.sha1(os.path.basename(pattern).encode()).hexdigest()[:8]
+    return f".{os.path.basename(directory)}.partial-{tag}-"
+
+
+def _claim_stage(parent: str, prefix: str) -> tuple[str, int | None]:
+    """Create a staging folder ``prefix`` + 8 hex digits in ``parent`` and hold a shared lock on it, so
+    that _remove_dead_stages of another run leaves it alone. Returns (path, fd holding the lock)."""
+    for _ in range(10):
+        path = os.path.join(parent, prefix + secrets.token_hex(4))
+        try:
+            os.mkdir(path, 0o777)  # the umask applies, as for any folder the user creates
+        except FileExistsError:
+            continue
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            # Another run's cleanup may have taken the fresh folder before the lock: then try again.
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                return path, fd
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.ENOENT):
+                os.close(fd)
+                raise
+        os.close(fd)
+    raise OSError(errno.EEXIST, "no staging folder could be created")
+
+
+def _remove_dead_stages(parent: str, prefix: str, folder: str) -> None:
+    """Delete staging folders of this output in ``parent`` that no live writer holds (left by a killed
+    run), and the unlocked ``.FOLDER.partial-XXXXXXXX`` of older versions. A folder whose lock cannot
+    be taken (in use, or a file system without locks) is left alone."""
+    ours = re.compile(re.escape(prefix) + r"[0-9a-f]{8}")
+    legacy = re.compile(re.escape(f".{folder}.partial-") + r"[a-z0-9_]{8}")
+    try:
+        entries = [e for e in os.scandir(parent) if ours.fullmatch(e.name) or legacy.fullmatch(e.name)]
+    except OSError:
+        return
+    for entry in entries:
+        if not entry.is_dir(follow_symlinks=False):
+            continue
+        try:
+            fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(entry.path, ignore_errors=True)  # while holding the lock
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+
+
+def _write_synced(path: str, data: bytes) -> None:
+    """Write a new file and flush it to the disk, so that a later rename never exposes a torn frame."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # 0o666: the umask applies
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_dir(folder: str) -> None:
+    """Make renames and deletions in ``folder`` durable (skipped where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

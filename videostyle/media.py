@@ -219,10 +219,11 @@ class Sink:
     process dies, only a hidden ``.NAME.partial-XXXX`` file or folder can remain.
     """
 
-    def __init__(self, path: str, writer, kind: str, depth: int = 8):
+    def __init__(self, path: str, writer, kind: str, depth: int = 8, overwrite: bool = False):
         self.path = path
         self.kind = kind  # "video" or "sequence"
         self.depth = depth  # bits per channel stored: 8, or 16 (16-bit PNG/TIFF, half-float EXR)
+        self.overwrite = overwrite
         self._writer = writer
         self._finished = False
 
@@ -254,6 +255,9 @@ class Sink:
         if self.kind == "sequence" and self._writer.count == 0:
             self._writer.abort()
             raise OutputError(f"no frames were written to {self.path}")
+        if self.kind == "video" and not self.overwrite and os.path.lexists(self.path):
+            self._writer.abort()  # the file appeared while we encoded: it is not ours to replace
+            raise OutputError(_exists_message(self.path))
         self._writer.commit()
 
     def abort(self) -> None:
@@ -285,6 +289,10 @@ def _at_depth(image: np.ndarray, depth: int) -> np.ndarray:
     return image if image.dtype == np.uint8 else _frames.to_uint8(image)
 
 
+def _exists_message(path: str) -> str:
+    return f"output {path} already exists; use -y/--overwrite to replace it"
+
+
 def _check_folder(folder: str) -> None:
     if not os.path.isdir(folder):
         raise OutputError(f"output folder does not exist: {folder}")
@@ -301,6 +309,7 @@ def open_sink(
     fps: Fraction | None = None,
     audio_from: Source | None = None,
     depth: int = 8,
+    overwrite: bool = False,
 ) -> Sink:
     """Open an output for frames shaped like ``info`` describes.
 
@@ -320,8 +329,13 @@ def open_sink(
     16-bit PNG/TIFF; ``.exr`` is always linear half float (frames.encode_exr), whatever ``depth``.
     Videos with ``depth`` 16: FFV1 (16-bit RGB) or ProRes (10-bit), see video.VideoWriter.
 
-    Raises OutputError for a missing/unwritable folder, an unknown extension, or an output
-    that is the input; ConfigError for an unusable codec, fps or depth.
+    An existing output is never replaced unless ``overwrite``: a video file that exists (at open, or
+    by the time it would be renamed into place) or a folder already holding frames of the pattern is
+    an OutputError. With ``overwrite`` a sequence output replaces ALL frames of its pattern (no stale
+    higher-numbered frame survives); see frames.SequenceWriter for what is staged, kept and deleted.
+
+    Raises OutputError for a missing/unwritable folder, an unknown extension, an output that
+    exists (without ``overwrite``), or an output that is the input; ConfigError for an unusable codec, fps or depth.
     """
     path = os.fspath(path)
     if depth not in (8, 16):
@@ -341,11 +355,13 @@ def open_sink(
         elif depth == 16 and ext not in _frames.SIXTEEN_BIT_EXTENSIONS:
             raise ConfigError(f"--depth 16 needs .png, .tif or .exr frames, not {ext}")
         first = info.first_number if info.first_number is not None else 1
-        return Sink(path, _frames.SequenceWriter(pattern, first), "sequence", depth)
+        return Sink(path, _frames.SequenceWriter(pattern, first, overwrite), "sequence", depth, overwrite)
 
     if os.path.isdir(path):
         raise OutputError(f"output {path} is a folder")
     _check_folder(os.path.dirname(os.path.abspath(path)))
+    if not overwrite and os.path.lexists(path):
+        raise OutputError(_exists_message(path))
     audio = None
     if audio_from is not None and audio_from.info.has_audio and isinstance(audio_from, VideoSource):
         start, end = audio_from.time_span()
@@ -359,4 +375,4 @@ def open_sink(
         audio=audio,
         depth=depth,
     )
-    return Sink(path, writer, "video", depth)
+    return Sink(path, writer, "video", depth, overwrite)
