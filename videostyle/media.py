@@ -7,6 +7,7 @@ optimizer's precision) and store them at their own depth: 8 bits, 16 bits (PNG/T
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -106,10 +107,12 @@ class VideoSource(Source):
         return self.probe.frame_time(self.start), self.probe.frame_time(self.stop)
 
     def frames(self) -> Iterator[Frame]:
-        decoded = _video.decode_video(self.path, self.probe, self.start, self.stop)
         count = 0
-        for count, (pts, image) in enumerate(decoded, start=1):
-            yield Frame(index=count - 1, pts=pts, image=image)
+        # Closed here, on this thread, when the caller stops early and closes this generator, so the
+        # decoder is never left for the garbage collector to close on another thread.
+        with contextlib.closing(_video.decode_video(self.path, self.probe, self.start, self.stop)) as decoded:
+            for count, (pts, image) in enumerate(decoded, start=1):
+                yield Frame(index=count - 1, pts=pts, image=image)
         if count != self.info.n_frames:
             raise InputError(f"{self.path} gave {count} frames on decoding, {self.info.n_frames} when opened")
 
