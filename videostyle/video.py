@@ -23,6 +23,7 @@ import av
 import numpy as np
 
 from .errors import ConfigError, InputError, OutputError
+from .limits import check_pixels
 
 # Output container for each video file extension we write.
 VIDEO_FORMATS = {
@@ -121,6 +122,8 @@ def probe_video(path: str) -> VideoProbe:
     try:
         with av.open(path) as container:
             stream = _video_stream(container, path)
+            # The header's size, before any frame is decoded: a file can claim any size (see limits).
+            check_pixels(stream.codec_context.width, stream.codec_context.height, f"the video {path}")
             stream.thread_type = "AUTO"
             pts = array.array("q")
             increasing = True
