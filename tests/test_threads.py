@@ -58,6 +58,29 @@ def test_the_source_is_closed_on_the_producer_thread_before_close_returns():
         next(items)
 
 
+def test_a_failing_producer_closes_the_decoder_it_was_reading_on_its_thread():
+    events = []
+
+    def decoded():
+        try:
+            yield from range(100)
+        finally:
+            events.append(threading.current_thread())
+
+    def prepared(frames):  # like the pipeline's prepare(): fails while the decoder below is suspended
+        for i in frames:
+            if i == 3:
+                raise ValueError("flow failed")
+            yield i
+
+    items = Prefetch(prepared(decoded()), depth=2)
+    producer = items._thread
+    with pytest.raises(ValueError, match="flow failed") as caught:
+        list(items)
+    assert events == [producer]  # closed on the producer thread, although the exception is still alive
+    assert caught.value is not None
+
+
 def test_a_producer_error_reraises_and_the_thread_ends():
     before = set(threading.enumerate())
 

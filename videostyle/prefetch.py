@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import threading
 import time
+import traceback
 from typing import Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -46,6 +47,10 @@ class Prefetch(Iterator[T]):
                     return
             self._put((_END, None))
         except BaseException as exc:  # handed to the consumer, which decides what it means
+            # The failed calls' frames keep their locals alive through the traceback, e.g. a decoder
+            # suspended further down the chain (prepare -> decode -> frames). Clearing them closes it
+            # here, on this thread, not whenever and wherever the exception is collected.
+            traceback.clear_frames(exc.__traceback__)
             self._put((_END, exc))
         finally:
             close = getattr(source, "close", None)
