@@ -11,7 +11,7 @@ import videostyle.multiscale
 from mediagen import make_video
 from videostyle import batch
 from videostyle.batch import Job, jobs_from_glob, load_jobs
-from videostyle.cli import main
+from videostyle.cli import build_parser, main
 from videostyle.errors import ConfigError
 from videostyle.features import build_features
 
@@ -243,19 +243,35 @@ COLLISIONS = {
     "same report": ('output = "out/a.mp4"\nreport = "r.json"', 'output = "out/c.mp4"\nreport = "./r.json"'),
     "same work folder": ('output = "out/a.mp4"\nwork_dir = "w"', 'output = "out/c.mp4"\nwork_dir = "w/"'),
     "same frames": ('output = "out/f/%04d.png"', 'output = "out/f/%06d.png"'),
+    "output over an earlier job's input": ('output = "out/a.mp4"', 'output = "a.mp4"'),
+    "output over an earlier job's style": ('output = "out/a.mp4"', 'output = "style.png"'),
+    "frames into an earlier job's input folder": ('output = "out/a.mp4"\ninput = "shots/"',
+                                                  'output = "shots/%04d.png"'),
 }
 
 
 @pytest.mark.parametrize("case", sorted(COLLISIONS))
 def test_two_jobs_writing_the_same_file_are_refused_naming_both(shots, capsys, case):
     os.symlink(shots / "out", shots / "link")
+    os.mkdir(shots / "shots")
     first, second = COLLISIONS[case]
-    (shots / "jobs.toml").write_text(f'[defaults]\n{TINY}\n[[job]]\ninput = "a.mp4"\nstyle = "style.png"\n{first}\n'
+    first = first if "input" in first else first + '\ninput = "a.mp4"'
+    (shots / "jobs.toml").write_text(f'[defaults]\n{TINY}\n[[job]]\nstyle = "style.png"\n{first}\n'
                                      f'\n[[job]]\ninput = "c.mp4"\nstyle = "style.png"\n{second}\n')
     code, out, err = run_batch(capsys, shots / "jobs.toml")
     assert code == 2 and err.count("\n") == 1, err
-    assert "job 1" in err and "job 2" in err and "both write" in err
+    assert "job 1" in err and "job 2" in err and "would write it" in err
     assert os.listdir(shots / "out") == []
+
+
+def test_a_job_may_read_what_an_earlier_job_wrote(shots):
+    first = Job(str(shots / "a.mp4"), (str(shots / "style.png"),), str(shots / "out/a.mp4"), {}, "job 1")
+    second = Job(str(shots / "out/a.mp4"), (str(shots / "style.png"),), str(shots / "out/aa.mp4"), {}, "job 2")
+    parser = build_parser()
+    parse = lambda argv: parser.parse_args(["stylize", *argv])  # noqa: E731
+    assert len(batch.plan([first, second], parse, {})) == 2
+    with pytest.raises(ConfigError, match="job 2 reads .*a.mp4 .input. and job 1 would write it"):
+        batch.plan([second, first], parse, {})
 
 
 def test_glob_outputs_that_would_collide_are_named_apart(tmp_path):
@@ -274,7 +290,7 @@ def test_glob_options_that_every_job_would_share_are_refused(shots, capsys):
     code = main(["batch", "--inputs", str(shots / "*.mp4"), "--style", str(shots / "style.png"),
                  "--output-dir", str(shots / "out"), "--options", f"--report {shots / 'r.json'}", "--quiet"])
     err = capsys.readouterr().err
-    assert code == 2 and "both write" in err and err.count("\n") == 1, err
+    assert code == 2 and "would write it" in err and err.count("\n") == 1, err
     assert os.listdir(shots / "out") == []
 
 

@@ -241,16 +241,17 @@ def check_types(job: Job, kinds: dict[str, bool]) -> None:
             raise ConfigError(f"{job.where}: {key} takes a value (a number or a string), not {value!r}")
 
 
-def _where_written(path: str, frames: bool) -> str:
-    """What a written path is compared by: the real path; a frame-sequence output (``frames``: a folder
-    or a pattern) by its folder and its file name with the number field as ``#`` (``%04d`` and ``%06d``
-    write the same frames)."""
+def _where_written(path: str, frames: bool) -> tuple[str, str | None]:
+    """What a written path is compared by, and for frames the folder they go into. A file: its real
+    path. A frame-sequence output (``frames``: a folder or a pattern): its folder and its file name with
+    the number field as ``#`` (``%04d`` and ``%06d`` write the same frames)."""
     from .frames import has_number_field
     if frames and (has_number_field(path) or path.endswith(("/", os.sep)) or os.path.isdir(path)):
         pattern = path if has_number_field(path) else os.path.join(path, "%06d.png")
         folder, name = os.path.split(os.path.abspath(pattern))
-        return os.path.join(os.path.realpath(folder), re.sub(r"%0?\d*d", "#", name))
-    return os.path.realpath(os.path.abspath(path))
+        folder = os.path.realpath(folder)
+        return os.path.join(folder, re.sub(r"%0?\d*d", "#", name)), folder
+    return os.path.realpath(os.path.abspath(path)), None
 
 
 def writes(job: Job, args) -> list[tuple[str, str]]:
@@ -261,17 +262,31 @@ def writes(job: Job, args) -> list[tuple[str, str]]:
     return out
 
 
+def reads(args) -> list[tuple[str, str]]:
+    """(what, real path) for the files and folders a job reads."""
+    named = [("input", args.input)] + [("style", s) for s in args.style] + [("flow folder", args.flow_dir)]
+    if args.weights not in _WEIGHT_KEYWORDS:
+        named.append(("weights", args.weights))
+    return [(what, os.path.realpath(os.path.abspath(p))) for what, p in named if p]
+
+
 def check_collisions(planned: Iterable[tuple[Job, object]]) -> None:
-    """Refuse two jobs that write the same file or folder, naming both."""
-    seen: dict[str, tuple[Job, str]] = {}
+    """Refuse two jobs that write the same file or folder, and a job that writes over (or frames into) a
+    file or folder an earlier job reads, naming both. A job reading what an earlier one wrote (a chain)
+    is fine."""
+    written: dict[str, tuple[Job, str]] = {}
+    read: dict[str, tuple[Job, str]] = {}
     for job, args in planned:
+        for what, path in reads(args):
+            read.setdefault(path, (job, what))
         for what, path in writes(job, args):
-            key = _where_written(path, what in ("output", "compare"))
-            if key in seen and seen[key][0] is not job:
-                other, other_what = seen[key]
-                raise ConfigError(f"{other.where} ({other_what}) and {job.where} ({what}) both write {path}; "
-                                  "give each job its own")
-            seen.setdefault(key, (job, what))
+            key, frames_folder = _where_written(path, what in ("output", "compare"))
+            earlier = [(written.get(key), "writes"), (read.get(key), "reads"), (read.get(frames_folder), "reads")]
+            for hit, verb in earlier:
+                if hit and hit[0] is not job:
+                    raise ConfigError(f"{hit[0].where} {verb} {path} ({hit[1]}) and {job.where} would write it "
+                                      f"({what}); give each job its own")
+            written.setdefault(key, (job, what))
 
 
 def plan(jobs: list[Job], parse: Callable[[list[str]], object], kinds: dict[str, bool],
