@@ -98,3 +98,64 @@ def test_cpu_available_memory_reads_memavailable():
     with open("/proc/meminfo") as f:
         expected = parse_meminfo(f.read())
     assert available_bytes(torch.device("cpu")) == pytest.approx(expected, rel=0.02)
+
+
+# --------------------------------------------------------------------------- input formats
+
+
+def _rgb(h=8, w=6, seed=3):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+@pytest.mark.parametrize("ext", [".ppm", ".pnm", ".pam", ".pgm", ".pbm"])
+def test_netpbm_frames_read_as_rgb(tmp_path, ext):
+    """The reference implementation's frames (PPM) and the rest of the Netpbm family."""
+    from videostyle.frames import image_size, list_sequence, read_image
+    rgb = _rgb()
+    gray = ext in (".pgm", ".pbm")
+    written = rgb[..., 0] if gray else rgb[..., ::-1]      # OpenCV writes BGR
+    for k in (1, 2):
+        assert cv2.imwrite(str(tmp_path / f"frame_{k:04d}{ext}"), written)
+    path = str(tmp_path / f"frame_0001{ext}")
+    expected = np.repeat(rgb[..., :1], 3, 2) if gray else rgb
+    if ext == ".pbm":
+        expected = np.where(expected > 0, 255, 0)        # 1 bit: whatever OpenCV thresholds, black or white
+        assert set(np.unique(read_image(path))) <= {0, 255}
+    else:
+        assert np.array_equal(read_image(path), expected)
+    assert image_size(path) == (6, 8)
+    assert [n for n, _ in list_sequence(str(tmp_path))] == [1, 2]
+
+
+def test_16_bit_ppm_is_rounded_to_8_bits(tmp_path):
+    from videostyle.frames import read_image
+    rgb = _rgb()
+    assert cv2.imwrite(str(tmp_path / "deep.ppm"), rgb[..., ::-1].astype(np.uint16) * 257)
+    assert np.array_equal(read_image(str(tmp_path / "deep.ppm")), rgb)
+
+
+@pytest.mark.parametrize("pix_fmt, tolerance", [("rgb24", 0), ("gbrp10le", 1), ("rgb48le", 0)])
+def test_dpx_frames_are_decoded_by_ffmpeg(tmp_path, pix_fmt, tolerance):
+    """DPX (film scans; OpenCV has no reader): read through PyAV, a folder of them is a sequence."""
+    from fractions import Fraction
+
+    import av
+
+    from videostyle.frames import image_size
+    from videostyle.media import open_source
+    rgb = _rgb(10, 14)
+    ctx = av.CodecContext.create("dpx", "w")
+    ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base = 14, 10, pix_fmt, Fraction(1, 25)
+    # Each made without an 8-bit round trip through swscale, which is off by one level.
+    frame = (av.VideoFrame.from_ndarray(rgb, format="rgb24") if pix_fmt == "rgb24" else
+             av.VideoFrame.from_ndarray(rgb.astype(np.uint16) * 257, format="rgb48le").reformat(format=pix_fmt))
+    data = b"".join(bytes(p) for p in ctx.encode(frame) + ctx.encode(None))
+    shot = tmp_path / "scan"
+    shot.mkdir()
+    for k in (1001, 1002):
+        (shot / f"scan.{k}.dpx").write_bytes(data)
+    assert image_size(str(shot / "scan.1001.dpx")) == (14, 10)
+    source = open_source(str(shot))
+    assert (source.info.width, source.info.height, source.info.n_frames, source.info.first_number) == (14, 10, 2, 1001)
+    for f in source.frames():
+        assert np.abs(f.image.astype(int) - rgb).max() <= tolerance

@@ -123,15 +123,17 @@ def read_image(path: str) -> np.ndarray:
 
 
 def _read_with_ffmpeg(path: str) -> np.ndarray | None:
-    """RGB(A)/gray array of an image file via PyAV — float32 for float formats (EXR), uint16 for the
-    rest (8-bit samples expanded ×257, so they round back exactly) — or None if it cannot be decoded."""
+    """RGB array of an image file via PyAV — float32 for EXR, uint8 or uint16 (by the file's depth) for the
+    rest — or None if it cannot be decoded."""
     import av  # only needed for these formats
 
     try:
         with av.open(path) as container:
             frame = next(container.decode(video=0))
             if not path.lower().endswith(".exr"):
-                return frame.reformat(format="rgb48le").to_ndarray()
+                # 8-bit samples stay 8-bit: swscale's widening to 16 bits is not exactly ×257.
+                deep = max(c.bits for c in frame.format.components) > 8
+                return frame.reformat(format="rgb48le" if deep else "rgb24").to_ndarray()
             if frame.format.name in ("gbrpf16le", "gbrapf16le", "grayf16le"):
                 return _half_planes(frame)
             if frame.format.name not in ("gbrpf32le", "gbrapf32le", "grayf32le"):
