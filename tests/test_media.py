@@ -1,7 +1,9 @@
 """Media I/O: write-then-read round trips on tiny media made in tmp_path."""
 
 import contextlib
+import itertools
 import os
+import time
 
 os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
 
@@ -297,8 +299,11 @@ def test_sequence_numbering_preserved_and_video_to_sequence(tmp_path):
 
     video = open_source(make_video(tmp_path / "in.mp4", n=3))
     (tmp_path / "existing").mkdir()
-    (tmp_path / "existing" / "000001.png").write_bytes(b"old")  # replaced, not an error
-    copy_all(video, tmp_path / "existing")
+    (tmp_path / "existing" / "000001.png").write_bytes(b"old")
+    with pytest.raises(OutputError, match="overwrite"):  # refused unless asked (like ffmpeg without -y)
+        copy_all(video, tmp_path / "existing")
+    assert (tmp_path / "existing" / "000001.png").read_bytes() == b"old"
+    copy_all(video, tmp_path / "existing", overwrite=True)
     assert sorted(os.listdir(tmp_path / "existing")) == ["000001.png", "000002.png", "000003.png"]
     assert read_image(str(tmp_path / "existing" / "000001.png")).shape == (H, W, 3)
 
@@ -383,6 +388,81 @@ def test_write_png_round_trip(tmp_path):
     assert os.listdir(tmp_path) == ["x.png"]
     with pytest.raises(ValueError):
         write_png(path, np.zeros((4, 4), np.uint8))
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def repeat_clip(src, dst, times):
+    """``dst``: the packets of ``src`` (one GOP) muxed ``times`` times one after the other, in a few ms."""
+    with av.open(str(src)) as i, av.open(str(dst), "w") as o:
+        s = i.streams.video[0]
+        t = o.add_stream_from_template(s)
+        packets = [p for p in i.demux(s) if p.size]
+        pts = sorted(p.pts for p in packets)
+        step = (pts[1] - pts[0]) * len(packets)
+        for k in range(times):
+            for p in packets:
+                q = av.Packet(bytes(p))
+                q.pts, q.dts, q.duration = p.pts + k * step, p.dts + k * step, p.duration
+                q.time_base, q.is_keyframe, q.stream = p.time_base, p.is_keyframe, t
+                o.mux(q)
+    return str(dst)
+
+
+def full_decode_pts(path):
+    with av.open(str(path)) as c:
+        return [f.pts for f in c.decode(c.streams.video[0])]
+
+
+def test_opening_a_long_clip_decodes_only_its_ends(tmp_path):
+    # Frame count and timestamps come from the packets; only the first frame and the last GOP are decoded
+    # to check them. Opening used to decode the whole clip.
+    gop = make_video(tmp_path / "gop.mp4", n=20, w=320, h=240, gop=20, image=lambda i, w, h: np.ascontiguousarray(
+        np.roll(np.tile(pattern_image(i, 64, 48), (5, 5, 1)), 3 * i, axis=1)))
+    long = repeat_clip(gop, tmp_path / "long.mp4", 50)
+    t = time.perf_counter()
+    expected = full_decode_pts(long)
+    full = time.perf_counter() - t
+    t = time.perf_counter()
+    src = open_source(long)
+    first_two = [f.pts for f in itertools.islice(first_frames(src), 2)]
+    opened = time.perf_counter() - t
+    assert src.info.n_frames == len(expected) == 1000
+    assert list(src.probe.pts) == expected and first_two == expected[:2]
+    assert opened < 0.3 * full, f"opening took {opened:.3f} s, decoding the whole clip {full:.3f} s"
+
+
+def first_frames(source, n=2):
+    with contextlib.closing(source.frames()) as frames:
+        return [next(frames) for _ in range(n)]
+
+
+@pytest.mark.parametrize("name, fmt, codec", [
+    ("x.mp4", "mp4", "libx264"),
+    ("x.mkv", "matroska", "libx264"),
+    ("x.avi", "avi", "mpeg2video"),   # B-frames, AVI: pts made up by the demuxer
+    ("x.mpg", "mpeg", "libx264"),     # packets without pts: decoded in full
+    ("x.ts", "mpegts", "mpeg2video"),
+])
+def test_probe_from_packets_agrees_with_a_full_decode(tmp_path, name, fmt, codec):
+    path = str(tmp_path / name)
+    with av.open(path, "w", format=fmt) as c:
+        s = c.add_stream(codec, rate=20)
+        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
+        s.codec_context.gop_size = 6
+        if codec == "mpeg2video":
+            s.codec_context.max_b_frames = 2
+        for i in range(15):
+            for p in s.encode(av.VideoFrame.from_ndarray(pattern_image(i), format="rgb24")):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    src = open_source(path)
+    decoded = full_decode_pts(path)
+    assert src.info.n_frames == len(decoded) == 15
+    assert src.probe.pts is None or list(src.probe.pts) == decoded
+    assert [f.pts for f in src.frames()] == (decoded if src.probe.pts is not None else [None] * 15)
 
 
 # --------------------------------------------------------------------------- errors

@@ -74,7 +74,7 @@ def _reason(e: BaseException) -> str:
 
 @dataclass(frozen=True)
 class VideoProbe:
-    """What one full decode pass learned about the first video stream of a file."""
+    """What probing (probe_video) learned about the first video stream of a file."""
 
     width: int  # displayed size, i.e. after rotation
     height: int
@@ -118,69 +118,164 @@ def _quarter_turns(degrees: float) -> int:
 
 
 def probe_video(path: str) -> VideoProbe:
-    """Decode the whole video once to count frames and record timestamps (images are discarded)."""
+    """Count the frames of ``path``'s video and record their timestamps, decoding as little as possible.
+
+    The packets are read without decoding where they can be trusted: each has its own pts and none is
+    flagged discardable or corrupt, and decoding the first frame and the last GOP gives exactly the frames
+    the packets promise there. Otherwise (the container lies, e.g. packed B-frames, fields without pts,
+    an edit list that drops frames) the whole video is decoded once. Remembered per file (path, inode,
+    size, mtime) for this process, so reopening a file costs nothing."""
+    key = _file_identity(path)
+    with _PROBES_LOCK:
+        known = _PROBES.get(key)
+    if known is not None:
+        return known
     try:
-        with av.open(path) as container:
-            stream = _video_stream(container, path)
+        with _opened(path) as (container, stream):
             # The header's size, before any frame is decoded: a file can claim any size (see limits).
             check_pixels(stream.codec_context.width, stream.codec_context.height, f"the video {path}")
-            stream.thread_type = "AUTO"
-            pts = array.array("q")
-            increasing = True
-            n = 0
-            first = last = None
-            for frame in container.decode(stream):
-                if first is None:
-                    first = frame
-                    turns = _quarter_turns(frame.rotation)
-                if frame.pts is None or (pts and frame.pts <= pts[-1]):
-                    increasing = False
-                elif increasing:
-                    pts.append(frame.pts)
-                last = frame
-                n += 1
-            time_base = stream.time_base or Fraction(1, 90000)
-            rate = stream.average_rate or stream.guessed_rate
-            stream_start = stream.start_time
-            has_audio = len(container.streams.audio) > 0
+            info = _stream_facts(stream, container)
+            packets = _scan_packets(container, stream)
+        scan = _scan_ends(path, packets) if packets is not None else None
+        if scan is None:
+            with _opened(path) as (container, stream):
+                scan = _scan_frames(container, stream)
     except InputError:
         raise
     except _AV_ERRORS as e:
         raise InputError(f"not a readable video: {path} ({_reason(e)})") from None
-    if n == 0:
+    if scan.n == 0:
         raise InputError(f"no decodable video frames in {path}")
+    probe = _make_probe(scan, *info)
+    with _PROBES_LOCK:
+        if len(_PROBES) >= _PROBES_KEPT:
+            _PROBES.pop(next(iter(_PROBES)))
+        _PROBES[key] = probe
+    return probe
 
-    pts_list = pts if increasing else None
+
+_PROBES: dict[tuple, VideoProbe] = {}
+_PROBES_LOCK = threading.Lock()
+_PROBES_KEPT = 64
+
+
+@dataclass(frozen=True)
+class _Scan:
+    """What reading a video stream learned: frame count, pts (increasing) or None, the last frame's
+    duration in ticks (0: unknown), and the first frame's size and rotation as decoded."""
+
+    n: int
+    pts: array.array | None
+    last_ticks: int
+    width: int
+    height: int
+    turns: int
+
+
+@dataclass(frozen=True)
+class _Packets:
+    pts: array.array  # sorted, unique
+    last_ticks: int  # duration of the packet with the highest pts (0: unknown)
+    last_key: int | None  # pts of the last keyframe packet
+
+
+def _stream_facts(stream, container) -> tuple:
+    time_base = stream.time_base or Fraction(1, 90000)
+    rate = stream.average_rate or stream.guessed_rate
+    return Fraction(time_base), rate, stream.start_time, len(container.streams.audio) > 0
+
+
+def _scan_packets(container, stream) -> _Packets | None:
+    """Presentation pts of every packet (one frame each), or None when the packets cannot say it."""
+    pts = array.array("q")
+    top, last_ticks, last_key = None, 0, None
+    for packet in container.demux(stream):
+        if packet.size == 0:
+            continue  # the demuxer's end-of-stream marker
+        if packet.pts is None or packet.is_discard or packet.is_corrupt:
+            return None
+        pts.append(packet.pts)
+        if top is None or packet.pts > top:
+            top, last_ticks = packet.pts, packet.duration or 0
+        if packet.is_keyframe and (last_key is None or packet.pts > last_key):
+            last_key = packet.pts
+    ordered = array.array("q", sorted(pts))
+    if not ordered or any(a == b for a, b in zip(ordered, ordered[1:])):
+        return None
+    return _Packets(ordered, last_ticks, last_key)
+
+
+def _scan_ends(path: str, packets: _Packets) -> _Scan | None:
+    """Check the packets' promise where the decoder can break it cheaply: the first frame and every frame
+    from the last keyframe on (one GOP). None if the decoded frames differ from it."""
+    if packets.last_key is None:
+        return None
+    pts = packets.pts
+    with _opened(path) as (container, stream):
+        first = next(container.decode(stream), None)
+    if first is None or first.pts != pts[0]:
+        return None
+    with _opened(path) as (container, stream):
+        try:
+            tail = [frame.pts for frame in _seek_decode(container, stream, packets.last_key)]
+        except _SeekMissed:
+            return None
+    if tail != list(pts[bisect.bisect_left(pts, packets.last_key):]):
+        return None
+    turns = _quarter_turns(first.rotation)
+    return _Scan(len(pts), pts, packets.last_ticks, first.width, first.height, turns)
+
+
+def _scan_frames(container, stream) -> _Scan:
+    """Decode the whole stream (images are discarded)."""
+    pts = array.array("q")
+    increasing = True
+    n = 0
+    first = last = None
+    for frame in container.decode(stream):
+        if first is None:
+            first = frame
+        if frame.pts is None or (pts and frame.pts <= pts[-1]):
+            increasing = False
+        elif increasing:
+            pts.append(frame.pts)
+        last = frame
+        n += 1
+    if n == 0:
+        return _Scan(0, None, 0, 0, 0, 0)
+    return _Scan(n, pts if increasing else None, last.duration or 0, first.width, first.height,
+                 _quarter_turns(first.rotation))
+
+
+def _make_probe(scan: _Scan, time_base: Fraction, rate, stream_start, has_audio: bool) -> VideoProbe:
+    n, pts_list = scan.n, scan.pts
     if not rate or rate <= 0:
         if pts_list is not None and n > 1 and pts_list[-1] > pts_list[0]:
             rate = Fraction(n - 1) / ((pts_list[-1] - pts_list[0]) * time_base)
         else:
             rate = Fraction(25)
     rate = Fraction(rate)
-    if last.duration and last.duration > 0:
-        last_duration = last.duration * Fraction(time_base)
+    if scan.last_ticks > 0:
+        last_duration = scan.last_ticks * time_base
     elif pts_list is not None and n > 1:
-        last_duration = (pts_list[-1] - pts_list[-2]) * Fraction(time_base)
+        last_duration = (pts_list[-1] - pts_list[-2]) * time_base
     else:
         last_duration = 1 / rate
     if pts_list is not None:
-        start_time = pts_list[0] * Fraction(time_base)
+        start_time = pts_list[0] * time_base
     else:
-        start_time = (stream_start or 0) * Fraction(time_base)
-
-    width, height = first.width, first.height
-    if turns % 2:
-        width, height = height, width
+        start_time = (stream_start or 0) * time_base
+    width, height = (scan.height, scan.width) if scan.turns % 2 else (scan.width, scan.height)
     return VideoProbe(
         width=width,
         height=height,
         n_frames=n,
-        time_base=Fraction(time_base),
+        time_base=time_base,
         rate=rate,
         pts=pts_list,
         start_time=start_time,
         last_duration=last_duration,
-        quarter_turns=turns,
+        quarter_turns=scan.turns,
         has_audio=has_audio,
     )
 
