@@ -132,7 +132,8 @@ def test_memory_is_released_after_every_job_even_a_failing_one(monkeypatch):
     batch.run_jobs(planned, run, outcomes)
     assert calls == ["good", "gc", "cuda", "bad", "gc", "cuda", "good", "gc", "cuda"]
     assert [o.status for o in outcomes] == ["ok", "FAILED", "ok"]
-    assert outcomes[1].message == "RuntimeError: Error(s) in loading state_dict for Sequential: size mismatch for 0.weight"
+    assert outcomes[1].message == ("RuntimeError: Error(s) in loading state_dict for Sequential: "
+                                   "size mismatch for 0.weight")  # one line
 
 
 @pytest.mark.parametrize("error, message", [
@@ -283,7 +284,8 @@ def test_glob_outputs_that_would_collide_are_named_apart(tmp_path):
     assert [os.path.basename(j.output) for j in jobs] == ["other.mp4", "shot_mov.mp4", "shot_mp4.mp4"]
     jobs = jobs_from_glob(str(tmp_path / "other.mp4"), ["a/style.jpg", "b/style.jpg", "c/plain.jpg"], out)
     assert [os.path.basename(j.output) for j in jobs] == ["other_a_style.mp4", "other_b_style.mp4", "other_plain.mp4"]
-    assert jobs_from_glob(str(tmp_path / "*.m*"), ["st.png"], out) == jobs_from_glob(str(tmp_path / "*.m*"), ["st.png"], out)
+    again = jobs_from_glob(str(tmp_path / "*.m*"), ["st.png"], out)
+    assert again == jobs_from_glob(str(tmp_path / "*.m*"), ["st.png"], out)  # deterministic
 
 
 def test_glob_options_that_every_job_would_share_are_refused(shots, capsys):
@@ -311,6 +313,10 @@ def test_job_file_errors_and_argv(tmp_path):
     bad.write_text("[[job]\n")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_jobs(str(bad))
+    with pytest.raises(ConfigError, match="job file not found"):
+        load_jobs(str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match="no input matches"):
+        jobs_from_glob(str(tmp_path / "*.mov"), ["s.png"], str(tmp_path))
     job = Job("in.mp4", ("s.jpg",), "o.mp4", {"max_side": 64, "style_blend": [1, 2], "preserve_colors": True})
     assert job.argv() == ["in.mp4", "-o", "o.mp4", "--style", "s.jpg", "--max-side", "64",
                           "--style-blend", "1,2", "--preserve-colors"]

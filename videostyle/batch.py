@@ -13,7 +13,9 @@ flag of the same name means (``max_side`` or ``max-side`` → ``--max-side``) an
     style_blend = [0.7, 0.3]
     output = "out/a.mp4"
 
-Rules, all decided before the first job runs (a bad job file starts nothing and exits 2):
+Exit codes: 0 every job succeeded, 1 some job failed (the summary says which and why), 2 the batch
+itself is wrong (job file missing or not TOML, a bad value, a glob matching nothing, colliding paths) and
+no job ran. Rules, all decided before the first job runs:
 
 - Every path in a job file is relative to the file's folder: input, style, output, report, work_dir,
   compare, weights (unless ``packaged`` or ``torchvision``) and flow_dir; ``~`` is the home folder.
@@ -47,7 +49,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from .errors import ConfigError, InputError, VideostyleError
+from .errors import ConfigError, VideostyleError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -119,9 +121,9 @@ def _read_toml(path: str) -> dict:
         with open(path, "rb") as f:
             return tomllib.load(f)
     except FileNotFoundError:
-        raise InputError(f"job file not found: {path}") from None
+        raise ConfigError(f"job file not found: {path}") from None
     except OSError as exc:
-        raise InputError(f"cannot read job file {path}: {exc.strerror or exc}") from None
+        raise ConfigError(f"cannot read job file {path}: {exc.strerror or exc}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from None
 
@@ -194,7 +196,7 @@ def jobs_from_glob(pattern: str, styles: list[str], output_dir: str, ext: str = 
     (a folder of frames when the input is a folder); clashing names are made unique (module docstring)."""
     inputs = sorted(glob.glob(pattern))
     if not inputs:
-        raise InputError(f"no input matches {pattern}")
+        raise ConfigError(f"no input matches {pattern}")
     if not os.path.isdir(output_dir):
         raise ConfigError(f"output folder does not exist: {output_dir}")
     in_labels, style_labels = _labels(inputs), _labels(list(dict.fromkeys(styles)))
