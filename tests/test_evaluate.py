@@ -8,6 +8,7 @@ import pytest
 
 from mediagen import make_video, texture
 from videostyle.errors import ConfigError, InputError
+from videostyle import metrics
 from videostyle.evaluate import evaluate_video, format_table, plot
 from videostyle.frames import write_png
 
@@ -94,13 +95,38 @@ def test_bad_offsets_are_a_config_error(clip):
         evaluate_video(clip[1], clip[1], offsets=(0, 1))
 
 
+def test_warping_error_is_the_papers_per_channel_mean():
+    # Ruder et al.'s 1/D normalization (D = width·height·channels): a difference of 0.1 in every channel
+    # of every reliable pixel is 0.01, not 0.03 (the sum over channels reported before); black against
+    # white is 1, the top of the scale.
+    zero_flow = np.zeros((H, W, 2), np.float32)
+    c = np.ones((H, W), np.float32)
+    grey = np.full((H, W, 3), 100, np.uint8)
+    lighter = grey + np.uint8(round(0.1 * 255))
+    assert metrics.warping_error(lighter, grey, zero_flow, c) == pytest.approx((round(0.1 * 255) / 255) ** 2, rel=1e-5)
+    black, white = np.zeros((H, W, 3), np.uint8), np.full((H, W, 3), 255, np.uint8)
+    assert metrics.warping_error(white, black, zero_flow, c) == pytest.approx(1.0)
+    # One channel off by 0.3: a third of 0.09, and unreliable pixels (c = 0) still count for nothing.
+    red = grey.copy()
+    red[..., 0] += np.uint8(round(0.3 * 255))
+    half = c.copy()
+    half[:, W // 2:] = 0
+    assert metrics.warping_error(red, grey, zero_flow, half) == pytest.approx((round(0.3 * 255) / 255) ** 2 / 3, rel=1e-5)
+
+
+def test_result_and_table_state_the_normalization(clip):
+    r = evaluate_video(clip[1], clip[1], offsets=(1,))
+    assert "1/D" in r["warping_error_definition"] and "channels" in r["warping_error_definition"]
+    assert "per channel" in format_table(r).splitlines()[0]
+
+
 def test_other_size_is_resized_and_max_side_shrinks_both(clip, source_frames, tmp_path):
     big = [cv2.resize(f, (W * 2, H * 2), interpolation=cv2.INTER_CUBIC) for f in source_frames]
     seq = write_sequence(tmp_path / "big", big)
     r = evaluate_video(seq, clip[1], offsets=(1,))
     assert r["size"] == [W, H]
     # Up- then down-sampling changes little: still close to the source's own floor.
-    assert r["warping_error"]["1"] < 3 * r["source_warping_error"]["1"] + 1e-3
+    assert r["warping_error"]["1"] < 3 * r["source_warping_error"]["1"] + 3e-4
     small = evaluate_video(seq, clip[1], offsets=(1,), max_side=24)
     assert small["size"] == [24, 16]
     assert evaluate_video(seq, clip[1], offsets=(1,), max_side=1000)["size"] == [W, H]  # never enlarged

@@ -86,7 +86,8 @@ def evaluate_video(
     flow_back = flow(source_t → source_{t−d}), flow_fwd = flow(source_{t−d} → source_t),
     c = consistency_weights(flow_back, flow_fwd), and e_d(t) = ``metrics.warping_error`` of the
     stylized pair (and of the source pair: the noise floor). Units: squared RGB difference in [0,1]
-    summed over channels, averaged over reliable pixels, so e ∈ [0, 3]; lower is steadier.
+    averaged over the 3 channels and over reliable pixels (the paper's normalization, so figures compare
+    with its tables), e ∈ [0, 1]; lower is steadier.
 
     Flicker: mean over t ≥ 1 of |L_t − L_{t−1}|, L = mean BT.709 luminance of the frame in [0, 1]
     (None for a one-frame clip). With ``style`` (style image paths): per-frame ``content_distance``
@@ -94,6 +95,7 @@ def evaluate_video(
     distance to the style targets) from ``metrics.fidelity``, on ``device`` with ``weights``.
 
     Result keys: ``frames`` (n), ``size`` ([w, h] evaluated), ``offsets`` (those used),
+    ``warping_error_definition`` (the normalization, in words: ``metrics.WARPING_ERROR_DEFINITION``),
     ``warping_error`` / ``source_warping_error`` ({"d": mean}), ``flicker`` / ``source_flicker``,
     ``per_frame`` (one dict per frame: ``index``, ``warping_error_d`` and ``source_warping_error_d`` for
     each d ≤ index, ``luminance``, ``source_luminance``, and with style ``content_distance``,
@@ -160,6 +162,7 @@ def evaluate_video(
         "frames": n,
         "size": [int(size[0]), int(size[1])],
         "offsets": used,
+        "warping_error_definition": metrics.WARPING_ERROR_DEFINITION,
         "warping_error": {str(d): _mean(errors[d]) for d in used},
         "source_warping_error": {str(d): _mean(src_errors[d]) for d in used},
         "flicker": _flicker(lum),
@@ -193,7 +196,7 @@ class _Fidelity:
 def _fmt(value) -> str:
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
-    return f"{value:.5f}"
+    return f"{value:.3g}" if 0 < abs(value) < 1e-3 else f"{value:.5f}"  # per-channel errors are often < 0.001
 
 
 def format_table(result: dict) -> str:
@@ -207,7 +210,7 @@ def format_table(result: dict) -> str:
         rows.append(("style distance", _fmt(result["style_distance"]), "-"))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     lines = [f"{result['frames']} frames at {result['size'][0]}x{result['size'][1]} "
-             "(warping error: lower is steadier; source = noise floor)"]
+             "(warping error per channel as in Ruder et al.: lower is steadier; source = noise floor)"]
     for r in rows:
         lines.append(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}")
     return "\n".join(lines)
@@ -235,7 +238,7 @@ def plot(result: dict, path: str) -> None:
         colour = f"C{i}"
         ax.plot(x, [r[f"warping_error_{d}"] for r in rows], color=colour, marker=".", label=f"stylized, offset {d}")
         ax.plot(x, [r[f"source_warping_error_{d}"] for r in rows], color=colour, ls="--", label=f"source, offset {d}")
-    ax.set_ylabel("warping error")
+    ax.set_ylabel("warping error (per channel)")
     ax.set_title(f"{result['frames']} frames at {result['size'][0]}x{result['size'][1]}")
     if ax.lines:
         ax.legend(fontsize="small", ncol=2)

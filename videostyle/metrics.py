@@ -13,11 +13,19 @@ from .losses import gram
 from .warp import warp
 
 
+# Said in every report that carries the measure, so that a figure is read against the right scale.
+WARPING_ERROR_DEFINITION = (
+    "Ruder et al. 2016 (Sec. 6) normalization: squared RGB difference in [0,1] between a frame and the "
+    "earlier one warped by the source's flow, averaged over the 3 channels (1/D, D = width*height*channels) "
+    "and over pixels weighted by the flow's consistency c; in [0, 1]")
+
+
 def warping_error(current: np.ndarray, previous: np.ndarray, flow_back: np.ndarray, weight: np.ndarray) -> float:
-    """Σ c·(S_t − warp(S_{t−1}))² / Σ c over RGB in [0,1]; inputs H×W×3 in 0–255, flow t → t−1 and c
-    computed from the *source* frames. Summed over channels, averaged over reliable pixels."""
+    """Σ c·(S_t − warp(S_{t−1}))² / (3·Σ c) over RGB in [0,1]: the paper's per-channel normalization
+    (comparable with its tables; before, the sum over channels made it three times larger). Inputs H×W×3
+    in 0–255, flow t → t−1 and c computed from the *source* frames. Result in [0, 1]."""
     diff = current.astype(np.float32) / 255.0 - warp(previous.astype(np.float32), flow_back) / 255.0
-    return float((weight * (diff ** 2).sum(-1)).sum() / max(weight.sum(), 1e-8))
+    return float((weight * (diff ** 2).mean(-1)).sum() / max(weight.sum(), 1e-8))
 
 
 @torch.no_grad()
