@@ -120,23 +120,24 @@ def _quarter_turns(degrees: float) -> int:
 def probe_video(path: str) -> VideoProbe:
     """Count the frames of ``path``'s video and record their timestamps, decoding as little as possible.
 
-    The packets are read without decoding where they can be trusted: each has its own pts and none is
-    flagged discardable or corrupt, and decoding the first frame and the last GOP gives exactly the frames
-    the packets promise there. Otherwise (the container lies, e.g. packed B-frames, fields without pts,
-    an edit list that drops frames) the whole video is decoded once. Remembered per file (path, inode,
-    size, mtime) for this process, so reopening a file costs nothing."""
-    key = _file_identity(path)
-    with _PROBES_LOCK:
-        known = _PROBES.get(key)
-    if known is not None:
-        return known
+    The packets are read without decoding where they can be trusted: each has its own pts, none is flagged
+    discardable or corrupt, and the first decoded frame is the first one they promise. Otherwise (fields
+    without pts, an edit list that drops frames, ...) the whole video is decoded once. A container that
+    still lies (a packet that gives no frame) is caught while decoding: each frame's pts is checked and
+    the count at the end, with a one-line error. Remembered per file (path, inode, size, mtime) for this
+    process, so reopening a file costs nothing."""
     try:
+        key = _file_identity(path)
+        with _PROBES_LOCK:
+            known = _PROBES.get(key)
+        if known is not None:
+            return known
         with _opened(path) as (container, stream):
             # The header's size, before any frame is decoded: a file can claim any size (see limits).
             check_pixels(stream.codec_context.width, stream.codec_context.height, f"the video {path}")
             info = _stream_facts(stream, container)
             packets = _scan_packets(container, stream)
-        scan = _scan_ends(path, packets) if packets is not None else None
+        scan = _scan_first(path, packets) if packets is not None else None
         if scan is None:
             with _opened(path) as (container, stream):
                 scan = _scan_frames(container, stream)
@@ -176,7 +177,6 @@ class _Scan:
 class _Packets:
     pts: array.array  # sorted, unique
     last_ticks: int  # duration of the packet with the highest pts (0: unknown)
-    last_key: int | None  # pts of the last keyframe packet
 
 
 def _stream_facts(stream, container) -> tuple:
@@ -188,7 +188,7 @@ def _stream_facts(stream, container) -> tuple:
 def _scan_packets(container, stream) -> _Packets | None:
     """Presentation pts of every packet (one frame each), or None when the packets cannot say it."""
     pts = array.array("q")
-    top, last_ticks, last_key = None, 0, None
+    top, last_ticks = None, 0
     for packet in container.demux(stream):
         if packet.size == 0:
             continue  # the demuxer's end-of-stream marker
@@ -197,33 +197,21 @@ def _scan_packets(container, stream) -> _Packets | None:
         pts.append(packet.pts)
         if top is None or packet.pts > top:
             top, last_ticks = packet.pts, packet.duration or 0
-        if packet.is_keyframe and (last_key is None or packet.pts > last_key):
-            last_key = packet.pts
     ordered = array.array("q", sorted(pts))
     if not ordered or any(a == b for a, b in zip(ordered, ordered[1:])):
         return None
-    return _Packets(ordered, last_ticks, last_key)
+    return _Packets(ordered, last_ticks)
 
 
-def _scan_ends(path: str, packets: _Packets) -> _Scan | None:
-    """Check the packets' promise where the decoder can break it cheaply: the first frame and every frame
-    from the last keyframe on (one GOP). None if the decoded frames differ from it."""
-    if packets.last_key is None:
-        return None
-    pts = packets.pts
+def _scan_first(path: str, packets: _Packets) -> _Scan | None:
+    """The packets' frames, if the first decoded frame is the one they promise (None otherwise). The rest
+    of the promise is checked while decoding: every frame's pts (_emit) and the count (media)."""
     with _opened(path) as (container, stream):
         first = next(container.decode(stream), None)
-    if first is None or first.pts != pts[0]:
-        return None
-    with _opened(path) as (container, stream):
-        try:
-            tail = [frame.pts for frame in _seek_decode(container, stream, packets.last_key)]
-        except _SeekMissed:
-            return None
-    if tail != list(pts[bisect.bisect_left(pts, packets.last_key):]):
+    if first is None or first.pts != packets.pts[0]:
         return None
     turns = _quarter_turns(first.rotation)
-    return _Scan(len(pts), pts, packets.last_ticks, first.width, first.height, turns)
+    return _Scan(len(packets.pts), packets.pts, packets.last_ticks, first.width, first.height, turns)
 
 
 def _scan_frames(container, stream) -> _Scan:
