@@ -436,7 +436,8 @@ def _emit(frames, path: str, probe: VideoProbe, start: int, stop: int, after_see
         if pts is not None and frame.pts != pts:
             if after_seek:
                 raise _SeekMissed
-            raise InputError(f"frame {index} of {path} decoded differently on a second read (pts {frame.pts}, expected {pts})")
+            raise InputError(f"frame {index} of {path} decoded with pts {frame.pts}, but opening the file found {pts}: "
+                             "its timestamps do not match its frames")
         if after_seek and ((frame.width, frame.height) != size or frame.is_corrupt):
             raise _SeekMissed
         yield pts, _to_rgb(frame, probe.quarter_turns)
