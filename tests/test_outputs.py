@@ -325,3 +325,48 @@ def test_multipass_with_original_size_compare_keeps_memory_bounded(tmp_path, mon
     main = [read_image(p) for _, p in list_sequence(str(tmp_path / "out"))]
     assert len(side) == len(main) == n
     assert all(np.array_equal(s[:, :W], f) and np.array_equal(s[:, W:], m) for s, f, m in zip(side, full, main))
+
+
+KILLED_IN_COMMIT = """
+import os, signal, sys
+sys.path.insert(0, {tests!r})
+from mediagen import pattern_image
+from videostyle.media import MediaInfo, open_sink
+info = MediaInfo("sequence", 48, 32, 3, 25, None, False, 1)
+sink = open_sink({out!r}, info, overwrite=True)
+for i in range(3):
+    sink.write(pattern_image(20 + i))
+moves = []
+def killing(a, b, _replace=os.replace, _rename=os.rename):
+    if len(moves) == {after}:
+        os.kill(os.getpid(), signal.SIGKILL)
+    moves.append(b)
+    return (_rename if {rename} else _replace)(a, b)
+if {rename}:
+    os.rename = killing
+else:
+    os.replace = killing
+sink.close()
+"""
+
+
+@pytest.mark.parametrize("exists", [False, True])
+def test_a_kill_during_the_commit_is_repaired_by_a_rerun(tmp_path, exists):
+    """A new folder appears whole or not at all; an existing one can be left with a mix of new and old
+    frames (documented), which a rerun with overwrite replaces, removing the dead run's staging folder."""
+    out = tmp_path / "out"
+    if exists:
+        write_frames(out / "%04d.png", 5)
+    code = KILLED_IN_COMMIT.format(tests=TESTS, out=str(out / "%04d.png"), after=1 if exists else 0,
+                                   rename=not exists)
+    done = subprocess.run([sys.executable, "-c", code], cwd=TESTS, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert done.returncode == -signal.SIGKILL
+    assert len(partials(tmp_path)) == 1
+    if exists:  # frame 1 is new, 2..5 old
+        assert np.array_equal(read_image(str(out / "0001.png")), pattern_image(20))
+        assert np.array_equal(read_image(str(out / "0002.png")), pattern_image(1)) and (out / "0005.png").exists()
+    else:
+        assert not out.exists()
+    write_frames(out / "%04d.png", 3, shade=30, overwrite=True)
+    assert partials(tmp_path) == [] and sorted(os.listdir(out)) == ["0001.png", "0002.png", "0003.png"]
+    assert np.array_equal(read_image(str(out / "0003.png")), pattern_image(32))
