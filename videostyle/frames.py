@@ -513,7 +513,8 @@ class SequenceWriter:
         existing = [] if self.overwrite else self._existing()
         if existing:
             raise OutputError(f"{self.directory} already holds {len(existing)} frame(s) named like "
-                              f"{os.path.basename(self.pattern)} (e.g. {existing[0]}); use -y/--overwrite to replace them")
+                              f"{os.path.basename(self.pattern)} (e.g. {existing[0]}); "
+                              "use -y/--overwrite to replace them")
 
     def write(self, image: np.ndarray) -> None:
         """Stage one H x W x 3 uint8 or uint16 RGB frame; every frame must have the first one's size."""
