@@ -387,6 +387,7 @@ def stylize(tmp_path, shot, out, *extra):
                  "--work-dir", str(out) + "-work", *extra])
 
 
+@pytest.mark.slow
 def test_reference_ppm_shot_with_its_full_size_flows(tmp_path):
     """A folder of PPM frames is accepted, and flows made at its full size serve --max-side 48 (half the
     size): the frames equal those stylized with flows made at the processing size (measured: a mean
@@ -408,6 +409,7 @@ def test_reference_ppm_shot_with_its_full_size_flows(tmp_path):
         assert np.abs(a - b).mean() < 3.0, name
 
 
+@pytest.mark.slow
 def test_non_finite_flow_file_stops_stylize_with_one_line(tmp_path, capsys):
     from videostyle.cli import main
     shot = reference_shot(tmp_path / "shot", n=2, w=48, h=32, ext=".png")

@@ -159,3 +159,32 @@ def test_dpx_frames_are_decoded_by_ffmpeg(tmp_path, pix_fmt, tolerance):
     assert (source.info.width, source.info.height, source.info.n_frames, source.info.first_number) == (14, 10, 2, 1001)
     for f in source.frames():
         assert np.abs(f.image.astype(int) - rgb).max() <= tolerance
+
+
+def test_image_size_reads_headers_only_and_agrees_with_read_image(tmp_path, monkeypatch):
+    """Opening a sequence checks every frame's size: for PNG, Netpbm, EXR, DPX and JPEG (EXIF rotation
+    included) from the header, without decoding, and equal to what read_image returns."""
+    from PIL import Image
+
+    from videostyle import frames
+    rgb = _rgb(8, 6)
+    paths = []
+    for ext in (".png", ".ppm", ".pgm", ".jpg"):
+        paths.append(str(tmp_path / f"a{ext}"))
+        cv2.imwrite(paths[-1], rgb[..., 0] if ext == ".pgm" else rgb)
+    (tmp_path / "a.exr").write_bytes(frames.encode_exr(rgb))
+    paths.append(str(tmp_path / "a.exr"))
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        paths.append(str(tmp_path / f"turned{orientation}.jpg"))
+        Image.fromarray(rgb).save(paths[-1], exif=exif.tobytes())
+    decoded = {p: frames.read_image(p).shape[1::-1] for p in paths}
+    assert decoded[str(tmp_path / "turned6.jpg")] == (8, 6)  # OpenCV turns it; so must image_size
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("image_size decoded an image")
+    monkeypatch.setattr(frames.cv2, "imdecode", no_decoding)
+    monkeypatch.setattr(frames.cv2, "imread", no_decoding)
+    for p in paths:
+        assert frames.image_size(p) == decoded[p], p

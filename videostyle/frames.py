@@ -195,8 +195,8 @@ def to_rgb8(img: np.ndarray, *, linear: bool = False, bgr: bool = True, path: st
 
 def image_size(path: str) -> tuple[int, int]:
     """(width, height) of an image file as read_image returns it: from the header alone for PNG, PNM,
-    EXR and DPX (formats without an orientation tag); others are decoded, after the header check.
-    InputError above limits.MAX_PIXELS."""
+    EXR, DPX and JPEG (its EXIF rotation applied, as read_image does); others are decoded, after the
+    header check. InputError above limits.MAX_PIXELS."""
     try:
         with open(path, "rb") as f:
             size = header_size(f, exact_only=True)
@@ -211,9 +211,10 @@ def image_size(path: str) -> tuple[int, int]:
 
 def header_size(f, exact_only: bool = False) -> tuple[int, int] | None:
     """(width, height) from the header of the image in the seekable binary file ``f``, reading no
-    pixels; None when the format is not recognised. PNG, PNM and PAM, EXR and DPX are parsed here;
-    with ``exact_only`` false, other formats are asked of Pillow, whose size ignores an EXIF rotation
-    (the pixel count is right, the orientation may not be)."""
+    pixels; None when the format is not recognised. PNG, PNM and PAM, EXR and DPX are parsed here, JPEG
+    by Pillow with its EXIF rotation applied; with ``exact_only`` false, other formats are asked of
+    Pillow too, whose size ignores their rotation tags (the pixel count is right, the orientation may
+    not be)."""
     f.seek(0)
     head = f.read(2048)  # PNG IHDR, PNM/PAM and DPX sizes lie in the first 2 kB
     for parse in (_png_size, _pnm_size, _dpx_size):
@@ -223,6 +224,8 @@ def header_size(f, exact_only: bool = False) -> tuple[int, int] | None:
     if head[:4] == _EXR_MAGIC:
         f.seek(0)
         return _exr_size(f.read(1 << 16))  # EXR attributes come first; 64 kB holds any real header
+    if head[:3] == b"\xff\xd8\xff":
+        return _jpeg_size(f)
     return None if exact_only else _pillow_size(f)
 
 
@@ -276,8 +279,25 @@ def _exr_size(head: bytes) -> tuple[int, int] | None:
     return None
 
 
+def _jpeg_size(f) -> tuple[int, int] | None:
+    # EXIF orientations 5–8 turn the picture a quarter turn; OpenCV applies them when decoding.
+    image = _pillow_image(f)
+    if image is None or image.format != "JPEG":
+        return None
+    try:
+        turned = image.getexif().get(0x0112) in (5, 6, 7, 8)
+    except Exception:  # noqa: BLE001 — broken EXIF: let the decoder decide
+        return None
+    return image.size[::-1] if turned else image.size
+
+
 def _pillow_size(f) -> tuple[int, int] | None:
-    """Size from Pillow's lazy open, which reads the header only. Pillow's own decompression-bomb
+    image = _pillow_image(f)
+    return None if image is None else image.size
+
+
+def _pillow_image(f):
+    """Pillow's lazy image of ``f`` (header read, no pixels), or None. Pillow's own decompression-bomb
     check (a warning above 89 megapixels, an error above 179, and no size) is bypassed by calling the
     format plugins directly, as Image.open does, so that check_pixels applies videostyle's limit."""
     try:
@@ -294,7 +314,7 @@ def _pillow_size(f) -> tuple[int, int] | None:
             continue
         try:
             f.seek(0)
-            return tuple(factory(f, "").size)
+            return factory(f, "")
         except Exception:  # noqa: BLE001 — a plugin that fails on the header did not recognise the file
             continue
     return None
