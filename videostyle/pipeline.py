@@ -10,12 +10,12 @@ import time
 from fractions import Fraction
 from typing import Any, Callable, Iterator, Sequence
 
-import numpy as np
 import torch
 
 from .atomic import write_json
 from .config import StylizeConfig, as_dict
 from .device import to_tensor
+from .drivers import Frame, optimizer_solver, pick, prepare
 from .errors import ConfigError, InputError, OutputError
 from .flowsource import EstimatedFlows, FileFlows
 from .frames import list_sequence, read_image
@@ -23,11 +23,9 @@ from .media import VIDEO_EXTENSIONS, is_sequence_path, open_source
 from .media import _sequence_pattern as sequence_pattern
 from .memory import check_fits
 from .metrics import fidelity, warping_error
-from .multi_pass import multi_pass
 from .outputs import Outputs
 from .paths import PathPlan, written_file, written_sequence
 from .prefetch import Prefetch
-from .single_pass import prepare, single_pass
 from .store import WorkStore, check_work_folder, content_identity, default_work_dir, file_identity, folder_identity
 from .stylizer import Stylizer, processing_size, resize_rgb
 
@@ -126,23 +124,25 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
         timer = _Timer()
         run_start = time.perf_counter()
         # Decoding, resizing and optical flow run ahead in a thread while the optimizer works.
+        # Flows are named by absolute frame numbers, like everything else.
         if flow_dir:
-            flows = FileFlows(flow_dir, size, start)
+            flows = FileFlows(flow_dir, size)
         else:
-            flows = EstimatedFlows(config.flow, config.flow_preset, os.path.join(work, "flows"), start, size)
-        prepared = Prefetch(prepare(_decode(source, size, outputs, timer), flows, config.long_term))
+            flows = EstimatedFlows(config.flow, config.flow_preset, os.path.join(work, "flows"), 0, size)
+        prepared = Prefetch(prepare(_decode(source, start, size, outputs, timer), flows, config.long_term))
         per_frame, prev = [], None
         try:
-            drive = multi_pass if config.multipass.passes > 1 else single_pass
-            for outcome in drive(stylizer, list(prepared) if drive is multi_pass else prepared, store):
+            driver = pick(config)
+            frames_in = list(prepared) if driver.NEEDS_WHOLE_CLIP else prepared
+            for outcome in driver.run(optimizer_solver(stylizer), config, frames_in, store):
                 t = time.perf_counter()
-                record = {"index": start + outcome.prepared.index, **outcome.record, "resumed": outcome.resumed}
+                record = {"index": outcome.prepared.number, **outcome.record, "resumed": outcome.resumed}
                 if not outcome.resumed:
                     timer.seconds["flow"] += outcome.prepared.flow_seconds
                     timer.seconds["optimize"] += outcome.record["seconds"]
                 record.update(_frame_metrics(stylizer, outcome, prev))
                 timer.add("metrics", t)
-                outputs.write(outcome.prepared.index, outcome.stylized, outcome.prepared.frame)
+                outputs.write(outcome.prepared.number - start, outcome.stylized, outcome.prepared.frame)
                 prev = outcome
                 per_frame.append(record)
                 emit({"event": "frame", "n_frames": info.n_frames, **record})
@@ -173,15 +173,15 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     return result
 
 
-def _decode(source, size: tuple[int, int], outputs: Outputs, timer: _Timer) -> Iterator[np.ndarray]:
-    """Source frames resized to the processing size; pts and (when needed) full-size frames are handed
-    to ``outputs`` on the way."""
+def _decode(source, start: int, size: tuple[int, int], outputs: Outputs, timer: _Timer) -> Iterator[Frame]:
+    """Source frames resized to the processing size, named by their absolute number (``start`` is the
+    selection's first); pts are handed to ``outputs`` on the way."""
     t = time.perf_counter()
     for frame in source.frames():
         outputs.remember(frame)
         image = resize_rgb(frame.image, size)
         t = timer.add("decode", t)
-        yield image
+        yield Frame(start + frame.index, frame.pts, image)
         t = time.perf_counter()
 
 
@@ -216,12 +216,15 @@ def _path_plan(input, styles, config, output, compare, report, flow_dir) -> Path
 
 def _manifest(input, styles, config, info, size, start, flow_dir) -> dict:
     """What the finished frames in a work folder depend on: the input, style, weights and flow files by
-    content, and the settings (the device is left out: moving a run to another machine is allowed)."""
+    content, and the settings (the device is left out: moving a run to another machine is allowed).
+    Single-pass frames are keyed by absolute number and depend only on earlier frames, so the folder
+    serves any ``--frames`` range of the same input; multi-pass results depend on the whole range."""
     settings = as_dict(config)
     settings.pop("device")
     weights = _weights_file(config)
+    selection = {"first": start, "n_frames": info.n_frames} if pick(config).NEEDS_WHOLE_CLIP else {}
     return {"input": {"path": os.path.abspath(input), "identity": file_identity(_input_files(input)),
-                      "first": start, "n_frames": info.n_frames},
+                      **selection},
             "styles": [content_identity(s) for s in styles], "size": list(size), "config": settings,
             "weights": content_identity(weights) if weights and os.path.isfile(weights) else None,
             "flow_dir": folder_identity(flow_dir) if flow_dir else None}

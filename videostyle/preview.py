@@ -12,7 +12,7 @@ from .frames import to_uint8
 from .errors import ConfigError
 from .media import open_source
 from .multiscale import stylize_multiscale
-from .single_pass import frame_rng
+from .drivers.core import frame_rng
 from .stylizer import Stylizer, processing_size, resize_rgb
 from .temporal import init_image
 

@@ -1,0 +1,142 @@
+"""Drivers with a fake solver: scheduling, start images, iteration caps, long-term targets, resume and
+multi-pass blending, in milliseconds (no network)."""
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from videostyle.config import MultiPassConfig, OptimConfig, StylizeConfig
+from videostyle.drivers import multi, pick, single
+from videostyle.drivers.core import Prepared
+from videostyle.errors import ConfigError
+from videostyle.store import WorkStore
+
+H, W = 4, 6
+CFG = StylizeConfig(optim=OptimConfig(iterations_first=9, iterations_later=5),
+                    multipass=MultiPassConfig(passes=1, pass_iterations=3, temporal_from_pass=2))
+
+
+class FakeSolver:
+    """Returns start + 1 (so each result shows where it started) and records every call."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, content, start, temporal, iterations, cold):
+        self.calls.append({"start": start.copy(), "temporal": temporal, "iterations": iterations, "cold": cold})
+        return start + 1.0, {"iterations": iterations, "evaluations": iterations, "seconds": 0.0,
+                             "terms": {"total": 0.0}}
+
+
+def clip(n, first=100, offsets=(1,), weight=1.0):
+    """Frames numbered from ``first``: flat grey levels 10, 20, …; identity flows with weight ``weight``."""
+    out = []
+    for i in range(n):
+        flows = {j: (np.zeros((H, W, 2), np.float32), np.full((H, W), weight, np.float32))
+                 for j in offsets if j <= i}
+        out.append(Prepared(first + i, np.full((H, W, 3), 10 * (i + 1), np.uint8), flows, dict(flows), 0.0))
+    return out
+
+
+@pytest.fixture
+def store(tmp_path):
+    return WorkStore.open(str(tmp_path / "w"), {"input": {}, "config": {}})
+
+
+def test_single_pass_start_images_caps_and_absolute_numbers(store):
+    solve = FakeSolver()
+    results = list(single.run(solve, CFG, clip(3), store))
+    first, second = solve.calls[0], solve.calls[1]
+    assert np.all(first["start"] == 10) and first["cold"] and first["iterations"] == 9   # the frame itself
+    assert np.all(second["start"] == 11) and not second["cold"] and second["iterations"] == 5  # warped result
+    assert len(second["temporal"]) == 1 and np.all(second["temporal"][0][0] == 11)
+    assert [o.prepared.number for o in results] == [100, 101, 102]
+    assert store.load(102) is not None and store.load(2) is None
+
+
+def test_unreliable_pixels_start_from_the_frame(store):
+    solve = FakeSolver()
+    list(single.run(solve, CFG, clip(2, weight=0.0), store))
+    assert np.all(solve.calls[1]["start"] == 20)
+
+
+def test_resume_skips_finished_frames_and_continues_from_them(store):
+    list(single.run(FakeSolver(), CFG, clip(2), store))
+    stored = store.load(101)[0]
+    solve = FakeSolver()
+    results = list(single.run(solve, CFG, clip(3), store))
+    assert len(solve.calls) == 1 and [o.resumed for o in results] == [True, True, False]
+    assert np.allclose(solve.calls[0]["start"], stored / 257.0)
+
+
+def test_long_term_targets_follow_the_closest_visible_frame(store):
+    solve = FakeSolver()
+    cfg = replace(CFG, long_term=(1, 2))
+    list(single.run(solve, cfg, clip(3, offsets=(1, 2)), store))
+    targets = solve.calls[2]["temporal"]
+    assert len(targets) == 2
+    assert np.all(targets[0][1] == 1.0) and np.all(targets[1][1] == 0.0)  # t−1 visible everywhere
+
+
+def test_random_init_is_seeded_by_the_absolute_frame_number(tmp_path):
+    cfg = replace(CFG, init="random", first_init="random")
+    starts = []
+    for k, first in enumerate((100, 100, 101)):
+        solve = FakeSolver()
+        list(single.run(solve, cfg, clip(1, first=first), WorkStore.open(str(tmp_path / f"w{k}"), {"config": {}})))
+        starts.append(solve.calls[0]["start"])
+    assert np.array_equal(starts[0], starts[1]) and not np.array_equal(starts[0], starts[2])
+
+
+def test_multi_pass_first_pass_is_the_single_pass_then_blends_backward(store, tmp_path):
+    cfg = replace(CFG, multipass=replace(CFG.multipass, passes=2))
+    solve = FakeSolver()
+    results = list(multi.run(solve, cfg, clip(3), store))
+    single_solve = FakeSolver()
+    list(single.run(single_solve, CFG, clip(3), WorkStore.open(str(tmp_path / "s"), {"config": {}})))
+    for a, b in zip(solve.calls[:3], single_solve.calls):  # pass 1 == single pass (caps included)
+        assert np.array_equal(a["start"], b["start"]) and a["iterations"] == b["iterations"]
+    back = solve.calls[3:]
+    assert [c["iterations"] for c in back] == [3, 3, 3]
+    # Pass 2 runs backward: frame 102 first, from its pass-1 result (no neighbour yet), then 101 blends its
+    # pass-1 result with 102's pass-2 result warped (δ = 1: the mean) and is pulled toward it.
+    p1 = {o: store.load(100 + o, 1)[0] / 257.0 for o in range(3)}
+    assert np.allclose(back[0]["start"], p1[2]) and back[0]["temporal"] == ()
+    p2_102 = store.load(102, 2)[0] / 257.0
+    assert np.allclose(back[1]["start"], (p1[1] + p2_102) / 2, atol=1e-3)
+    assert len(back[1]["temporal"]) == 1
+    assert [o.prepared.number for o in results] == [100, 101, 102]
+    assert results[1].record["evaluations_all_passes"] == 5 + 3
+
+
+def test_multi_pass_uses_long_term_neighbours_in_every_pass(tmp_path):
+    calls = {}
+    for name, offsets in (("short", (1,)), ("long", (1, 2))):
+        cfg = replace(CFG, long_term=offsets, multipass=replace(CFG.multipass, passes=3))
+        solve = FakeSolver()
+        list(multi.run(solve, cfg, clip(4, offsets=(1, 2)), WorkStore.open(str(tmp_path / name), {"config": {}})))
+        calls[name] = [len(c["temporal"]) for c in solve.calls]
+    assert max(calls["short"]) == 1 and max(calls["long"]) == 2
+    assert calls["long"] != calls["short"]
+
+
+def test_multi_pass_refuses_a_schedule_without_temporal_loss():
+    with pytest.raises(ConfigError, match="never applies"):
+        MultiPassConfig(passes=4, temporal_from_pass=8)
+    assert MultiPassConfig(passes=4).temporal_from_pass == 2
+
+
+def test_multi_pass_resumes_inside_a_pass(store):
+    cfg = replace(CFG, multipass=replace(CFG.multipass, passes=2))
+    list(multi.run(FakeSolver(), cfg, clip(3), store))
+    for name in ("000100.json", "000100.png"):
+        os.remove(os.path.join(store.root, "frames", "p02", name))
+    solve = FakeSolver()
+    list(multi.run(solve, cfg, clip(3), store))
+    assert len(solve.calls) == 1 and solve.calls[0]["iterations"] == 3
+
+
+def test_pick_declares_what_each_driver_needs():
+    assert pick(CFG) is single and not single.NEEDS_WHOLE_CLIP
+    assert pick(replace(CFG, multipass=replace(CFG.multipass, passes=3))) is multi and multi.NEEDS_WHOLE_CLIP
