@@ -370,6 +370,39 @@ def _batch_summary(outcomes: list, n_jobs: int, text: bool) -> int:
     return 1 if failed else 0
 
 
+def _demo(a: argparse.Namespace) -> int:
+    from .demo import run_demo
+    progress = _Progress("none" if a.quiet else "text")
+    if not a.quiet:
+        print(f"videostyle demo: the bundled clip with {a.style}, at {a.max_side} px "
+              "(about two minutes on 2 CPU cores)", file=sys.stderr)
+    try:
+        files, report = run_demo(a.output, a.style, max_side=a.max_side, frames=a.frames, iterations=a.iterations,
+                                 device=a.device, overwrite=a.overwrite, on_event=progress)
+    finally:
+        progress.close()
+    t = report["totals"]
+    print(f"wrote {t['frames']} frames in {t['seconds']:.0f} s to {files.folder}/:")
+    print(f"  {files.video}  stylized, with the clip's audio")
+    print(f"  {files.compare}  source | stylized, side by side")
+    print(f"  {files.sheet}  a few frames, source above, stylized below")
+    print(f"  {files.report}  per-frame losses, timings and stability measures")
+    if files.plot:
+        print(f"  {files.plot}  those measures per frame")
+    else:
+        print("  (no plot of the report: pip install 'videostyle[plot]')")
+    print("next, your own clip:  videostyle stylize CLIP.mp4 --style starry_night -o out.mp4 --max-side 256 "
+          "--report out.json   (videostyle styles lists the bundled paintings)")
+    return 0
+
+
+def _styles(a: argparse.Namespace) -> int:
+    from .bundled import paintings
+    for name, path in paintings().items():
+        print(f"{name}\t{path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videostyle", description="Artistic style transfer for videos, without flicker "
                                      "(Ruder, Dosovitskiy & Brox 2016).")
@@ -430,6 +463,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--long-term", type=_ints, default=(1,), help="frame offsets to write (default 1)")
     p.add_argument("--max-side", type=int, help="compute at this size (longer side), as stylize --max-side")
     p.set_defaults(run=_flow)
+
+    from .demo import DEFAULT_FOLDER, DEMO_MAX_SIDE
+    p = sub.add_parser("demo", help="stylize the bundled clip with a bundled painting: see it work, no files needed",
+                       description="Stylize the bundled 3 s clip with a bundled painting and write the stylized "
+                                   "video (with audio), a side-by-side video, a contact sheet, and a JSON report "
+                                   "with its plot into one folder.")
+    p.add_argument("-o", "--output", default=DEFAULT_FOLDER, metavar="DIR", help="folder for the results (default %(default)s)")
+    p.add_argument("--style", default="starry_night", metavar="NAME",
+                   help="a bundled painting (videostyle styles) or an image file (default %(default)s)")
+    p.add_argument("--max-side", type=int, default=DEMO_MAX_SIDE,
+                   help="processing size (default %(default)s; 512 on a GPU)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace the results of an earlier demo")
+    p.add_argument("--quiet", action="store_true")
+    # For the tests: a shorter run (a frame range and iteration caps as stylize takes them).
+    p.add_argument("--frames", help=argparse.SUPPRESS)
+    p.add_argument("--iterations", type=_iterations, help=argparse.SUPPRESS)
+    p.set_defaults(run=_demo)
+
+    p = sub.add_parser("styles", help="list the bundled paintings (names for --style)",
+                       description="List the bundled paintings: name and file. Give the name to --style.")
+    p.set_defaults(run=_styles)
     return parser
 
 
