@@ -45,6 +45,7 @@ def run_batch(capsys, path, *more):
     return code, captured.out, captured.err
 
 
+@pytest.mark.slow
 def test_one_missing_input_two_good(shots, capsys):
     (shots / "jobs.toml").write_text("[defaults]\n" + TINY + job("a.mp4", "out/a.mp4")
                                      + job("missing.mp4", "out/missing.mp4")
@@ -56,6 +57,7 @@ def test_one_missing_input_two_good(shots, capsys):
     assert out.count("FAILED") == 1
 
 
+@pytest.mark.slow
 def test_a_broken_weights_file_fails_its_job_late_and_the_next_job_runs(shots, capsys):
     """The state dict has every layer, in the wrong shapes: torch's RuntimeError comes from
     load_state_dict, after the input was opened and the outputs were set up. The relative weights path is
@@ -74,6 +76,7 @@ def test_a_broken_weights_file_fails_its_job_late_and_the_next_job_runs(shots, c
     assert "2 of 3 jobs succeeded" in err and "internal error" not in err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("error, words", [
     (RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB\nmore lines"), "ran out of memory"),
     (cv2.error("OpenCV(4.10) error: (-215:Assertion failed) in function 'remap'"), "error: OpenCV"),
@@ -97,6 +100,7 @@ def test_an_exception_inside_the_optimizer_fails_only_its_job(shots, capsys, mon
     assert "videostyle: job 2 failed:" in err and "2 of 3 jobs succeeded" in err
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_batch_after_printing_what_ran(shots, capsys, monkeypatch):
     real = videostyle.multiscale.stylize_frame
 
@@ -217,6 +221,7 @@ flow_dir = "~/flows"
     assert second.options == {"weights": "packaged", "flow_dir": os.path.expanduser("~/flows")}
 
 
+@pytest.mark.slow
 def test_a_relative_flow_dir_is_found_beside_the_job_file(shots, capsys):
     make_video(shots / "a.mp4", n=2)  # one flow pair
     assert main(["flow", str(shots / "a.mp4"), "-o", str(shots / "flows"), "--max-side", "48"]) == 0
@@ -296,6 +301,7 @@ def test_glob_options_that_every_job_would_share_are_refused(shots, capsys):
     assert os.listdir(shots / "out") == []
 
 
+@pytest.mark.slow
 def test_glob_inputs(shots, capsys):
     os.remove(shots / "b.mp4")
     code = main(["batch", "--inputs", str(shots / "*.mp4"), "--style", str(shots / "style.png"),
