@@ -286,8 +286,8 @@ def check_collisions(planned: Iterable[tuple[Job, object]]) -> None:
             earlier = [(written.get(key), "writes"), (read.get(key), "reads"), (read.get(frames_folder), "reads")]
             for hit, verb in earlier:
                 if hit and hit[0] is not job:
-                    raise ConfigError(f"{hit[0].where} {verb} {path} ({hit[1]}) and {job.where} would write it "
-                                      f"({what}); give each job its own")
+                    raise ConfigError(f"{hit[0].where} {verb} {os.path.normpath(path)} ({hit[1]}) and {job.where} "
+                                      f"would write it ({what}); give each job its own")
             written.setdefault(key, (job, what))
 
 
