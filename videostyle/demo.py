@@ -15,9 +15,10 @@ from . import bundled
 from .config import OptimConfig, StylizeConfig
 from .errors import InputError, OutputError
 
-# 128 px on the longer side (128×72 for the 16:9 clip): about two minutes for the 36 frames on 2 CPU
-# cores; the texture of the painting is still clearly visible at that size. A GPU takes --max-side 512.
-DEMO_MAX_SIDE = 128
+# 112 px on the longer side (112×63 for the 16:9 clip): about two minutes for the 36 frames on 2 idle CPU
+# cores (README: 5.1 s a frame at 128×72, first frame included; the time goes with the pixel count, and
+# 112×63 has 0.77 of them); the painting's texture still shows at that size. A GPU takes --max-side 512.
+DEMO_MAX_SIDE = 112
 DEFAULT_FOLDER = "videostyle-demo"
 SHEET_FRAMES = 6
 
