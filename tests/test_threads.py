@@ -58,6 +58,22 @@ def test_the_source_is_closed_on_the_producer_thread_before_close_returns():
         next(items)
 
 
+def test_close_from_another_thread_ends_a_consumer_waiting_for_an_item():
+    def slow():
+        for i in range(3):
+            time.sleep(0.3)
+            yield i
+
+    items = Prefetch(slow(), depth=1)
+    got = []
+    consumer = threading.Thread(target=lambda: got.extend(items), daemon=True)
+    consumer.start()
+    time.sleep(0.1)  # the consumer is waiting for the first item
+    items.close()
+    consumer.join(timeout=2)
+    assert not consumer.is_alive() and not items._thread.is_alive()
+
+
 def test_a_failing_producer_closes_the_decoder_it_was_reading_on_its_thread():
     events = []
 

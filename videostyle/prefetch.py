@@ -64,7 +64,13 @@ class Prefetch(Iterator[T]):
         if self._stop.is_set():
             raise StopIteration
         t = time.perf_counter()
-        item, exc = self._queue.get()
+        while True:
+            try:
+                item, exc = self._queue.get(timeout=_POLL)
+                break
+            except queue.Empty:
+                if self._stop.is_set():  # closed from another thread while this one waited
+                    raise StopIteration from None
         self.waited += time.perf_counter() - t
         if item is _END:
             self.close()
