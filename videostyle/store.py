@@ -149,6 +149,28 @@ class WorkStore:
             raise OutputError(f"cannot write work folder {root}: {exc.strerror or exc}") from None
         return store
 
+    @classmethod
+    def existing(cls, root: str) -> tuple["WorkStore", dict]:
+        """A kept work folder and its manifest, for reading (``videostyle assemble``)."""
+        try:
+            with open(os.path.join(root, MANIFEST)) as f:
+                manifest = json.load(f)
+        except (OSError, ValueError):
+            manifest = None
+        if not isinstance(manifest, dict) or not {"format", "config", "input"} <= set(manifest):
+            raise InputError(f"{root} is not a videostyle work folder (no manifest.json of ours)")
+        if manifest["format"] != FORMAT:
+            raise InputError(f"{root} was made by another version of videostyle (work folder format "
+                             f"{manifest['format']}, this one reads {FORMAT})")
+        return cls(root), manifest
+
+    def numbers(self, pass_: int = 0) -> list[int]:
+        """Sorted absolute numbers of the finished frames of ``pass_``."""
+        d = os.path.join(self.root, "frames", f"p{pass_:02d}")
+        if not os.path.isdir(d):
+            return []
+        return sorted(int(n[:-5]) for n in os.listdir(d) if n.endswith(".json") and n[:-5].isdigit())
+
     @staticmethod
     def _changes(old: dict, new: dict) -> str:
         a, b = _flatten(old), _flatten(json.loads(json.dumps(new)))
