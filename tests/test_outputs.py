@@ -157,6 +157,25 @@ def test_leftovers_of_killed_runs_of_the_same_output_are_removed(tmp_path, exist
     assert set(os.listdir(out)) == {"0001.png"} | not_ours
 
 
+def test_temporary_video_files_of_killed_runs_are_removed_and_live_ones_kept(tmp_path):
+    target = str(tmp_path / "out.mp4")
+    code = KILLED_WRITER.format(tests=TESTS, out=target).replace('"sequence"', '"video"')
+    done = subprocess.run([sys.executable, "-c", code], cwd=TESTS, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert done.returncode == -signal.SIGKILL
+    [killed] = partials(tmp_path)
+    other = tmp_path / ".other.partial-0123abcd.mp4"  # another output's: not ours to delete
+    other.write_bytes(b"x")
+    info = dataclasses.replace(SEQ_INFO, kind="video")
+    live = open_sink(target, info, overwrite=True)
+    live.write(pattern_image(0))
+    [live_tmp] = set(partials(tmp_path)) - {killed, other.name}
+    second = open_sink(target, info, overwrite=True)  # another run of the same output, while one is live
+    assert killed not in partials(tmp_path) and live_tmp in partials(tmp_path) and other.exists()
+    second.abort()
+    live.close()
+    assert os.path.isfile(target) and partials(tmp_path) == [other.name]
+
+
 # --------------------------------------------------------------------------- failures and signals (item 10)
 
 

@@ -7,6 +7,7 @@ number; the source (named in the manifest, checked by content) gives timestamps,
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 from fractions import Fraction
@@ -58,12 +59,13 @@ def assemble(work_dir: str, output: str, options: OutputOptions | None = None, *
     out_info = dataclasses.replace(info, width=out_size[0], height=out_size[1])
     with Outputs(output, opts.compare, out_info, size, opts.preserve_colors, opts.depth, codec=opts.codec,
                  crf=opts.crf, fps=rate, audio_from=source, overwrite=opts.overwrite) as outputs:
-        for frame in source.frames():
-            outputs.remember(frame)
-            done = store.load(first + frame.index, pass_)
-            if done is None:  # damaged after the listing
-                raise InputError(f"frame {first + frame.index} in {work_dir} cannot be read")
-            outputs.write(frame.index, from_uint16(done[0]), resize_rgb(frame.image, size))
+        with contextlib.closing(source.frames()) as frames:
+            for frame in frames:
+                outputs.remember(frame)
+                done = store.load(first + frame.index, pass_)
+                if done is None:  # damaged after the listing
+                    raise InputError(f"frame {first + frame.index} in {work_dir} cannot be read")
+                outputs.write(frame.index, from_uint16(done[0]), resize_rgb(frame.image, size))
         outputs.finish()
         n = outputs.main.n_written
     return {"work_dir": work_dir, "output": output, "frames": n, "first": first, "last": last,

@@ -5,6 +5,7 @@ Decoding, resizing and optical flow run ahead in a thread (prefetch.py) while th
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from typing import Iterator
@@ -44,13 +45,15 @@ def decode(source: Source, start: int, size: tuple[int, int], timer: Timer, on_f
     """Source frames resized to the processing size, named by their absolute number (``start`` is the
     selection's first). ``on_frame(frame)`` sees each decoded source frame (the writer wants its pts)."""
     t = time.perf_counter()
-    for frame in source.frames():
-        if on_frame is not None:
-            on_frame(frame)
-        image = resize_rgb(frame.image, size)
-        t = timer.add("decode", t)
-        yield Frame(start + frame.index, frame.pts, image)
-        t = time.perf_counter()
+    # Closed here, on the thread that iterates (the prefetch thread), not later by the garbage collector.
+    with contextlib.closing(source.frames()) as frames:
+        for frame in frames:
+            if on_frame is not None:
+                on_frame(frame)
+            image = resize_rgb(frame.image, size)
+            t = timer.add("decode", t)
+            yield Frame(start + frame.index, frame.pts, image)
+            t = time.perf_counter()
 
 
 def render(stylizer: Stylizer, frames: Iterator[Frame], flows, store: WorkStore, timer: Timer

@@ -9,10 +9,13 @@ from __future__ import annotations
 import array
 import bisect
 import contextlib
+import errno
+import fcntl
 import io
 import itertools
 import math
 import os
+import re
 import secrets
 import threading
 from dataclasses import dataclass
@@ -661,9 +664,18 @@ class VideoWriter:
             # AVI has no timestamps: B-frames' negative decode times would delay video a frame.
             self._options["bf"] = "0"
 
-        self._tmp = os.path.join(directory, f".{stem}.partial-{secrets.token_hex(4)}{ext}")
+        _remove_dead_partials(directory, stem, ext)
+        self._tmp, self._lock = _claim_partial(directory, stem, ext)
         container_options = {"movflags": "+faststart"} if self._fmt in ("mp4", "mov") else {}
-        self._out = av.open(self._tmp, "w", format=self._fmt, container_options=container_options)
+        try:
+            self._out = av.open(self._tmp, "w", format=self._fmt, container_options=container_options)
+        except BaseException as e:
+            with contextlib.suppress(OSError):
+                os.remove(self._tmp)
+            self._release()
+            if isinstance(e, _AV_ERRORS):
+                raise OutputError(f"cannot write video {path}: {_reason(e)}") from None
+            raise
         self._audio = None
         self._count = 0
         try:
@@ -769,6 +781,7 @@ class VideoWriter:
                 self._audio.pump(None)
             self._out.close()
             os.replace(self._tmp, self.path)
+            self._release()
         except _AV_ERRORS as e:
             self.abort()
             raise OutputError(f"cannot write video {self.path}: {_reason(e)}") from None
@@ -791,3 +804,59 @@ class VideoWriter:
             os.remove(self._tmp)
         except OSError:
             pass
+        self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            os.close(self._lock)
+            self._lock = None
+
+
+# A writer's hidden temporary file is held with a shared flock for as long as the writer lives, so the
+# next run of the same output can tell a file left by a killed run (no lock: deleted) from one a live
+# run is writing (locked: left alone). A pid in the name could not tell: pids are reused, and a render
+# farm's runs live on other machines.
+
+def _claim_partial(directory: str, stem: str, ext: str) -> tuple[str, int | None]:
+    """Create ``.STEM.partial-XXXXXXXX.EXT`` in ``directory`` and lock it; (path, fd holding the lock)."""
+    for _ in range(10):
+        path = os.path.join(directory, f".{stem}.partial-{secrets.token_hex(4)}{ext}")
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise OutputError(f"cannot write in {directory}: {e.strerror or e}") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            if os.path.samestat(os.fstat(fd), os.stat(path)):  # not taken by another run's cleanup
+                return path, fd
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.ENOENT, errno.ENOLCK, errno.EOPNOTSUPP):
+                os.close(fd)
+                raise
+            if e.errno in (errno.ENOLCK, errno.EOPNOTSUPP):  # no locks here: write unlocked
+                return path, fd
+        os.close(fd)
+    raise OutputError(f"cannot create a temporary file in {directory}")
+
+
+def _remove_dead_partials(directory: str, stem: str, ext: str) -> None:
+    """Delete this output's temporary files that no live writer holds (left by a killed run)."""
+    pattern = re.compile(re.escape(f".{stem}.partial-") + r"[0-9a-f]{8}" + re.escape(ext))
+    try:
+        entries = [e for e in os.scandir(directory) if pattern.fullmatch(e.name)]
+    except OSError:
+        return
+    for entry in entries:
+        try:
+            fd = os.open(entry.path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.remove(entry.path)  # while holding the lock
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
