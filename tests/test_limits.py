@@ -88,7 +88,7 @@ def test_a_decompression_bomb_is_refused_from_its_header(tmp_path, ext):
         start = time.perf_counter()
         with pytest.raises(InputError) as e:
             read(str(path))
-        assert time.perf_counter() - start < 0.5
+        assert time.perf_counter() - start < 2  # milliseconds when idle; the decode would take minutes
         message = str(e.value)
         assert re.search(r"is 40000x40000 \(1600 megapixels\), more than videostyle accepts \(400", message)
         assert str(path) in message and "\n" not in message
@@ -109,10 +109,9 @@ def test_cli_refuses_a_bomb_style_image_with_one_line(tmp_path, capsys):
     make_video(video, n=2)
     style = tmp_path / "style.jpg"
     style.write_bytes(jpeg_bomb())
-    start = time.perf_counter()
     code = main(["stylize", str(video), "--style", str(style), "-o", str(tmp_path / "out.mp4")])
     err = capsys.readouterr().err
-    assert code == 1 and time.perf_counter() - start < 5
+    assert code == 1
     assert err.count("\n") == 1 and "megapixels" in err and str(style) in err
     assert not (tmp_path / "out.mp4").exists()
 
@@ -125,3 +124,15 @@ def test_sequence_of_bombs_is_refused_when_opened(tmp_path):
     (folder / "0002.png").write_bytes(png_bomb())
     with pytest.raises(InputError, match="0002.png is 40000x40000"):
         open_source(str(folder))
+
+
+@pytest.mark.parametrize("name, data", [
+    ("short.jpg", b"\xff\xd8\xff"), ("short.ppm", b"P6\n"), ("short.exr", b"\x76\x2f\x31\x01\x02\0\0\0abc"),
+    ("short.dpx", b"SDPX" + bytes(100)), ("short.tif", b"II*\0" + b"\xff" * 20), ("noise.png", bytes(range(256)) * 8),
+])
+def test_broken_headers_are_one_line_input_errors(tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    for read in (read_image, image_size):
+        with pytest.raises(InputError, match="not a readable image"):
+            read(str(path))
