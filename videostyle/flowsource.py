@@ -3,7 +3,8 @@ of .flo files made by another tool. Both answer the same question:
 
     flows(t, frame_t, s, frame_s) -> (flow t→s, c(t→s), flow s→t, c(s→t))
 
-with 0-based indices of the processed selection, flows H×W×2 float32 in pixels and weights H×W in [0,1].
+with absolute 0-based frame numbers (the source's own), flows H×W×2 float32 in pixels and weights H×W
+in [0,1].
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ class EstimatedFlows:
     .flo files named by frame pair (absolute 1-based numbers) under a folder keyed by method, preset and
     size, and read back instead of recomputed (an interrupted run does not redo them)."""
 
-    def __init__(self, method: str, preset: str, cache_dir: str | None = None, first_index: int = 0,
+    def __init__(self, method: str, preset: str, cache_dir: str | None = None,
                  size: tuple[int, int] | None = None):
         self._estimate = FlowEstimator(method, preset)
         self._dir = None
@@ -35,13 +36,12 @@ class EstimatedFlows:
                 os.makedirs(self._dir, exist_ok=True)
             except OSError as exc:
                 raise work_folder_error(self._work, exc) from None
-        self._first = first_index
 
     def _flow(self, a: np.ndarray, b: np.ndarray, ia: int, ib: int) -> tuple[np.ndarray, np.ndarray | None]:
         """The flow a → b and the mask of its pixels that were not finite (None: all were)."""
         if self._dir is None:
             return finite_flow(self._estimate(a, b))
-        path = os.path.join(self._dir, flow_name_between(self._first + ia + 1, self._first + ib + 1))
+        path = os.path.join(self._dir, flow_name_between(ia + 1, ib + 1))
         if os.path.isfile(path):
             try:
                 return read_flo(path), None
@@ -65,17 +65,15 @@ class EstimatedFlows:
 
 class FileFlows:
     """Flows from a folder written by ``videostyle flow`` or artistic-videos' scripts, at any size (resized
-    to the processing size ``size``, vectors scaled); ``first_index`` maps the selection's frame 0 to its
-    number in the folder (--frames START). ``resized_from``: the files' (width, height) when they were
-    resized, else None (for the report)."""
+    to the processing size ``size``, vectors scaled; files are named by 1-based frame numbers).
+    ``resized_from``: the files' (width, height) when they were resized, else None (for the report)."""
 
-    def __init__(self, path: str, size: tuple[int, int], first_index: int = 0):
+    def __init__(self, path: str, size: tuple[int, int]):
         self._dir = FlowDirectory(path)
         self._dir.check_size(*size)
-        self._first = first_index
         self.resized_from = self._dir.resized_from
 
     def __call__(self, t: int, frame_t: np.ndarray, s: int, frame_s: np.ndarray) -> Pair:
-        ts, c_ts = self._dir.pair(self._first + t, self._first + s)
-        st, c_st = self._dir.pair(self._first + s, self._first + t)
+        ts, c_ts = self._dir.pair(t, s)
+        st, c_st = self._dir.pair(s, t)
         return ts, c_ts, st, c_st

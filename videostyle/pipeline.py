@@ -17,7 +17,8 @@ from . import report as run_report
 from .config import OutputOptions, StylizeConfig, as_dict
 from .drivers import pick
 from .errors import ConfigError, InputError
-from .frames import list_sequence, read_image
+from .frameranges import parse_frames
+from .frames import list_sequence, normalize_pattern, read_image
 from .media import VIDEO_EXTENSIONS, is_sequence_path, open_source
 from .media import _sequence_pattern as sequence_pattern
 from .memory import check_fits
@@ -28,21 +29,6 @@ from .store import WorkStore, check_work_folder, content_identity, default_work_
 from .stylizer import Stylizer, processing_size
 
 Event = Callable[[dict[str, Any]], None]
-
-
-def parse_frames(frames: str | tuple[int, int | None] | None) -> tuple[int, int | None]:
-    if frames is None:
-        return 0, None
-    if isinstance(frames, tuple):
-        return frames
-    try:
-        a, _, b = frames.partition(":")
-        start, stop = int(a or 0), (int(b) if b else None)
-    except ValueError:
-        raise ConfigError(f"--frames must look like START:END (0-based, END exclusive), got {frames!r}") from None
-    if start < 0 or (stop is not None and stop <= start):
-        raise ConfigError(f"--frames {frames}: need 0 <= START < END")
-    return start, stop
 
 
 def stylize_video(input: str, style: str | Sequence[str], output: str, config: StylizeConfig = StylizeConfig(),
@@ -68,12 +54,15 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     styles = [style] if isinstance(style, str) else list(style)
     if not styles:
         raise ConfigError("at least one --style image is needed")
-    start, stop = parse_frames(opts.frames)
+    span = parse_frames(opts.frames)  # syntax checked before anything is read
+    # shot.####.exr and shot.@.exr become shot.%04d.exr / shot.%d.exr here, so every module below sees printf.
+    input, output = normalize_pattern(input), normalize_pattern(output)
     rate = Fraction(opts.fps).limit_denominator(1_000_000) if opts.fps is not None else None
     work = opts.work_dir or default_work_dir(output)
     _check_paths(input, styles, config, output, opts, work)
     style_images = [read_image(s) for s in styles]
-    source = open_source(input, start, stop, rate)
+    source = open_source(input, span, fps=rate, audio=not opts.no_audio)
+    start, stop = source.start, source.stop  # positions; FIRST-LAST numbers are mapped by the source
     info = source.info
     size = processing_size(info.width, info.height, config.max_side)
     out_size = size if opts.output_size == "processing" else (info.width, info.height)
@@ -92,6 +81,10 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
         run_start = time.perf_counter()
         frames = decode(source, start, size, timer, on_frame=outputs.remember)
         flows = flow_source(config, size, work, opts.flow_dir)
+        resized = getattr(flows, "resized_from", None)
+        if resized:
+            emit({"event": "note", "message": f"flows in {opts.flow_dir} are {resized[0]}x{resized[1]}; resized "
+                  f"to {size[0]}x{size[1]} (vectors scaled, masks nearest)"})
         per_frame, prev = [], None
         for outcome in render(stylizer, frames, flows, store, timer):
             t = time.perf_counter()
@@ -111,6 +104,7 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     result = run_report.build(input, styles, output, config, info, size, per_frame, timer.seconds, total_seconds,
                               outputs.main.audio_mode)
     result["work_dir"] = work if opts.keep_work else None
+    result["flows_resized_from"] = list(resized) if resized else None
     if opts.report:
         run_report.add_evaluation(result, output, input, config, size, (start, stop))
         run_report.write(opts.report, result)

@@ -38,7 +38,7 @@ def flow_source(config: StylizeConfig, size: tuple[int, int], work_dir: str, flo
     work folder. Both are called with absolute frame numbers."""
     if flow_dir:
         return FileFlows(flow_dir, size)
-    return EstimatedFlows(config.flow, config.flow_preset, os.path.join(work_dir, "flows"), 0, size)
+    return EstimatedFlows(config.flow, config.flow_preset, os.path.join(work_dir, "flows"), size)
 
 
 def decode(source: Source, start: int, size: tuple[int, int], timer: Timer, on_frame=None) -> Iterator[Frame]:
