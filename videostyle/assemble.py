@@ -14,7 +14,7 @@ from fractions import Fraction
 
 from .config import OutputOptions
 from .errors import ConfigError, InputError
-from .frames import from_uint16, list_sequence
+from .frames import from_uint16, list_sequence, normalize_pattern
 from .media import VIDEO_EXTENSIONS, is_sequence_path, open_source
 from .media import _sequence_pattern as sequence_pattern
 from .outputs import Outputs
@@ -34,6 +34,7 @@ def assemble(work_dir: str, output: str, options: OutputOptions | None = None, *
     output options (codec, crf, depth, fps, output_size, preserve_colors, compare, overwrite) mean what
     they mean for stylize. Returns a small summary."""
     opts = dataclasses.replace(options or OutputOptions(), **option_values)
+    output = normalize_pattern(output)  # out/####.png → out/%04d.png: what paths and sinks expect
     store, manifest = WorkStore.existing(work_dir)
     input = manifest["input"]["path"]
     if not os.path.exists(input):
@@ -53,7 +54,7 @@ def assemble(work_dir: str, output: str, options: OutputOptions | None = None, *
     _check_paths(work_dir, input, files, output, opts)
 
     rate = Fraction(opts.fps).limit_denominator(1_000_000) if opts.fps is not None else None
-    source = open_source(input, first, last + 1, rate)
+    source = open_source(input, first, last + 1, rate, audio=not opts.no_audio)
     info, size = source.info, tuple(manifest["size"])
     out_size = size if opts.output_size == "processing" else (info.width, info.height)
     out_info = dataclasses.replace(info, width=out_size[0], height=out_size[1])

@@ -123,8 +123,14 @@ def _add_clip_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--flow-dir", metavar="DIR",
                    help="use flows from this folder (forward_i_j.flo, backward_j_i.flo, optional reliable_*.pgm, "
                         "1-based, at the processing size) instead of estimating them")
-    g.add_argument("--frames", metavar="START:END", help="0-based frame range, END exclusive (e.g. 0:48)")
-    g.add_argument("--fps", type=float, help="frame rate for a frame-sequence input (default 25)")
+    g.add_argument("--frames", metavar="RANGE",
+                   help="START:END = 0-based positions, END exclusive (0:48 = the first 48 frames); FIRST-LAST "
+                        "or N = frame numbers, inclusive: a sequence's own file numbers (1001-1050 on "
+                        "shot.1001.exr …), a video's 0-based frame numbers (0-47 = 0:48)")
+    g.add_argument("--fps", type=float,
+                   help="frame rate for a frame-sequence input (default 25); refused for a video input, which "
+                        "keeps its own timing so the audio stays in sync")
+    g.add_argument("-an", "--no-audio", action="store_true", help="write no audio stream")
     g.add_argument("--codec", help="video codec, e.g. libx264 (default), libx265, ffv1, prores_ks")
     g.add_argument("--crf", type=int, help="quality for x264/x265 (default 18; lower is better)")
     g.add_argument("--output-size", choices=("processing", "original"), default="processing",
@@ -242,7 +248,7 @@ def _stylize(a: argparse.Namespace) -> int:
                                codec=a.codec, crf=a.crf, report=a.report, work_dir=a.work_dir,
                                restart=a.restart, keep_work=a.keep_work, output_size=a.output_size,
                                preserve_colors=a.preserve_colors, compare=a.compare, flow_dir=a.flow_dir,
-                               depth=a.depth,
+                               depth=a.depth, no_audio=a.no_audio,
                                on_event=progress)
     finally:
         progress.close()
@@ -255,7 +261,7 @@ def _stylize(a: argparse.Namespace) -> int:
 
 def _evaluate(a: argparse.Namespace) -> int:
     from .evaluate import evaluate_video, format_table, plot
-    from .pipeline import parse_frames
+    from .frameranges import parse_frames
     result = evaluate_video(a.stylized, a.source, style=a.style, offsets=a.offsets, flow_method=a.flow,
                             max_side=a.max_side, device=a.device, source_frames=parse_frames(a.frames))
     if a.json:

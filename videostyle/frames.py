@@ -34,6 +34,8 @@ _FFMPEG_EXTENSIONS = frozenset({".dpx"})
 
 # The frame-number field of a printf pattern: "%d" or zero-padded "%04d".
 _NUMBER_FIELD = re.compile(r"%(0\d+)?d")
+# A compositing-style number field: a run of '#' or '@', one character per digit (see normalize_pattern).
+_PADDING_FIELD = re.compile(r"#+|@+")
 _DIGITS = re.compile(r"(\d+)")
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _EXR_MAGIC = b"\x76\x2f\x31\x01"
@@ -45,14 +47,34 @@ def is_image_path(path: str) -> bool:
     return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 
+def normalize_pattern(path: str) -> str:
+    """``path`` with a compositing-style frame-number field in its file name written as printf:
+    ``shot.####.exr`` → ``shot.%04d.exr``, ``shot.@.exr`` → ``shot.%d.exr``, ``shot.@@@.exr`` →
+    ``shot.%03d.exr``. One ``#`` or ``@`` per digit, zero-padded to that width (Nuke's ``#``; Maya
+    FCheck's and RV's ``@``); a single ``#`` is one digit, not RV's four. Only the last run of ``#`` or
+    ``@`` in the file name counts, and only in the name of an image file (a frame pattern): folders, video
+    names and files that exist (``take#2.png``) keep their ``#`` and ``@``. A path holding a printf field
+    already, or none, comes back as it is."""
+    directory, name = os.path.split(path)
+    runs = list(_PADDING_FIELD.finditer(name))
+    if not runs or _NUMBER_FIELD.search(name) or not is_image_path(name) or os.path.lexists(path):
+        return path
+    m = runs[-1]
+    width = len(m.group())
+    field = "%d" if width == 1 else f"%0{width}d"
+    return os.path.join(directory, f"{name[:m.start()]}{field}{name[m.end():]}")
+
+
 def has_number_field(path: str) -> bool:
-    """True if the file name (not the folders) contains a printf ``%d`` / ``%0Nd`` field."""
-    return _NUMBER_FIELD.search(os.path.basename(path)) is not None
+    """True if the file name (not the folders) contains a printf ``%d`` / ``%0Nd`` field, or a ``####`` /
+    ``@`` field that normalize_pattern turns into one."""
+    return _NUMBER_FIELD.search(os.path.basename(normalize_pattern(path))) is not None
 
 
 def format_pattern(pattern: str, number: int) -> str:
-    """Fill the number field of ``pattern`` (a path whose file name contains ``%d``/``%0Nd``)."""
-    directory, name = os.path.split(pattern)
+    """Fill the number field of ``pattern`` (a path whose file name contains ``%d``/``%0Nd``, or
+    ``####``/``@``: see normalize_pattern)."""
+    directory, name = os.path.split(normalize_pattern(pattern))
     m = _NUMBER_FIELD.search(name)
     if m is None:
         raise ValueError(f"no %d field in {pattern!r}")
@@ -309,10 +331,10 @@ def _pillow_image(f):
     prefix = f.read(16)
     for fmt in Image.ID:
         factory, accept = Image.OPEN[fmt]
+        accepted = accept is None or accept(prefix)
+        if not accepted or isinstance(accepted, str):  # a str is Pillow's "looks like it, but" warning
+            continue
         try:
-            accepted = accept is None or accept(prefix)
-            if not accepted or isinstance(accepted, str):  # a str is Pillow's "looks like it, but" warning
-                continue
             f.seek(0)
             return factory(f, "")
         except Exception:  # noqa: BLE001 — a plugin that fails on the header did not recognise the file
@@ -337,11 +359,12 @@ def list_sequence(path: str) -> list[tuple[int | None, str]]:
 
     ``path`` is a folder (every image file in it, hidden files skipped, natural sort so
     ``2.png`` comes before ``10.png``; the number is the last digit group of the name) or a
-    printf pattern such as ``shot/%04d.png`` (only names the pattern would produce, sorted
-    by number). Returns an empty list when nothing matches. Raises InputError if the folder
+    printf pattern such as ``shot/%04d.png`` or ``shot/####.png`` (only names the pattern would produce,
+    sorted by number). Returns an empty list when nothing matches. Raises InputError if the folder
     does not exist.
     """
     if has_number_field(path):
+        path = normalize_pattern(path)  # shot/####.png lists like shot/%04d.png
         directory, name = os.path.split(path)
         directory = directory or "."
         if not os.path.isdir(directory):

@@ -18,6 +18,7 @@ import numpy as np
 from . import frames as _frames
 from . import video as _video
 from .errors import ConfigError, InputError, OutputError
+from .frameranges import FrameRange, Positions, parse_frames
 
 VIDEO_EXTENSIONS = frozenset(_video.VIDEO_FORMATS)
 DEFAULT_SEQUENCE_RATE = Fraction(25)
@@ -44,10 +45,11 @@ class Frame:
 
 
 def is_sequence_path(path: str) -> bool:
-    """True for a folder, a printf frame pattern (``%d``/``%04d``), or a path ending in a separator."""
+    """True for a folder, a frame pattern (``%d``/``%04d``, or ``####``/``@``: frames.normalize_pattern),
+    or a path ending in a separator. A file that exists is that file, whatever its name holds."""
     return (
         os.path.isdir(path)
-        or _frames.has_number_field(path)
+        or (_frames.has_number_field(path) and not os.path.isfile(path))
         or path.endswith("/")
         or path.endswith(os.sep)
     )
@@ -64,13 +66,15 @@ def _as_fraction(value, what: str) -> Fraction:
     return rate
 
 
-def _select(path: str, total: int, start: int, stop: int | None) -> tuple[int, int]:
-    if start < 0 or (stop is not None and stop < 0):
-        raise ConfigError(f"frame range start/stop must not be negative (got {start}:{stop})")
-    end = total if stop is None else min(stop, total)
-    if start >= end:
-        raise InputError(f"frame range {start}:{'' if stop is None else stop} selects no frames of {path} ({total} frames)")
-    return start, end
+def _frame_range(start: int | str | FrameRange | None, stop: int | None) -> FrameRange:
+    """The selection open_source was given: positions ``start``/``stop``, or a whole range as ``start``."""
+    if isinstance(start, int):
+        if start < 0 or (stop is not None and stop < 0):
+            raise ConfigError(f"frame range start/stop must not be negative (got {start}:{stop})")
+        return Positions(start, stop)
+    if stop is not None:
+        raise ValueError("give a frame range or start/stop positions, not both")
+    return parse_frames(start)
 
 
 # --------------------------------------------------------------------------- sources
@@ -81,16 +85,21 @@ class Source:
 
     path: str
     info: MediaInfo
+    start: int  # the selected frames' positions in the input: 0-based, stop exclusive
+    stop: int
 
     def frames(self) -> Iterator[Frame]:
         raise NotImplementedError
 
 
 class VideoSource(Source):
-    def __init__(self, path: str, start: int, stop: int | None):
+    """A video file. Its frame numbers (FIRST-LAST ranges) are the 0-based positions of its frames.
+    ``audio`` False: the source reports no audio, so sinks copying its audio write none (``-an``)."""
+
+    def __init__(self, path: str, frames: FrameRange, audio: bool = True):
         self.path = path
         self.probe = _video.probe_video(path)
-        self.start, self.stop = _select(path, self.probe.n_frames, start, stop)
+        self.start, self.stop = frames.select(range(self.probe.n_frames), path)
         self.info = MediaInfo(
             kind="video",
             width=self.probe.width,
@@ -98,7 +107,7 @@ class VideoSource(Source):
             n_frames=self.stop - self.start,
             rate=self.probe.rate,
             time_base=self.probe.time_base,
-            has_audio=self.probe.has_audio,
+            has_audio=self.probe.has_audio and audio,
             first_number=None,
         )
 
@@ -124,16 +133,17 @@ class SequenceSource(Source):
     for each decoded frame, so a mismatch is reported naming the first offending file.
     """
 
-    def __init__(self, path: str, start: int, stop: int | None, fps: Fraction | None):
+    def __init__(self, path: str, frames: FrameRange, fps: Fraction | None):
         self.path = path
-        if os.path.isfile(path) and not _frames.has_number_field(path):
+        if os.path.isfile(path):
             files = [(None, path)]
         else:
             files = _frames.list_sequence(path)
             if not files:
                 raise InputError(f"no image files found for {path}")
-        start, stop = _select(path, len(files), start, stop)
-        self.files = files[start:stop]
+        # FIRST-LAST ranges are the numbers in the file names; START:END positions in this list.
+        self.start, self.stop = frames.select([n for n, _ in files], path)
+        self.files = files[self.start:self.stop]
         first = self.files[0][1]
         height, width = _frames.read_image(first).shape[:2]  # also proves the first file readable
         for _, name in self.files[1:]:
@@ -165,18 +175,24 @@ def _size_message(name, size, first, expected) -> str:
     return f"frame {name} is {size[0]}x{size[1]}, but {first} is {expected[0]}x{expected[1]}; all frames must have one size"
 
 
-def open_source(path: str, start: int = 0, stop: int | None = None, fps: Fraction | None = None) -> Source:
-    """Open a video file, an image folder, a printf pattern (``shot/%04d.png``) or one image.
+def open_source(path: str, start: int | str | FrameRange | None = 0, stop: int | None = None,
+                fps: Fraction | None = None, *, audio: bool = True) -> Source:
+    """Open a video file, an image folder, a frame pattern (``shot/%04d.png``, ``shot/####.png``,
+    ``shot/@.png``: frames.normalize_pattern) or one image.
 
     ``start``/``stop`` select frames by 0-based index, ``stop`` exclusive and clamped to the
-    end; an empty selection raises InputError. ``fps`` is the rate of an image sequence
-    (default 25); a video's rate and timestamps always come from the file, so ``fps`` is
-    ignored for videos (to retime, pass ``fps`` to open_sink). Raises InputError (one line,
-    naming the path) for anything missing, unreadable, empty or inconsistent.
+    end; or ``start`` is a whole ``--frames`` range (frameranges.parse_frames: ``"0:48"``,
+    ``"1001-1050"`` in the sequence's own frame numbers, a FrameRange). The selected positions are
+    ``source.start``/``source.stop``. An empty selection, or numbers the input does not have, raise
+    InputError; bad range syntax ConfigError. ``fps`` is the rate of an image sequence (default 25);
+    a video keeps its own rate and timestamps (its audio would drift from re-timed frames), so
+    ``fps`` with a video is a ConfigError. ``audio`` False: the source reports no audio (``-an``).
+    Raises InputError (one line, naming the path) for anything missing, unreadable, empty or inconsistent.
     """
-    path = os.fspath(path)
+    path = _frames.normalize_pattern(os.fspath(path))
+    frames = _frame_range(start, stop)
     if is_sequence_path(path):
-        return SequenceSource(path, start, stop, fps)
+        return SequenceSource(path, frames, fps)
     if not os.path.exists(path):
         raise InputError(f"input not found: {path}")
     if not os.path.isfile(path):
@@ -184,8 +200,11 @@ def open_source(path: str, start: int = 0, stop: int | None = None, fps: Fractio
     if os.path.getsize(path) == 0:
         raise InputError(f"input file is empty: {path}")
     if _frames.is_image_path(path):
-        return SequenceSource(path, start, stop, fps)
-    return VideoSource(path, start, stop)
+        return SequenceSource(path, frames, fps)
+    if fps is not None:
+        raise ConfigError(f"--fps sets the rate of a frame-sequence input; the video {path} keeps its own "
+                          "timing, so its audio stays in sync (re-time it with ffmpeg first)")
+    return VideoSource(path, frames, audio)
 
 
 def probe(path: str) -> MediaInfo:
