@@ -331,10 +331,10 @@ def _pillow_image(f):
     prefix = f.read(16)
     for fmt in Image.ID:
         factory, accept = Image.OPEN[fmt]
-        accepted = accept is None or accept(prefix)
-        if not accepted or isinstance(accepted, str):  # a str is Pillow's "looks like it, but" warning
-            continue
         try:
+            accepted = accept is None or accept(prefix)
+            if not accepted or isinstance(accepted, str):  # a str is Pillow's "looks like it, but" warning
+                continue
             f.seek(0)
             return factory(f, "")
         except Exception:  # noqa: BLE001 — a plugin that fails on the header did not recognise the file
