@@ -176,6 +176,13 @@ def test_fps_on_a_video_is_refused_in_one_line(ntsc_clip, shot, tmp_path, capsys
     assert not os.path.exists(tmp_path / "out.mp4.videostyle")
 
 
+def test_open_source_refuses_fps_for_a_video_only(ntsc_clip, shot):
+    """The same rule for stylize and assemble (both open the source with --fps)."""
+    with pytest.raises(ConfigError, match="--fps"):
+        open_source(ntsc_clip, fps=Fraction(10))
+    assert open_source(str(shot[0]), fps=Fraction(10)).info.rate == 10
+
+
 def streams(path) -> list[str]:
     with av.open(str(path)) as c:
         return [s.type for s in c.streams]
