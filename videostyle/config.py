@@ -12,6 +12,9 @@ INITS = ("prevwarped", "image", "random")
 OPTIMIZERS = ("lbfgs", "adam")
 FLOW_METHODS = ("dis", "farneback", "deepflow", "tvl1")  # = flow.FLOW_METHODS; listed so config loads no cv2
 DIS_PRESETS = ("ultrafast", "fast", "medium")
+OBJECTIVES = ("style", "dream")
+# VGG19's ReLU outputs (= the relu* of features.LAYER_NAMES; listed so config loads no torch).
+DREAM_LAYERS = tuple(f"relu{b}_{i}" for b, n in enumerate((2, 2, 4, 4, 4), 1) for i in range(1, n + 1))
 
 
 @dataclass(frozen=True)
@@ -82,12 +85,43 @@ class MultiPassConfig:
     """Ruder et al. Sec. 3.3; passes=1 is the single-pass algorithm."""
     passes: int = 1                 # reference: 15
     blend_weight: float = 1.0       # δ: 1 blends previous pass and warped neighbour equally on reliable pixels
-    temporal_from_pass: int = 8     # 1-based pass from which the temporal loss is on (reference: 8)
+    # 1-based pass from which the later passes use the temporal loss (reference: 8 of 15, after passes
+    # without it). Departure: pass 1 here is the single-pass algorithm, temporal loss included, so every
+    # refinement pass can use it too; a schedule whose temporal loss never starts is refused.
+    temporal_from_pass: int = 2
     pass_iterations: int = 50       # iteration cap per frame in passes 2..N
 
     def __post_init__(self):
         if self.passes < 1 or self.temporal_from_pass < 1 or self.pass_iterations < 0 or self.blend_weight < 0:
             raise ConfigError("--passes, --temporal-from-pass must be ≥ 1; --pass-iterations, --blend-weight ≥ 0")
+        if self.passes > 1 and self.temporal_from_pass > self.passes:
+            # Refinement passes without the temporal term only undo what pass 1 made consistent.
+            raise ConfigError(f"--temporal-from-pass {self.temporal_from_pass} never applies the temporal loss "
+                              f"in {self.passes} passes; use 2..{self.passes}")
+
+
+@dataclass(frozen=True)
+class DreamConfig:
+    """DeepDream (objectives.DreamObjective): amplify what ``layer`` responds to, coarse to fine over
+    ``octaves`` sizes, each ``octave_scale`` times the previous (the last is the processing size)."""
+    layer: str = "relu4_2"
+    octaves: int = 4
+    octave_scale: float = 1.4
+    weight: float = 1.0       # of the layer's mean squared activation
+    anchor: float = 0.0       # of the mean squared difference from the source frame (0 = none)
+
+    @property
+    def scales(self) -> tuple[float, ...]:
+        """Fractions of the processing size, smallest first, ending with 1: octave_scale^−(n−1) … 1."""
+        return tuple(self.octave_scale ** -(self.octaves - 1 - k) for k in range(self.octaves))
+
+    def __post_init__(self):
+        if self.layer not in DREAM_LAYERS:
+            raise ConfigError(f"--layer must be a VGG19 ReLU layer: {', '.join(DREAM_LAYERS)}")
+        if self.octaves < 1 or self.octave_scale < 1:
+            raise ConfigError("--octaves must be at least 1 and --octave-scale at least 1")
+        if self.weight < 0 or self.anchor < 0:
+            raise ConfigError("--dream-weight and --anchor must be non-negative")
 
 
 @dataclass(frozen=True)
@@ -110,8 +144,13 @@ class StylizeConfig:
     precision: str = "auto"       # network compute: auto = bfloat16 on CUDA, float32 elsewhere; fp32; bf16
     compile: bool = False         # torch.compile the network (pays a compile per input size)
     seed: int = 0
+    # What a frame is optimized for: 'style' (content + Gram style, ``loss``) or 'dream' (``dream``).
+    objective: str = "style"
+    dream: DreamConfig = field(default_factory=DreamConfig)
 
     def __post_init__(self):
+        if self.objective not in OBJECTIVES:
+            raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}")
         if self.init not in INITS:
             raise ConfigError(f"--init must be one of {', '.join(INITS)}")
         if self.first_init not in ("image", "random"):
@@ -130,6 +169,38 @@ class StylizeConfig:
             raise ConfigError("--precision must be auto, fp32 or bf16")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
             raise ConfigError("--device must be auto, cpu, cuda, cuda:N or mps")
+
+
+OUTPUT_SIZES = ("processing", "original")
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    """What to read and write around a render: the frame selection, the outputs and their format, the
+    work folder. The method's settings are StylizeConfig's."""
+    frames: str | tuple[int, int | None] | None = None  # START:END (0-based, END exclusive) or FIRST-LAST
+    fps: float | None = None            # frame rate of a frame-sequence input (default 25); refused for a video
+    no_audio: bool = False              # -an: the outputs get no audio stream
+    codec: str | None = None            # video codec (default libx264; .webm vp9; .gif gif)
+    crf: int | None = None              # x264/x265/vp9 quality (default 18)
+    output_size: str = "processing"     # or 'original': upscaled to the source size
+    preserve_colors: bool = False       # stylized luminance with the source's chroma
+    compare: str | None = None          # also write a side-by-side video (source | stylized) here
+    depth: int = 8                      # 16: 16-bit PNG/TIFF frames, FFV1 16-bit / ProRes 10-bit video
+    overwrite: bool = False             # replace an existing output; otherwise it is refused
+    report: str | None = None           # JSON report path
+    flow_dir: str | None = None         # read flows from .flo files instead of estimating them
+    work_dir: str | None = None         # default OUTPUT.videostyle
+    restart: bool = False               # discard an interrupted run's frames
+    keep_work: bool = False             # keep the work folder after success
+
+    def __post_init__(self):
+        if self.output_size not in OUTPUT_SIZES:
+            raise ConfigError("--output-size must be 'processing' or 'original'")
+        if self.depth not in (8, 16):
+            raise ConfigError(f"--depth must be 8 or 16, got {self.depth}")
+        if self.fps is not None and not self.fps > 0:
+            raise ConfigError("--fps must be positive")
 
 
 def as_dict(obj) -> dict:
