@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from .errors import ConfigError, VideostyleError
+from .frames import normalize_pattern
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -160,7 +161,9 @@ def load_jobs(path: str) -> list[Job]:
             value = options.get(key)
             if isinstance(value, str) and not (key == "weights" and value in _WEIGHT_KEYWORDS):
                 options[key] = rel(value)
-        jobs.append(Job(rel(options["input"]), styles, rel(options["output"]),
+        # Frame patterns as printf (shot.####.exr → shot.%04d.exr), as stylize sees them, so the
+        # collision check compares what will really be written.
+        jobs.append(Job(normalize_pattern(rel(options["input"])), styles, normalize_pattern(rel(options["output"])),
                         {k: v for k, v in options.items() if k not in _FILES}, where))
     return jobs
 
