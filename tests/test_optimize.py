@@ -21,7 +21,7 @@ def setup():
 
 
 def problem(stylizer, content, temporal=()):
-    return FrameProblem(content, stylizer.grams_for(48), temporal)
+    return FrameProblem(stylizer.objective(content), temporal)
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])

@@ -409,6 +409,66 @@ def _styles(a: argparse.Namespace) -> int:
     return 0
 
 
+# Stylize options a dream has no use for: it has no painting, and its octaves are its scales.
+_NOT_DREAM = {"style": None, "style_blend": None, "style_scale": _TOP.style_scale,
+              "content_weight": _LOSS.content_weight, "style_weight": _LOSS.style_weight, "scales": _OPTIM.scales}
+
+
+def _add_dream_options(p: argparse.ArgumentParser) -> None:
+    """The stylize flags without the painting's (hidden; refused when given), the dream's own, and the
+    dream's defaults (config.dream_defaults)."""
+    from .config import DREAM_LAYERS, dream_defaults
+    d = dream_defaults()
+    _add_stylize_options(p)
+    for action in p._actions:
+        if action.dest in _NOT_DREAM:
+            action.required, action.help = False, argparse.SUPPRESS
+        elif action.dest == "iterations":
+            action.help = (f"max iterations per octave for cold-started frames and for warm-started ones "
+                           f"(default {d.optim.iterations_first},{d.optim.iterations_later})")
+    p.set_defaults(iterations=(d.optim.iterations_first, d.optim.iterations_later), **{k: None for k in _NOT_DREAM})
+    g = p.add_argument_group("dream (DeepDream: amplify what a VGG19 layer responds to)")
+    g.add_argument("--layer", choices=DREAM_LAYERS, default=d.dream.layer, metavar="LAYER",
+                   help="VGG19 ReLU layer whose activations are amplified: relu1_1 … relu5_4; deeper layers "
+                        "dream larger, more object-like patterns (default %(default)s)")
+    g.add_argument("--octaves", type=int, default=d.dream.octaves,
+                   help="solve at this many sizes, coarse to fine (default %(default)s)")
+    g.add_argument("--octave-scale", type=float, default=d.dream.octave_scale,
+                   help="size ratio between octaves (default %(default)s)")
+    g.add_argument("--dream-weight", type=float, default=d.dream.weight,
+                   help="weight of −log(layer energy / the frame's) (default %(default)s)")
+    g.add_argument("--anchor", type=float, default=d.dream.anchor,
+                   help="weak pull toward the source frame, so the dream stays a dream of that frame "
+                        "(default %(default)s; 0 = none)")
+
+
+def _dream(a: argparse.Namespace) -> int:
+    import dataclasses
+    from .config import DreamConfig
+    from .pipeline import stylize_video
+    given = [f"--{k.replace('_', '-')}" for k in _NOT_DREAM if getattr(a, k) is not None]
+    if given:
+        raise ConfigError(f"dream takes no {', '.join(given)}: it has no painting (--octaves sets its scales)")
+    method = argparse.Namespace(**{**vars(a), **_NOT_DREAM})
+    config = dataclasses.replace(_config(method), objective="dream", dream=DreamConfig(
+        layer=a.layer, octaves=a.octaves, octave_scale=a.octave_scale, weight=a.dream_weight, anchor=a.anchor))
+    progress = _Progress("none" if a.quiet else a.log_format)
+    try:
+        report = stylize_video(a.input, [], a.output, config, frames=a.frames, fps=a.fps,
+                               codec=a.codec, crf=a.crf, report=a.report, work_dir=a.work_dir,
+                               restart=a.restart, keep_work=a.keep_work, output_size=a.output_size,
+                               preserve_colors=a.preserve_colors, compare=a.compare, flow_dir=a.flow_dir,
+                               depth=a.depth, overwrite=a.overwrite, no_audio=a.no_audio,
+                               on_event=progress)
+    finally:
+        progress.close()
+    if not a.quiet and a.log_format == "text":
+        t = report["totals"]
+        print(f"wrote {a.output}: {t['frames']} frames in {t['seconds']:.1f} s "
+              f"({t['seconds_per_frame']:.2f} s/frame), audio: {report['audio']}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="videostyle", description="Artistic style transfer for videos, without flicker "
                                      "(Ruder, Dosovitskiy & Brox 2016).")
@@ -418,6 +478,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stylize", help="stylize a video or frame sequence", description="Stylize a video or frame sequence.")
     _add_stylize_options(p)
     p.set_defaults(run=_stylize)
+
+    p = sub.add_parser("dream", help="DeepDream a video: amplify what a VGG19 layer sees, without flicker",
+                       description="DeepDream a video or frame sequence: each frame climbs the energy of a VGG19 "
+                                   "layer over octaves, warm-started from and pulled toward the previous dream "
+                                   "warped by optical flow (--temporal-weight 0 --init image: independent frames). "
+                                   "Takes the stylize options except the painting's.")
+    _add_dream_options(p)
+    p.set_defaults(run=_dream)
 
     p = sub.add_parser("preview", help="stylize a few evenly spaced frames into a contact sheet PNG",
                        description="Stylize --count evenly spaced frames (each as a first frame) and write a contact "

@@ -1,7 +1,8 @@
 """One frame's optimization: ``stylize_frame(model, problem, init, ...) -> FrameResult``.
 
-It knows no frame index, pass or path: the drivers build a ``FrameProblem`` (content image, style
-Gram targets, temporal targets) and an initial image, and get back the optimized image.
+It knows no frame index, pass or path: the caller builds a ``FrameProblem`` (an objective of the image's
+features, and temporal targets) and an initial image, and gets back the optimized image. The optimizer
+adds total variation and the temporal terms to whatever the objective asks for (objectives.py).
 Images are RGB ``[1,3,H,W]`` float tensors in 0–255 on the model's device.
 """
 from __future__ import annotations
@@ -9,13 +10,13 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 
 from .config import LossConfig, OptimConfig
 from .features import VGGFeatures
-from .losses import content_loss, gram, style_loss, temporal_loss, tv_loss
+from .losses import temporal_loss, tv_loss
+from .objectives import Objective
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,7 @@ class TemporalTarget:
 
 @dataclass(frozen=True)
 class FrameProblem:
-    content: torch.Tensor                         # [1,3,H,W] the source frame
-    style_grams: dict[str, torch.Tensor]          # layer → [C,C] target Gram (blended over styles)
+    objective: Objective                          # features, image → named weighted terms (objectives.py)
     temporal: tuple[TemporalTarget, ...] = ()
 
 
@@ -43,44 +43,17 @@ class FrameResult:
     retried: bool = False     # a NaN/inf run was repeated with a smaller step
 
 
-@dataclass(frozen=True)
-class StepInfo:
-    iteration: int
-    loss: float
-
-
-@torch.no_grad()
-def style_grams(model: VGGFeatures, styles: list[torch.Tensor], blend: list[float], layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    """Blended Gram targets Σ_k b_k G(style_k) per layer, computed once per style set and size."""
-    total = sum(blend)
-    grams = {name: 0 for name in layers}
-    for image, b in zip(styles, blend):
-        feats = model(image)
-        for name in layers:
-            grams[name] = grams[name] + gram(feats[name]) * (b / total)
-    return grams
-
-
-class FrameLoss:
-    """The weighted objective of one frame; content features are encoded once at construction."""
-
-    def __init__(self, model: VGGFeatures, problem: FrameProblem, weights: LossConfig):
-        self.model, self.problem, self.w = model, problem, weights
-        with torch.no_grad():
-            self.content_target = model(problem.content)[weights.content_layer]
-
-    def __call__(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
-        feats = self.model(image)
-        w, p = self.w, self.problem
-        terms = {
-            "content": w.content_weight * content_loss(feats[w.content_layer], self.content_target),
-            "style": w.style_weight * style_loss(feats, p.style_grams),
-            "tv": w.tv_weight * tv_loss(image),
-        }
-        if p.temporal and w.temporal_weight > 0:
-            terms["temporal"] = w.temporal_weight * sum(temporal_loss(image, t.warped, t.weight) for t in p.temporal)
-        terms["total"] = sum(terms.values())
-        return terms
+def frame_terms(model: VGGFeatures, problem: FrameProblem, weights: LossConfig,
+                image: torch.Tensor) -> dict[str, torch.Tensor]:
+    """The objective's terms, then TV and the temporal term (in this order: the total is summed in it,
+    which keeps stylize results bit-identical to the single FrameLoss this replaced), and 'total'."""
+    terms = dict(problem.objective(model(image), image))
+    terms["tv"] = weights.tv_weight * tv_loss(image)
+    if problem.temporal and weights.temporal_weight > 0:
+        terms["temporal"] = weights.temporal_weight * sum(temporal_loss(image, t.warped, t.weight)
+                                                          for t in problem.temporal)
+    terms["total"] = sum(terms.values())
+    return terms
 
 
 def precondition_scale(problem: FrameProblem, weights: LossConfig, strength: float) -> torch.Tensor | float:
@@ -101,12 +74,14 @@ def precondition_scale(problem: FrameProblem, weights: LossConfig, strength: flo
 
 
 def stylize_frame(model: VGGFeatures, problem: FrameProblem, init: torch.Tensor, weights: LossConfig,
-                  optim: OptimConfig, iterations: int,
-                  on_step: Callable[[StepInfo], None] | None = None) -> FrameResult:
-    """Minimize ``FrameLoss`` from ``init`` for at most ``iterations`` iterations, stopping early when
+                  optim: OptimConfig, iterations: int) -> FrameResult:
+    """Minimize ``frame_terms`` from ``init`` for at most ``iterations`` iterations, stopping early when
     the loss fell by less than ``optim.tolerance`` (relative) over ``optim.check_every`` iterations."""
     start = time.perf_counter()
-    objective = FrameLoss(model, problem, weights)
+
+    def objective(image: torch.Tensor) -> dict[str, torch.Tensor]:
+        return frame_terms(model, problem, weights, image)
+
     scale = precondition_scale(problem, weights, optim.precondition)
     # The optimizer works on y = x / scale; the image is x = scale · y.
     y = (init.detach() / scale).clone(memory_format=torch.contiguous_format).requires_grad_(True)
@@ -153,8 +128,6 @@ def stylize_frame(model: VGGFeatures, problem: FrameProblem, init: torch.Tensor,
             nonfinite = True
             break
         last_good = (scale * y).detach()
-        if on_step:
-            on_step(StepInfo(done, loss))
         if taken < chunk:  # L-BFGS found nothing more to do
             break
         if prev_loss is not None and (prev_loss - loss) < optim.tolerance * abs(prev_loss):

@@ -52,7 +52,7 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     opts = dataclasses.replace(options or OutputOptions(), **option_values)
     emit = on_event or (lambda event: None)
     styles = [style] if isinstance(style, str) else list(style)
-    if not styles:
+    if not styles and config.objective == "style":  # a dream has no painting
         raise ConfigError("at least one --style image is needed")
     span = parse_frames(opts.frames)  # syntax checked before anything is read
     # shot.####.exr and shot.@.exr become shot.%04d.exr / shot.%d.exr here, so every module below sees printf.

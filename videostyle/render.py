@@ -15,7 +15,7 @@ from .device import to_tensor
 from .drivers import Frame, FrameOutcome, optimizer_solver, pick, prepare
 from .flowsource import EstimatedFlows, FileFlows
 from .media import Source
-from .metrics import fidelity, warping_error
+from .metrics import warping_error
 from .prefetch import Prefetch
 from .store import WorkStore
 from .stylizer import Stylizer, resize_rgb
@@ -79,8 +79,8 @@ def frame_metrics(stylizer: Stylizer, outcome: FrameOutcome, prev: FrameOutcome 
     """Fidelity of this frame, and the warping error of output and source against frame t−1 (flow and
     weights from the source frames; the source's own error is the noise floor of flow and mask)."""
     p, image = outcome.prepared, outcome.stylized
-    m = fidelity(stylizer.model, to_tensor(image, stylizer.device), to_tensor(p.frame, stylizer.device),
-                 stylizer.grams_for(max(p.frame.shape[:2])), stylizer.config.loss.content_layer)
+    # Content and style distances, or for a dream the layer's energy of result and source.
+    m = stylizer.fidelity(to_tensor(image, stylizer.device), to_tensor(p.frame, stylizer.device))
     if p.flow_back is not None and prev is not None:
         m["warping_error"] = warping_error(image, prev.stylized, p.flow_back, p.weight)
         m["source_warping_error"] = warping_error(p.frame, prev.prepared.frame, p.flow_back, p.weight)
