@@ -23,7 +23,7 @@ def styled():
 
 @pytest.fixture(scope="module")
 def dreamer():
-    return Stylizer.create(StylizeConfig(device="cpu", objective="dream", dream=DreamConfig(weight=1.0)), [])
+    return Stylizer.create(StylizeConfig(device="cpu", objective="dream"), [])
 
 
 def content_image():
@@ -56,22 +56,23 @@ def test_style_objective_equals_the_frame_loss_it_replaced(styled):
     assert torch.equal(built["total"], old["total"])
 
 
-def test_dream_objective_is_minus_the_layer_energy(dreamer):
-    content = content_image()
-    feats = dreamer.model(content)
-    terms = DreamObjective("relu4_2", 3.0)(feats, content)
-    assert set(terms) == {"dream"}
-    assert torch.allclose(terms["dream"], -3.0 * feats["relu4_2"].pow(2).mean())
-    anchored = DreamObjective("relu4_2", 3.0, content, anchor=2.0)
-    assert anchored(feats, content)["anchor"] == 0
-    assert torch.allclose(anchored(feats, content + 1)["anchor"], torch.tensor(2.0))
+def test_dream_objective_is_minus_the_log_of_the_relative_layer_energy(dreamer):
+    model, content = dreamer.model, content_image()
+    brighter = content * 1.2
+    objective = DreamObjective(model, content, "relu4_2", 3.0)
+    assert objective(model(content), content) == {"dream": 0}
+    e, e0 = energy(model(brighter)["relu4_2"]), energy(model(content)["relu4_2"])
+    terms = objective(model(brighter), brighter)
+    assert set(terms) == {"dream"} and torch.allclose(terms["dream"], -3.0 * torch.log(e / e0))
+    anchored = DreamObjective(model, content, "relu4_2", 3.0, anchor=2.0)
+    assert anchored(model(content), content)["anchor"] == 0
+    assert torch.allclose(anchored(model(content + 1), content + 1)["anchor"], torch.tensor(2.0))
 
 
 def test_dream_gradient_step_increases_the_layer_energy(dreamer):
     content = content_image()
     x = content.clone().requires_grad_(True)
-    terms = DreamObjective("relu4_2", 1.0)(dreamer.model(x), x)
-    terms["dream"].backward()
+    DreamObjective(dreamer.model, content, "relu4_2", 1.0)(dreamer.model(x), x)["dream"].backward()
     with torch.no_grad():
         before = energy(dreamer.model(content)["relu4_2"])
         after = energy(dreamer.model(content - 2.0 * x.grad / x.grad.abs().max())["relu4_2"])
@@ -82,7 +83,7 @@ def test_optimizer_dreams_up_the_layer_energy(dreamer):
     content = content_image()
     problem = FrameProblem(dreamer.objective(content))
     r = stylize_frame(dreamer.model, problem, content, LossConfig(), OptimConfig(tolerance=0), 10)
-    assert set(r.terms) == {"dream", "tv", "total"}
+    assert set(r.terms) == {"dream", "anchor", "tv", "total"}
     with torch.no_grad():
         before = energy(dreamer.model(content)["relu4_2"])
         after = energy(dreamer.model(r.image.clamp(0, 255))["relu4_2"])

@@ -5,6 +5,7 @@ import torch
 
 from videostyle.config import LossConfig, OptimConfig, StylizeConfig
 from videostyle.device import to_tensor
+from videostyle.objectives import StyleObjective
 from videostyle.optimize import FrameProblem, TemporalTarget, precondition_scale, stylize_frame
 from videostyle.stylizer import Stylizer
 
@@ -20,8 +21,8 @@ def setup():
     return stylizer, to_tensor(content, stylizer.device)
 
 
-def problem(stylizer, content, temporal=()):
-    return FrameProblem(stylizer.objective(content), temporal)
+def problem(stylizer, content, temporal=(), loss=LossConfig()):
+    return FrameProblem(StyleObjective(stylizer.model, content, stylizer.grams_for(48), loss), temporal)
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
@@ -47,11 +48,11 @@ def test_temporal_term_pulls_toward_the_warped_frame(setup):
     target = torch.full_like(content, 128.0)
     ones = torch.ones(1, 1, 32, 48)
     loss = LossConfig(content_weight=0, style_weight=0, tv_weight=0, temporal_weight=1.0)
-    r = stylize_frame(stylizer.model, problem(stylizer, content, (TemporalTarget(target, ones),)), content,
+    r = stylize_frame(stylizer.model, problem(stylizer, content, (TemporalTarget(target, ones),), loss), content,
                       loss, OptimConfig(), 20)
     assert (r.image - target).abs().max() < 1.0
     zero = TemporalTarget(target, torch.zeros(1, 1, 32, 48))
-    r0 = stylize_frame(stylizer.model, problem(stylizer, content, (zero,)), content, loss, OptimConfig(), 5)
+    r0 = stylize_frame(stylizer.model, problem(stylizer, content, (zero,), loss), content, loss, OptimConfig(), 5)
     assert r0.terms["temporal"] == 0 and torch.equal(r0.image, content)
 
 

@@ -76,7 +76,8 @@ def precondition_scale(problem: FrameProblem, weights: LossConfig, strength: flo
 def stylize_frame(model: VGGFeatures, problem: FrameProblem, init: torch.Tensor, weights: LossConfig,
                   optim: OptimConfig, iterations: int) -> FrameResult:
     """Minimize ``frame_terms`` from ``init`` for at most ``iterations`` iterations, stopping early when
-    the loss fell by less than ``optim.tolerance`` (relative) over ``optim.check_every`` iterations."""
+    the loss fell by less than ``optim.tolerance`` (relative) over ``optim.check_every`` iterations.
+    ``weights`` gives the TV and temporal weights (and the preconditioning's); the objective carries its own."""
     start = time.perf_counter()
 
     def objective(image: torch.Tensor) -> dict[str, torch.Tensor]:
