@@ -444,7 +444,7 @@ def _add_dream_options(p: argparse.ArgumentParser) -> None:
 
 def _dream(a: argparse.Namespace) -> int:
     import dataclasses
-    from .config import DreamConfig
+    from .config import DreamConfig, OutputOptions
     from .pipeline import stylize_video
     given = [f"--{k.replace('_', '-')}" for k in _NOT_DREAM if getattr(a, k) is not None]
     if given:
@@ -454,12 +454,9 @@ def _dream(a: argparse.Namespace) -> int:
         layer=a.layer, octaves=a.octaves, octave_scale=a.octave_scale, weight=a.dream_weight, anchor=a.anchor))
     progress = _Progress("none" if a.quiet else a.log_format)
     try:
-        report = stylize_video(a.input, [], a.output, config, frames=a.frames, fps=a.fps,
-                               codec=a.codec, crf=a.crf, report=a.report, work_dir=a.work_dir,
-                               restart=a.restart, keep_work=a.keep_work, output_size=a.output_size,
-                               preserve_colors=a.preserve_colors, compare=a.compare, flow_dir=a.flow_dir,
-                               depth=a.depth, overwrite=a.overwrite, no_audio=a.no_audio,
-                               on_event=progress)
+        # Every output-side option the parser has, as stylize passes them (config.OutputOptions).
+        options = {f.name: getattr(a, f.name) for f in dataclasses.fields(OutputOptions) if hasattr(a, f.name)}
+        report = stylize_video(a.input, [], a.output, config, on_event=progress, **options)
     finally:
         progress.close()
     if not a.quiet and a.log_format == "text":
