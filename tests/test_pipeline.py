@@ -66,7 +66,7 @@ def test_temporal_consistency_on_a_known_pan(clip, tmp_path):
                                 quick(init="random", first_init="random",
                                       loss=LossConfig(temporal_weight=0)))["totals"]
     assert ours["warping_error"] < 0.25 * independent["warping_error"]
-    assert ours["warping_error"] < 3 * ours["source_warping_error"] + 0.002
+    assert ours["warping_error"] < 3 * ours["source_warping_error"] + 0.0007
     assert ours["style_distance"] < independent["style_distance"] * 2
 
 

@@ -49,6 +49,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from .bundled import resolve_style
 from .errors import ConfigError, VideostyleError
 from .frames import normalize_pattern
 
@@ -156,7 +157,7 @@ def load_jobs(path: str) -> list[Job]:
         for key in ("input", "output"):
             if not isinstance(options[key], str) or not options[key]:
                 raise ConfigError(f"{where}: {key!r} must be a path (a string), not {options[key]!r}")
-        styles = tuple(rel(s) for s in _styles(options["style"], where))
+        styles = tuple(_style_path(s, rel) for s in _styles(options["style"], where))
         for key in _PATHS:
             value = options.get(key)
             if isinstance(value, str) and not (key == "weights" and value in _WEIGHT_KEYWORDS):
@@ -166,6 +167,15 @@ def load_jobs(path: str) -> list[Job]:
         jobs.append(Job(normalize_pattern(rel(options["input"])), styles, normalize_pattern(rel(options["output"])),
                         {k: v for k, v in options.items() if k not in _FILES}, where))
     return jobs
+
+
+def _style_path(value: str, rel: Callable[[str], str]) -> str:
+    """A style file beside the TOML file, else a bundled painting's name (``starry_night``)."""
+    path = rel(value)
+    if os.path.exists(path):
+        return path
+    bundled = resolve_style(value)
+    return bundled if bundled != value else path
 
 
 # --- --inputs GLOB: one job per input and style, named apart ---------------------------------------

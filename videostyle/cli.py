@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import errno
 import json
+import os
 import signal
 import sys
 import threading
@@ -116,13 +117,18 @@ def _add_clip_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--blend-weight", type=float, default=_MP.blend_weight,
                    help="δ: weight of the warped neighbour in each pass's start image (default %(default)s)")
     g.add_argument("--temporal-from-pass", type=int, default=_MP.temporal_from_pass,
-                   help="1-based pass from which the temporal loss is used (default %(default)s)")
+                   help="1-based pass from which the refinement passes use the temporal loss; pass 1 always "
+                        "does (default %(default)s)")
     g.add_argument("--pass-iterations", type=int, default=_MP.pass_iterations,
                    help="iteration cap per frame in passes after the first (default %(default)s)")
     g = p.add_argument_group("input and output")
     g.add_argument("--flow-dir", metavar="DIR",
                    help="use flows from this folder (forward_i_j.flo, backward_j_i.flo, optional reliable_*.pgm, "
-                        "1-based, at the processing size) instead of estimating them")
+                        "1-based) instead of estimating them; any size: resized to the processing size, "
+                        "vectors scaled")
+    g.add_argument("-y", "--overwrite", action="store_true",
+                   help="replace an existing output (a file, or every frame of the pattern in the folder); "
+                        "without it an existing output is refused and left as it is")
     g.add_argument("--frames", metavar="RANGE",
                    help="START:END = 0-based positions, END exclusive (0:48 = the first 48 frames); FIRST-LAST "
                         "or N = frame numbers, inclusive: a sequence's own file numbers (1001-1050 on "
@@ -228,6 +234,8 @@ class _Progress:
             if event["resuming"]:
                 print(f"resuming: {event['resuming']} frames already done in {event['work_dir']}", file=sys.stderr)
             self.bar = tqdm(total=event["n_frames"], unit="frame", file=sys.stderr, dynamic_ncols=True)
+        elif kind == "note":
+            print(event["message"], file=sys.stderr)
         elif kind == "frame" and self.bar is not None:
             self.bar.set_postfix(loss=f"{event['terms']['total']:.3g}", its=event["iterations"])
             self.bar.update(1)
@@ -248,7 +256,7 @@ def _stylize(a: argparse.Namespace) -> int:
                                codec=a.codec, crf=a.crf, report=a.report, work_dir=a.work_dir,
                                restart=a.restart, keep_work=a.keep_work, output_size=a.output_size,
                                preserve_colors=a.preserve_colors, compare=a.compare, flow_dir=a.flow_dir,
-                               depth=a.depth, no_audio=a.no_audio,
+                               depth=a.depth, overwrite=a.overwrite, no_audio=a.no_audio,
                                on_event=progress)
     finally:
         progress.close()
@@ -261,7 +269,16 @@ def _stylize(a: argparse.Namespace) -> int:
 
 def _evaluate(a: argparse.Namespace) -> int:
     from .evaluate import evaluate_video, format_table, plot
+    from .paths import PathPlan, written_file
     from .frameranges import parse_frames
+    plan = PathPlan()
+    plan.read("stylized video", a.stylized)
+    plan.read("source", a.source)
+    for s in a.style or ():
+        plan.read("style image", s)
+    plan.write(written_file("--json", a.json) if a.json else None)
+    plan.write(written_file("--plot", a.plot) if a.plot else None)
+    plan.check()
     result = evaluate_video(a.stylized, a.source, style=a.style, offsets=a.offsets, flow_method=a.flow,
                             max_side=a.max_side, device=a.device, source_frames=parse_frames(a.frames))
     if a.json:
@@ -276,7 +293,15 @@ def _flow(a: argparse.Namespace) -> int:
     from .flow import FlowEstimator
     from .flowio import export_flows
     from .media import open_source
+    from .paths import PathPlan, written_flows
     from .stylizer import processing_size, resize_rgb
+    plan = PathPlan()
+    plan.read("input", a.input)
+    if os.path.isdir(a.input):
+        from .frames import list_sequence
+        plan.read_files("input frame", [p for _, p in list_sequence(a.input)])
+    plan.write(written_flows("output", a.output))
+    plan.check()
     source = open_source(a.input)
     size = processing_size(source.info.width, source.info.height, a.max_side) if a.max_side else None
     resize = (lambda image: resize_rgb(image, size)) if size else None
@@ -285,24 +310,39 @@ def _flow(a: argparse.Namespace) -> int:
     return 0
 
 
+def _assemble(a: argparse.Namespace) -> int:
+    from .assemble import assemble
+    done = assemble(a.work_dir, a.output, fps=a.fps, codec=a.codec, crf=a.crf, output_size=a.output_size,
+                    preserve_colors=a.preserve_colors, compare=a.compare, depth=a.depth, overwrite=a.overwrite,
+                    no_audio=a.no_audio)
+    if not a.quiet:
+        print(f"wrote {done['output']}: frames {done['first']}–{done['last']} of {done['work_dir']}, "
+              f"audio: {done['audio']}", file=sys.stderr)
+    return 0
+
+
 def _write_json_file(path: str, data: dict) -> None:
-    import os
-    tmp = f"{path}.tmp-{os.getpid()}"
+    from .atomic import write_json
     try:
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=1)
-        os.replace(tmp, path)
+        write_json(path, data)
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _preview(a: argparse.Namespace) -> int:
     from .frames import read_image, write_png
-    from .media import check_output_path
+    from .paths import PathPlan, written_file
     from .preview import contact_sheet, stylize_preview
     if not a.output.lower().endswith(".png"):
         raise ConfigError("preview writes a PNG contact sheet: give -o NAME.png")
-    check_output_path(a.input, a.output)
+    plan = PathPlan()
+    plan.read("input", a.input)
+    for s in a.style:
+        plan.read("style image", s)
+    if a.weights not in ("packaged", "torchvision"):
+        plan.read("weights file", a.weights)
+    plan.write(written_file("contact sheet", a.output))
+    plan.check()
     styles = [read_image(s) for s in a.style]
     progress = None if a.quiet else (lambda k, n: print(f"preview frame {k + 1}/{n}", file=sys.stderr))
     sources, stylized = stylize_preview(a.input, styles, _config(a), a.count, progress)
@@ -535,6 +575,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-side", type=int, help="compute at this size (longer side), as stylize --max-side")
     p.set_defaults(run=_flow)
 
+    p = sub.add_parser("assemble", help="encode a kept work folder into another output, without rendering",
+                       description="Encode the finished frames of a work folder (stylize --keep-work, or an "
+                                   "interrupted run) into a video or frames again: another codec, 16-bit "
+                                   "frames, the source size, a side-by-side video. The input it was rendered "
+                                   "from must still be there (timing, audio, full-size frames).")
+    p.add_argument("work_dir", metavar="WORK_DIR", help="the work folder (OUTPUT.videostyle)")
+    p.add_argument("-o", "--output", required=True, help="video file, or a folder / pattern for frames")
+    p.add_argument("-y", "--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("--compare", metavar="PATH.mp4", help="also write a side-by-side video: source | stylized")
+    p.add_argument("--output-size", choices=("processing", "original"), default="processing")
+    p.add_argument("--preserve-colors", action="store_true")
+    p.add_argument("--codec")
+    p.add_argument("--crf", type=int)
+    p.add_argument("--depth", type=int, choices=(8, 16), default=8)
+    p.add_argument("--fps", type=float, help="frame rate for a frame-sequence input (default 25)")
+    p.add_argument("-an", "--no-audio", action="store_true", help="no audio stream in the outputs")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=_assemble)
+
     from .demo import DEFAULT_FOLDER, DEMO_MAX_SIDE
     p = sub.add_parser("demo", help="stylize the bundled clip with a bundled painting: see it work, no files needed",
                        description="Stylize the bundled 3 s clip with a bundled painting and write the stylized "
@@ -562,6 +621,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "style", None):  # a bundled painting's name (videostyle styles) stands for its file
+        from .bundled import resolve_style
+        args.style = [resolve_style(s) for s in args.style]
     previous = _Stop.install()
     try:
         return args.run(args)

@@ -89,7 +89,8 @@ def run_demo(folder: str = DEFAULT_FOLDER, style: str = bundled.DEFAULT_STYLE, *
     run (tests); ``on_event`` gets the stylize progress events."""
     from .evaluate import evaluate_video, plot
     from .frames import write_png
-    from .pipeline import parse_frames, stylize_video
+    from .frameranges import parse_frames
+    from .pipeline import stylize_video
 
     files = DemoFiles.inside(folder)
     clip, painting = bundled.clip_path(), bundled.resolve_style(style)

@@ -11,6 +11,7 @@ distances (``style=...``). Nothing here prints; ``format_table`` and ``plot`` re
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import deque
 from typing import Callable, Sequence
@@ -22,6 +23,7 @@ from .config import StylizeConfig
 from .device import to_tensor
 from .errors import ConfigError, InputError, OutputError
 from .flow import FlowEstimator, consistency_weights
+from .frameranges import FrameRange
 from .frames import read_image
 from .media import open_source
 from .stylizer import Stylizer, processing_size, resize_rgb
@@ -72,7 +74,7 @@ def evaluate_video(
     device: str = "auto",
     weights: str = "packaged",
     on_frame: Callable[[int, int], None] | None = None,
-    source_frames: tuple[int, int | None] = (0, None),
+    source_frames: "tuple[int, int | None] | str | FrameRange" = (0, None),
 ) -> dict:
     """Stability (and optionally fidelity) of ``stylized`` against ``source``; a JSON-serializable dict.
 
@@ -107,8 +109,9 @@ def evaluate_video(
     """
     wanted = _offsets(offsets)
     flow = FlowEstimator(flow_method, flow_preset)
-    # source_frames: the 0-based [start, end) range of the source that was stylized (stylize --frames).
-    sty_src, src_src = open_source(stylized), open_source(source, *source_frames)
+    # source_frames: the range of the source that was stylized, as stylize --frames takes it (positions
+    # START:END, or frame numbers FIRST-LAST), or a (start, stop) tuple of positions.
+    sty_src, src_src = open_source(stylized), open_source(source, source_frames)
     n = src_src.info.n_frames
     if sty_src.info.n_frames != n:
         raise InputError(f"stylized {stylized} has {sty_src.info.n_frames} frames but source {source} has {n}; "
@@ -130,33 +133,35 @@ def evaluate_video(
     src_errors = {d: [] for d in used}
     lum, src_lum = [], []
 
-    for t, (sf, cf) in enumerate(zip(src_src.frames(), sty_src.frames())):
-        src = resize_rgb(sf.image, size)
-        sty = resize_rgb(cf.image, size)
-        window.append((src, sty))
-        row: dict = {"index": t}
-        for d in used:
-            if t < d:
-                continue
-            prev_src, prev_sty = window[-1 - d]
-            back = flow(src, prev_src)
-            fwd = flow(prev_src, src)
-            c = consistency_weights(back, fwd)
-            e = metrics.warping_error(sty, prev_sty, back, c)
-            e0 = metrics.warping_error(src, prev_src, back, c)
-            errors[d].append(e)
-            src_errors[d].append(e0)
-            row[f"warping_error_{d}"] = e
-            row[f"source_warping_error_{d}"] = e0
-        row["luminance"] = luminance(sty)
-        row["source_luminance"] = luminance(src)
-        lum.append(row["luminance"])
-        src_lum.append(row["source_luminance"])
-        if fid is not None:
-            row.update(fid(sty, src))
-        per_frame.append(row)
-        if on_frame is not None:
-            on_frame(t, n)
+    # Both decoders are closed here, on this thread, whatever happens (never by the garbage collector).
+    with contextlib.closing(src_src.frames()) as src_frames, contextlib.closing(sty_src.frames()) as sty_frames:
+        for t, (sf, cf) in enumerate(zip(src_frames, sty_frames)):
+            src = resize_rgb(sf.image, size)
+            sty = resize_rgb(cf.image, size)
+            window.append((src, sty))
+            row: dict = {"index": t}
+            for d in used:
+                if t < d:
+                    continue
+                prev_src, prev_sty = window[-1 - d]
+                back = flow(src, prev_src)
+                fwd = flow(prev_src, src)
+                c = consistency_weights(back, fwd)
+                e = metrics.warping_error(sty, prev_sty, back, c)
+                e0 = metrics.warping_error(src, prev_src, back, c)
+                errors[d].append(e)
+                src_errors[d].append(e0)
+                row[f"warping_error_{d}"] = e
+                row[f"source_warping_error_{d}"] = e0
+            row["luminance"] = luminance(sty)
+            row["source_luminance"] = luminance(src)
+            lum.append(row["luminance"])
+            src_lum.append(row["source_luminance"])
+            if fid is not None:
+                row.update(fid(sty, src))
+            per_frame.append(row)
+            if on_frame is not None:
+                on_frame(t, n)
 
     result = {
         "frames": n,

@@ -14,6 +14,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from . import report as run_report
+from .bundled import resolve_style
 from .config import OutputOptions, StylizeConfig, as_dict
 from .drivers import pick
 from .errors import ConfigError, InputError
@@ -51,7 +52,7 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     """
     opts = dataclasses.replace(options or OutputOptions(), **option_values)
     emit = on_event or (lambda event: None)
-    styles = [style] if isinstance(style, str) else list(style)
+    styles = [resolve_style(s) for s in ([style] if isinstance(style, str) else list(style))]
     if not styles and config.objective == "style":  # a dream has no painting
         raise ConfigError("at least one --style image is needed")
     span = parse_frames(opts.frames)  # syntax checked before anything is read

@@ -7,6 +7,7 @@ import time
 from .atomic import write_json
 from .config import StylizeConfig, as_dict
 from .errors import OutputError
+from .metrics import WARPING_ERROR_DEFINITION
 
 
 def build(input, styles, output, config: StylizeConfig, info, size, per_frame: list[dict], stages: dict,
@@ -23,6 +24,7 @@ def build(input, styles, output, config: StylizeConfig, info, size, per_frame: l
                    "rate": str(info.rate), "has_audio": info.has_audio},
         "size": list(size), "audio": audio_mode,
         "frames": per_frame,
+        "warping_error_definition": WARPING_ERROR_DEFINITION,
         "stages_seconds": {k: round(v, 3) for k, v in stages.items()},
         "totals": {
             "frames": len(per_frame), "seconds": round(total_seconds, 3),
