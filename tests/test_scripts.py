@@ -25,15 +25,3 @@ def test_bench_prints_one_json_line_with_the_stage_timings(tmp_path):
     assert set(out["stages_seconds"]) >= {"decode", "flow", "optimize", "encode", "waited"}
     assert out["evaluations_per_later_frame"] > 0 and out["seconds_per_evaluation_later"] > 0
     assert len(out["final_loss"]) == 2 and out["warping_error"] is not None
-
-
-def test_make_demo_writes_the_quick_start_inputs(tmp_path):
-    """The README's quick start begins with this script: a clip with audio and a painting."""
-    from videostyle.frames import read_image
-    from videostyle.media import open_source
-    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "make_demo.py"), str(tmp_path / "demo")],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    info = open_source(str(tmp_path / "demo" / "clip.mp4")).info
-    assert info.kind == "video" and info.has_audio and info.n_frames == 48
-    assert read_image(str(tmp_path / "demo" / "painting.png")).ndim == 3
