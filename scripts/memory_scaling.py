@@ -20,9 +20,9 @@ w, h = side, side * 9 // 16
 rng = np.random.default_rng(0)
 st = Stylizer.create(StylizeConfig(device=device), [rng.uniform(0, 255, (side, side, 3)).astype(np.uint8)])
 content = to_tensor(rng.uniform(0, 255, (h, w, 3)).astype(np.uint8), st.device)
-grams = st.grams_for(side)
+objective = st.objective(content)  # the content + Gram objective, targets computed before the measure
 base = torch.cuda.max_memory_allocated() if device.startswith("cuda") else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-stylize_frame(st.model, FrameProblem(content, grams), content, st.config.loss, st.config.optim, 30)
+stylize_frame(st.model, FrameProblem(objective), content, st.config.loss, st.config.optim, 30)
 peak = torch.cuda.max_memory_allocated() if device.startswith("cuda") else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 print(json.dumps({"width": w, "height": h, "pixels": w * h, "peak_mb": peak / 2**20, "before_mb": base / 2**20}))
 """

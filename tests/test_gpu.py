@@ -19,7 +19,7 @@ def test_cuda_frame_optimization_matches_cpu_loss_scale():
     losses = {}
     for device in ("cpu", "cuda"):
         st = Stylizer.create(StylizeConfig(device=device), [style])
-        p = FrameProblem(to_tensor(content, st.device), st.grams_for(128))
+        p = FrameProblem(st.objective(to_tensor(content, st.device)))
         r = stylize_frame(st.model, p, to_tensor(content, st.device), st.config.loss, OptimConfig(), 30)
         assert torch.isfinite(r.image).all()
         losses[device] = r.terms["total"]
