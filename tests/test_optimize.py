@@ -36,6 +36,18 @@ def test_loss_goes_down(setup, optimizer):
     assert torch.isfinite(end.image).all()
 
 
+def test_a_run_that_overshoots_returns_no_worse_than_its_start(setup):
+    """A step far too large (as L-BFGS's second step can be when its curvature rests on one tiny first
+    step) makes the last iterate worse than the start: the best point seen is returned instead."""
+    stylizer, content = setup
+    p = problem(stylizer, content)
+    start = stylize_frame(stylizer.model, p, content, LossConfig(), OptimConfig(), 0)
+    wild = OptimConfig(optimizer="adam", learning_rate=500.0, tolerance=0, check_every=1)
+    end = stylize_frame(stylizer.model, p, content, LossConfig(), wild, 3)
+    assert end.terms["total"] <= start.terms["total"]
+    assert torch.equal(end.image, content)
+
+
 def test_early_stopping(setup):
     stylizer, content = setup
     r = stylize_frame(stylizer.model, problem(stylizer, content), content, LossConfig(),

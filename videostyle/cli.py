@@ -623,7 +623,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if getattr(args, "style", None):  # a bundled painting's name (videostyle styles) stands for its file
         from .bundled import resolve_style
-        args.style = [resolve_style(s) for s in args.style]
+        style = args.style
+        args.style = resolve_style(style) if isinstance(style, str) else [resolve_style(s) for s in style]
     previous = _Stop.install()
     try:
         return args.run(args)

@@ -110,8 +110,14 @@ def stylize_frame(model: VGGFeatures, problem: FrameProblem, init: torch.Tensor,
     else:
         opt = torch.optim.Adam([y], lr=optim.step)
 
-    done, last_good, prev_loss, nonfinite = 0, (scale * y).detach(), None, False
-    while done < iterations:
+    # The start's loss (L-BFGS's first evaluation is the same point and reuses it). Without a line search
+    # an L-BFGS step can overshoot, most of all in the first iterations, when its curvature estimate
+    # rests on one tiny step; a run stopped there must not return a worse image than it was given, so
+    # the best point seen at a check is what is returned.
+    best_loss = float(closure()) if iterations > 0 else math.inf
+    done, last_good, prev_loss, nonfinite = 0, (scale * y).detach(), None, not math.isfinite(best_loss)
+    best, best_terms = last_good, dict(cache.get("terms", {}))
+    while done < iterations and not nonfinite:
         chunk = min(optim.check_every, iterations - done)
         if optim.optimizer == "lbfgs":
             opt.param_groups[0]["max_iter"] = chunk
@@ -129,16 +135,18 @@ def stylize_frame(model: VGGFeatures, problem: FrameProblem, init: torch.Tensor,
             nonfinite = True
             break
         last_good = (scale * y).detach()
+        if loss <= best_loss:
+            best_loss, best, best_terms = loss, last_good, dict(cache["terms"])
         if taken < chunk:  # L-BFGS found nothing more to do
             break
         if prev_loss is not None and (prev_loss - loss) < optim.tolerance * abs(prev_loss):
             break
         prev_loss = loss
 
-    if nonfinite or not cache:
+    if not best_terms:
         with torch.no_grad():
-            cache["terms"] = objective(last_good)
-    terms = {k: float(v.detach()) for k, v in cache["terms"].items()}
-    return FrameResult(image=last_good, terms=terms, iterations=done,
+            best_terms = objective(best)
+    terms = {k: float(v.detach()) for k, v in best_terms.items()}
+    return FrameResult(image=best, terms=terms, iterations=done,
                        evaluations=evals, seconds=time.perf_counter() - start, nonfinite=nonfinite)
 
