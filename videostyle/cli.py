@@ -486,7 +486,7 @@ def _dream(a: argparse.Namespace) -> int:
     import dataclasses
     from .config import DreamConfig, OutputOptions
     from .pipeline import stylize_video
-    given = [f"--{k.replace('_', '-')}" for k in _NOT_DREAM if getattr(a, k) is not None]
+    given = [f"--{k.replace('_', '-')}" for k in _NOT_DREAM if getattr(a, k, None) is not None]
     if given:
         raise ConfigError(f"dream takes no {', '.join(given)}: it has no painting (--octaves sets its scales)")
     method = argparse.Namespace(**{**vars(a), **_NOT_DREAM})
