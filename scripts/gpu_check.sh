@@ -24,9 +24,9 @@ nvidia-smi --query-gpu=name,memory.total --format=csv,noheader | tee "$out/devic
 
 step() { echo "== $1 ($(date +%T))" >&2; }
 step "GPU test"
-timeout 150 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py 2>&1 | tail -3 | tee "$out/pytest.txt"
+timeout 90 python3 -m pytest -q -p no:cacheprovider -m gpu tests/test_gpu.py 2>&1 | tail -3 | tee "$out/pytest.txt"
 step "720p benchmark (issue 5 target: >= 1 frame/s)"
-timeout 180 python3 scripts/bench.py --input "$clip" --style "$style" --max-side 1280 --frames 4 --device cuda \
+timeout 150 python3 scripts/bench.py --input "$clip" --style "$style" --max-side 1280 --frames 4 --device cuda \
   | tee "$out/bench720.jsonl"
 step "single pass against multi-pass, 128 px, frames 100-111"
 timeout 240 python3 scripts/compare_passes.py --input "$clip" --style "$style" --max-side 128 --frames 100:112 \
