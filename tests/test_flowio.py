@@ -424,3 +424,17 @@ def test_non_finite_flow_file_stops_stylize_with_one_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(bad) in err and "NaN or infinite" in err, err
     assert not (tmp_path / "out").exists()
+
+
+def test_the_flow_command_does_not_load_torch(tmp_path):
+    """`videostyle flow` is a tool of its own (OpenCV and FFmpeg): it starts without the network's framework."""
+    import subprocess
+    import sys
+    from mediagen import make_video
+    clip = make_video(tmp_path / "clip.mp4", n=2)
+    code = ("import sys; from videostyle.cli import main; "
+            f"code = main(['flow', {clip!r}, '-o', {str(tmp_path / 'flows')!r}]); "
+            "sys.exit(code or (3 if 'torch' in sys.modules else 0))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "flows" / "forward_1_2.flo").is_file()

@@ -20,7 +20,7 @@ from .media import _sequence_pattern as sequence_pattern
 from .outputs import Outputs
 from .paths import PathPlan, is_within, written_file, written_sequence
 from .store import WorkStore, file_identity
-from .stylizer import resize_rgb
+from .resize import resize_rgb
 
 
 def final_pass(manifest: dict) -> int:

@@ -299,7 +299,7 @@ def _flow(a: argparse.Namespace) -> int:
     from .flowio import export_flows
     from .media import open_source
     from .paths import PathPlan, written_flows
-    from .stylizer import processing_size, resize_rgb
+    from .resize import processing_size, resize_rgb
     plan = PathPlan()
     plan.read("input", a.input)
     if os.path.isdir(a.input):

@@ -71,7 +71,7 @@ def contact_sheet_of(source: str, stylized: str, count: int = SHEET_FRAMES,
     render, the source resized to the stylized frames' size. ``frames``: the source range rendered."""
     from .media import open_source
     from .preview import contact_sheet, preview_indices
-    from .stylizer import resize_rgb
+    from .resize import resize_rgb
     rendered = [f.image for f in open_source(stylized).frames()]
     originals = [f.image for f in open_source(source, *frames).frames()]
     if len(rendered) != len(originals) or not rendered:

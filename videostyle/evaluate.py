@@ -26,7 +26,8 @@ from .flow import FlowEstimator, consistency_weights
 from .frameranges import FrameRange
 from .frames import read_image
 from .media import open_source
-from .stylizer import Stylizer, processing_size, resize_rgb
+from .resize import processing_size, resize_rgb
+from .stylizer import Stylizer
 
 # ITU-R BT.709 luma weights for R, G, B.
 _BT709 = np.array([0.2126, 0.7152, 0.0722], np.float32)

@@ -22,6 +22,7 @@ import struct  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .atomic import write_atomic  # noqa: E402
 from .errors import InputError, OutputError  # noqa: E402
 from .limits import check_pixels  # noqa: E402
 
@@ -466,38 +467,13 @@ def read_image16(path: str) -> np.ndarray:
     return np.ascontiguousarray(img[:, :, ::-1])
 
 
-def _write_new(path: str, data: bytes) -> None:
-    # os.open with 0o666 honours the umask, unlike tempfile.mkstemp's 0o600.
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-
-
 def write_png(path: str, image: np.ndarray) -> None:
-    """Write an H x W x 3 uint8 (uint16) RGB array as an 8-bit (16-bit) PNG, atomically.
-
-    The data goes to a hidden temporary file in the same folder, then os.replace() puts it
-    under ``path``, so a reader never sees a half-written file. Raises OutputError.
-    """
-    data = encode_image(image, ".png")
-    directory, name = os.path.split(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{name}.partial-{secrets.token_hex(4)}")
+    """Write an H x W x 3 uint8 (uint16) RGB array as an 8-bit (16-bit) PNG, atomically (atomic.py: a
+    reader never sees a half-written file). Raises OutputError."""
     try:
-        _write_new(tmp, data)
-        os.replace(tmp, path)
+        write_atomic(path, encode_image(image, ".png"))
     except OSError as e:
-        _remove_quietly(tmp)
         raise OutputError(f"cannot write {path}: {e.strerror or e}") from None
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
 
 
 class SequenceWriter:

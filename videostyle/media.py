@@ -207,11 +207,6 @@ def open_source(path: str, start: int | str | FrameRange | None = 0, stop: int |
     return VideoSource(path, frames, audio)
 
 
-def probe(path: str) -> MediaInfo:
-    """MediaInfo of the whole of ``path`` (for a video this decodes it once)."""
-    return open_source(path).info
-
-
 # --------------------------------------------------------------------------- sinks
 
 

@@ -13,7 +13,8 @@ import numpy as np
 
 from .device import to_numpy, to_tensor
 from .optimize import FrameProblem, FrameResult, TemporalTarget, stylize_frame
-from .stylizer import Stylizer, resize_rgb
+from .resize import resize_rgb
+from .stylizer import Stylizer
 
 
 def _resize(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -12,7 +12,7 @@ from .colour import preserve_colors
 from .errors import InputError
 from .frames import to_uint8
 from .media import Sink, open_sink
-from .stylizer import resize_rgb
+from .resize import resize_rgb
 
 # How often a wait for the writer thread wakes up, so that a signal is handled while waiting.
 _POLL_SECONDS = 0.05

@@ -27,7 +27,8 @@ from .outputs import Outputs
 from .paths import PathPlan, written_file, written_sequence
 from .render import Timer, decode, flow_source, frame_metrics, render
 from .store import WorkStore, check_work_folder, content_identity, default_work_dir, file_identity, folder_identity
-from .stylizer import Stylizer, processing_size
+from .resize import processing_size
+from .stylizer import Stylizer
 
 Event = Callable[[dict[str, Any]], None]
 

@@ -13,7 +13,8 @@ from .errors import ConfigError
 from .media import open_source
 from .multiscale import stylize_multiscale
 from .drivers.core import frame_rng
-from .stylizer import Stylizer, processing_size, resize_rgb
+from .resize import processing_size, resize_rgb
+from .stylizer import Stylizer
 from .temporal import init_image
 
 

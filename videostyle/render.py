@@ -18,7 +18,8 @@ from .media import Source
 from .metrics import warping_error
 from .prefetch import Prefetch
 from .store import WorkStore
-from .stylizer import Stylizer, resize_rgb
+from .resize import resize_rgb
+from .stylizer import Stylizer
 
 
 class Timer:

@@ -1,0 +1,19 @@
+"""Frame sizes and resizing (OpenCV and numpy only, so the flow and media tools need no torch)."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+
+def processing_size(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """(W, H) with the longer side = ``max_side`` (never enlarged), aspect kept, each side ≥ 16."""
+    scale = min(1.0, max_side / max(width, height))
+    return max(16, round(width * scale)), max(16, round(height * scale))
+
+
+def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize H×W×3 to ``size`` = (W, H): area averaging when shrinking, bicubic when enlarging."""
+    if (image.shape[1], image.shape[0]) == tuple(size):
+        return image
+    shrink = size[0] < image.shape[1]
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
