@@ -241,3 +241,26 @@ def test_random_path_combinations_never_change_a_file_they_do_not_name(tmp_path,
             changed = unchanged(before, after)
         assert code in (0, 1, 2) and not changed, (pick, argv, code, changed)
         json.dumps(pick)
+
+
+def test_a_save_interrupted_between_image_and_record_leaves_the_frame_undone(tmp_path, monkeypatch):
+    """A frame counts as done only when its record is written after its image: a failure (or a kill)
+    between the two leaves a frame the next run recomputes, and no temporary file."""
+    import videostyle.store as store_module
+    store = WorkStore.open(str(tmp_path / "w"), {"input": {}, "config": {}})
+    real_write = store_module.write_json
+
+    def fail_on_record(path, data, **kw):
+        if path.endswith("000007.json"):
+            raise OSError(28, "No space left on device")
+        return real_write(path, data, **kw)
+
+    monkeypatch.setattr(store_module, "write_json", fail_on_record)
+    with pytest.raises(Exception, match="keeps the finished frames"):
+        store.keep(7, np.full((4, 4, 3), 100.0, np.float32), {"index": 7})
+    frames = tmp_path / "w" / "frames" / "p00"
+    assert store.load(7) is None and store.count() == 0
+    assert sorted(os.listdir(frames)) == ["000007.png"], "only the image, no temporary file"
+    monkeypatch.setattr(store_module, "write_json", real_write)
+    store.keep(7, np.full((4, 4, 3), 100.0, np.float32), {"index": 7})
+    assert store.load(7)[1] == {"index": 7}
