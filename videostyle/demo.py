@@ -15,10 +15,12 @@ from . import bundled
 from .config import OptimConfig, StylizeConfig
 from .errors import InputError, OutputError
 
-# 112 px on the longer side (112×63 for the 16:9 clip): about two minutes for the 36 frames on 2 idle CPU
-# cores (README: 5.1 s a frame at 128×72, first frame included; the time goes with the pixel count, and
-# 112×63 has 0.77 of them); the painting's texture still shows at that size. A GPU takes --max-side 512.
-DEMO_MAX_SIDE = 112
+# 96 px on the longer side (96×54 for the 16:9 clip) and the clip's first 2 s (24 frames): measured at 112
+# px and all 36 frames, the demo took 4 min 10 s on 2 idle cores of this project's (slow) machine, 0.14 s
+# per VGG evaluation; the time goes with pixels × frames, so this is about 2 minutes. The painting's
+# texture still shows at that size. A GPU takes --max-side 512 and the whole clip (--frames 0:36).
+DEMO_MAX_SIDE = 96
+DEMO_FRAMES = "0:24"
 DEFAULT_FOLDER = "videostyle-demo"
 SHEET_FRAMES = 6
 
@@ -82,7 +84,7 @@ def contact_sheet_of(source: str, stylized: str, count: int = SHEET_FRAMES,
 
 
 def run_demo(folder: str = DEFAULT_FOLDER, style: str = bundled.DEFAULT_STYLE, *, max_side: int = DEMO_MAX_SIDE,
-             frames: str | None = None, iterations: tuple[int, int] | None = None, device: str = "auto",
+             frames: str | None = DEMO_FRAMES, iterations: tuple[int, int] | None = None, device: str = "auto",
              overwrite: bool = False, on_event: Callable[[dict], None] | None = None) -> tuple[DemoFiles, dict]:
     """Stylize the bundled clip with ``style`` (a bundled painting's name or an image path) into
     ``folder``; returns the files written and the stylize report. ``frames``/``iterations`` shorten the
