@@ -258,11 +258,12 @@ class _Progress:
             self.bar = None
 
 
-def _stylize(a: argparse.Namespace) -> int:
+def _render(a: argparse.Namespace, styles: list[str], config: StylizeConfig) -> int:
+    """stylize and dream: one render with progress, then a line saying what was written."""
     from .pipeline import stylize_video
     progress = _Progress("none" if a.quiet else a.log_format)
     try:
-        report = stylize_video(a.input, a.style, a.output, _config(a), _options(a), on_event=progress)
+        report = stylize_video(a.input, styles, a.output, config, _options(a), on_event=progress)
     finally:
         progress.close()
     if not a.quiet and a.log_format == "text":
@@ -270,6 +271,10 @@ def _stylize(a: argparse.Namespace) -> int:
         print(f"wrote {a.output}: {t['frames']} frames in {t['seconds']:.1f} s "
               f"({t['seconds_per_frame']:.2f} s/frame), audio: {report['audio']}", file=sys.stderr)
     return 0
+
+
+def _stylize(a: argparse.Namespace) -> int:
+    return _render(a, a.style, _config(a))
 
 
 def _evaluate(a: argparse.Namespace) -> int:
@@ -487,27 +492,14 @@ def _add_dream_options(p: argparse.ArgumentParser) -> None:
 
 
 def _dream(a: argparse.Namespace) -> int:
-    import dataclasses
-    from .config import DreamConfig, OutputOptions
-    from .pipeline import stylize_video
+    from .config import DreamConfig
     given = [f"--{k.replace('_', '-')}" for k in _NOT_DREAM if getattr(a, k, None) is not None]
     if given:
         raise ConfigError(f"dream takes no {', '.join(given)}: it has no painting (--octaves sets its scales)")
     method = argparse.Namespace(**{**vars(a), **_NOT_DREAM})
     config = dataclasses.replace(_config(method), objective="dream", dream=DreamConfig(
         layer=a.layer, octaves=a.octaves, octave_scale=a.octave_scale, weight=a.dream_weight, anchor=a.anchor))
-    progress = _Progress("none" if a.quiet else a.log_format)
-    try:
-        # Every output-side option the parser has, as stylize passes them (config.OutputOptions).
-        options = {f.name: getattr(a, f.name) for f in dataclasses.fields(OutputOptions) if hasattr(a, f.name)}
-        report = stylize_video(a.input, [], a.output, config, on_event=progress, **options)
-    finally:
-        progress.close()
-    if not a.quiet and a.log_format == "text":
-        t = report["totals"]
-        print(f"wrote {a.output}: {t['frames']} frames in {t['seconds']:.1f} s "
-              f"({t['seconds_per_frame']:.2f} s/frame), audio: {report['audio']}", file=sys.stderr)
-    return 0
+    return _render(a, [], config)
 
 
 def build_parser() -> argparse.ArgumentParser:
