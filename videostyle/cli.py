@@ -48,6 +48,7 @@ def _iterations(text: str) -> tuple[int, int]:
 # The --help sections of stylize, in the order shown. Which section an option is in is its field's
 # (metadata "group", else its dataclass's HELP_GROUP); a section not listed here comes after these.
 _SECTIONS = ("loss weights", "optimizer", "flow and network", "multi-pass (Ruder et al. Sec. 3.3)",
+             "chunks (parallel rendering of one shot; see --cluster)",
              "input and output", "work folder and resume", "progress")
 
 
@@ -160,7 +161,7 @@ def _add_stylize_options(p: argparse.ArgumentParser, preview: bool = False) -> N
                    help="style image (painting); repeat for several")
     for title in _SECTIONS:  # made now, so that --help shows them in this order (empty ones it leaves out)
         _section(p, title)
-    add_config_options(p, StylizeConfig, skip=("multipass",) if preview else (),
+    add_config_options(p, StylizeConfig, skip=("multipass", "chunks") if preview else (),
                        hooks={"iterations_first": _add_iterations})
     if preview:
         p.add_argument("--quiet", action="store_true", help="no progress lines")

@@ -129,6 +129,23 @@ class MultiPassConfig:
 
 
 @dataclass(frozen=True)
+class ChunkConfig:
+    """One shot split into chunks that render in parallel (drivers/chunked.py); 0 = one sequential pass."""
+    HELP_GROUP: ClassVar[str] = "chunks (parallel rendering of one shot; see --cluster)"
+    chunk_frames: int = option(0, "split the shot into chunks of K frames that render in parallel, each from a "
+                                  "keyframe stylized first (0 = sequential, default)", metavar="K")
+    # The last frames of a chunk are pulled toward the next chunk's keyframe, with a weight that ramps up,
+    # so the texture arrives at the keyframe instead of jumping there (chunked.seam_ramp).
+    seam_frames: int = option(3, "frames before each seam pulled toward the next chunk's keyframe")
+
+    def __post_init__(self):
+        if self.chunk_frames < 0 or self.chunk_frames == 1 or self.seam_frames < 0:
+            raise ConfigError("--chunk-frames must be 0 (off) or at least 2; --seam-frames non-negative")
+        if self.chunk_frames and self.seam_frames >= self.chunk_frames:
+            raise ConfigError(f"--seam-frames must be below --chunk-frames ({self.chunk_frames})")
+
+
+@dataclass(frozen=True)
 class DreamConfig:
     """DeepDream (objectives.DreamObjective): amplify what ``layer`` responds to, coarse to fine over
     ``octaves`` sizes, each ``octave_scale`` times the previous (the last is the processing size)."""
@@ -163,6 +180,7 @@ class StylizeConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     multipass: MultiPassConfig = field(default_factory=MultiPassConfig)
+    chunks: ChunkConfig = field(default_factory=ChunkConfig)
     max_side: int = option(256, "processing size: longer side in pixels, aspect kept, never enlarged")
     # later frames; the first frame has no previous one
     init: str = option("prevwarped", "start of each later frame: the warped previous result, the frame, or noise",
@@ -217,6 +235,8 @@ class StylizeConfig:
             raise ConfigError("--precision must be auto, fp32 or bf16")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
             raise ConfigError("--device must be auto, cpu, cuda, cuda:N or mps")
+        if self.chunks.chunk_frames and self.multipass.passes > 1:
+            raise ConfigError("--chunk-frames and --passes cannot be combined: multi-pass needs the whole clip")
 
 
 OUTPUT_SIZES = ("processing", "original")
@@ -274,6 +294,30 @@ class OutputOptions:
             raise ConfigError(f"--depth must be 8 or 16, got {self.depth}")
         if self.fps is not None and not self.fps > 0:
             raise ConfigError("--fps must be positive")
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    """Where a render runs: this process (default) or a Ray cluster (cluster.py). Not part of the result:
+    the same frames come out wherever they were computed, so none of this is in the work folder's manifest."""
+    HELP_GROUP: ClassVar[str] = "cluster (Ray; pip install -e '.[ray]')"
+    cluster: str | None = option(None, "render on Ray: 'local' starts one on this machine, 'auto' joins the running "
+                                       "cluster (ray start), or a head ADDRESS host:port", metavar="local|auto|ADDRESS")
+    workers: int | None = option(None, "workers (one actor each, network loaded once); default one per GPU, else one "
+                                       "per 2 CPU cores")
+    gpus_per_worker: float | None = option(None, "GPUs per worker, fractions allowed (0.5 = two per GPU); default 1 "
+                                                 "when the cluster has GPUs, else 0")
+    cpus_per_worker: int | None = option(None, "CPU cores per worker (torch threads); default 2, or 1 with GPUs")
+
+    def __post_init__(self):
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError("--workers must be at least 1")
+        if self.gpus_per_worker is not None and not 0 <= self.gpus_per_worker:
+            raise ConfigError("--gpus-per-worker must be non-negative")
+        if self.cpus_per_worker is not None and self.cpus_per_worker < 1:
+            raise ConfigError("--cpus-per-worker must be at least 1")
+        if self.cluster is None and (self.workers or self.gpus_per_worker is not None or self.cpus_per_worker):
+            raise ConfigError("--workers, --gpus-per-worker and --cpus-per-worker need --cluster")
 
 
 def dream_defaults() -> StylizeConfig:

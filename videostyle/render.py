@@ -12,7 +12,7 @@ from typing import Iterator
 
 from .config import StylizeConfig
 from .device import to_tensor
-from .drivers import Frame, FrameOutcome, optimizer_solver, pick, prepare
+from .drivers import Frame, FrameOutcome, chunked, optimizer_solver, pick, prepare
 from .flowsource import EstimatedFlows, FileFlows
 from .media import Source
 from .metrics import warping_error
@@ -66,7 +66,9 @@ def render(stylizer: Stylizer, frames: Iterator[Frame], flows, store: WorkStore,
     prepared = Prefetch(prepare(frames, flows, config.long_term))
     try:
         frames_in = list(prepared) if driver.NEEDS_WHOLE_CLIP else prepared
-        for outcome in driver.run(optimizer_solver(stylizer), config, frames_in, store):
+        # The chunked driver reads flows between frames far apart (keyframes, seams) itself.
+        extra = {"flows": flows} if driver is chunked else {}
+        for outcome in driver.run(optimizer_solver(stylizer), config, frames_in, store, **extra):
             if not outcome.resumed:
                 timer.seconds["flow"] += outcome.prepared.flow_seconds
                 timer.seconds["optimize"] += outcome.record["seconds"]

@@ -3,13 +3,15 @@ prepared frames, or the whole clip in memory (``NEEDS_WHOLE_CLIP``)."""
 from __future__ import annotations
 
 from ..config import StylizeConfig
-from . import multi, single
+from . import chunked, multi, single
 from .core import Frame, FrameOutcome, Prepared, Solve, frame_rng, optimizer_solver, prepare
 
-__all__ = ["Frame", "FrameOutcome", "Prepared", "Solve", "frame_rng", "optimizer_solver", "prepare", "pick"]
+__all__ = ["Frame", "FrameOutcome", "Prepared", "Solve", "chunked", "frame_rng", "optimizer_solver", "prepare", "pick"]
 
 
 def pick(config: StylizeConfig):
     """The driver for ``config`` (a module with ``run(solve, config, prepared, store)`` and
-    ``NEEDS_WHOLE_CLIP``): multi-pass for --passes > 1, else single-pass."""
+    ``NEEDS_WHOLE_CLIP``): multi-pass for --passes > 1, chunked for --chunk-frames, else single-pass."""
+    if config.chunks.chunk_frames:
+        return chunked
     return multi if config.multipass.passes > 1 else single
