@@ -3,6 +3,12 @@ process. Prints one JSON line per configuration; with --compare the last line ho
 
     python scripts/bench.py --compare --input clip.mp4 --style painting.jpg --max-side 64 --frames 4
 
+One shot in chunks (drivers/chunked.py) against the sequential single pass on the same frames; with
+--cluster on Ray workers (--workers W), else chunk after chunk in this process:
+
+    python scripts/bench.py --input clip.mp4 --style painting.jpg --max-side 96 --frames 32 \
+        --chunk-frames 8 --cluster local --workers 2
+
 Reference configuration (artistic-videos defaults): plain L-BFGS (step 1, no line search, no temporal
 preconditioning), 2000 iterations for the first frame and 1000 for later ones, one scale, stop when the
 loss improves by less than 1e-4 (relative) over 50 iterations, short-term temporal loss, later frames
@@ -15,6 +21,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import sys
 import tempfile
 from dataclasses import replace
@@ -22,6 +29,7 @@ from dataclasses import replace
 import torch
 
 from videostyle import OptimConfig, StylizeConfig, stylize_video
+from videostyle.config import ChunkConfig
 
 REFERENCE_OPTIM = OptimConfig(iterations_first=2000, iterations_later=1000, tolerance=1e-4, first_tolerance=1e-4,
                               check_every=50, learning_rate=1.0, precondition=0.0, scales=(1.0,))
@@ -33,12 +41,19 @@ def peak_memory_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # process peak so far (Linux: KiB)
 
 
-def run(name: str, config: StylizeConfig, args) -> dict:
+def run(name: str, config: StylizeConfig, args, cluster=None, keep: list | None = None) -> dict:
     if config.device.startswith("cuda"):
         torch.cuda.reset_peak_memory_stats()
     with tempfile.TemporaryDirectory() as tmp:
-        report = stylize_video(args.input, args.style, os.path.join(tmp, "out.mp4"), config,
-                               frames=(args.start, args.start + args.frames))
+        extra = {"cluster": cluster} if cluster is not None else {}
+        # Lossless output for chunk comparisons, so the codec does not blur seams away.
+        out = os.path.join(tmp, "out.mkv" if args.chunk_frames else "out.mp4")
+        codec = {"codec": "ffv1", "depth": 16} if args.chunk_frames else {}
+        report = stylize_video(args.input, args.style, out, config, frames=(args.start, args.start + args.frames),
+                               report=os.path.join(tmp, "r.json") if args.chunk_frames else None,
+                               **codec, **extra)
+    if keep is not None:
+        keep.append(report)
     frames = report["frames"]
     later = frames[1:] or frames
     n = len(frames)
@@ -77,10 +92,17 @@ def main(argv=None) -> int:
     p.add_argument("--compile", action="store_true", help="torch.compile the network (our configuration only)")
     p.add_argument("--precondition", type=float, default=OptimConfig.precondition,
                    help="temporal preconditioning strength of our configuration (default %(default)s; 0 = off)")
+    p.add_argument("--chunk-frames", type=int, default=0, help="compare chunks of K frames with the sequential run")
+    p.add_argument("--seam-frames", type=int, default=ChunkConfig.seam_frames)
+    p.add_argument("--cluster", help="render the chunks on Ray: local, auto or ADDRESS")
+    p.add_argument("--workers", type=int, nargs="+", default=[None],
+                   help="with --cluster: worker counts to time in turn (e.g. 1 2)")
     args = p.parse_args(argv)
     from videostyle.device import resolve_device
     device = str(resolve_device(args.device))
     ours = StylizeConfig(max_side=args.max_side, device=device, optim=OptimConfig(precondition=args.precondition))
+    if args.chunk_frames:
+        return chunks(ours, args)
     a = run("default+compile" if args.compile else "default", replace(ours, compile=args.compile), args)
     if not args.compare:
         return 0
@@ -94,6 +116,56 @@ def main(argv=None) -> int:
         "first_frame_loss_ratio": a["final_loss"][0] / b["final_loss"][0],
     }
     print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in ratios.items()}), flush=True)
+    return 0
+
+
+def seam_figures(report: dict, seam_numbers: set) -> dict:
+    """Warping error of each frame pair as a ratio to the source's (the floor of flow and mask): pairs
+    across seams (a keyframe and the frame before it) against the median of pairs inside chunks."""
+    seams, inside = [], []
+    for f in report["frames"]:
+        if f.get("warping_error") is None or not f.get("source_warping_error"):
+            continue
+        ratio = f["warping_error"] / f["source_warping_error"]
+        (seams if f["index"] in seam_numbers else inside).append(ratio)
+    med = statistics.median(inside) if inside else None
+    return {"seam_ratios": [round(r, 3) for r in seams], "inside_median_ratio": round(med, 3) if med else None,
+            "worst_seam_over_inside_median": round(max(seams) / med, 3) if seams and med else None,
+            "mean_seam_over_inside_median": round(statistics.mean(seams) / med, 3) if seams and med else None}
+
+
+def chunks(ours: StylizeConfig, args) -> int:
+    """Sequential single pass, then the same frames in chunks (per worker count with --cluster): wall
+    time, VGG evaluations, critical path, seam figures, and ratios to the sequential run."""
+    from videostyle.config import ClusterOptions
+    from videostyle.drivers import chunked
+    reports: list = []
+    seq = run("sequential", ours, args, keep=reports)
+    cfg = replace(ours, chunks=ChunkConfig(chunk_frames=args.chunk_frames, seam_frames=args.seam_frames))
+    for workers in (args.workers if args.cluster else [None]):
+        cluster = ClusterOptions(cluster=args.cluster, workers=workers) if args.cluster else None
+        name = f"chunks of {args.chunk_frames}" + (f", {args.cluster} x{workers}" if args.cluster else ", in process")
+        c = run(name, cfg, args, cluster=cluster, keep=reports)
+        rep = reports[-1]
+        evals = {f["index"]: f["evaluations"] for f in rep["frames"]}
+        plan = chunked.plan(rep["frames"][0]["index"], len(rep["frames"]), args.chunk_frames)
+        critical = chunked.critical_path(plan, evals)
+        seams = {c.key for c in plan[1:]}
+        seq_evals = sum(f["evaluations"] for f in reports[0]["frames"])
+        ev, ev0 = rep.get("evaluation", {}), reports[0].get("evaluation", {})
+        print(json.dumps({
+            "config": name, "workers": workers, "chunks": len(plan),
+            "wall_seconds": rep["totals"]["seconds"], "sequential_wall_seconds": reports[0]["totals"]["seconds"],
+            "speedup": round(reports[0]["totals"]["seconds"] / rep["totals"]["seconds"], 3),
+            "evaluations": sum(evals.values()), "sequential_evaluations": seq_evals,
+            "critical_path_evaluations": critical, "critical_path_fraction": round(critical / seq_evals, 3),
+            **seam_figures(rep, seams), "sequential_same_pairs": seam_figures(reports[0], seams),
+            "warping_error_ratio": round(c["warping_error"] / seq["warping_error"], 3),
+            "evaluated_warping_ratio": {d: round(ev["warping_error"][d] / ev0["warping_error"][d], 3)
+                                        for d in ev.get("warping_error", {})},
+            "content_ratio": round(c["content_distance"] / seq["content_distance"], 3),
+            "style_ratio": round(c["style_distance"] / seq["style_distance"], 3),
+        }), flush=True)
     return 0
 
 

@@ -90,7 +90,7 @@ def test_random_init_is_seeded_by_the_absolute_frame_number(tmp_path):
 
 
 def test_multi_pass_first_pass_is_the_single_pass_then_blends_backward(store, tmp_path):
-    cfg = replace(CFG, multipass=replace(CFG.multipass, passes=2))
+    cfg = replace(CFG, multipass=replace(CFG.multipass, passes=2, pass_targets="processed"))
     solve = FakeSolver()
     results = list(multi.run(solve, cfg, clip(3), store))
     single_solve = FakeSolver()
@@ -113,12 +113,32 @@ def test_multi_pass_first_pass_is_the_single_pass_then_blends_backward(store, tm
 def test_multi_pass_uses_long_term_neighbours_in_every_pass(tmp_path):
     calls = {}
     for name, offsets in (("short", (1,)), ("long", (1, 2))):
-        cfg = replace(CFG, long_term=offsets, multipass=replace(CFG.multipass, passes=3))
+        cfg = replace(CFG, long_term=offsets, multipass=replace(CFG.multipass, passes=3, pass_targets="processed"))
         solve = FakeSolver()
         list(multi.run(solve, cfg, clip(4, offsets=(1, 2)), WorkStore.open(str(tmp_path / name), {"config": {}})))
         calls[name] = [len(c["temporal"]) for c in solve.calls]
     assert max(calls["short"]) == 1 and max(calls["long"]) == 2
     assert calls["long"] != calls["short"]
+
+
+def test_refinement_passes_pull_toward_both_sides_by_default(store):
+    cfg = replace(CFG, long_term=(1, 2), multipass=replace(CFG.multipass, passes=2))
+    assert cfg.multipass.pass_targets == "both"
+    solve = FakeSolver()
+    list(multi.run(solve, cfg, clip(4, offsets=(1, 2)), store))
+    back = solve.calls[4:]  # pass 2, backward: frames 103, 102, 101, 100
+    p1 = {n: store.load(n, 1)[0] / 257.0 for n in range(100, 104)}
+    # 103 has no frame redone yet on its right, but its left neighbours 102 and 101 (pass 1) pull it.
+    assert len(back[0]["temporal"]) == 2 and np.allclose(back[0]["temporal"][0][0], p1[102])
+    # 101: 102 and 103 redone in pass 2 on one side, 100 from pass 1 on the other.
+    targets = back[2]["temporal"]
+    assert len(targets) == 3 and np.allclose(targets[2][0], p1[100])
+    assert np.allclose(targets[0][0], store.load(102, 2)[0] / 257.0)
+    # The paper's rule: only the redone side.
+    solve = FakeSolver()
+    paper = replace(cfg, multipass=replace(cfg.multipass, pass_targets="processed"))
+    list(multi.run(solve, paper, clip(4, offsets=(1, 2)), WorkStore.open(store.root + "p", {"config": {}})))
+    assert [len(c["temporal"]) for c in solve.calls[4:]] == [0, 1, 2, 2]
 
 
 def test_multi_pass_refuses_a_schedule_without_temporal_loss():

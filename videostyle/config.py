@@ -104,6 +104,9 @@ class LossConfig:
                 raise ConfigError(f"--{f.replace('_', '-')} must be non-negative")
 
 
+PASS_TARGETS = ("both", "processed")
+
+
 @dataclass(frozen=True)
 class MultiPassConfig:
     """Ruder et al. Sec. 3.3; passes=1 is the single-pass algorithm."""
@@ -118,10 +121,17 @@ class MultiPassConfig:
     temporal_from_pass: int = option(2, "1-based pass from which the refinement passes use the temporal loss; "
                                         "pass 1 always does")
     pass_iterations: int = option(50, "iteration cap per frame in passes after the first")
+    # The paper pulls a frame toward the neighbours already redone in this pass only; it then loses
+    # frame-to-frame consistency against single pass (README, Performance). "both" also pulls toward the
+    # other side's previous-pass results.
+    pass_targets: str = option("both", "temporal targets of the refinement passes: neighbours on both sides, or "
+                                       "only those already redone in this pass (the paper)", choices=PASS_TARGETS)
 
     def __post_init__(self):
         if self.passes < 1 or self.temporal_from_pass < 1 or self.pass_iterations < 0 or self.blend_weight < 0:
             raise ConfigError("--passes, --temporal-from-pass must be ≥ 1; --pass-iterations, --blend-weight ≥ 0")
+        if self.pass_targets not in PASS_TARGETS:
+            raise ConfigError(f"--pass-targets must be one of {', '.join(PASS_TARGETS)}")
         if self.passes > 1 and self.temporal_from_pass > self.passes:
             # Refinement passes without the temporal term only undo what pass 1 made consistent.
             raise ConfigError(f"--temporal-from-pass {self.temporal_from_pass} never applies the temporal loss "

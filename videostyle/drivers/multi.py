@@ -5,7 +5,9 @@ passes alternate direction (backward, forward, …) over the finished clip: fram
 previous-pass result blended with the neighbours just processed in this pass (t−j going forward, t+j going
 backward) warped into frame t, x ← (x_prev + δ·c·ω(x_nb)) / (1 + δ·c), δ = ``blend_weight``, and from
 pass ``temporal_from_pass`` on those warped neighbours are also temporal targets (long-term weights
-across the offsets of ``--long-term``).
+across the offsets of ``--long-term``). With ``pass_targets`` "both" (the default; a departure from the
+paper, which pulls toward the processed side only) the neighbours on the other side, as the previous
+pass left them, are targets too.
 
 Scheduling only. Every finished (pass, frame) goes to the work folder, so an interrupted run resumes
 inside the pass where it stopped. It needs the whole clip: all prepared frames and flows are held.
@@ -62,6 +64,13 @@ def run(solve: Solve, cfg: StylizeConfig, prepared: list[Prepared], store: WorkS
                 warped, weights = warped_neighbours(done, flows)
                 start = blend_init(results[t].stylized, warped.get(1), weights.get(1), mp.blend_weight)
                 temporal = temporal_targets(cfg, warped, weights) if pass_no >= mp.temporal_from_pass else ()
+                if mp.pass_targets == "both" and pass_no >= mp.temporal_from_pass:
+                    # The neighbours not yet redone in this pass hold their previous-pass results. Pulling
+                    # toward them too weighs the links on both sides of a frame, instead of trading the
+                    # ones behind it for those ahead (frame-to-frame steadiness; measured in README).
+                    other = _flows_to_neighbours(prepared, t, not forward, offsets)
+                    ahead = lambda j: results[t - step * j].stylized  # noqa: E731
+                    temporal = temporal + temporal_targets(cfg, *warped_neighbours(ahead, other))
                 outcome = solve_and_keep(solve, store, prepared[t], start, temporal, mp.pass_iterations,
                                          cold=False, pass_=pass_no, extra={"pass": pass_no})
             current[t] = outcome
