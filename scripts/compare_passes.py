@@ -29,6 +29,7 @@ def main() -> None:
     p.add_argument("--iterations", help="FIRST,LATER caps (default: videostyle's)")
     p.add_argument("--blend-weight", type=float, default=MultiPassConfig().blend_weight)
     p.add_argument("--pass-iterations", type=int, default=MultiPassConfig().pass_iterations)
+    p.add_argument("--pass-targets", default=MultiPassConfig().pass_targets, choices=("both", "processed"))
     a = p.parse_args()
     optim = StylizeConfig().optim
     if a.iterations:
@@ -38,14 +39,15 @@ def main() -> None:
     for passes in a.passes:
         config = StylizeConfig(max_side=a.max_side, device=a.device, long_term=long_term, optim=optim,
                                multipass=MultiPassConfig(passes=passes, blend_weight=a.blend_weight,
-                                                         pass_iterations=a.pass_iterations))
+                                                         pass_iterations=a.pass_iterations,
+                                                         pass_targets=a.pass_targets))
         with tempfile.TemporaryDirectory() as tmp:
             # Lossless 16-bit output, so the codec does not blur the comparison.
             r = stylize_video(a.input, a.style, os.path.join(tmp, "out.mkv"), config, frames=a.frames,
                               codec="ffv1", depth=16, report=os.path.join(tmp, "r.json"))
         ev, t = r["evaluation"], r["totals"]
         print(json.dumps({
-            "passes": passes, "blend_weight": a.blend_weight, "pass_iterations": a.pass_iterations,
+            "passes": passes, "blend_weight": a.blend_weight, "pass_targets": a.pass_targets, "pass_iterations": a.pass_iterations,
             "long_term": list(long_term), "frames": a.frames, "size": r["size"],
             "warp_ratio_to_floor": {d: round(ev["warping_error"][d] / ev["source_warping_error"][d], 3)
                                     for d in ev["warping_error"]},
