@@ -36,7 +36,8 @@ no job ran. Rules, all decided before the first job runs:
 Running (``run_jobs``): any exception a job raises — videostyle's own errors, a broken weights file, an
 out-of-memory error, an OpenCV error, an OS error — fails that job only; it is reported in the summary
 with a one-line reason and the next job runs. Memory (the GPU's too) is released between jobs.
-KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) stops the whole batch.
+KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) stops the whole batch. With ``--cluster`` the same checked
+jobs run as Ray tasks, several at once (clusterbatch.py).
 """
 from __future__ import annotations
 
@@ -302,6 +303,26 @@ def check_collisions(planned: Iterable[tuple[Job, object]]) -> None:
                     raise ConfigError(f"{hit[0].where} {verb} {os.path.normpath(path)} ({hit[1]}) and {job.where} "
                                       f"would write it ({what}); give each job its own")
             written.setdefault(key, (job, what))
+
+
+def dependencies(planned: list[tuple[Job, object]]) -> list[set[int]]:
+    """For each job (by index), the earlier jobs that write a file or folder it reads: a chain, such as
+    job 2 stylizing job 1's output again. Run one after another these need nothing; jobs run at once
+    (clusterbatch) start a job only after those it reads from succeeded."""
+    written: dict[str, int] = {}
+    after = []
+    for k, (job, args) in enumerate(planned):
+        mine = set()
+        for _, path in reads(args):
+            # A file, a folder of frames, or a pattern of frames an earlier job wrote.
+            mine.update(written[key] for key in (path, *_where_written(path, True)) if key in written)
+        after.append(mine)
+        for what, path in writes(job, args):
+            key, frames_folder = _where_written(path, what in ("output", "compare"))
+            for key in (key, frames_folder):
+                if key is not None:
+                    written.setdefault(key, k)
+    return after
 
 
 def plan(jobs: list[Job], parse: Callable[[list[str]], object], kinds: dict[str, bool],

@@ -245,8 +245,11 @@ class _Progress:
             if event["resuming"]:
                 print(f"resuming: {event['resuming']} frames already done in {event['work_dir']}", file=sys.stderr)
             self.bar = tqdm(total=event["n_frames"], unit="frame", file=sys.stderr, dynamic_ncols=True)
-        elif kind == "note":
-            print(event["message"], file=sys.stderr)
+        elif kind == "note":  # above the bar (a cluster's notes come while it runs)
+            if self.bar is not None:
+                self.bar.write(event["message"], file=sys.stderr)
+            else:
+                print(event["message"], file=sys.stderr)
         elif kind == "frame" and self.bar is not None:
             self.bar.set_postfix(loss=f"{event['terms']['total']:.3g}", its=event["iterations"])
             self.bar.update(1)
@@ -264,7 +267,8 @@ def _render(a: argparse.Namespace, styles: list[str], config: StylizeConfig) -> 
     from .pipeline import stylize_video
     progress = _Progress("none" if a.quiet else a.log_format)
     try:
-        report = stylize_video(a.input, styles, a.output, config, _options(a), on_event=progress)
+        report = stylize_video(a.input, styles, a.output, config, _options(a), on_event=progress,
+                               cluster=_cluster(a))
     finally:
         progress.close()
     if not a.quiet and a.log_format == "text":
@@ -272,6 +276,19 @@ def _render(a: argparse.Namespace, styles: list[str], config: StylizeConfig) -> 
         print(f"wrote {a.output}: {t['frames']} frames in {t['seconds']:.1f} s "
               f"({t['seconds_per_frame']:.2f} s/frame), audio: {report['audio']}", file=sys.stderr)
     return 0
+
+
+def _add_cluster_options(p: argparse.ArgumentParser) -> None:
+    """--cluster, --workers, --gpus-per-worker, --cpus-per-worker: one shot's chunks on Ray."""
+    from .config import ClusterOptions
+    add_config_options(p, ClusterOptions)
+
+
+def _cluster(a: argparse.Namespace):
+    """The ClusterOptions of stylize or dream, None without --cluster (a batch job's namespace has none)."""
+    from .config import ClusterOptions
+    opts = build_config(ClusterOptions, vars(a))
+    return opts if opts.cluster else None
 
 
 def _stylize(a: argparse.Namespace) -> int:
@@ -373,6 +390,8 @@ class _StrictParser(argparse.ArgumentParser):
 def _batch(a: argparse.Namespace) -> int:
     import shlex
     from .batch import jobs_from_glob, load_jobs, option_kinds, plan, run_jobs
+    from .config import ClusterOptions
+    cluster = build_config(ClusterOptions, vars(a))
     if bool(a.jobfile) == bool(a.inputs):
         raise ConfigError("give a JOB.toml, or --inputs with --style and --output-dir")
     if a.jobfile:
@@ -391,6 +410,8 @@ def _batch(a: argparse.Namespace) -> int:
     # Every job is checked before the first runs: a bad job file starts nothing (exit 2).
     planned = plan(jobs, parser.parse_args, option_kinds(parser), extra)
     text = a.log_format == "text"
+    if cluster.cluster:
+        return _batch_on_cluster(planned, cluster, a)
 
     def start(k, job):
         _Stop.check()  # a stop signal that a failing job's C code swallowed still ends the batch here
@@ -421,9 +442,104 @@ def _batch_summary(outcomes: list, n_jobs: int, text: bool) -> int:
         print(json.dumps({"event": "batch", "jobs": [
             {"job": k, "input": o.job.input, "output": o.job.output, "status": o.status, "error": o.message or None,
              "seconds": round(o.seconds, 3)} for k, o in enumerate(outcomes, 1)]}), flush=True)
-    stopped = f"; interrupted in job {len(outcomes)}" if any(o.status == "STOPPED" for o in outcomes) else ""
-    print(f"{len(outcomes) - failed} of {n_jobs} jobs succeeded{stopped}", file=sys.stderr)
+    stopped = [str(k) for k, o in enumerate(outcomes, 1) if o.status == "STOPPED" and o.message == "interrupted"]
+    note = f"; interrupted in job{'s' * (len(stopped) > 1)} {', '.join(stopped)}" if stopped else ""
+    print(f"{len(outcomes) - failed} of {n_jobs} jobs succeeded{note}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def _batch_job(a: argparse.Namespace, on_event) -> None:
+    """One job of a batch on a cluster, in its Ray worker: the stylize render (as ``_stylize``), its
+    progress events sent to the driver instead of printed."""
+    from .pipeline import stylize_video
+    stylize_video(a.input, a.style, a.output, _config(a), _options(a), on_event=on_event)
+
+
+def _batch_on_cluster(planned: list, opts, a: argparse.Namespace) -> int:
+    """The checked jobs as Ray tasks (clusterbatch.py), with one progress display in this process."""
+    from .cluster import connect, disconnect
+    from .clusterbatch import absolute, run_on_cluster
+    for job, args in planned:
+        if getattr(args, "cluster", None):  # a job's own --cluster would start a cluster inside a worker
+            raise ConfigError(f"{job.where}: 'cluster' is the batch command's option (--cluster), not a job's")
+    placement = connect(opts)  # keeps our stop handlers: a stopped batch cancels its jobs, prints what ran
+    text = a.log_format == "text"
+    progress = _ClusterProgress(len(planned), "none" if a.quiet else a.log_format)
+    if text and not a.quiet:
+        print(f"batch of {len(planned)} jobs on Ray ({placement.address}): {placement.workers} at once, each "
+              f"{placement.num_cpus} CPU core(s) and {placement.num_gpus:g} GPU", file=sys.stderr)
+    outcomes: list = []
+    try:
+        run_on_cluster([(job, absolute(args)) for job, args in planned], _batch_job, placement, outcomes,
+                       on_submit=progress.submitted, on_event=progress.event, on_finish=progress.finished)
+    except KeyboardInterrupt:
+        progress.close()
+        _batch_summary(outcomes, len(planned), text)
+        raise
+    finally:
+        progress.close()
+        disconnect(placement)
+    return _batch_summary(outcomes, len(planned), text)
+
+
+class _ClusterProgress:
+    """A cluster batch's progress in the driver (clusterbatch.BatchProgress): jobs done, frames done of
+    all jobs', ETA. On a terminal one bar; otherwise (a log file) a line whenever a job is sent or ends
+    and at most every ``EVERY`` seconds between, never a carriage return. json: every job's events as
+    lines on stdout with the job's number."""
+    EVERY = 30.0
+
+    def __init__(self, n_jobs: int, mode: str):
+        from .clusterbatch import BatchProgress
+        self.counts, self.n_jobs, self.mode = BatchProgress(n_jobs), n_jobs, mode
+        self.tty = mode == "text" and sys.stderr.isatty()
+        self.bar, self.last = None, 0.0
+
+    def _say(self, line: str) -> None:
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def _show(self, force: bool) -> None:
+        import time
+        if self.mode != "text":
+            return
+        if self.tty:
+            from tqdm import tqdm
+            done, total, _ = self.counts.totals()
+            if self.bar is None:
+                self.bar = tqdm(total=total, unit="frame", file=sys.stderr, dynamic_ncols=True)
+            self.bar.total = total
+            self.bar.set_description(f"jobs {self.counts.jobs_done}/{self.n_jobs}", refresh=False)
+            self.bar.update(done - self.bar.n)
+        elif force or time.monotonic() - self.last >= self.EVERY:
+            self.last = time.monotonic()
+            print(f"[batch] {self.counts.line()}", file=sys.stderr, flush=True)
+
+    def submitted(self, k: int, job) -> None:
+        _Stop.check()
+        if self.mode == "text":
+            self._say(f"[{k}/{self.n_jobs}] {job.name} -> {job.output}")
+
+    def event(self, k: int, event: dict) -> None:
+        self.counts.event(k, event)
+        if self.mode == "json":
+            print(json.dumps({"job": k, **event}), flush=True)
+        elif self.mode == "text" and event.get("event") == "note":
+            self._say(f"job {k}: {event['message']}")
+        self._show(force=event.get("event") == "start")
+
+    def finished(self, k: int, outcome) -> None:
+        self.counts.finished(k, outcome.status == "ok")
+        if outcome.status != "ok":
+            self._say(f"videostyle: job {k} failed: {outcome.message}")
+        self._show(force=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def _demo(a: argparse.Namespace) -> int:
@@ -511,6 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     p = sub.add_parser("stylize", help="stylize a video or frame sequence", description="Stylize a video or frame sequence.")
     _add_stylize_options(p)
+    _add_cluster_options(p)
     p.set_defaults(run=_stylize)
 
     p = sub.add_parser("dream", help="DeepDream a video: amplify what a VGG19 layer sees, without flicker",
@@ -519,6 +636,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "warped by optical flow (--temporal-weight 0 --init image: independent frames). "
                                    "Takes the stylize options except the painting's.")
     _add_dream_options(p)
+    _add_cluster_options(p)
     p.set_defaults(run=_dream)
 
     p = sub.add_parser("preview", help="stylize a few evenly spaced frames into a contact sheet PNG",
@@ -533,7 +651,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run stylize jobs one after another. Every job is checked first (option "
                                    "types, paths relative to the job file, no two jobs writing the same file): "
                                    "a bad job file runs nothing and exits 2. A failing job, whatever the cause, "
-                                   "is reported in the summary and the rest continue; exit 1 when any failed.")
+                                   "is reported in the summary and the rest continue; exit 1 when any failed. With "
+                                   "--cluster the jobs run as Ray tasks, several at once.")
     p.add_argument("jobfile", nargs="?", metavar="JOB.toml",
                    help="[defaults] table of stylize options and one [[job]] table per job (input, style, output, …)")
     p.add_argument("--inputs", metavar="GLOB", help="instead of a job file: inputs matching this glob (quote it)")
@@ -544,6 +663,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --inputs: stylize options for every job, as one quoted string")
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--log-format", choices=("text", "json"), default="text")
+    from .config import ClusterOptions
+    add_config_options(p, ClusterOptions)  # --cluster: the jobs run as Ray tasks, several at once
+    for action in p._actions:
+        if action.dest == "workers":  # a batch's worker is a job, not a chunk's actor
+            action.help = "jobs at once, each in its own worker; default one per GPU, else one per 2 CPU cores"
     p.set_defaults(run=_batch)
 
     p = sub.add_parser("evaluate", help="measure temporal stability (and fidelity) of a stylized video",

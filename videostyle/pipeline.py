@@ -5,6 +5,7 @@ Library code: it returns a report and emits events through ``on_event``; it neve
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -15,7 +16,8 @@ import torch
 
 from . import report as run_report
 from .bundled import resolve_style
-from .config import OutputOptions, StylizeConfig, as_dict
+from .cluster import connect, disconnect
+from .config import ClusterOptions, OutputOptions, StylizeConfig, as_dict
 from .drivers import pick
 from .errors import ConfigError, InputError
 from .frameranges import parse_frames
@@ -35,7 +37,7 @@ Event = Callable[[dict[str, Any]], None]
 
 def stylize_video(input: str, style: str | Sequence[str], output: str, config: StylizeConfig = StylizeConfig(),
                   options: OutputOptions | None = None, *, on_event: Event | None = None,
-                  **option_values) -> dict[str, Any]:
+                  cluster: ClusterOptions | None = None, **option_values) -> dict[str, Any]:
     """Stylize ``input`` (video file, image folder or printf pattern) with ``style`` image(s) into
     ``output`` (video file, folder or pattern). Returns the report (also written to ``options.report``).
 
@@ -50,8 +52,16 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
 
     Every path is checked against every other before work starts (paths.py): nothing the run reads is
     written, the work folder is new, empty or one of ours, and cleanup removes only what the run made.
+
+    ``cluster`` (config.ClusterOptions with ``cluster`` set) renders the chunks of a ``--chunk-frames``
+    run on a Ray cluster (distributed.py); the frames, the outputs and resume are the same as here.
     """
     opts = dataclasses.replace(options or OutputOptions(), **option_values)
+    if cluster is not None and cluster.cluster is None:
+        cluster = None
+    if cluster is not None and not config.chunks.chunk_frames:
+        # Multi-pass needs no check of its own: config refuses it together with chunks.
+        raise ConfigError("--cluster renders one shot as chunks: add --chunk-frames K (e.g. 8-24)")
     emit = on_event or (lambda event: None)
     styles = [resolve_style(s) for s in ([style] if isinstance(style, str) else list(style))]
     if not styles and config.objective == "style":  # a dream has no painting
@@ -71,7 +81,8 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     out_info = dataclasses.replace(info, width=out_size[0], height=out_size[1])
     # The sinks first: they validate the output places before anything (work folder, model) is created.
     with Outputs(output, opts.compare, out_info, size, opts.preserve_colors, opts.depth, codec=opts.codec,
-                 crf=opts.crf, fps=rate, audio_from=source, overwrite=opts.overwrite) as outputs:
+                 crf=opts.crf, fps=rate, audio_from=source, overwrite=opts.overwrite) as outputs, \
+            _on_cluster(cluster) as placement, contextlib.ExitStack() as ends:
         torch.manual_seed(config.seed)
         stylizer = Stylizer.create(config, style_images)
         check_fits(size[0], size[1], stylizer.device)
@@ -87,8 +98,19 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
         if resized:
             emit({"event": "note", "message": f"flows in {opts.flow_dir} are {resized[0]}x{resized[1]}; resized "
                   f"to {size[0]}x{size[1]} (vectors scaled, masks nearest)"})
+        if placement is None:
+            outcomes = render(stylizer, frames, flows, store, timer)
+        else:
+            from .distributed import ClusterRender
+            from .workers import WorkerSpec
+            emit({"event": "note", "message": f"rendering on Ray at {placement.address}: {placement.workers} "
+                  f"workers, each {placement.num_cpus} CPU and {placement.num_gpus:g} GPU"})
+            on_cluster = ClusterRender(placement, WorkerSpec(config, tuple(styles), input, rate, size, work,
+                                                             opts.flow_dir, start, info.n_frames), store, timer, emit)
+            # Closed on any error too: its workers are stopped before the cluster is left.
+            outcomes = ends.enter_context(contextlib.closing(on_cluster.outcomes(frames, flows)))
         per_frame, prev = [], None
-        for outcome in render(stylizer, frames, flows, store, timer):
+        for outcome in outcomes:
             t = time.perf_counter()
             record = {"index": outcome.prepared.number, **outcome.record, "resumed": outcome.resumed}
             record.update(frame_metrics(stylizer, outcome, prev))
@@ -107,6 +129,10 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
                               outputs.main.audio_mode)
     result["work_dir"] = work if opts.keep_work else None
     result["flows_resized_from"] = list(resized) if resized else None
+    if config.chunks.chunk_frames:
+        result["chunks"] = run_report.chunk_section(per_frame, config.chunks)
+    if placement is not None:
+        result["cluster"] = on_cluster.summary()
     if opts.report:
         run_report.add_evaluation(result, output, input, config, size, (start, stop))
         run_report.write(opts.report, result)
@@ -114,6 +140,19 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
         store.remove()
     emit({"event": "done", **result["totals"]})
     return result
+
+
+@contextlib.contextmanager
+def _on_cluster(cluster: ClusterOptions | None):
+    """The Ray cluster's placement for the run (None: this process), left (or shut down) at the end."""
+    if cluster is None:
+        yield None
+        return
+    placement = connect(cluster)
+    try:
+        yield placement
+    finally:
+        disconnect(placement)
 
 
 def _check_paths(input, styles, config, output, opts: OutputOptions, work: str) -> None:

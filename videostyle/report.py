@@ -40,6 +40,45 @@ def build(input, styles, output, config: StylizeConfig, info, size, per_frame: l
     }
 
 
+def chunk_section(per_frame: list[dict], chunks) -> dict:
+    """The report's "chunks" section of a ``--chunk-frames`` run (local or on a cluster): the plan, the
+    critical path in VGG evaluations, and whether the seams show — the warping error of each pair of
+    frames across a seam (the frame before the next chunk's keyframe, and that keyframe) next to the
+    median of the pairs inside chunks. Both are also given over the source's own warping error on the
+    same pair (the noise floor of flow and mask), as the frames' records hold them."""
+    from statistics import median
+
+    from .drivers import chunked
+    by = {f["index"]: f for f in per_frame}
+    plan = chunked.plan(per_frame[0]["index"], len(per_frame), chunks.chunk_frames)
+
+    def ratio(f):
+        error, floor = f.get("warping_error"), f.get("source_warping_error")
+        return error / floor if error is not None and floor else None
+
+    seams = [{"frames": [c.right - 1, c.right], "warping_error": by[c.right].get("warping_error"),
+              "ratio": ratio(by[c.right])} for c in plan if c.right is not None]
+    inside = [by[t] for c in plan for t in c.numbers[1:]]
+    inside_errors = [f["warping_error"] for f in inside if f.get("warping_error") is not None]
+    inside_ratios = [r for r in map(ratio, inside) if r is not None]
+    seam_ratios = [s["ratio"] for s in seams if s["ratio"] is not None]
+    inside_ratio = median(inside_ratios) if inside_ratios else None
+    evaluations = {f["index"]: f["evaluations"] for f in per_frame}
+    total = sum(evaluations.values())
+    critical = chunked.critical_path(plan, evaluations)
+    return {
+        "chunk_frames": chunks.chunk_frames, "seam_frames": chunks.seam_frames,
+        "chunks": [[c.numbers[0], c.numbers[-1]] for c in plan],
+        "evaluations": total, "critical_path_evaluations": critical,
+        "critical_path_fraction": round(critical / total, 4) if total else None,
+        "seams": seams,
+        "inside_median_warping_error": median(inside_errors) if inside_errors else None,
+        "inside_median_ratio": inside_ratio,
+        # The largest seam ratio over the inside median: 1 = the seams do not stand out.
+        "worst_seam_over_inside": max(seam_ratios) / inside_ratio if seam_ratios and inside_ratio else None,
+    }
+
+
 def add_evaluation(result: dict, output: str, input: str, config: StylizeConfig, size, selection) -> None:
     """The measures of ``videostyle evaluate`` (offsets 1, 2, 4, flicker) on the written output."""
     from .evaluate import evaluate_video

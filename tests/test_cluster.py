@@ -1,0 +1,322 @@
+"""One shot rendered in chunks on a real Ray cluster (distributed.py, workers.py), at 48×32 with a few
+iterations: the same frames as the local chunked run, one worker per (pretend) GPU, a node lost mid-run,
+a killed driver, and the one-line refusals.
+
+The in-process tests share one Ray test cluster (ray.cluster_utils.Cluster: a head with no CPUs and two
+nodes, each with one CPU and one pretend GPU), shut down at the end of the module. The command-line
+tests run videostyle in a subprocess in its own session, so every Ray process it starts can be found
+and none is left behind.
+"""
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from fractions import Fraction
+
+import cv2
+import numpy as np
+import pytest
+import ray
+import torch
+
+from mediagen import make_video, texture
+from videostyle import stylize_video
+from videostyle.cli import main
+from videostyle.config import ChunkConfig, ClusterOptions, OptimConfig, StylizeConfig
+from videostyle.store import WorkStore
+from videostyle.workers import RenderWorker, WorkerSpec
+
+W, H, N, K = 48, 32, 12, 4
+PANO = texture(H, W * 2, (10, 20), seed=1)
+CFG = StylizeConfig(optim=OptimConfig(iterations_first=4, iterations_later=2), device="cpu", max_side=48,
+                    chunks=ChunkConfig(chunk_frames=K))
+CLI_METHOD = ["--iterations", "4,2", "--max-side", "48", "--device", "cpu", "--chunk-frames", str(K)]
+
+
+def pan(i, w, h):
+    """Frame i: a window on a textured panorama, moved 1 px per frame (known motion)."""
+    return np.ascontiguousarray(PANO[:h, 40 - i:40 - i + w])
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory):
+    d = tmp_path_factory.mktemp("clip")
+    video = make_video(d / "pan.mp4", n=N, image=pan, rate=Fraction(24))
+    yy, xx = np.mgrid[0:64, 0:64]
+    img = np.stack([(np.sin(xx / 3.0) * 120 + 128), (np.sin((xx + yy) / 5.0) * 120 + 128),
+                    np.full_like(xx, 60.0)], -1).astype(np.uint8)
+    cv2.imwrite(str(d / "style.png"), img)
+    return video, str(d / "style.png")
+
+
+def _env():
+    # One torch thread, as each worker has (--cpus-per-worker 1): the same arithmetic, the same frames.
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    return {**env, "OMP_NUM_THREADS": "1"}
+
+
+@pytest.fixture(scope="module")
+def reference(clip, tmp_path_factory):
+    """The local chunked run (no --cluster), in a subprocess that reports whether Ray was imported."""
+    video, style = clip
+    d = tmp_path_factory.mktemp("reference")
+    code = ("import json, sys; from videostyle.cli import main; rc = main(sys.argv[1:]); "
+            "print(json.dumps({'ray_imported': 'ray' in sys.modules})); sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code, "stylize", video, "--style", style, "-o", str(d / "out.mp4"),
+                           *CLI_METHOD, "--keep-work", "--log-format", "json"],
+                          capture_output=True, text=True, env=_env(), timeout=300)
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stdout.splitlines()]
+    store = WorkStore(str(d / "out.mp4.videostyle"))
+    return {n: store.load(n)[0] for n in range(N)}, events
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    from ray.cluster_utils import Cluster
+    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
+    for _ in range(2):
+        c.add_node(num_cpus=1, num_gpus=1)
+    ray.init(address=c.address, log_to_driver=False, configure_logging=False)
+    yield c
+    ray.shutdown()
+    c.shutdown()
+
+
+@pytest.fixture(scope="module")
+def distributed(clip, cluster, tmp_path_factory):
+    """An uninterrupted run on the test cluster, its work folder kept."""
+    video, style = clip
+    out = str(tmp_path_factory.mktemp("distributed") / "out.mp4")
+    report = stylize_video(video, style, out, CFG, keep_work=True, cluster=ClusterOptions(cluster="auto"))
+    return report, out + ".videostyle"
+
+
+def frames_of(work_dir):
+    store = WorkStore(work_dir)
+    return {n: store.load(n)[0] for n in store.numbers()}
+
+
+def test_the_local_chunked_run_never_imports_ray(reference):
+    frames, events = reference
+    assert len(frames) == N and events[-1] == {"ray_imported": False}
+
+
+def test_the_cluster_makes_the_frames_of_the_local_chunked_run(reference, distributed):
+    report, work = distributed
+    assert [f["index"] for f in report["frames"]] == list(range(N))
+    made = frames_of(work)
+    assert sorted(made) == list(range(N))
+    # Bit for bit: each worker decodes its own frames (seeking), computes the flows it needs and runs
+    # the same driver code with one torch thread, as the reference did.
+    different = [n for n in range(N) if not np.array_equal(made[n], reference[0][n])]
+    assert different == []
+    chunks = report["chunks"]
+    assert chunks["chunks"] == [[0, 3], [4, 7], [8, 11]]
+    assert [s["frames"] for s in chunks["seams"]] == [[3, 4], [7, 8]]
+    assert all(s["ratio"] is not None for s in chunks["seams"]) and chunks["inside_median_ratio"] is not None
+    total = sum(f["evaluations"] for f in report["frames"])
+    assert chunks["evaluations"] == total and 0 < chunks["critical_path_evaluations"] < total
+
+
+def test_one_worker_per_gpu_each_on_its_own_node(distributed, cluster):
+    c = distributed[0]["cluster"]
+    assert c["workers"] == 2 and c["num_gpus_per_worker"] == 1 and c["num_cpus_per_worker"] == 1
+    nodes = {w["node"] for w in c["per_worker"]}
+    gpu_nodes = {n.node_id for n in cluster.list_all_nodes() if not n.head}
+    assert len(c["per_worker"]) == 2 and nodes == gpu_nodes
+    assert c["retries"] == 0 and all(w["tasks"] > 0 for w in c["per_worker"])
+    # Every chunk's keyframe and frames were made, each task once.
+    assert sorted((t["task"], t["chunk"]) for t in c["tasks"]) == sorted(
+        (kind, k) for kind in ("keyframe", "chunk") for k in range(3))
+
+
+def test_seam_frames_come_out_the_same_when_recomputed(clip, distributed, tmp_path):
+    """The frames either side of a seam, deleted and made again by a worker (in this process, no Ray)."""
+    video, style = clip
+    work = str(tmp_path / "w")
+    shutil.copytree(distributed[1], work)
+    before = frames_of(work)
+    for n in (3, 4):
+        for ext in (".png", ".json"):
+            os.remove(os.path.join(work, "frames", "p00", f"{n:06d}{ext}"))
+    threads = torch.get_num_threads()
+    try:
+        worker = RenderWorker(WorkerSpec(CFG, (style,), video, None, (W, H), work, None, 0, N), num_cpus=1)
+        assert "error" not in worker.ping()
+        assert worker.keyframe(1)["solved"] == [4]
+        result = worker.chunk(0)
+    finally:
+        torch.set_num_threads(threads)
+    assert result["solved"] == [3] and result["resumed"] == [1, 2]
+    after = frames_of(work)
+    assert all(np.array_equal(after[n], before[n]) for n in (3, 4))
+
+
+def test_a_worker_whose_node_cannot_see_the_work_folder_fails_in_one_line(clip, tmp_path):
+    video, style = clip
+    worker = RenderWorker(WorkerSpec(CFG, (style,), video, None, (W, H), str(tmp_path / "nowhere"), None, 0, N), 1)
+    kind, message = worker.ping()["error"]
+    assert kind == "InputError" and "shared folder" in message and "\n" not in message
+
+
+def test_seam_metrics_compare_the_pairs_across_seams_with_those_inside_chunks():
+    """report.chunk_section, shared by local and cluster chunked runs, on hand-made frame records."""
+    from videostyle.report import chunk_section
+    frames = [{"index": n, "evaluations": 20 if n == 0 else 10} for n in range(10)]
+    for f in frames[1:]:
+        seam = f["index"] in (4, 8)
+        f.update(warping_error=3.0 if seam else 1.0, source_warping_error=0.5)
+    s = chunk_section(frames, ChunkConfig(chunk_frames=4))
+    assert s["chunks"] == [[0, 3], [4, 7], [8, 9]]
+    assert s["seams"] == [{"frames": [3, 4], "warping_error": 3.0, "ratio": 6.0},
+                          {"frames": [7, 8], "warping_error": 3.0, "ratio": 6.0}]
+    assert (s["inside_median_warping_error"], s["inside_median_ratio"], s["worst_seam_over_inside"]) == (1.0, 2.0, 3.0)
+    # Chunk 1 waits for keyframes 0, 4 and 8 (20 + 10 + 10) and then makes 3 frames (30).
+    assert (s["evaluations"], s["critical_path_evaluations"]) == (110, 70)
+
+
+def test_cluster_without_chunks_is_one_line(clip, tmp_path, capsys):
+    video, style = clip
+    code = main(["stylize", video, "--style", style, "-o", str(tmp_path / "out.mp4"), "--cluster", "local"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "--chunk-frames" in err and len(err.splitlines()) == 1
+    assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1:1", "no-port-here"])
+def test_a_bad_cluster_address_is_one_line(clip, tmp_path, capsys, address):
+    video, style = clip
+    out = str(tmp_path / "out.mp4")
+    code = main(["stylize", video, "--style", style, "-o", out, *CLI_METHOD, "--cluster", address])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith(f"videostyle: error: --cluster {address}:") and len(err.splitlines()) == 1
+    assert os.listdir(tmp_path) == []
+
+
+def _session(sid: int) -> list[int]:
+    """Live (not zombie) processes of session ``sid``."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            found.append(int(pid))
+    return found
+
+
+def _end_session(sid: int) -> None:
+    for pid in _session(sid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 20
+    while _session(sid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+
+def test_a_killed_driver_resumes_when_rerun_and_leaves_no_ray_process(clip, tmp_path):
+    video, style = clip
+    out = str(tmp_path / "out.mp4")
+    ray_tmp = tempfile.mkdtemp(prefix="vsray", dir="/tmp")  # short: Ray's socket paths have a length limit
+    argv = [sys.executable, "-m", "videostyle", "stylize", video, "--style", style, "-o", out, *CLI_METHOD,
+            "--frames", "0:8", "--cluster", "local", "--workers", "1", "--cpus-per-worker", "1", "--log-format", "json",
+            "--keep-work"]
+    env = {**_env(), "RAY_TMPDIR": ray_tmp}
+    store = WorkStore(out + ".videostyle")
+    child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        while len(store.numbers()) < 2 and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert child.poll() is None, child.stderr.read().decode()
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    finally:
+        # Ray's agents outlive a SIGKILLed driver: everything in the child's session goes.
+        _end_session(child.pid)
+        child.stderr.close()
+    assert _session(child.pid) == []
+    kept = {n: store.load(n)[1] for n in store.numbers()}  # now that no worker can add one
+    assert 2 <= len(kept) < 8
+
+    again = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        stdout, stderr = again.communicate(timeout=300)
+        deadline = time.monotonic() + 10
+        while _session(again.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        left = _session(again.pid)
+    finally:
+        _end_session(again.pid)
+        shutil.rmtree(ray_tmp, ignore_errors=True)
+    assert again.returncode == 0, stderr
+    assert left == []  # a finished run shuts down the Ray it started
+    events = [json.loads(line) for line in stdout.splitlines()]
+    frames = [e for e in events if e["event"] == "frame"]
+    assert [e["index"] for e in frames] == list(range(8))
+    assert {e["index"] for e in frames if e["resumed"]} == set(kept)
+    assert all(store.load(n)[1] == record for n, record in kept.items())  # not made again
+
+
+def test_a_frame_failing_in_a_worker_fails_the_run_in_one_line_naming_its_chunk(cluster, tmp_path):
+    """A damaged file in a frame sequence (its header intact, so the driver's checks pass)."""
+    from videostyle.errors import InputError
+    from mediagen import make_sequence
+    shot = make_sequence(tmp_path / "shot", 8, pan)
+    damaged = os.path.join(shot, "006.png")
+    with open(damaged, "r+b") as f:
+        f.truncate(60)
+    style = str(tmp_path / "style.png")
+    cv2.imwrite(style, PANO)
+    with pytest.raises(InputError) as caught:
+        stylize_video(shot, style, str(tmp_path / "out.mp4"), CFG, cluster=ClusterOptions(cluster="auto"))
+    message = str(caught.value)
+    assert message.startswith("chunk 1 (frames 4–7): ") and "006.png" in message and "\n" not in message
+
+
+def test_a_node_lost_mid_run_costs_only_its_unfinished_frames(clip, cluster, distributed, tmp_path):
+    """Last in the module: it takes a node away from the shared test cluster."""
+    video, style = clip
+    out = str(tmp_path / "out.mp4")
+    store = WorkStore(out + ".videostyle")
+    with ThreadPoolExecutor(1) as pool:
+        run = pool.submit(stylize_video, video, style, out, CFG, keep_work=True,
+                          cluster=ClusterOptions(cluster="auto"))
+        # The worker busy inside a chunk: its first frame is kept and its next one is not.
+        node, deadline = None, time.monotonic() + 300
+        while node is None and not run.done() and time.monotonic() < deadline:
+            done = store.numbers()
+            busy = [n for n in done if n % K == 1 and n + 1 not in done]
+            if busy:
+                node = store.load(busy[0])[1]["worker"]["node"]
+            else:
+                time.sleep(0.005)
+        assert node is not None, "the run ended before a node could be removed"
+        kept = {n: store.load(n)[1] for n in store.numbers()}
+        cluster.remove_node(next(n for n in cluster.list_all_nodes() if n.node_id == node))
+        report = run.result(timeout=300)
+    c = report["cluster"]
+    assert c["retries"] >= 1 and any(t["lost"] and t["node"] == node for t in c["tasks"])
+    assert [f["index"] for f in report["frames"]] == list(range(N))
+    # The frames finished before the loss were not made again: their records (worker, seconds) are the
+    # same files, and the retried chunk passed them through.
+    assert all(store.load(n)[1] == record for n, record in kept.items())
+    retried = [t for t in c["tasks"] if not t["lost"] and t["attempt"] > 1]
+    assert retried
+    assert not set(kept) & {n for t in retried for n in t["solved"]}
+    assert busy[0] in {n for t in retried for n in t["resumed"]}
+    # And the result is the uninterrupted run's.
+    reference = frames_of(distributed[1])
+    made = frames_of(out + ".videostyle")
+    assert [n for n in range(N) if not np.array_equal(made[n], reference[n])] == []

@@ -1,0 +1,291 @@
+"""The driver side of a shot rendered in chunks on a Ray cluster (``--cluster … --chunk-frames K``).
+
+The chunk plan and the work per chunk are drivers/chunked.py's; the workers are workers.py's actors.
+Here, only scheduling and faults:
+
+* keyframe k needs keyframe k−1, chunk k needs keyframes k and k+1. Ready tasks go to idle workers,
+  keyframes first: the keyframe chain is the critical path, and every chunk waits on it.
+* a worker lost (its node gone, its process killed) has its task sent again, to a replacement worker
+  or another one, up to ``MAX_RETRIES`` times; every finished frame is in the work store, so the retry
+  redoes only the frames that were not finished. An error raised by the task itself (a NaN frame, a
+  full disk) fails the run at once, with one line naming the chunk.
+* the results come out in frame order, chunk by chunk as chunks finish, exactly as ``render.render``
+  yields them: the frames from the store, their flows from this process's own decode (read back from
+  the flow cache the workers filled), so ``pipeline.stylize_video`` meters and encodes them the same.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+from .cluster import Placement, require_ray
+from .drivers import Frame, FrameOutcome, chunked, prepare
+from .errors import ConfigError, VideostyleError
+from .frames import from_uint16
+from .store import WorkStore
+from .workers import WorkerSpec, actor_class
+
+MAX_RETRIES = 3          # times one task is sent again after losing its worker
+NO_WORKER_SECONDS = 600  # how long the run waits for a worker to start when none is alive
+
+
+@dataclass
+class _Task:
+    kind: str            # "keyframe" or "chunk"
+    k: int
+    attempts: int = 0    # sent so far
+    lost: int = 0        # workers lost while running it
+
+    def name(self, chunks: list[chunked.Chunk]) -> str:
+        c = chunks[self.k]
+        if self.kind == "keyframe":
+            return f"keyframe {c.key} (chunk {self.k})"
+        return f"chunk {self.k} (frames {c.numbers[0]}–{c.numbers[-1]})"
+
+
+@dataclass
+class _Worker:
+    serial: int
+    actor: object
+    info: dict = field(default_factory=dict)   # node, host, pid once started
+
+
+class ClusterRender:
+    """One shot on the cluster: iterate for the FrameOutcomes in frame order, then ``summary()`` for
+    the report. ``emit`` gets note events (a worker lost and its task retried)."""
+
+    def __init__(self, placement: Placement, spec: WorkerSpec, store: WorkStore, timer,
+                 emit: Callable[[dict], None] = lambda event: None):
+        self.placement, self.spec, self.store, self.timer, self.emit = placement, spec, store, timer, emit
+        self.chunks = spec.chunks()
+        self.attempts: list[dict] = []     # one per finished or lost task attempt, for the report
+        self.workers_seen: dict[int, dict] = {}
+        self._serial = 0
+        self._started = time.perf_counter()
+
+    # --- the frames, in order ------------------------------------------------------------------------
+
+    def outcomes(self, frames: Iterator[Frame], flows) -> Iterator[FrameOutcome]:
+        """Start the workers, run every task, and yield each chunk's frames once it is finished."""
+        ray = require_ray()
+        already = set(self.store.numbers())
+        prepared = prepare(frames, flows, self.spec.config.long_term)
+        self._ray, self._cls = ray, actor_class(ray)
+        self._idle: list[_Worker] = []
+        self._starting: dict = {}          # ping ref → worker
+        self._running: dict = {}           # task ref → (worker, task, sent at)
+        self._tasks = {("keyframe", k): _Task("keyframe", k) for k in range(len(self.chunks))}
+        self._tasks.update({("chunk", k): _Task("chunk", k) for k in range(len(self.chunks))})
+        # A rerun after an interruption: tasks whose frames are all kept need no worker.
+        self._done: set = {(kind, k) for k, c in enumerate(self.chunks)
+                           for kind, numbers in (("keyframe", c.numbers[:1]), ("chunk", c.numbers[1:]))
+                           if already.issuperset(numbers)}
+        try:
+            if len(self._done) < len(self._tasks):
+                for _ in range(self.placement.workers):
+                    self._start_worker()
+            for k, c in enumerate(self.chunks):
+                while ("chunk", k) not in self._done or ("keyframe", k) not in self._done:
+                    self._dispatch()
+                    self._wait()
+                for n in c.numbers:
+                    p = next(prepared)
+                    if p.number != n:
+                        raise RuntimeError(f"decoded frame {p.number} where frame {n} was expected")
+                    loaded = self.store.load(n)
+                    if loaded is None:
+                        raise ConfigError(f"frame {n} was finished on the cluster but is not in {self.store.root} "
+                                          "here: with several machines the work folder must be a shared folder "
+                                          "(the same path on every node)")
+                    image, record = loaded
+                    outcome = FrameOutcome(p, from_uint16(image), record, n in already)
+                    if not outcome.resumed:
+                        self.timer.seconds["flow"] += p.flow_seconds
+                        self.timer.seconds["optimize"] += record["seconds"]
+                    # Keep the workers busy while the caller meters and encodes this frame.
+                    self._dispatch()
+                    self._wait(timeout=0)
+                    yield outcome
+        finally:
+            self._stop_workers()
+            prepared.close()
+            getattr(frames, "close", lambda: None)()  # the decoder, on this thread
+
+    # --- workers ------------------------------------------------------------------------------------
+
+    def _start_worker(self) -> None:
+        p = self.placement
+        if self._serial >= p.workers * (MAX_RETRIES + 1):
+            raise VideostyleError(f"{self._serial} workers were started and lost; the cluster cannot keep one "
+                                  "running (see 'ray status' and the Ray logs)")
+        actor = self._cls.options(num_cpus=p.num_cpus, num_gpus=p.num_gpus,
+                                  scheduling_strategy="SPREAD").remote(self.spec, p.num_cpus)
+        self._serial += 1
+        w = _Worker(self._serial, actor)
+        self._starting[actor.ping.remote()] = w
+
+    def _alive(self) -> int:
+        return len(self._idle) + len(self._starting) + len(self._running)
+
+    def _stop_workers(self) -> None:
+        for w in [*self._idle, *self._starting.values(), *(r[0] for r in self._running.values())]:
+            try:
+                self._ray.kill(w.actor, no_restart=True)
+            except Exception:  # already gone with its node
+                pass
+        self._idle, self._starting, self._running = [], {}, {}
+
+    # --- scheduling ---------------------------------------------------------------------------------
+
+    def _ready(self) -> list[_Task]:
+        """Tasks whose inputs are in the store and that nobody runs: keyframes first, then chunks."""
+        running = {(t.kind, t.k) for _, t, _ in self._running.values()}
+        ready = []
+        for kind in ("keyframe", "chunk"):
+            for k, c in enumerate(self.chunks):
+                key = (kind, k)
+                if key in self._done or key in running:
+                    continue
+                if kind == "keyframe":
+                    needs = [("keyframe", k - 1)] if k else []
+                else:
+                    needs = [("keyframe", k)] + ([("keyframe", k + 1)] if c.right is not None else [])
+                if all(n in self._done for n in needs):
+                    ready.append(self._tasks[key])
+        return ready
+
+    def _dispatch(self) -> None:
+        for task in self._ready():
+            if not self._idle:
+                return
+            w = self._idle.pop(0)
+            task.attempts += 1
+            ref = getattr(w.actor, task.kind).remote(task.k)
+            self._running[ref] = (w, task, time.perf_counter())
+
+    def _wait(self, timeout: float | None = None) -> None:
+        """Handle what finished: a started worker, a finished task, a lost worker. Blocks (``timeout``
+        None) until at least one thing happened."""
+        refs = [*self._running, *self._starting]
+        if not refs:
+            if timeout == 0:
+                return
+            raise RuntimeError("no worker left and nothing running")  # _replace always starts another
+        if timeout is None and not self._running:
+            timeout = NO_WORKER_SECONDS
+        done, _ = self._ray.wait(refs, num_returns=len(refs) if timeout == 0 else 1, timeout=timeout)
+        if not done and timeout == NO_WORKER_SECONDS:
+            p = self.placement
+            raise VideostyleError(f"no worker could start on the cluster in {NO_WORKER_SECONDS} s (each needs "
+                                  f"{p.num_cpus} CPU, {p.num_gpus:g} GPU); see 'ray status'")
+        for ref in done:
+            if ref in self._starting:
+                self._started_worker(ref, self._starting.pop(ref))
+            else:
+                self._finished(ref, *self._running.pop(ref))
+
+    def _started_worker(self, ref, w: _Worker) -> None:
+        try:
+            info = self._ray.get(ref)
+        except self._lost_errors() as exc:
+            self._replace(w, exc)
+            return
+        if "error" in info:
+            kind, message = info["error"]
+            raise _error_class(kind)(message)
+        w.info = info
+        self.workers_seen[w.serial] = {"worker": w.serial, **info}
+        self._idle.append(w)
+
+    def _finished(self, ref, w: _Worker, task: _Task, sent: float) -> None:
+        ray = self._ray
+        try:
+            result = ray.get(ref)
+        except ray.exceptions.RayTaskError as exc:
+            cause = exc.cause
+            where = task.name(self.chunks)
+            if isinstance(cause, VideostyleError):
+                raise type(cause)(f"{where}: {cause}") from None
+            raise RuntimeError(f"{where}: {type(cause).__name__}: {cause}") from None
+        except self._lost_errors() as exc:
+            task.lost += 1
+            on = self._first_unfinished(task)
+            self.attempts.append({"task": task.kind, "chunk": task.k, "attempt": task.attempts, "worker": w.serial,
+                                  **w.info, "lost": True, "start": self._since(sent), "end": self._since()})
+            if task.lost > MAX_RETRIES:
+                raise VideostyleError(f"{task.name(self.chunks)}: its worker was lost {task.lost} times (the last "
+                                      f"on frame {on}: {_first_line(exc)})") from None
+            self.emit({"event": "note", "message": f"worker {w.serial} ({w.info.get('host')}) lost on "
+                       f"{task.name(self.chunks)}, frame {on}; sending it again (finished frames are kept)"})
+            self._replace(w, exc)
+            return
+        self._done.add((task.kind, task.k))
+        self.attempts.append({"worker": w.serial, "attempt": task.attempts, "lost": False,
+                              "start": self._since(sent), "end": self._since(), **result})
+        self._idle.append(w)
+
+    def _replace(self, w: _Worker, exc: Exception) -> None:
+        """Forget a lost worker and start another in its place (Ray puts it where there is room: on a
+        cluster that shrank it may stay pending, and the other workers take the tasks)."""
+        try:
+            self._ray.kill(w.actor, no_restart=True)
+        except Exception:
+            pass
+        if self._alive() < self.placement.workers:
+            self._start_worker()
+
+    def _lost_errors(self) -> tuple:
+        e = self._ray.exceptions
+        return (e.RayActorError, e.WorkerCrashedError, e.NodeDiedError, e.ObjectLostError,
+                getattr(e, "LocalRayletDiedError", e.NodeDiedError))
+
+    def _first_unfinished(self, task: _Task) -> int:
+        c = self.chunks[task.k]
+        numbers = [c.key] if task.kind == "keyframe" else c.numbers[1:]
+        done = set(self.store.numbers())
+        return next((n for n in numbers if n not in done), numbers[-1])
+
+    def _since(self, t: float | None = None) -> float:
+        return round((time.perf_counter() if t is None else t) - self._started, 3)
+
+    # --- the report ---------------------------------------------------------------------------------
+
+    def summary(self) -> dict:
+        """The report's "cluster" section: where it ran, each task attempt, per chunk and per worker."""
+        p = self.placement
+        per_chunk = []
+        for k, c in enumerate(self.chunks):
+            mine = [a for a in self.attempts if a.get("chunk") == k]
+            ok = {a["task"]: a for a in mine if not a["lost"]}
+            per_chunk.append({
+                "chunk": k, "frames": [c.numbers[0], c.numbers[-1]],
+                "keyframe_seconds": ok.get("keyframe", {}).get("seconds"),
+                "seconds": ok.get("chunk", {}).get("seconds"),
+                "evaluations": sum(a.get("evaluations", 0) for a in mine),
+                "workers": sorted({a["worker"] for a in mine}),
+                "retries": sum(1 for a in mine if a["lost"]),
+                "resumed": sorted(n for a in mine for n in a.get("resumed", [])),
+                "finished_at": ok.get("chunk", {}).get("end")})
+        per_worker = []
+        for serial, info in sorted(self.workers_seen.items()):
+            mine = [a for a in self.attempts if a["worker"] == serial]
+            per_worker.append({**info, "tasks": sum(1 for a in mine if not a["lost"]),
+                               "lost_tasks": sum(1 for a in mine if a["lost"]),
+                               "busy_seconds": round(sum(a["end"] - a["start"] for a in mine), 3),
+                               "frames": sum(len(a.get("solved", [])) for a in mine),
+                               "evaluations": sum(a.get("evaluations", 0) for a in mine)})
+        return {"address": p.address, "workers": p.workers, "num_cpus_per_worker": p.num_cpus,
+                "num_gpus_per_worker": p.num_gpus, "chunks": per_chunk, "per_worker": per_worker,
+                "tasks": self.attempts, "retries": sum(1 for a in self.attempts if a["lost"])}
+
+
+def _error_class(name: str):
+    from . import errors
+    cls = getattr(errors, name, None)
+    return cls if isinstance(cls, type) and issubclass(cls, VideostyleError) else VideostyleError
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
