@@ -67,7 +67,7 @@ def run(name: str, config: StylizeConfig, args, cluster=None, keep: list | None 
         # (model load, style Grams, --compile's compiles).
         "seconds_per_evaluation_later": sum(f["seconds"] for f in later) / max(sum(f["evaluations"] for f in later), 1),
         "stages_seconds": report["stages_seconds"],
-        "waited_fraction": report["stages_seconds"]["waited"] / max(report["totals"]["seconds"], 1e-9),
+        "waited_fraction": report["stages_seconds"].get("waited", 0.0) / max(report["totals"]["seconds"], 1e-9),
         "peak_memory_mb": round(peak_memory_mb(config.device), 1),
         "final_loss": [f["terms"]["total"] for f in frames],
         "warping_error": report["totals"]["warping_error"],
@@ -93,7 +93,8 @@ def main(argv=None) -> int:
     p.add_argument("--precondition", type=float, default=OptimConfig.precondition,
                    help="temporal preconditioning strength of our configuration (default %(default)s; 0 = off)")
     p.add_argument("--chunk-frames", type=int, default=0, help="compare chunks of K frames with the sequential run")
-    p.add_argument("--seam-frames", type=int, default=ChunkConfig.seam_frames)
+    p.add_argument("--draft-iterations", type=int, default=ChunkConfig.draft_iterations)
+    p.add_argument("--draft-anchor", type=float, default=ChunkConfig.draft_anchor)
     p.add_argument("--cluster", help="render the chunks on Ray: local, auto or ADDRESS")
     p.add_argument("--workers", type=int, nargs="+", default=[None],
                    help="with --cluster: worker counts to time in turn (e.g. 1 2)")
@@ -141,7 +142,7 @@ def chunks(ours: StylizeConfig, args) -> int:
     from videostyle.drivers import chunked
     reports: list = []
     seq = run("sequential", ours, args, keep=reports)
-    cfg = replace(ours, chunks=ChunkConfig(chunk_frames=args.chunk_frames, seam_frames=args.seam_frames))
+    cfg = replace(ours, chunks=ChunkConfig(chunk_frames=args.chunk_frames, draft_iterations=args.draft_iterations, draft_anchor=args.draft_anchor))
     for workers in (args.workers if args.cluster else [None]):
         cluster = ClusterOptions(cluster=args.cluster, workers=workers) if args.cluster else None
         name = f"chunks of {args.chunk_frames}" + (f", {args.cluster} x{workers}" if args.cluster else ", in process")

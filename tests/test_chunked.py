@@ -32,8 +32,8 @@ def store(tmp_path):
     return WorkStore.open(str(tmp_path / "w"), {"input": {}, "config": {}})
 
 
-def chunk_cfg(k=4, seam=2, **kw):
-    return replace(CFG, chunks=ChunkConfig(chunk_frames=k, seam_frames=seam), **kw)
+def chunk_cfg(k=4, **kw):
+    return replace(CFG, chunks=ChunkConfig(chunk_frames=k, draft_iterations=2, draft_anchor=3.0), **kw)
 
 
 def test_plan_covers_every_frame_once_and_folds_a_short_tail():
@@ -45,41 +45,40 @@ def test_plan_covers_every_frame_once_and_folds_a_short_tail():
     assert chunked.plan(0, 3, 8)[0].numbers == (0, 1, 2)
 
 
-def test_seam_ramp_rises_toward_the_seam_and_is_zero_before():
-    assert [chunked.seam_ramp(d, 3) for d in (5, 4, 3, 2, 1)] == [0, 0, 0.25, 0.5, 0.75]
-    assert chunked.seam_ramp(1, 0) == 0
-
-
-def test_keyframes_are_a_chain_and_chunks_start_from_their_keyframe(store):
+def test_the_draft_runs_through_the_shot_and_chunks_finish_from_it(store):
     solve, flows = FakeSolver(), flows_identity()
-    frames = clip(12, first=100)
-    out = list(chunked.run(solve, chunk_cfg(), frames, store, flows=flows))
+    out = list(chunked.run(solve, chunk_cfg(), clip(12, first=100), store, flows=flows))
     assert [o.prepared.number for o in out] == list(range(100, 112))
-    # Keyframes first: 100 cold from its frame (10), 104 from 100's result (11) warped, 108 from 104's (12).
-    keys = solve.calls[:3]
-    assert keys[0]["cold"] and np.all(keys[0]["start"] == 10)
-    assert not keys[1]["cold"] and np.all(keys[1]["start"] == 11) and np.all(keys[1]["temporal"][0][0] == 11)
-    assert np.all(keys[2]["start"] == 12)
-    # The keyframe pairs' flows were asked for with absolute numbers, K apart.
-    assert (104, 100) in flows.calls and (108, 104) in flows.calls
-    # Chunk 0's frame 101 starts from keyframe 100's result.
-    assert np.all(solve.calls[3]["start"] == 11)
+    calls = solve.calls
+    # Task 0: drafts 100 (cold, from its frame 10), 101…103 (each from the draft before, +1 each, capped
+    # at --draft-iterations), then keyframe 100 finished from its draft (11).
+    assert calls[0]["cold"] and np.all(calls[0]["start"] == 10) and calls[0]["iterations"] == 9
+    assert [float(c["start"].mean()) for c in calls[1:4]] == [11, 12, 13]
+    assert all(c["iterations"] == 2 and not c["cold"] for c in calls[1:4])
+    assert np.all(calls[1]["temporal"][0][0] == 11)
+    key = calls[4]
+    assert np.all(key["start"] == 11) and key["iterations"] == 5 and not key["cold"]
+    # Its only target is its draft, on every pixel, at --draft-anchor.
+    (target, weight), = key["temporal"]
+    assert np.all(target == 11) and np.allclose(weight, 3.0)
+    # Task 1 goes on from draft 103 (14): drafts 104…107 are 15…18.
+    assert [float(c["start"].mean()) for c in calls[5:9]] == [14, 15, 16, 17]
+    assert store.numbers(chunked.DRAFT_PASS) == list(range(100, 112))
     by = {o.prepared.number: o for o in out}
-    assert by[104].record["keyframe"] and by[101].record["chunk"] == 0
+    assert by[104].record["keyframe"] and by[104].record["draft_evaluations"] == 4 * 2
+    assert by[104].record["evaluations"] == 4 * 2 + 5 and by[101].record["chunk"] == 0
 
 
-def test_the_last_frames_of_a_chunk_are_pulled_toward_the_next_keyframe(store):
+def test_a_chunk_frame_starts_from_its_draft_pulled_toward_the_finished_frame_before(store):
     solve, flows = FakeSolver(), flows_identity()
-    list(chunked.run(solve, chunk_cfg(k=4, seam=2), clip(8, first=0), store, flows=flows))
-    # Calls: keyframes 0, 4; chunk 0: frames 1, 2, 3; chunk 1: 5, 6, 7.
-    f1, f2, f3 = solve.calls[2:5]
-    assert len(f1["temporal"]) == 1                       # 3 frames before the seam: no pull
-    (prev2, w_prev2), (key2, w_key2) = f2["temporal"]      # 2 before: 1/3 toward keyframe 4
-    assert np.allclose(w_key2, 1 / 3) and np.allclose(w_prev2, 2 / 3)
-    assert np.all(key2 == 12)                              # keyframe 4's result (11 + 1), warped
-    (_, w_prev3), (_, w_key3) = f3["temporal"]
-    assert np.allclose(w_key3, 2 / 3) and np.allclose(w_prev3, 1 / 3)
-    assert all(len(c["temporal"]) == 1 for c in solve.calls[5:])  # the last chunk has no seam after it
+    list(chunked.run(solve, chunk_cfg(), clip(8, first=0), store, flows=flows))
+    # Calls: task 0 (drafts 0…3, keyframe 0), task 1 (drafts 4…7, keyframe 4), chunk 0 (1, 2, 3), chunk 1.
+    f1 = solve.calls[10]
+    assert np.all(f1["start"] == 12)                         # draft 1 (11 + 1)
+    (previous, c), (draft, anchor) = f1["temporal"]
+    assert np.all(previous == 12) and np.allclose(c, 1)      # keyframe 0 finished (11 + 1), warped
+    assert np.all(draft == 12) and np.allclose(anchor, 3.0)
+    assert not f1["cold"] and f1["iterations"] == 5
 
 
 def test_a_rerun_skips_finished_frames_and_gives_the_same_frames(store, tmp_path):
@@ -103,7 +102,8 @@ def test_critical_path_is_the_keyframe_chain_plus_one_chunk():
     chunks = chunked.plan(0, 12, 4)
     evals = {n: 10 for n in range(12)}
     evals[0] = 100
-    # Chunk 1 waits for keyframes 0, 4, 8 (120) and runs 3 frames (30); the last chunk as much.
+    # The last chunk waits for tasks 0, 1, 2 (keyframe records hold their drafts' work: 120) and runs
+    # 3 frames (30).
     assert chunked.critical_path(chunks, evals) == 150
     assert sum(evals.values()) == 210
 
@@ -112,7 +112,7 @@ def test_pick_and_refusals():
     assert pick(chunk_cfg()) is chunked
     with pytest.raises(ConfigError):
         ChunkConfig(chunk_frames=1)
-    with pytest.raises(ConfigError, match="seam"):
-        ChunkConfig(chunk_frames=4, seam_frames=4)
+    with pytest.raises(ConfigError, match="draft"):
+        ChunkConfig(chunk_frames=4, draft_iterations=0)
     with pytest.raises(ConfigError, match="passes"):
         replace(CFG, chunks=ChunkConfig(chunk_frames=4), multipass=MultiPassConfig(passes=2))

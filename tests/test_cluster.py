@@ -177,8 +177,9 @@ def test_seam_metrics_compare_the_pairs_across_seams_with_those_inside_chunks():
     assert s["seams"] == [{"frames": [3, 4], "warping_error": 3.0, "ratio": 6.0},
                           {"frames": [7, 8], "warping_error": 3.0, "ratio": 6.0}]
     assert (s["inside_median_warping_error"], s["inside_median_ratio"], s["worst_seam_over_inside"]) == (1.0, 2.0, 3.0)
-    # Chunk 1 waits for keyframes 0, 4 and 8 (20 + 10 + 10) and then makes 3 frames (30).
-    assert (s["evaluations"], s["critical_path_evaluations"]) == (110, 70)
+    # Chunk 1 waits for keyframe tasks 0 and 4 (their records hold their drafts' work: 20 + 10) and then
+    # makes 3 frames (30).
+    assert (s["evaluations"], s["critical_path_evaluations"]) == (110, 60)
 
 
 def test_cluster_without_chunks_is_one_line(clip, tmp_path, capsys):
@@ -282,7 +283,8 @@ def test_a_frame_failing_in_a_worker_fails_the_run_in_one_line_naming_its_chunk(
     with pytest.raises(InputError) as caught:
         stylize_video(shot, style, str(tmp_path / "out.mp4"), CFG, cluster=ClusterOptions(cluster="auto"))
     message = str(caught.value)
-    assert message.startswith("chunk 1 (frames 4–7): ") and "006.png" in message and "\n" not in message
+    # The draft of chunk 1 reads frame 6 first.
+    assert message.startswith("draft of chunk 1 (frames 4–7): ") and "006.png" in message and "\n" not in message
 
 
 def test_a_node_lost_mid_run_costs_only_its_unfinished_frames(clip, cluster, distributed, tmp_path):

@@ -144,15 +144,17 @@ class ChunkConfig:
     HELP_GROUP: ClassVar[str] = "chunks (parallel rendering of one shot; see --cluster)"
     chunk_frames: int = option(0, "split the shot into chunks of K frames that render in parallel, each from a "
                                   "keyframe stylized first (0 = sequential, default)", metavar="K")
-    # The last frames of a chunk are pulled toward the next chunk's keyframe, with a weight that ramps up,
-    # so the texture arrives at the keyframe instead of jumping there (chunked.seam_ramp).
-    seam_frames: int = option(3, "frames before each seam pulled toward the next chunk's keyframe")
+    # The draft: the single-pass method over the whole shot with few iterations per warm-started frame.
+    # It fixes the texture of every frame, consistently along the shot; chunks then finish frames from it.
+    draft_iterations: int = option(15, "iteration cap of the draft's warm-started frames")
+    # Pull toward the frame's own draft on every pixel, × --temporal-weight: it keeps the chunks' frames on
+    # the draft's texture, so two chunks meet with the same one.
+    draft_anchor: float = option(2.0, "weight of the pull toward the draft, relative to --temporal-weight")
 
     def __post_init__(self):
-        if self.chunk_frames < 0 or self.chunk_frames == 1 or self.seam_frames < 0:
-            raise ConfigError("--chunk-frames must be 0 (off) or at least 2; --seam-frames non-negative")
-        if self.chunk_frames and self.seam_frames >= self.chunk_frames:
-            raise ConfigError(f"--seam-frames must be below --chunk-frames ({self.chunk_frames})")
+        if self.chunk_frames < 0 or self.chunk_frames == 1 or self.draft_iterations < 1 or self.draft_anchor < 0:
+            raise ConfigError("--chunk-frames must be 0 (off) or at least 2; --draft-iterations at least 1; "
+                              "--draft-anchor non-negative")
 
 
 @dataclass(frozen=True)

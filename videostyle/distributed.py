@@ -3,8 +3,8 @@
 The chunk plan and the work per chunk are drivers/chunked.py's; the workers are workers.py's actors.
 Here, only scheduling and faults:
 
-* keyframe k needs keyframe k−1, chunk k needs keyframes k and k+1. Ready tasks go to idle workers,
-  keyframes first: the keyframe chain is the critical path, and every chunk waits on it.
+* "keyframe" task k (chunk k's draft, then its keyframe) needs task k−1; chunk k needs keyframe task k.
+  Ready tasks go to idle workers, keyframe tasks first: their chain (the draft) is the critical path.
 * a worker lost (its node gone, its process killed) has its task sent again, to a replacement worker
   or another one, up to ``MAX_RETRIES`` times; every finished frame is in the work store, so the retry
   redoes only the frames that were not finished. An error raised by the task itself (a NaN frame, a
@@ -39,8 +39,8 @@ class _Task:
 
     def name(self, chunks: list[chunked.Chunk]) -> str:
         c = chunks[self.k]
-        if self.kind == "keyframe":
-            return f"keyframe {c.key} (chunk {self.k})"
+        if self.kind == "keyframe":  # the draft of the chunk's frames, then its keyframe (chunked.keyframe)
+            return f"draft of chunk {self.k} (frames {c.numbers[0]}–{c.numbers[-1]})"
         return f"chunk {self.k} (frames {c.numbers[0]}–{c.numbers[-1]})"
 
 
@@ -150,7 +150,7 @@ class ClusterRender:
                 if kind == "keyframe":
                     needs = [("keyframe", k - 1)] if k else []
                 else:
-                    needs = [("keyframe", k)] + ([("keyframe", k + 1)] if c.right is not None else [])
+                    needs = [("keyframe", k)]
                 if all(n in self._done for n in needs):
                     ready.append(self._tasks[key])
         return ready
