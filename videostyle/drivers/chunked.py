@@ -152,8 +152,8 @@ def chunk(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chunk
 
 
 def critical_path(chunks: list[Chunk], evaluations: dict[int, int]) -> int:
-    """The longest chain of dependent work, in VGG evaluations: keyframes 0…k+1 (chunk k needs both of
-    its keyframes) and then chunk k's own frames, over all k."""
+    """The longest chain of dependent work, in VGG evaluations: keyframe tasks 0…k (their records hold
+    their chunks' draft work; chunk k needs task k) and then chunk k's own frames, over all k."""
     keys = [evaluations.get(c.key, 0) for c in chunks]
     chain = np.cumsum(keys)
     longest = 0
