@@ -35,10 +35,8 @@ import numpy as np
 from ..config import StylizeConfig
 from ..frames import from_uint16
 from ..store import WorkStore
-from ..temporal import init_image
 from ..warp import warp
-from .core import (FrameOutcome, Prepared, Solve, frame_rng, iteration_cap, resumed, start_kind, temporal_targets,
-                   warped_neighbours)
+from .core import FrameOutcome, Prepared, Solve, iteration_cap, resumed, stylize_step
 
 NEEDS_WHOLE_CLIP = True  # run() here: keyframes are read out of order (a cluster worker reads its own frames)
 
@@ -98,20 +96,13 @@ def keyframe(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Ch
     evaluations, seconds = 0, 0.0
     draft_cfg = replace(cfg, optim=replace(cfg.optim, iterations_later=cfg.chunks.draft_iterations))
     for t in c.numbers:  # the single-pass method, with a small cap on warm-started frames
-        kept = store.load(t, DRAFT_PASS)
-        if kept is None:
-            back = {1: _flow_back(flows, images, t)} if earlier is not None else {}
-            warped, weights = warped_neighbours(lambda j: earlier, back)
-            kind = start_kind(cfg, 1 in warped)
-            start = init_image(kind, images[t].astype(np.float32), warped.get(1), weights.get(1),
-                               frame_rng(cfg.seed, t))
-            warm = kind == "prevwarped"
-            image, record = solve(images[t].astype(np.float32), start, temporal_targets(cfg, warped, weights),
-                                  iteration_cap(draft_cfg, warm), not warm)
-            earlier = store.keep(t, image, record, DRAFT_PASS)
-            evaluations, seconds = evaluations + record["evaluations"], seconds + record["seconds"]
-        else:
-            earlier = from_uint16(kept[0])
+        back = {1: _flow_back(flows, images, t)} if earlier is not None else {}
+        drafted = stylize_step(solve, draft_cfg, store, Prepared(t, images[t], back, {}, 0.0),
+                               lambda j: earlier, pass_=DRAFT_PASS)
+        if not drafted.resumed:
+            evaluations += drafted.record["evaluations"]
+            seconds += drafted.record["seconds"]
+        earlier = drafted.stylized
     outcome = _finish(solve, cfg, store, p, None, {"chunk": k, "keyframe": True, "draft_evaluations": evaluations},
                       evaluations, seconds)
     return outcome
