@@ -1,5 +1,5 @@
-"""The chunked driver (drivers/chunked.py) with a fake solver: the chunk plan, the keyframe relay, the
-seam ramp, resume, and the critical path, in milliseconds (no network, no Ray)."""
+"""The chunked driver (drivers/chunked.py) with a fake solver: the chunk plan, the draft and the
+finishing of frames from it, resume, and the critical path, in milliseconds (no network, no Ray)."""
 from dataclasses import replace
 
 import numpy as np

@@ -2,7 +2,7 @@
 distributed.py): one long-lived actor per device, holding the network and the style targets.
 
 The actor is set up once — network loaded, Gram targets computed, the shot's decoder probed — and then
-runs keyframes and chunks (drivers/chunked.py) by number: a task carries a chunk index, never an image,
+runs drafts with their keyframes, and chunks (drivers/chunked.py), by number: a task carries a chunk index, never an image,
 and reads its own frames from the input and writes its results to the shared work store. A task that is
 retried after a worker died skips the frames that worker already kept.
 
@@ -42,11 +42,6 @@ class WorkerSpec:
         return chunked.plan(self.first, self.n_frames, self.config.chunks.chunk_frames)
 
 
-def _input_files(path: str) -> list[str]:
-    from .frames import list_sequence
-    return [path] if os.path.isfile(path) else [p for _, p in list_sequence(path)]
-
-
 class RenderWorker:
     """One device's worker. A setup error that is the user's (the input or the work folder not visible
     on this node, a bad style image) is kept and reported by ``ping``, so the driver fails the run with
@@ -65,6 +60,7 @@ class RenderWorker:
 
         from .drivers import optimizer_solver
         from .frames import read_image
+        from .pipeline import _input_files  # the files whose identity the manifest holds
         from .render import flow_source
         from .store import MANIFEST, WorkStore, file_identity
         from .stylizer import Stylizer
@@ -135,14 +131,14 @@ class RenderWorker:
         return image, {**record, "worker": self.where}
 
     def keyframe(self, k: int) -> dict:
-        """Stylize keyframe ``k`` (keyframe k−1 must be in the store)."""
+        """Draft chunk ``k`` and finish its keyframe (task ``keyframe(k − 1)`` must have run)."""
         from .drivers import chunked
         t = time.perf_counter()
         outcome = chunked.keyframe(self._solve, self.cfg, self.store, self.chunks, k, self.read, self.flows)
         return self._result("keyframe", k, [outcome], t)
 
     def chunk(self, k: int) -> dict:
-        """Stylize the frames of chunk ``k`` after its keyframe (keyframes k and k+1 must be in the store)."""
+        """Finish the frames of chunk ``k`` after its keyframe (task ``keyframe(k)`` must have run)."""
         from .drivers import chunked
         t = time.perf_counter()
         outcomes = list(chunked.chunk(self._solve, self.cfg, self.store, self.chunks, k, self.read, self.flows))
