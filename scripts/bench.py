@@ -93,8 +93,9 @@ def main(argv=None) -> int:
     p.add_argument("--precondition", type=float, default=OptimConfig.precondition,
                    help="temporal preconditioning strength of our configuration (default %(default)s; 0 = off)")
     p.add_argument("--chunk-frames", type=int, default=0, help="compare chunks of K frames with the sequential run")
-    p.add_argument("--draft-iterations", type=int, default=ChunkConfig.draft_iterations)
-    p.add_argument("--draft-anchor", type=float, default=ChunkConfig.draft_anchor)
+    p.add_argument("--draft-iterations", type=int, nargs="+", default=[ChunkConfig.draft_iterations],
+                   help="several values: each is run in turn (with each --draft-anchor)")
+    p.add_argument("--draft-anchor", type=float, nargs="+", default=[ChunkConfig.draft_anchor])
     p.add_argument("--cluster", help="render the chunks on Ray: local, auto or ADDRESS")
     p.add_argument("--workers", type=int, nargs="+", default=[None],
                    help="with --cluster: worker counts to time in turn (e.g. 1 2)")
@@ -142,15 +143,18 @@ def chunks(ours: StylizeConfig, args) -> int:
     from videostyle.drivers import chunked
     reports: list = []
     seq = run("sequential", ours, args, keep=reports)
-    cfg = replace(ours, chunks=ChunkConfig(chunk_frames=args.chunk_frames, draft_iterations=args.draft_iterations, draft_anchor=args.draft_anchor))
-    for workers in (args.workers if args.cluster else [None]):
+    grid = [(d, a, w) for d in args.draft_iterations for a in args.draft_anchor
+            for w in (args.workers if args.cluster else [None])]
+    for draft, anchor, workers in grid:
+        cfg = replace(ours, chunks=ChunkConfig(chunk_frames=args.chunk_frames, draft_iterations=draft, draft_anchor=anchor))
         cluster = ClusterOptions(cluster=args.cluster, workers=workers) if args.cluster else None
-        name = f"chunks of {args.chunk_frames}" + (f", {args.cluster} x{workers}" if args.cluster else ", in process")
+        name = (f"chunks of {args.chunk_frames}, draft {draft}, anchor {anchor:g}"
+                + (f", {args.cluster} x{workers}" if args.cluster else ", in process"))
         c = run(name, cfg, args, cluster=cluster, keep=reports)
         rep = reports[-1]
         evals = {f["index"]: f["evaluations"] for f in rep["frames"]}
         plan = chunked.plan(rep["frames"][0]["index"], len(rep["frames"]), args.chunk_frames)
-        critical = chunked.critical_path(plan, evals)
+        critical = chunked.critical_path(plan, {f["index"]: f for f in rep["frames"]})
         seams = {c.key for c in plan[1:]}
         seq_evals = sum(f["evaluations"] for f in reports[0]["frames"])
         ev, ev0 = rep.get("evaluation", {}), reports[0].get("evaluation", {})
@@ -160,6 +164,9 @@ def chunks(ours: StylizeConfig, args) -> int:
             "speedup": round(reports[0]["totals"]["seconds"] / rep["totals"]["seconds"], 3),
             "evaluations": sum(evals.values()), "sequential_evaluations": seq_evals,
             "critical_path_evaluations": critical, "critical_path_fraction": round(critical / seq_evals, 3),
+            "draft_evaluations": sum(f.get("draft_evaluations", 0) for f in rep["frames"]),
+            "first_frame_evaluations": {"sequential": reports[0]["frames"][0]["evaluations"],
+                                        "draft": rep["frames"][0].get("draft_evaluations")},
             **seam_figures(rep, seams), "sequential_same_pairs": seam_figures(reports[0], seams),
             "warping_error_ratio": round(c["warping_error"] / seq["warping_error"], 3),
             "evaluated_warping_ratio": {d: round(ev["warping_error"][d] / ev0["warping_error"][d], 3)

@@ -50,30 +50,31 @@ def test_the_draft_runs_through_the_shot_and_chunks_finish_from_it(store):
     out = list(chunked.run(solve, chunk_cfg(), clip(12, first=100), store, flows=flows))
     assert [o.prepared.number for o in out] == list(range(100, 112))
     calls = solve.calls
-    # Task 0: drafts 100 (cold, from its frame 10), 101…103 (each from the draft before, +1 each, capped
-    # at --draft-iterations), then keyframe 100 finished from its draft (11).
+    # Draft tasks 0, 1, 2 in a chain: 100 cold (from its frame, 10), then each frame from the draft
+    # before (+1 each), capped at --draft-iterations; draft 1 goes on from draft 103.
     assert calls[0]["cold"] and np.all(calls[0]["start"] == 10) and calls[0]["iterations"] == 9
-    assert [float(c["start"].mean()) for c in calls[1:4]] == [11, 12, 13]
-    assert all(c["iterations"] == 2 and not c["cold"] for c in calls[1:4])
+    assert [float(c["start"].mean()) for c in calls[1:12]] == list(range(11, 22))
+    assert all(c["iterations"] == 2 and not c["cold"] for c in calls[1:12])
     assert np.all(calls[1]["temporal"][0][0] == 11)
-    key = calls[4]
-    assert np.all(key["start"] == 11) and key["iterations"] == 5 and not key["cold"]
-    # Its only target is its draft, on every pixel, at --draft-anchor.
-    (target, weight), = key["temporal"]
-    assert np.all(target == 11) and np.allclose(weight, 3.0)
-    # Task 1 goes on from draft 103 (14): drafts 104…107 are 15…18.
-    assert [float(c["start"].mean()) for c in calls[5:9]] == [14, 15, 16, 17]
     assert store.numbers(chunked.DRAFT_PASS) == list(range(100, 112))
+    # Then the chunks: keyframe 100 finished from its draft (11), its only target that draft, on every
+    # pixel, at --draft-anchor; so is keyframe 104 (draft 15), with no link to chunk 0.
+    for key, draft in ((calls[12], 11), (calls[16], 15)):
+        assert np.all(key["start"] == draft) and key["iterations"] == 5 and not key["cold"]
+        (target, weight), = key["temporal"]
+        assert np.all(target == draft) and np.allclose(weight, 3.0)
+    # Each finished frame's record counts its own draft's work too.
     by = {o.prepared.number: o for o in out}
-    assert by[104].record["keyframe"] and by[104].record["draft_evaluations"] == 4 * 2
-    assert by[104].record["evaluations"] == 4 * 2 + 5 and by[101].record["chunk"] == 0
+    assert by[104].record["keyframe"] and not by[105].record["keyframe"] and by[105].record["chunk"] == 1
+    assert (by[100].record["draft_evaluations"], by[100].record["evaluations"]) == (9, 9 + 5)
+    assert (by[104].record["draft_evaluations"], by[104].record["evaluations"]) == (2, 2 + 5)
 
 
 def test_a_chunk_frame_starts_from_its_draft_pulled_toward_the_finished_frame_before(store):
     solve, flows = FakeSolver(), flows_identity()
     list(chunked.run(solve, chunk_cfg(), clip(8, first=0), store, flows=flows))
-    # Calls: task 0 (drafts 0…3, keyframe 0), task 1 (drafts 4…7, keyframe 4), chunk 0 (1, 2, 3), chunk 1.
-    f1 = solve.calls[10]
+    # Calls: drafts 0…7, then chunk 0 (keyframe 0, frames 1, 2, 3), then chunk 1.
+    f1 = solve.calls[9]
     assert np.all(f1["start"] == 12)                         # draft 1 (11 + 1)
     (previous, c), (draft, anchor) = f1["temporal"]
     assert np.all(previous == 12) and np.allclose(c, 1)      # keyframe 0 finished (11 + 1), warped
@@ -90,22 +91,24 @@ def test_a_rerun_skips_finished_frames_and_gives_the_same_frames(store, tmp_path
     assert all(np.array_equal(a, o.stylized) for a, o in zip(first, again))
 
 
-def test_a_chunk_whose_keyframe_is_missing_says_so(store):
+def test_a_task_whose_draft_is_missing_says_so(store):
     chunks = chunked.plan(0, 8, 4)
     frames = clip(8, first=0)
     read = lambda ns: [frames[n].frame for n in ns]  # noqa: E731
-    with pytest.raises(RuntimeError, match="keyframe 0"):
+    with pytest.raises(RuntimeError, match="draft of frame 0 "):
         list(chunked.chunk(FakeSolver(), chunk_cfg(), store, chunks, 0, read, flows_identity()))
+    with pytest.raises(RuntimeError, match="draft of frame 3 .* chunk 1 needs it"):
+        chunked.draft(FakeSolver(), chunk_cfg(), store, chunks, 1, read, flows_identity())
 
 
-def test_critical_path_is_the_keyframe_chain_plus_one_chunk():
+def test_critical_path_is_the_draft_chain_plus_one_chunks_finishing():
     chunks = chunked.plan(0, 12, 4)
-    evals = {n: 10 for n in range(12)}
-    evals[0] = 100
-    # The last chunk waits for tasks 0, 1, 2 (keyframe records hold their drafts' work: 120) and runs
-    # 3 frames (30).
-    assert chunked.critical_path(chunks, evals) == 150
-    assert sum(evals.values()) == 210
+    records = {n: {"evaluations": 12, "draft_evaluations": 2} for n in range(12)}
+    records[0] = {"evaluations": 110, "draft_evaluations": 100}
+    # The last chunk waits for the drafts of chunks 0, 1, 2 (100 + 11 × 2) and finishes 4 frames (40);
+    # chunk 0 (100 + 3 × 2 + 40) is shorter.
+    assert chunked.critical_path(chunks, records) == 162
+    assert sum(r["evaluations"] for r in records.values()) == 242
 
 
 def test_pick_and_refusals():

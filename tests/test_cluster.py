@@ -131,9 +131,9 @@ def test_one_worker_per_gpu_each_on_its_own_node(distributed, cluster):
     gpu_nodes = {n.node_id for n in cluster.list_all_nodes() if not n.head}
     assert len(c["per_worker"]) == 2 and nodes == gpu_nodes
     assert c["retries"] == 0 and all(w["tasks"] > 0 for w in c["per_worker"])
-    # Every chunk's keyframe and frames were made, each task once.
+    # Every chunk's draft and frames were made, each task once.
     assert sorted((t["task"], t["chunk"]) for t in c["tasks"]) == sorted(
-        (kind, k) for kind in ("keyframe", "chunk") for k in range(3))
+        (kind, k) for kind in ("draft", "chunk") for k in range(3))
 
 
 def test_seam_frames_come_out_the_same_when_recomputed(clip, distributed, tmp_path):
@@ -149,11 +149,11 @@ def test_seam_frames_come_out_the_same_when_recomputed(clip, distributed, tmp_pa
     try:
         worker = RenderWorker(WorkerSpec(CFG, (style,), video, None, (W, H), work, None, 0, N), num_cpus=1)
         assert "error" not in worker.ping()
-        assert worker.keyframe(1)["solved"] == [4]
+        assert worker.chunk(1)["solved"] == [4]
         result = worker.chunk(0)
     finally:
         torch.set_num_threads(threads)
-    assert result["solved"] == [3] and result["resumed"] == [1, 2]
+    assert result["solved"] == [3] and result["resumed"] == [0, 1, 2]
     after = frames_of(work)
     assert all(np.array_equal(after[n], before[n]) for n in (3, 4))
 
@@ -168,7 +168,8 @@ def test_a_worker_whose_node_cannot_see_the_work_folder_fails_in_one_line(clip, 
 def test_seam_metrics_compare_the_pairs_across_seams_with_those_inside_chunks():
     """report.chunk_section, shared by local and cluster chunked runs, on hand-made frame records."""
     from videostyle.report import chunk_section
-    frames = [{"index": n, "evaluations": 20 if n == 0 else 10} for n in range(10)]
+    frames = [{"index": n, "evaluations": 22 if n == 0 else 12, "draft_evaluations": 12 if n == 0 else 2}
+              for n in range(10)]
     for f in frames[1:]:
         seam = f["index"] in (4, 8)
         f.update(warping_error=3.0 if seam else 1.0, source_warping_error=0.5)
@@ -177,9 +178,8 @@ def test_seam_metrics_compare_the_pairs_across_seams_with_those_inside_chunks():
     assert s["seams"] == [{"frames": [3, 4], "warping_error": 3.0, "ratio": 6.0},
                           {"frames": [7, 8], "warping_error": 3.0, "ratio": 6.0}]
     assert (s["inside_median_warping_error"], s["inside_median_ratio"], s["worst_seam_over_inside"]) == (1.0, 2.0, 3.0)
-    # Chunk 1 waits for keyframe tasks 0 and 4 (their records hold their drafts' work: 20 + 10) and then
-    # makes 3 frames (30).
-    assert (s["evaluations"], s["critical_path_evaluations"]) == (110, 60)
+    # Chunk 1 waits for the drafts of chunks 0 and 1 (12 + 7 × 2) and then finishes 4 frames (40).
+    assert (s["evaluations"], s["critical_path_evaluations"]) == (130, 66)
 
 
 def test_cluster_without_chunks_is_one_line(clip, tmp_path, capsys):

@@ -3,8 +3,8 @@
 The chunk plan and the work per chunk are drivers/chunked.py's; the workers are workers.py's actors.
 Here, only scheduling and faults:
 
-* "keyframe" task k (chunk k's draft, then its keyframe) needs task k−1; chunk k needs keyframe task k.
-  Ready tasks go to idle workers, keyframe tasks first: their chain (the draft) is the critical path.
+* "draft" task k (the draft of chunk k's frames) needs draft k−1; "chunk" task k (its frames finished)
+  needs draft k. Ready tasks go to idle workers, drafts first: their chain is the critical path.
 * a worker lost (its node gone, its process killed) has its task sent again, to a replacement worker
   or another one, up to ``MAX_RETRIES`` times; every finished frame is in the work store, so the retry
   redoes only the frames that were not finished. An error raised by the task itself (a NaN frame, a
@@ -32,14 +32,14 @@ NO_WORKER_SECONDS = 600  # how long the run waits for a worker to start when non
 
 @dataclass
 class _Task:
-    kind: str            # "keyframe" or "chunk"
+    kind: str            # "draft" or "chunk"
     k: int
     attempts: int = 0    # sent so far
     lost: int = 0        # workers lost while running it
 
     def name(self, chunks: list[chunked.Chunk]) -> str:
         c = chunks[self.k]
-        if self.kind == "keyframe":  # the draft of the chunk's frames, then its keyframe (chunked.keyframe)
+        if self.kind == "draft":
             return f"draft of chunk {self.k} (frames {c.numbers[0]}–{c.numbers[-1]})"
         return f"chunk {self.k} (frames {c.numbers[0]}–{c.numbers[-1]})"
 
@@ -75,18 +75,19 @@ class ClusterRender:
         self._idle: list[_Worker] = []
         self._starting: dict = {}          # ping ref → worker
         self._running: dict = {}           # task ref → (worker, task, sent at)
-        self._tasks = {("keyframe", k): _Task("keyframe", k) for k in range(len(self.chunks))}
+        self._tasks = {("draft", k): _Task("draft", k) for k in range(len(self.chunks))}
         self._tasks.update({("chunk", k): _Task("chunk", k) for k in range(len(self.chunks))})
         # A rerun after an interruption: tasks whose frames are all kept need no worker.
+        drafted = set(self.store.numbers(chunked.DRAFT_PASS))
         self._done: set = {(kind, k) for k, c in enumerate(self.chunks)
-                           for kind, numbers in (("keyframe", c.numbers[:1]), ("chunk", c.numbers[1:]))
-                           if already.issuperset(numbers)}
+                           for kind, kept in (("draft", drafted), ("chunk", already))
+                           if kept.issuperset(c.numbers)}
         try:
             if len(self._done) < len(self._tasks):
                 for _ in range(self.placement.workers):
                     self._start_worker()
             for k, c in enumerate(self.chunks):
-                while ("chunk", k) not in self._done or ("keyframe", k) not in self._done:
+                while ("chunk", k) not in self._done:
                     self._dispatch()
                     self._wait()
                 for n in c.numbers:
@@ -139,18 +140,18 @@ class ClusterRender:
     # --- scheduling ---------------------------------------------------------------------------------
 
     def _ready(self) -> list[_Task]:
-        """Tasks whose inputs are in the store and that nobody runs: keyframes first, then chunks."""
+        """Tasks whose inputs are in the store and that nobody runs: drafts first, then chunks."""
         running = {(t.kind, t.k) for _, t, _ in self._running.values()}
         ready = []
-        for kind in ("keyframe", "chunk"):
+        for kind in ("draft", "chunk"):
             for k, c in enumerate(self.chunks):
                 key = (kind, k)
                 if key in self._done or key in running:
                     continue
-                if kind == "keyframe":
-                    needs = [("keyframe", k - 1)] if k else []
+                if kind == "draft":
+                    needs = [("draft", k - 1)] if k else []
                 else:
-                    needs = [("keyframe", k)]
+                    needs = [("draft", k)]
                 if all(n in self._done for n in needs):
                     ready.append(self._tasks[key])
         return ready
@@ -242,9 +243,8 @@ class ClusterRender:
 
     def _first_unfinished(self, task: _Task) -> int:
         c = self.chunks[task.k]
-        numbers = [c.key] if task.kind == "keyframe" else c.numbers[1:]
-        done = set(self.store.numbers())
-        return next((n for n in numbers if n not in done), numbers[-1])
+        done = set(self.store.numbers(chunked.DRAFT_PASS if task.kind == "draft" else 0))
+        return next((n for n in c.numbers if n not in done), c.numbers[-1])
 
     def _since(self, t: float | None = None) -> float:
         return round((time.perf_counter() if t is None else t) - self._started, 3)
@@ -260,7 +260,7 @@ class ClusterRender:
             ok = {a["task"]: a for a in mine if not a["lost"]}
             per_chunk.append({
                 "chunk": k, "frames": [c.numbers[0], c.numbers[-1]],
-                "keyframe_seconds": ok.get("keyframe", {}).get("seconds"),
+                "draft_seconds": ok.get("draft", {}).get("seconds"),
                 "seconds": ok.get("chunk", {}).get("seconds"),
                 "evaluations": sum(a.get("evaluations", 0) for a in mine),
                 "workers": sorted({a["worker"] for a in mine}),

@@ -65,7 +65,7 @@ def chunk_section(per_frame: list[dict], chunks) -> dict:
     inside_ratio = median(inside_ratios) if inside_ratios else None
     evaluations = {f["index"]: f["evaluations"] for f in per_frame}
     total = sum(evaluations.values())
-    critical = chunked.critical_path(plan, evaluations)
+    critical = chunked.critical_path(plan, by)
     return {
         "chunk_frames": chunks.chunk_frames, "draft_iterations": chunks.draft_iterations, "draft_anchor": chunks.draft_anchor,
         "chunks": [[c.numbers[0], c.numbers[-1]] for c in plan],

@@ -2,7 +2,7 @@
 distributed.py): one long-lived actor per device, holding the network and the style targets.
 
 The actor is set up once — network loaded, Gram targets computed, the shot's decoder probed — and then
-runs drafts with their keyframes, and chunks (drivers/chunked.py), by number: a task carries a chunk index, never an image,
+runs drafts and chunks (drivers/chunked.py), by number: a task carries a chunk index, never an image,
 and reads its own frames from the input and writes its results to the shared work store. A task that is
 retried after a worker died skips the frames that worker already kept.
 
@@ -130,15 +130,15 @@ class RenderWorker:
         image, record = self.solver(*args)
         return image, {**record, "worker": self.where}
 
-    def keyframe(self, k: int) -> dict:
-        """Draft chunk ``k`` and finish its keyframe (task ``keyframe(k − 1)`` must have run)."""
+    def draft(self, k: int) -> dict:
+        """Draft chunk ``k``'s frames (task ``draft(k − 1)`` must have run)."""
         from .drivers import chunked
         t = time.perf_counter()
-        outcome = chunked.keyframe(self._solve, self.cfg, self.store, self.chunks, k, self.read, self.flows)
-        return self._result("keyframe", k, [outcome], t)
+        outcomes = chunked.draft(self._solve, self.cfg, self.store, self.chunks, k, self.read, self.flows)
+        return self._result("draft", k, outcomes, t)
 
     def chunk(self, k: int) -> dict:
-        """Finish the frames of chunk ``k`` after its keyframe (task ``keyframe(k)`` must have run)."""
+        """Finish the frames of chunk ``k`` (task ``draft(k)`` must have run)."""
         from .drivers import chunked
         t = time.perf_counter()
         outcomes = list(chunked.chunk(self._solve, self.cfg, self.store, self.chunks, k, self.read, self.flows))

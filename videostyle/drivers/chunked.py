@@ -9,18 +9,18 @@ jump over those frames and washed them out (two textures averaged); keyframes fr
 half size met with new fine strokes (8–12×). So the texture is fixed once, along the whole shot, and the
 chunks only finish it:
 
-1. **The draft** (task "keyframe" k, in a chain): the single-pass method over chunk k's frames with a
+1. **The draft** (task "draft" k, in a chain): the single-pass method over chunk k's frames with a
    small cap on warm-started frames (``draft_iterations``), going on from the draft of the frame before
    the chunk. Every frame's texture is then decided, consistently, by the flow from the frame before.
-   The task then finishes the chunk's first frame (its keyframe).
 2. **Chunks** (task "chunk" k, in parallel once draft k is done) finish their frames in order: each
    starts from its draft, is held near it on every pixel (``draft_anchor`` × the temporal weight), and
-   is pulled toward the finished frame before it warped by flow, as in the single-pass method. The
-   first frame after a seam and the last before it both stay near drafts that agree, so nothing jumps
-   and nothing is averaged.
+   (after the chunk's first frame, its keyframe) is pulled toward the finished frame before it warped
+   by flow, as in the single-pass method. The first frame after a seam and the last before it both
+   stay near drafts that agree, so nothing jumps and nothing is averaged.
 
 The draft is sequential, so the longest chain of dependent work is the draft up to the last chunk plus
-one chunk (``critical_path``); the draft is cheap per frame, the finishing is where the evaluations go.
+one chunk's finishing (``critical_path``); the draft is cheap per frame, the finishing is where the
+evaluations go, and no finishing is on the draft's chain.
 Everything goes through the work store (keyed by absolute frame number; draft frames as pass 1): a task
 carries only frame numbers, a retried task skips finished frames, and this module's local ``run`` makes
 exactly the frames a cluster makes.
@@ -76,81 +76,78 @@ def _flow_back(flows, images: dict, t: int):
     return fb, cb
 
 
-def keyframe(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chunk], k: int, read: Read,
-             flows) -> FrameOutcome:
-    """Draft chunk ``k`` (task k−1 must have run: the draft goes on from its last frame), then finish
-    the chunk's keyframe from its draft."""
+def draft(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chunk], k: int, read: Read,
+          flows) -> list[FrameOutcome]:
+    """Task "draft" k: the draft of chunk ``k``'s frames, going on from the draft of the frame before the
+    chunk (task k−1 must have run). Drafted frames are kept as pass ``DRAFT_PASS``; kept ones are skipped."""
     c = chunks[k]
     numbers = ([c.key - 1] if k else []) + list(c.numbers)
     images = dict(zip(numbers, read(numbers)))
-    p = Prepared(c.key, images[c.key], {}, {}, 0.0)
-    done = resumed(store, p)
-    if done is not None:
-        return done
     earlier = None
     if k:
         before = store.load(c.key - 1, DRAFT_PASS)
         if before is None:
             raise RuntimeError(f"the draft of frame {c.key - 1} is not in the work folder; chunk {k} needs it")
         earlier = from_uint16(before[0])
-    evaluations, seconds = 0, 0.0
     draft_cfg = replace(cfg, optim=replace(cfg.optim, iterations_later=cfg.chunks.draft_iterations))
+    out = []
     for t in c.numbers:  # the single-pass method, with a small cap on warm-started frames
         back = {1: _flow_back(flows, images, t)} if earlier is not None else {}
         drafted = stylize_step(solve, draft_cfg, store, Prepared(t, images[t], back, {}, 0.0),
                                lambda j: earlier, pass_=DRAFT_PASS)
-        if not drafted.resumed:
-            evaluations += drafted.record["evaluations"]
-            seconds += drafted.record["seconds"]
         earlier = drafted.stylized
-    outcome = _finish(solve, cfg, store, p, None, {"chunk": k, "keyframe": True, "draft_evaluations": evaluations},
-                      evaluations, seconds)
-    return outcome
+        out.append(drafted)
+    return out
 
 
 def _finish(solve: Solve, cfg: StylizeConfig, store: WorkStore, p: Prepared, previous: tuple | None,
-            extra: dict, draft_evaluations: int = 0, draft_seconds: float = 0.0) -> FrameOutcome:
+            extra: dict) -> FrameOutcome:
     """Frame ``p`` finished from its draft: started there, held near it on every pixel (``draft_anchor`` ×
     the temporal weight) and pulled toward ``previous`` = (the finished frame before, warped; its
-    weights). Draft work done for it is added to its record (the report counts all work)."""
-    draft = from_uint16(store.load(p.number, DRAFT_PASS)[0])
+    weights). The draft's own work is added to the frame's record (the report counts all work, and
+    ``draft_evaluations`` tells the chain's share apart)."""
+    kept = store.load(p.number, DRAFT_PASS)
+    if kept is None:
+        raise RuntimeError(f"the draft of frame {p.number} is not in the work folder")
+    draft, draft_record = from_uint16(kept[0]), kept[1]
     temporal = ((draft, np.full(draft.shape[:2], cfg.chunks.draft_anchor, np.float32)),)
     if previous is not None and cfg.loss.temporal_weight > 0:
         temporal = (previous,) + temporal
     image, record = solve(p.frame.astype(np.float32), draft, temporal, iteration_cap(cfg, True), False)
-    record = {**record, **extra, "evaluations": record["evaluations"] + draft_evaluations,
-              "seconds": record["seconds"] + draft_seconds}
+    record = {**record, **extra, "evaluations": record["evaluations"] + draft_record["evaluations"],
+              "draft_evaluations": draft_record["evaluations"],
+              "seconds": record["seconds"] + draft_record["seconds"]}
     return FrameOutcome(p, store.keep(p.number, image, record), record, False)
 
 
 def chunk(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chunk], k: int, read: Read,
           flows) -> Iterator[FrameOutcome]:
-    """Finish the frames of chunk ``k`` after its keyframe, in order, each from its draft and pulled
-    toward the finished frame before it (task k's keyframe must be in the store). Finished frames are
-    passed through."""
+    """Task "chunk" k: finish chunk ``k``'s frames in order (task "draft" k must have run), each from
+    its draft; every frame after the keyframe is also pulled toward the finished frame before it.
+    Finished frames are passed through."""
     c = chunks[k]
     images = dict(zip(c.numbers, read(c.numbers)))
-    key = store.load(c.key)
-    if key is None:
-        raise RuntimeError(f"keyframe {c.key} is not in the work folder; chunk {k} needs it")
-    earlier = from_uint16(key[0])
-    for t in c.numbers[1:]:
-        fb, cb = _flow_back(flows, images, t)
-        p = Prepared(t, images[t], {1: (fb, cb)}, {}, 0.0)
-        outcome = resumed(store, p) or _finish(solve, cfg, store, p, (warp(earlier, fb), cb), {"chunk": k})
+    earlier = None
+    for t in c.numbers:
+        back = {1: _flow_back(flows, images, t)} if earlier is not None else {}
+        p = Prepared(t, images[t], back, {}, 0.0)
+        previous = (warp(earlier, back[1][0]), back[1][1]) if back else None
+        outcome = resumed(store, p) or _finish(solve, cfg, store, p, previous, {"chunk": k, "keyframe": t == c.key})
         earlier = outcome.stylized
         yield outcome
 
 
-def critical_path(chunks: list[Chunk], evaluations: dict[int, int]) -> int:
-    """The longest chain of dependent work, in VGG evaluations: keyframe tasks 0…k (their records hold
-    their chunks' draft work; chunk k needs task k) and then chunk k's own frames, over all k."""
-    keys = [evaluations.get(c.key, 0) for c in chunks]
-    chain = np.cumsum(keys)
-    longest = 0
-    for k, c in enumerate(chunks):
-        before = chain[k]
-        longest = max(longest, int(before) + sum(evaluations.get(n, 0) for n in c.numbers[1:]))
+def critical_path(chunks: list[Chunk], records: dict[int, dict]) -> int:
+    """The longest chain of dependent work, in VGG evaluations: the draft of chunks 0…k (a chain; each
+    frame's record holds its draft's evaluations as ``draft_evaluations``) and then the finishing of
+    chunk k's frames, over all k."""
+    def draft_of(n):
+        return records.get(n, {}).get("draft_evaluations", 0)
+    chain, longest = 0, 0
+    for c in chunks:
+        chain += sum(draft_of(n) for n in c.numbers)
+        finishing = sum(records.get(n, {}).get("evaluations", 0) - draft_of(n) for n in c.numbers)
+        longest = max(longest, chain + finishing)
     return longest
 
 
@@ -164,8 +161,8 @@ def run(solve: Solve, cfg: StylizeConfig, prepared: list[Prepared], store: WorkS
     by_number = {p.number: p for p in prepared}
     chunks = plan(prepared[0].number, len(prepared), cfg.chunks.chunk_frames)
     read: Read = lambda numbers: [by_number[n].frame for n in numbers]  # noqa: E731
-    keys = [keyframe(solve, cfg, store, chunks, k, read, flows) for k in range(len(chunks))]
-    for k, c in enumerate(chunks):
-        yield FrameOutcome(by_number[c.key], keys[k].stylized, keys[k].record, keys[k].resumed)
+    for k in range(len(chunks)):
+        draft(solve, cfg, store, chunks, k, read, flows)
+    for k in range(len(chunks)):
         for o in chunk(solve, cfg, store, chunks, k, read, flows):
             yield FrameOutcome(by_number[o.prepared.number], o.stylized, o.record, o.resumed)
