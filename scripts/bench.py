@@ -96,6 +96,8 @@ def main(argv=None) -> int:
     p.add_argument("--draft-iterations", type=int, nargs="+", default=[ChunkConfig.draft_iterations],
                    help="several values: each is run in turn (with each --draft-anchor)")
     p.add_argument("--draft-anchor", type=float, nargs="+", default=[ChunkConfig.draft_anchor])
+    p.add_argument("--sequential-cache", metavar="JSON",
+                   help="keep the sequential run here and reuse it next time (same frames and settings only)")
     p.add_argument("--cluster", help="render the chunks on Ray: local, auto or ADDRESS")
     p.add_argument("--workers", type=int, nargs="+", default=[None],
                    help="with --cluster: worker counts to time in turn (e.g. 1 2)")
@@ -142,7 +144,15 @@ def chunks(ours: StylizeConfig, args) -> int:
     from videostyle.config import ClusterOptions
     from videostyle.drivers import chunked
     reports: list = []
-    seq = run("sequential", ours, args, keep=reports)
+    if args.sequential_cache and os.path.exists(args.sequential_cache):
+        with open(args.sequential_cache) as f:  # the same frames and settings, measured by an earlier run
+            seq, report = json.load(f)
+        reports.append(report)
+    else:
+        seq = run("sequential", ours, args, keep=reports)
+        if args.sequential_cache:
+            with open(args.sequential_cache, "w") as f:
+                json.dump([seq, reports[0]], f)
     grid = [(d, a, w) for d in args.draft_iterations for a in args.draft_anchor
             for w in (args.workers if args.cluster else [None])]
     for draft, anchor, workers in grid:

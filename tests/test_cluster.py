@@ -287,6 +287,24 @@ def test_a_frame_failing_in_a_worker_fails_the_run_in_one_line_naming_its_chunk(
     assert message.startswith("draft of chunk 1 (frames 4–7): ") and "006.png" in message and "\n" not in message
 
 
+def test_a_dream_renders_on_the_cluster_as_it_does_in_one_process(clip, cluster, tmp_path):
+    """``dream --cluster``: the same chunked driver with the dream objective, bit for bit the local run."""
+    video, _ = clip
+    quick = ["--max-side", "48", "--iterations", "6,3", "--octaves", "2", "--device", "cpu", "--quiet",
+             "--frames", "0:8", "--chunk-frames", "4", "--keep-work"]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # as each worker of the test cluster (1 CPU)
+        assert main(["dream", video, "-o", str(tmp_path / "local.mp4"), *quick]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert main(["dream", video, "-o", str(tmp_path / "cluster.mp4"), *quick, "--cluster", "auto"]) == 0
+    local, made = frames_of(str(tmp_path / "local.mp4.videostyle")), frames_of(str(tmp_path / "cluster.mp4.videostyle"))
+    assert sorted(made) == list(range(8)) and sorted(local) == list(range(8))
+    assert [n for n in range(8) if not np.array_equal(made[n], local[n])] == []
+    assert os.path.getsize(tmp_path / "cluster.mp4") > 0
+
+
 def test_a_node_lost_mid_run_costs_only_its_unfinished_frames(clip, cluster, distributed, tmp_path):
     """Last in the module: it takes a node away from the shared test cluster."""
     video, style = clip
