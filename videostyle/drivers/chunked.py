@@ -30,6 +30,7 @@ its draft, +24–31 % and seams 2.6–5.1× (2.6× with 2 frames of run-in befor
 style weight while finishing (8 draft iterations, × 1.6 / × 2.5) gave style +14 % / +2 % but content
 +13 % / +23 % and seams 1.9× / 1.8×. So the draft is kept at full strength per iteration and its length
 is the user's trade (``--draft-iterations``).
+
 Everything goes through the work store (keyed by absolute frame number; draft frames as pass 1): a task
 carries only frame numbers, a retried task skips finished frames, and this module's local ``run`` makes
 exactly the frames a cluster makes.
