@@ -142,8 +142,8 @@ class MultiPassConfig:
 class ChunkConfig:
     """One shot split into chunks that render in parallel (drivers/chunked.py); 0 = one sequential pass."""
     HELP_GROUP: ClassVar[str] = "chunks (parallel rendering of one shot; see --cluster)"
-    chunk_frames: int = option(0, "split the shot into chunks of K frames that render in parallel, each from a "
-                                  "keyframe stylized first (0 = sequential, default)", metavar="K")
+    chunk_frames: int = option(0, "split the shot into chunks of K frames that render in parallel, each "
+                                  "finishing a quick draft of the whole shot (0 = sequential, default)", metavar="K")
     # The draft: the single-pass method over the whole shot with few iterations per warm-started frame.
     # It fixes the texture of every frame, consistently along the shot; chunks then finish frames from it.
     draft_iterations: int = option(15, "iteration cap of the draft's warm-started frames")
