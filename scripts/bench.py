@@ -165,7 +165,7 @@ def chunks(ours: StylizeConfig, args) -> int:
         evals = {f["index"]: f["evaluations"] for f in rep["frames"]}
         plan = chunked.plan(rep["frames"][0]["index"], len(rep["frames"]), args.chunk_frames)
         critical = chunked.critical_path(plan, {f["index"]: f for f in rep["frames"]})
-        seams = {c.key for c in plan[1:]}
+        seams = {c.numbers[0] for c in plan[1:]}  # pairs (n − 1, n) across chunk boundaries
         seq_evals = sum(f["evaluations"] for f in reports[0]["frames"])
         ev, ev0 = rep.get("evaluation", {}), reports[0].get("evaluation", {})
         print(json.dumps({

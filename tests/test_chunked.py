@@ -39,10 +39,21 @@ def chunk_cfg(k=4, **kw):
 def test_plan_covers_every_frame_once_and_folds_a_short_tail():
     chunks = chunked.plan(100, 9, 4)
     assert [c.numbers for c in chunks] == [(100, 101, 102, 103), (104, 105, 106, 107, 108)]
-    assert [c.right for c in chunks] == [104, None]
-    chunks = chunked.plan(0, 12, 4)
-    assert [c.key for c in chunks] == [0, 4, 8] and chunks[-1].right is None
+    assert [c.numbers[0] for c in chunked.plan(0, 12, 4)] == [0, 4, 8]
     assert chunked.plan(0, 3, 8)[0].numbers == (0, 1, 2)
+
+
+def test_tasks_are_one_frame_each_and_finishing_follows_the_draft_frame_by_frame():
+    tasks = chunked.tasks(chunked.plan(0, 12, 4))
+    assert len(tasks) == 24
+    assert tasks[("draft", 0)] == () and tasks[("draft", 4)] == (("draft", 3),)
+    assert tasks[("finish", 4)] == (("draft", 4),)                    # a keyframe: its draft only
+    assert tasks[("finish", 5)] == (("draft", 5), ("finish", 4))
+    # Drafts first, in order: every task is listed after what it needs.
+    seen = set()
+    for key, needs in tasks.items():
+        assert all(n in seen for n in needs)
+        seen.add(key)
 
 
 def test_the_draft_runs_through_the_shot_and_chunks_finish_from_it(store):
@@ -50,8 +61,8 @@ def test_the_draft_runs_through_the_shot_and_chunks_finish_from_it(store):
     out = list(chunked.run(solve, chunk_cfg(), clip(12, first=100), store, flows=flows))
     assert [o.prepared.number for o in out] == list(range(100, 112))
     calls = solve.calls
-    # Draft tasks 0, 1, 2 in a chain: 100 cold (from its frame, 10), then each frame from the draft
-    # before (+1 each), capped at --draft-iterations; draft 1 goes on from draft 103.
+    # The draft, one frame after the other across the chunks: 100 cold (from its frame, 10), then each
+    # frame from the draft before (+1 each), capped at --draft-iterations.
     assert calls[0]["cold"] and np.all(calls[0]["start"] == 10) and calls[0]["iterations"] == 9
     assert [float(c["start"].mean()) for c in calls[1:12]] == list(range(11, 22))
     assert all(c["iterations"] == 2 and not c["cold"] for c in calls[1:12])
@@ -95,20 +106,25 @@ def test_a_task_whose_draft_is_missing_says_so(store):
     chunks = chunked.plan(0, 8, 4)
     frames = clip(8, first=0)
     read = lambda ns: [frames[n].frame for n in ns]  # noqa: E731
-    with pytest.raises(RuntimeError, match="draft of frame 0 "):
-        list(chunked.chunk(FakeSolver(), chunk_cfg(), store, chunks, 0, read, flows_identity()))
-    with pytest.raises(RuntimeError, match="draft of frame 3 .* chunk 1 needs it"):
-        chunked.draft(FakeSolver(), chunk_cfg(), store, chunks, 1, read, flows_identity())
+    with pytest.raises(RuntimeError, match="draft of frame 0 .* chunk 0 needs it"):
+        chunked.finish(FakeSolver(), chunk_cfg(), store, chunks, 0, read, flows_identity())
+    with pytest.raises(RuntimeError, match="draft of frame 3 .* the draft of frame 4 needs it"):
+        chunked.draft(FakeSolver(), chunk_cfg(), store, chunks, 4, read, flows_identity())
 
 
-def test_critical_path_is_the_draft_chain_plus_one_chunks_finishing():
+def test_critical_path_is_the_longest_chain_of_tasks():
     chunks = chunked.plan(0, 12, 4)
     records = {n: {"evaluations": 12, "draft_evaluations": 2} for n in range(12)}
     records[0] = {"evaluations": 110, "draft_evaluations": 100}
-    # The last chunk waits for the drafts of chunks 0, 1, 2 (100 + 11 × 2) and finishes 4 frames (40);
-    # chunk 0 (100 + 3 × 2 + 40) is shorter.
-    assert chunked.critical_path(chunks, records) == 162
+    # Finishing (10 a frame) is slower than the draft (2): the last chunk starts when draft 8 is done
+    # (100 + 8 × 2) and finishes 4 frames (40). Before one task per frame, it waited for its whole draft
+    # (100 + 11 × 2 + 40 = 162).
+    assert chunked.critical_path(chunks, records) == 156
     assert sum(r["evaluations"] for r in records.values()) == 242
+    # A draft slower than the finishing: the whole draft (100 + 11 × 20), then the last frame's finishing.
+    slow = {n: {"evaluations": 30, "draft_evaluations": 20} for n in range(12)}
+    slow[0] = {"evaluations": 110, "draft_evaluations": 100}
+    assert chunked.critical_path(chunks, slow) == 330
 
 
 def test_pick_and_refusals():

@@ -9,6 +9,7 @@ and none is left behind.
 """
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -131,9 +132,9 @@ def test_one_worker_per_gpu_each_on_its_own_node(distributed, cluster):
     gpu_nodes = {n.node_id for n in cluster.list_all_nodes() if not n.head}
     assert len(c["per_worker"]) == 2 and nodes == gpu_nodes
     assert c["retries"] == 0 and all(w["tasks"] > 0 for w in c["per_worker"])
-    # Every chunk's draft and frames were made, each task once.
-    assert sorted((t["task"], t["chunk"]) for t in c["tasks"]) == sorted(
-        (kind, k) for kind in ("draft", "chunk") for k in range(3))
+    # Every frame's draft and finishing were made, each task once.
+    assert sorted((t["task"], t["frame"]) for t in c["tasks"]) == sorted(
+        (kind, n) for kind in ("draft", "finish") for n in range(N))
 
 
 def test_seam_frames_come_out_the_same_when_recomputed(clip, distributed, tmp_path):
@@ -149,11 +150,10 @@ def test_seam_frames_come_out_the_same_when_recomputed(clip, distributed, tmp_pa
     try:
         worker = RenderWorker(WorkerSpec(CFG, (style,), video, None, (W, H), work, None, 0, N), num_cpus=1)
         assert "error" not in worker.ping()
-        assert worker.chunk(1)["solved"] == [4]
-        result = worker.chunk(0)
+        made = [worker.finish(4), worker.finish(3), worker.finish(2)]
     finally:
         torch.set_num_threads(threads)
-    assert result["solved"] == [3] and result["resumed"] == [0, 1, 2]
+    assert [r["resumed"] for r in made] == [False, False, True] and made[0]["evaluations"] > 0
     after = frames_of(work)
     assert all(np.array_equal(after[n], before[n]) for n in (3, 4))
 
@@ -178,8 +178,8 @@ def test_seam_metrics_compare_the_pairs_across_seams_with_those_inside_chunks():
     assert s["seams"] == [{"frames": [3, 4], "warping_error": 3.0, "ratio": 6.0},
                           {"frames": [7, 8], "warping_error": 3.0, "ratio": 6.0}]
     assert (s["inside_median_warping_error"], s["inside_median_ratio"], s["worst_seam_over_inside"]) == (1.0, 2.0, 3.0)
-    # Chunk 1 waits for the drafts of chunks 0 and 1 (12 + 7 × 2) and then finishes 4 frames (40).
-    assert (s["evaluations"], s["critical_path_evaluations"]) == (130, 66)
+    # Chunk 1 follows its draft (frame 4's done at 12 + 4 × 2) and finishes 4 frames (40).
+    assert (s["evaluations"], s["critical_path_evaluations"]) == (130, 60)
 
 
 def test_cluster_without_chunks_is_one_line(clip, tmp_path, capsys):
@@ -283,8 +283,10 @@ def test_a_frame_failing_in_a_worker_fails_the_run_in_one_line_naming_its_chunk(
     with pytest.raises(InputError) as caught:
         stylize_video(shot, style, str(tmp_path / "out.mp4"), CFG, cluster=ClusterOptions(cluster="auto"))
     message = str(caught.value)
-    # The draft of chunk 1 reads frame 6 first.
-    assert message.startswith("draft of chunk 1 (frames 4–7): ") and "006.png" in message and "\n" not in message
+    # The first task whose worker reads chunk 1's frames (frames 3–7 at once): a draft or a finishing,
+    # whichever a worker reaches first.
+    assert re.match(r"(draft of frame|frame) [4-7] \(chunk 1\): ", message), message
+    assert "006.png" in message and "\n" not in message
 
 
 def test_a_dream_renders_on_the_cluster_as_it_does_in_one_process(clip, cluster, tmp_path):
@@ -313,13 +315,13 @@ def test_a_node_lost_mid_run_costs_only_its_unfinished_frames(clip, cluster, dis
     with ThreadPoolExecutor(1) as pool:
         run = pool.submit(stylize_video, video, style, out, CFG, keep_work=True,
                           cluster=ClusterOptions(cluster="auto"))
-        # The worker busy inside a chunk: its first frame is kept and its next one is not.
+        # Once two frames are finished: both workers are busy (the draft runs both ways from the key
+        # frame, and finishing follows it), so the node of either is running a task.
         node, deadline = None, time.monotonic() + 300
         while node is None and not run.done() and time.monotonic() < deadline:
             done = store.numbers()
-            busy = [n for n in done if n % K == 1 and n + 1 not in done]
-            if busy:
-                node = store.load(busy[0])[1]["worker"]["node"]
+            if len(done) >= 2:
+                node = store.load(done[0])[1]["worker"]["node"]
             else:
                 time.sleep(0.005)
         assert node is not None, "the run ended before a node could be removed"
@@ -330,12 +332,15 @@ def test_a_node_lost_mid_run_costs_only_its_unfinished_frames(clip, cluster, dis
     assert c["retries"] >= 1 and any(t["lost"] and t["node"] == node for t in c["tasks"])
     assert [f["index"] for f in report["frames"]] == list(range(N))
     # The frames finished before the loss were not made again: their records (worker, seconds) are the
-    # same files, and the retried chunk passed them through.
+    # same files; only the lost task was sent again.
     assert all(store.load(n)[1] == record for n, record in kept.items())
+    lost = {(t["task"], t["frame"]) for t in c["tasks"] if t["lost"]}
     retried = [t for t in c["tasks"] if not t["lost"] and t["attempt"] > 1]
-    assert retried
-    assert not set(kept) & {n for t in retried for n in t["solved"]}
-    assert busy[0] in {n for t in retried for n in t["resumed"]}
+    assert retried and {(t["task"], t["frame"]) for t in retried} == lost
+    assert not set(kept) & {t["frame"] for t in retried if t["task"] == "finish" and not t["resumed"]}
+    # Every frame was finished once in this run, those kept before the loss included.
+    finished = [t for t in c["tasks"] if not t["lost"] and t["task"] == "finish" and not t["resumed"]]
+    assert sorted(t["frame"] for t in finished) == list(range(N))
     # And the result is the uninterrupted run's.
     reference = frames_of(distributed[1])
     made = frames_of(out + ".videostyle")

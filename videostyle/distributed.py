@@ -3,13 +3,15 @@
 The chunk plan and the work per chunk are drivers/chunked.py's; the workers are workers.py's actors.
 Here, only scheduling and faults:
 
-* "draft" task k (the draft of chunk k's frames) needs draft k−1; "chunk" task k (its frames finished)
-  needs draft k. Ready tasks go to idle workers, drafts first: their chain is the critical path.
+* one task per frame and kind (``chunked.tasks``): ("draft", n) needs draft n − 1; ("finish", n) needs
+  draft n and, inside its chunk, frame n − 1 finished. Ready tasks go to idle
+  workers, drafts first: their chain is the critical path, and a chunk's finishing follows it frame by
+  frame.
 * a worker lost (its node gone, its process killed) has its task sent again, to a replacement worker
-  or another one, up to ``MAX_RETRIES`` times; every finished frame is in the work store, so the retry
-  redoes only the frames that were not finished. An error raised by the task itself (a NaN frame, a
-  full disk) fails the run at once, with one line naming the chunk.
-* the results come out in frame order, chunk by chunk as chunks finish, exactly as ``render.render``
+  or another one, up to ``MAX_RETRIES`` times; every finished frame is in the work store, so nothing
+  finished is redone. An error raised by the task itself (a NaN frame, a full disk) fails the run at
+  once, with one line naming the frame and its chunk.
+* the results come out in frame order as frames are finished, exactly as ``render.render``
   yields them: the frames from the store, their flows from this process's own decode (read back from
   the flow cache the workers filled), so ``pipeline.stylize_video`` meters and encodes them the same.
 """
@@ -32,16 +34,19 @@ NO_WORKER_SECONDS = 600  # how long the run waits for a worker to start when non
 
 @dataclass
 class _Task:
-    kind: str            # "draft" or "chunk"
-    k: int
+    kind: str            # "draft" or "finish"
+    n: int               # its frame
+    needs: tuple = ()    # the (kind, frame) keys of the tasks that must be done first
     attempts: int = 0    # sent so far
     lost: int = 0        # workers lost while running it
 
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.kind, self.n
+
     def name(self, chunks: list[chunked.Chunk]) -> str:
-        c = chunks[self.k]
-        if self.kind == "draft":
-            return f"draft of chunk {self.k} (frames {c.numbers[0]}–{c.numbers[-1]})"
-        return f"chunk {self.k} (frames {c.numbers[0]}–{c.numbers[-1]})"
+        k = chunked.chunk_of(chunks, self.n).index
+        return f"{'draft of frame' if self.kind == 'draft' else 'frame'} {self.n} (chunk {k})"
 
 
 @dataclass
@@ -75,22 +80,19 @@ class ClusterRender:
         self._idle: list[_Worker] = []
         self._starting: dict = {}          # ping ref → worker
         self._running: dict = {}           # task ref → (worker, task, sent at)
-        self._tasks = {("draft", k): _Task("draft", k) for k in range(len(self.chunks))}
-        self._tasks.update({("chunk", k): _Task("chunk", k) for k in range(len(self.chunks))})
-        # A rerun after an interruption: tasks whose frames are all kept need no worker.
-        drafted = set(self.store.numbers(chunked.DRAFT_PASS))
-        self._done: set = {(kind, k) for k, c in enumerate(self.chunks)
-                           for kind, kept in (("draft", drafted), ("chunk", already))
-                           if kept.issuperset(c.numbers)}
+        self._tasks = {key: _Task(*key, needs) for key, needs in chunked.tasks(self.chunks).items()}
+        # A rerun after an interruption: tasks whose frame is kept need no worker.
+        kept = {"draft": set(self.store.numbers(chunked.DRAFT_PASS)), "finish": already}
+        self._done: set = {key for key in self._tasks if key[1] in kept[key[0]]}
         try:
             if len(self._done) < len(self._tasks):
                 for _ in range(self.placement.workers):
                     self._start_worker()
-            for k, c in enumerate(self.chunks):
-                while ("chunk", k) not in self._done:
-                    self._dispatch()
-                    self._wait()
+            for c in self.chunks:
                 for n in c.numbers:
+                    while ("finish", n) not in self._done:
+                        self._dispatch()
+                        self._wait()
                     p = next(prepared)
                     if p.number != n:
                         raise RuntimeError(f"decoded frame {p.number} where frame {n} was expected")
@@ -140,21 +142,11 @@ class ClusterRender:
     # --- scheduling ---------------------------------------------------------------------------------
 
     def _ready(self) -> list[_Task]:
-        """Tasks whose inputs are in the store and that nobody runs: drafts first, then chunks."""
-        running = {(t.kind, t.k) for _, t, _ in self._running.values()}
-        ready = []
-        for kind in ("draft", "chunk"):
-            for k, c in enumerate(self.chunks):
-                key = (kind, k)
-                if key in self._done or key in running:
-                    continue
-                if kind == "draft":
-                    needs = [("draft", k - 1)] if k else []
-                else:
-                    needs = [("draft", k)]
-                if all(n in self._done for n in needs):
-                    ready.append(self._tasks[key])
-        return ready
+        """Tasks whose inputs are in the store and that nobody runs: drafts first, then finishing, in
+        ``chunked.tasks``'s order."""
+        running = {t.key for _, t, _ in self._running.values()}
+        return [t for key, t in self._tasks.items() if key not in self._done and key not in running
+                and all(k in self._done for k in t.needs)]
 
     def _dispatch(self) -> None:
         for task in self._ready():
@@ -162,7 +154,7 @@ class ClusterRender:
                 return
             w = self._idle.pop(0)
             task.attempts += 1
-            ref = getattr(w.actor, task.kind).remote(task.k)
+            ref = getattr(w.actor, task.kind).remote(task.n)
             self._running[ref] = (w, task, time.perf_counter())
 
     def _wait(self, timeout: float | None = None) -> None:
@@ -211,17 +203,18 @@ class ClusterRender:
             raise RuntimeError(f"{where}: {type(cause).__name__}: {cause}") from None
         except self._lost_errors() as exc:
             task.lost += 1
-            on = self._first_unfinished(task)
-            self.attempts.append({"task": task.kind, "chunk": task.k, "attempt": task.attempts, "worker": w.serial,
-                                  **w.info, "lost": True, "start": self._since(sent), "end": self._since()})
+            self.attempts.append({"task": task.kind, "frame": task.n,
+                                  "chunk": chunked.chunk_of(self.chunks, task.n).index, "attempt": task.attempts,
+                                  "worker": w.serial, **w.info, "lost": True, "start": self._since(sent),
+                                  "end": self._since()})
             if task.lost > MAX_RETRIES:
-                raise VideostyleError(f"{task.name(self.chunks)}: its worker was lost {task.lost} times (the last "
-                                      f"on frame {on}: {_first_line(exc)})") from None
+                raise VideostyleError(f"{task.name(self.chunks)}: its worker was lost {task.lost} times (the last: "
+                                      f"{_first_line(exc)})") from None
             self.emit({"event": "note", "message": f"worker {w.serial} ({w.info.get('host')}) lost on "
-                       f"{task.name(self.chunks)}, frame {on}; sending it again (finished frames are kept)"})
+                       f"{task.name(self.chunks)}; sending it again (finished frames are kept)"})
             self._replace(w, exc)
             return
-        self._done.add((task.kind, task.k))
+        self._done.add(task.key)
         self.attempts.append({"worker": w.serial, "attempt": task.attempts, "lost": False,
                               "start": self._since(sent), "end": self._since(), **result})
         self._idle.append(w)
@@ -241,11 +234,6 @@ class ClusterRender:
         return (e.RayActorError, e.WorkerCrashedError, e.NodeDiedError, e.ObjectLostError,
                 getattr(e, "LocalRayletDiedError", e.NodeDiedError))
 
-    def _first_unfinished(self, task: _Task) -> int:
-        c = self.chunks[task.k]
-        done = set(self.store.numbers(chunked.DRAFT_PASS if task.kind == "draft" else 0))
-        return next((n for n in c.numbers if n not in done), c.numbers[-1])
-
     def _since(self, t: float | None = None) -> float:
         return round((time.perf_counter() if t is None else t) - self._started, 3)
 
@@ -257,23 +245,25 @@ class ClusterRender:
         per_chunk = []
         for k, c in enumerate(self.chunks):
             mine = [a for a in self.attempts if a.get("chunk") == k]
-            ok = {a["task"]: a for a in mine if not a["lost"]}
+            ok = [a for a in mine if not a["lost"]]
+            finished = [a for a in ok if a["task"] == "finish"]
             per_chunk.append({
                 "chunk": k, "frames": [c.numbers[0], c.numbers[-1]],
-                "draft_seconds": ok.get("draft", {}).get("seconds"),
-                "seconds": ok.get("chunk", {}).get("seconds"),
+                "draft_seconds": round(sum(a["seconds"] for a in ok if a["task"] == "draft"), 3),
+                "seconds": round(sum(a["seconds"] for a in finished), 3),
                 "evaluations": sum(a.get("evaluations", 0) for a in mine),
                 "workers": sorted({a["worker"] for a in mine}),
                 "retries": sum(1 for a in mine if a["lost"]),
-                "resumed": sorted(n for a in mine for n in a.get("resumed", [])),
-                "finished_at": ok.get("chunk", {}).get("end")})
+                "resumed": sorted(a["frame"] for a in finished if a["resumed"]),
+                "finished_at": max((a["end"] for a in finished), default=None)})
         per_worker = []
         for serial, info in sorted(self.workers_seen.items()):
             mine = [a for a in self.attempts if a["worker"] == serial]
             per_worker.append({**info, "tasks": sum(1 for a in mine if not a["lost"]),
                                "lost_tasks": sum(1 for a in mine if a["lost"]),
                                "busy_seconds": round(sum(a["end"] - a["start"] for a in mine), 3),
-                               "frames": sum(len(a.get("solved", [])) for a in mine),
+                               "frames": sum(1 for a in mine if not a["lost"] and a["task"] == "finish"
+                                             and not a["resumed"]),
                                "evaluations": sum(a.get("evaluations", 0) for a in mine)})
         return {"address": p.address, "workers": p.workers, "num_cpus_per_worker": p.num_cpus,
                 "num_gpus_per_worker": p.num_gpus, "chunks": per_chunk, "per_worker": per_worker,

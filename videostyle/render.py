@@ -66,7 +66,7 @@ def render(stylizer: Stylizer, frames: Iterator[Frame], flows, store: WorkStore,
     prepared = Prefetch(prepare(frames, flows, config.long_term))
     try:
         frames_in = list(prepared) if driver.NEEDS_WHOLE_CLIP else prepared
-        # The chunked driver reads flows between frames far apart (keyframes, seams) itself.
+        # The chunked driver asks for the flows it needs itself (its draft also runs backward).
         extra = {"flows": flows} if driver is chunked else {}
         for outcome in driver.run(optimizer_solver(stylizer), config, frames_in, store, **extra):
             if not outcome.resumed:

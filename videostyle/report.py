@@ -43,7 +43,7 @@ def build(input, styles, output, config: StylizeConfig, info, size, per_frame: l
 def chunk_section(per_frame: list[dict], chunks) -> dict:
     """The report's "chunks" section of a ``--chunk-frames`` run (local or on a cluster): the plan, the
     critical path in VGG evaluations, and whether the seams show — the warping error of each pair of
-    frames across a seam (the frame before the next chunk's keyframe, and that keyframe) next to the
+    frames across a seam (a chunk's last frame and the next chunk's first) next to the
     median of the pairs inside chunks. Both are also given over the source's own warping error on the
     same pair (the noise floor of flow and mask), as the frames' records hold them."""
     from statistics import median
@@ -56,8 +56,9 @@ def chunk_section(per_frame: list[dict], chunks) -> dict:
         error, floor = f.get("warping_error"), f.get("source_warping_error")
         return error / floor if error is not None and floor else None
 
-    seams = [{"frames": [c.right - 1, c.right], "warping_error": by[c.right].get("warping_error"),
-              "ratio": ratio(by[c.right])} for c in plan if c.right is not None]
+    starts = [c.numbers[0] for c in plan[1:]]
+    seams = [{"frames": [n - 1, n], "warping_error": by[n].get("warping_error"), "ratio": ratio(by[n])}
+             for n in starts]
     inside = [by[t] for c in plan for t in c.numbers[1:]]
     inside_errors = [f["warping_error"] for f in inside if f.get("warping_error") is not None]
     inside_ratios = [r for r in map(ratio, inside) if r is not None]

@@ -2,8 +2,9 @@
 distributed.py): one long-lived actor per device, holding the network and the style targets.
 
 The actor is set up once — network loaded, Gram targets computed, the shot's decoder probed — and then
-runs drafts and chunks (drivers/chunked.py), by number: a task carries a chunk index, never an image,
-and reads its own frames from the input and writes its results to the shared work store. A task that is
+runs tasks (drivers/chunked.py: a frame's draft, or its finishing), by number: a task carries a frame
+number, never an image, and reads its own frames from the input and writes its results to the shared
+work store. A task that is
 retried after a worker died skips the frames that worker already kept.
 
 ``RenderWorker`` is a plain class; ``actor_class`` wraps it with ``ray.remote`` when a cluster render
@@ -90,6 +91,7 @@ class RenderWorker:
         self.solver = optimizer_solver(stylizer)
         self.flows = flow_source(self.cfg, spec.size, spec.work_dir, spec.flow_dir)
         self.chunks = spec.chunks()
+        self._frames: dict = {}  # absolute number → frame at processing size, oldest first
         self.setup_seconds = time.perf_counter() - self.started
 
     @staticmethod
@@ -108,48 +110,53 @@ class RenderWorker:
         return {**self.where, "setup_seconds": round(self.setup_seconds, 3)}
 
     def read(self, numbers):
-        """Source frames at processing size by absolute number: each run of consecutive numbers is
-        decoded from a seek to its first (media's seeks are verified to land on the right frame)."""
+        """Source frames at processing size by absolute number. A frame not in memory is decoded with its
+        whole chunk and one frame either side, from one seek (media's seeks are verified to land on the
+        right frame): a task is one frame, and the next tasks on this worker mostly want its neighbours."""
+        from .drivers import chunked
+        missing = [n for n in numbers if n not in self._frames]
+        if missing:
+            first, last = self.spec.first, self.spec.first + self.spec.n_frames - 1
+            c = chunked.chunk_of(self.chunks, missing[0])
+            a, b = max(first, min(c.numbers[0] - 1, *missing)), min(last, max(c.numbers[-1] + 1, *missing))
+            self._decode(a, b + 1)
+            while len(self._frames) > 4 * (len(c.numbers) + 2):  # a few chunks' frames at most
+                self._frames.pop(next(iter(self._frames)))
+        return [self._frames[n] for n in numbers]
+
+    def _decode(self, a: int, b: int) -> None:
         from .media import open_source
         from .resize import resize_rgb
-        wanted = sorted(set(numbers))
-        images = {}
-        runs, start = [], wanted[0]
-        for a, b in zip(wanted, wanted[1:] + [None]):
-            if b != a + 1:
-                runs.append((start, a + 1))
-                start = b
-        for a, b in runs:
-            source = open_source(self.spec.input, f"{a}:{b}", fps=self.spec.fps, audio=False)
-            with contextlib.closing(source.frames()) as frames:
-                for frame in frames:
-                    images[a + frame.index] = resize_rgb(frame.image, self.spec.size)
-        return [images[n] for n in numbers]
+        source = open_source(self.spec.input, f"{a}:{b}", fps=self.spec.fps, audio=False)
+        with contextlib.closing(source.frames()) as frames:
+            for frame in frames:
+                self._frames.pop(a + frame.index, None)
+                self._frames[a + frame.index] = resize_rgb(frame.image, self.spec.size)
 
     def _solve(self, *args):
         image, record = self.solver(*args)
         return image, {**record, "worker": self.where}
 
-    def draft(self, k: int) -> dict:
-        """Draft chunk ``k``'s frames (task ``draft(k − 1)`` must have run)."""
+    def draft(self, n: int) -> dict:
+        """Draft frame ``n`` (the draft it goes on from must be kept)."""
         from .drivers import chunked
         t = time.perf_counter()
-        outcomes = chunked.draft(self._solve, self.cfg, self.store, self.chunks, k, self.read, self.flows)
-        return self._result("draft", k, outcomes, t)
+        outcome = chunked.draft(self._solve, self.cfg, self.store, self.chunks, n, self.read, self.flows)
+        return self._result("draft", n, outcome, t)
 
-    def chunk(self, k: int) -> dict:
-        """Finish the frames of chunk ``k`` (task ``draft(k)`` must have run)."""
+    def finish(self, n: int) -> dict:
+        """Finish frame ``n`` (its draft and the finished frame before it in its chunk must be kept)."""
         from .drivers import chunked
         t = time.perf_counter()
-        outcomes = list(chunked.chunk(self._solve, self.cfg, self.store, self.chunks, k, self.read, self.flows))
-        return self._result("chunk", k, outcomes, t)
+        outcome = chunked.finish(self._solve, self.cfg, self.store, self.chunks, n, self.read, self.flows)
+        return self._result("finish", n, outcome, t)
 
-    def _result(self, task: str, k: int, outcomes, t: float) -> dict:
-        solved = [o for o in outcomes if not o.resumed]
-        return {"task": task, "chunk": k, "seconds": round(time.perf_counter() - t, 4),
-                "solved": [o.prepared.number for o in solved],
-                "resumed": [o.prepared.number for o in outcomes if o.resumed],
-                "evaluations": sum(o.record["evaluations"] for o in solved), **self.where}
+    def _result(self, task: str, n: int, outcome, t: float) -> dict:
+        from .drivers import chunked
+        return {"task": task, "frame": n, "chunk": chunked.chunk_of(self.chunks, n).index,
+                "seconds": round(time.perf_counter() - t, 4), "resumed": outcome.resumed,
+                "evaluations": 0 if outcome.resumed else outcome.record["evaluations"]
+                - (outcome.record.get("draft_evaluations", 0) if task == "finish" else 0), **self.where}
 
 
 _REMOTE = None

@@ -9,27 +9,38 @@ jump over those frames and washed them out (two textures averaged); keyframes fr
 half size met with new fine strokes (8–12×). So the texture is fixed once, along the whole shot, and the
 chunks only finish it:
 
-1. **The draft** (task "draft" k, in a chain): the single-pass method over chunk k's frames with a
-   small cap on warm-started frames (``draft_iterations``), going on from the draft of the frame before
-   the chunk. Every frame's texture is then decided, consistently, by the flow from the frame before.
-2. **Chunks** (task "chunk" k, in parallel once draft k is done) finish their frames in order: each
-   starts from its draft, is held near it on every pixel (``draft_anchor`` × the temporal weight), and
-   (after the chunk's first frame, its keyframe) is pulled toward the finished frame before it warped
-   by flow, as in the single-pass method. The first frame after a seam and the last before it both
-   stay near drafts that agree, so nothing jumps and nothing is averaged.
+1. **The draft**: the single-pass method over the whole shot with a small cap on warm-started frames
+   (``draft_iterations``), one task per frame, each going on from the draft of the frame before. Every
+   frame's texture is then decided, consistently, by the flow from the frame before.
+2. **Finishing**, one task per frame, chunks in parallel: each frame starts from its draft, is held near
+   it on every pixel (``draft_anchor`` × the temporal weight), and (after its chunk's first frame, the
+   keyframe) is pulled toward the finished frame before it warped by flow, as in the single-pass method.
+   The first frame after a seam and the last before it both stay near drafts that agree, so nothing
+   jumps and nothing is averaged.
 
-The draft is sequential, so the longest chain of dependent work is the draft up to the last chunk plus
-one chunk's finishing (``critical_path``); no finishing is on the draft's chain.
+With one task per frame (``tasks``), a chunk's finishing follows the draft frame by frame instead of
+waiting for the chunk's whole draft. The longest chain of dependent work (``critical_path``) is the draft
+up to the last chunk's keyframe and that chunk's finishing, or the whole draft and one frame's finishing
+if the draft is the slower. Measured on 32 frames (96 px, chunks of 8; against the sequential run's
+evaluations): 50 % at 15 draft iterations and 71 % at 30, where whole-chunk tasks gave 57 % and 79 %
+(the frames are the same).
 
 The draft decides the style: a finished frame stays near its draft, so its style distance follows the
-draft's iterations. Measured on 32 frames (96 px, chunks of 8; style distance and critical path against
-the sequential run's): 15 iterations +16 % and 57 %, 30 iterations +7 % and 79 %. A cheaper draft with
-freer finishing does not buy style back: 5 iterations with the anchor at 0.5 gave +18 % with seams 3.7×
-the pairs inside chunks; starting each finished frame from the finished frame before (warped) instead of
-its draft, +24–31 % and seams 2.6–5.1× (2.6× with 2 frames of run-in before each chunk); raising the
-style weight while finishing (8 draft iterations, × 1.6 / × 2.5) gave style +14 % / +2 % but content
-+13 % / +23 % and seams 1.9× / 1.8×. So the draft is kept at full strength per iteration and its length
-is the user's trade (``--draft-iterations``).
+draft's iterations: +16 % at 15, +7 % at 30 (same frames). A cheaper draft with freer finishing does not
+buy style back: 5 iterations with the anchor at 0.5 gave +18 % with seams 3.7× the pairs inside chunks;
+starting each finished frame from the finished frame before (warped) instead of its draft, +24–31 % and
+seams 2.6–5.1× (2.6× with 2 frames of run-in before each chunk); raising the style weight while
+finishing (8 draft iterations, × 1.6 / × 2.5) gave style +14 % / +2 % but content +13 % / +23 % and
+seams 1.9× / 1.8×; doubling it in the draft (8 iterations) +22 %.
+
+Drafting both ways from a cold key frame in the middle of the shot halves the chain (critical path 38–39 %
+at 25 draft iterations, style +2–3 %, content +1 %), but the frames made backward were not steady by the
+warping error: 1.6–1.8× the sequential run's over the whole clip, 6.9× at the key frame's seam. The
+warping error interpolates the earlier frame of a pair into the later one; a frame made from the frame
+after it is that frame interpolated the other way, and a texture does not survive two interpolations
+(per pair, the backward half measured about 1× the other way round and 1.4–2.8× forward). Holding such
+a frame to its neighbour in the neighbour's grid (the image warped inside the loss) only brought 1.77×
+down to 1.61×: undoing an interpolation is ill-posed. So the draft runs forward only.
 
 Everything goes through the work store (keyed by absolute frame number; draft frames as pass 1): a task
 carries only frame numbers, a retried task skips finished frames, and this module's local ``run`` makes
@@ -48,18 +59,13 @@ from ..store import WorkStore
 from ..warp import warp
 from .core import FrameOutcome, Prepared, Solve, iteration_cap, resumed, stylize_step
 
-NEEDS_WHOLE_CLIP = True  # run() here: keyframes are read out of order (a cluster worker reads its own frames)
+NEEDS_WHOLE_CLIP = True  # run() here: the whole draft comes first (a cluster worker reads its own frames)
 
 
 @dataclass(frozen=True)
 class Chunk:
     index: int
-    numbers: tuple[int, ...]   # absolute frame numbers, keyframe first
-    right: int | None          # the next chunk's keyframe (seam: the pair right − 1, right), or None
-
-    @property
-    def key(self) -> int:
-        return self.numbers[0]
+    numbers: tuple[int, ...]   # absolute frame numbers, ascending
 
 
 def plan(first: int, n_frames: int, chunk_frames: int) -> list[Chunk]:
@@ -69,8 +75,27 @@ def plan(first: int, n_frames: int, chunk_frames: int) -> list[Chunk]:
     if len(bounds) > 1 and first + n_frames - bounds[-1] < max(2, chunk_frames // 2):
         bounds.pop()
     ends = bounds[1:] + [first + n_frames]
-    return [Chunk(i, tuple(range(a, b)), b if i + 1 < len(bounds) else None)
-            for i, (a, b) in enumerate(zip(bounds, ends))]
+    return [Chunk(i, tuple(range(a, b))) for i, (a, b) in enumerate(zip(bounds, ends))]
+
+
+def chunk_of(chunks: list[Chunk], n: int) -> Chunk:
+    return next(c for c in chunks if c.numbers[0] <= n <= c.numbers[-1])
+
+
+def tasks(chunks: list[Chunk]) -> dict[tuple[str, int], tuple[tuple[str, int], ...]]:
+    """The tasks of a shot and what each needs, in the order to prefer among ready ones: ("draft", n)
+    needs the draft of frame n − 1; ("finish", n) needs its own draft and, inside its chunk, frame n − 1
+    finished. One frame per task, so a chunk's finishing follows the draft frame by frame instead of
+    waiting for the chunk's whole draft."""
+    first = chunks[0].numbers[0]
+    out: dict = {}
+    for c in chunks:
+        for n in c.numbers:
+            out[("draft", n)] = (("draft", n - 1),) if n > first else ()
+    for c in chunks:
+        for n in c.numbers:
+            out[("finish", n)] = (("draft", n),) + ((("finish", n - 1),) if n > c.numbers[0] else ())
+    return out
 
 
 DRAFT_PASS = 1  # the draft's frames are kept in the store under this pass number
@@ -86,93 +111,91 @@ def _flow_back(flows, images: dict, t: int):
     return fb, cb
 
 
-def draft(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chunk], k: int, read: Read,
-          flows) -> list[FrameOutcome]:
-    """Task "draft" k: the draft of chunk ``k``'s frames, going on from the draft of the frame before the
-    chunk (task k−1 must have run). Drafted frames are kept as pass ``DRAFT_PASS``; kept ones are skipped."""
-    c = chunks[k]
-    numbers = ([c.key - 1] if k else []) + list(c.numbers)
-    images = dict(zip(numbers, read(numbers)))
-    earlier = None
-    if k:
-        before = store.load(c.key - 1, DRAFT_PASS)
-        if before is None:
-            raise RuntimeError(f"the draft of frame {c.key - 1} is not in the work folder; chunk {k} needs it")
-        earlier = from_uint16(before[0])
-    draft_cfg = replace(cfg, optim=replace(cfg.optim, iterations_later=cfg.chunks.draft_iterations))
-    out = []
-    for t in c.numbers:  # the single-pass method, with a small cap on warm-started frames
-        back = {1: _flow_back(flows, images, t)} if earlier is not None else {}
-        drafted = stylize_step(solve, draft_cfg, store, Prepared(t, images[t], back, {}, 0.0),
-                               lambda j: earlier, pass_=DRAFT_PASS)
-        earlier = drafted.stylized
-        out.append(drafted)
-    return out
-
-
-def _finish(solve: Solve, cfg: StylizeConfig, store: WorkStore, p: Prepared, previous: tuple | None,
-            extra: dict) -> FrameOutcome:
-    """Frame ``p`` finished from its draft: started there, held near it on every pixel (``draft_anchor`` ×
-    the temporal weight) and pulled toward ``previous`` = (the finished frame before, warped; its
-    weights). The draft's own work is added to the frame's record (the report counts all work, and
-    ``draft_evaluations`` tells the chain's share apart)."""
-    kept = store.load(p.number, DRAFT_PASS)
+def _kept(store: WorkStore, n: int, pass_: int, needed_by: str) -> np.ndarray:
+    kept = store.load(n, pass_)
     if kept is None:
-        raise RuntimeError(f"the draft of frame {p.number} is not in the work folder")
-    draft, draft_record = from_uint16(kept[0]), kept[1]
-    temporal = ((draft, np.full(draft.shape[:2], cfg.chunks.draft_anchor, np.float32)),)
-    if previous is not None and cfg.loss.temporal_weight > 0:
-        temporal = (previous,) + temporal
-    image, record = solve(p.frame.astype(np.float32), draft, temporal, iteration_cap(cfg, True), False)
-    record = {**record, **extra, "evaluations": record["evaluations"] + draft_record["evaluations"],
+        what = "the draft of frame" if pass_ == DRAFT_PASS else "finished frame"
+        raise RuntimeError(f"{what} {n} is not in the work folder; {needed_by} needs it")
+    return from_uint16(kept[0])
+
+
+def draft(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chunk], n: int, read: Read,
+          flows) -> FrameOutcome:
+    """Task ("draft", n): the single-pass method on frame ``n`` with a small cap on warm-started frames
+    (``draft_iterations``), going on from the draft of frame n − 1 (the shot's first frame: cold). Kept as
+    pass ``DRAFT_PASS``; a kept draft is returned as it is."""
+    numbers = [n - 1, n] if n > chunks[0].numbers[0] else [n]
+    images = dict(zip(numbers, read(numbers)))
+    p = Prepared(n, images[n], {}, {}, 0.0)
+    done = resumed(store, p, DRAFT_PASS)
+    if done is not None:
+        return done
+    earlier = None
+    if len(numbers) == 2:
+        earlier = _kept(store, n - 1, DRAFT_PASS, f"the draft of frame {n}")
+        p = Prepared(n, images[n], {1: _flow_back(flows, images, n)}, {}, 0.0)
+    draft_cfg = replace(cfg, optim=replace(cfg.optim, iterations_later=cfg.chunks.draft_iterations))
+    return stylize_step(solve, draft_cfg, store, p, lambda j: earlier, pass_=DRAFT_PASS)
+
+
+def finish(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chunk], n: int, read: Read,
+           flows) -> FrameOutcome:
+    """Task ("finish", n): frame ``n`` finished from its draft: started there, held near it on every
+    pixel (``draft_anchor`` × the temporal weight) and, unless it is its chunk's first frame (its
+    keyframe), pulled toward finished frame n − 1 warped by flow, as in the single-pass method. The
+    draft's own work is added to the frame's record (the report counts all work, and
+    ``draft_evaluations`` tells the chain's share apart). A finished frame is returned as it is."""
+    c = chunk_of(chunks, n)
+    numbers = [n - 1, n] if n > c.numbers[0] else [n]
+    images = dict(zip(numbers, read(numbers)))
+    p = Prepared(n, images[n], {}, {}, 0.0)
+    done = resumed(store, p)
+    if done is not None:
+        return done
+    kept = store.load(n, DRAFT_PASS)
+    if kept is None:
+        raise RuntimeError(f"the draft of frame {n} is not in the work folder; chunk {c.index} needs it")
+    drafted, draft_record = from_uint16(kept[0]), kept[1]
+    temporal = ((drafted, np.full(drafted.shape[:2], cfg.chunks.draft_anchor, np.float32)),)
+    if len(numbers) == 2 and cfg.loss.temporal_weight > 0:
+        flow, weight = _flow_back(flows, images, n)
+        temporal = ((warp(_kept(store, n - 1, 0, f"frame {n}"), flow), weight),) + temporal
+    image, record = solve(p.frame.astype(np.float32), drafted, temporal, iteration_cap(cfg, True), False)
+    record = {**record, "chunk": c.index, "keyframe": len(numbers) == 1,
+              "evaluations": record["evaluations"] + draft_record["evaluations"],
               "draft_evaluations": draft_record["evaluations"],
               "seconds": record["seconds"] + draft_record["seconds"]}
-    return FrameOutcome(p, store.keep(p.number, image, record), record, False)
-
-
-def chunk(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chunk], k: int, read: Read,
-          flows) -> Iterator[FrameOutcome]:
-    """Task "chunk" k: finish chunk ``k``'s frames in order (task "draft" k must have run), each from
-    its draft; every frame after the keyframe is also pulled toward the finished frame before it.
-    Finished frames are passed through."""
-    c = chunks[k]
-    images = dict(zip(c.numbers, read(c.numbers)))
-    earlier = None
-    for t in c.numbers:
-        back = {1: _flow_back(flows, images, t)} if earlier is not None else {}
-        p = Prepared(t, images[t], back, {}, 0.0)
-        previous = (warp(earlier, back[1][0]), back[1][1]) if back else None
-        outcome = resumed(store, p) or _finish(solve, cfg, store, p, previous, {"chunk": k, "keyframe": t == c.key})
-        earlier = outcome.stylized
-        yield outcome
+    return FrameOutcome(p, store.keep(n, image, record), record, False)
 
 
 def critical_path(chunks: list[Chunk], records: dict[int, dict]) -> int:
-    """The longest chain of dependent work, in VGG evaluations: the draft of chunks 0…k (a chain; each
-    frame's record holds its draft's evaluations as ``draft_evaluations``) and then the finishing of
-    chunk k's frames, over all k."""
+    """The longest chain of dependent work, in VGG evaluations, over ``tasks``: each draft after the one
+    it goes on from, each finished frame after its own draft and the finished frame before it (each
+    frame's record holds its draft's evaluations as ``draft_evaluations``)."""
     def draft_of(n):
         return records.get(n, {}).get("draft_evaluations", 0)
-    chain, longest = 0, 0
-    for c in chunks:
-        chain += sum(draft_of(n) for n in c.numbers)
-        finishing = sum(records.get(n, {}).get("evaluations", 0) - draft_of(n) for n in c.numbers)
-        longest = max(longest, chain + finishing)
-    return longest
+    done: dict = {}
+    for key, needs in tasks(chunks).items():
+        kind, n = key
+        cost = draft_of(n) if kind == "draft" else records.get(n, {}).get("evaluations", 0) - draft_of(n)
+        done[key] = max((done[k] for k in needs), default=0) + cost
+    return max(done.values(), default=0)
 
 
 def run(solve: Solve, cfg: StylizeConfig, prepared: list[Prepared], store: WorkStore, flows=None
         ) -> Iterator[FrameOutcome]:
-    """The chunked scheme in this process, one chunk after another: the same frames a cluster makes
-    (for a single machine, tests, and as the reference of a distributed run). Yields the frames in
-    order with the prepared frames' flows (for metrics)."""
+    """The chunked scheme in this process, task after task (the draft, then chunk after chunk): the same
+    frames a cluster makes (for a single machine, tests, and as the reference of a distributed run).
+    Yields the frames in order with the prepared frames' flows (for metrics)."""
     if flows is None:
         raise ValueError("the chunked driver needs the flow source")
     by_number = {p.number: p for p in prepared}
     chunks = plan(prepared[0].number, len(prepared), cfg.chunks.chunk_frames)
     read: Read = lambda numbers: [by_number[n].frame for n in numbers]  # noqa: E731
-    for k in range(len(chunks)):
-        draft(solve, cfg, store, chunks, k, read, flows)
-    for k in range(len(chunks)):
-        for o in chunk(solve, cfg, store, chunks, k, read, flows):
-            yield FrameOutcome(by_number[o.prepared.number], o.stylized, o.record, o.resumed)
+    for c in chunks:
+        for n in c.numbers:
+            draft(solve, cfg, store, chunks, n, read, flows)
+    for c in chunks:
+        for n in c.numbers:
+            o = finish(solve, cfg, store, chunks, n, read, flows)
+            yield FrameOutcome(by_number[n], o.stylized, o.record, o.resumed)
