@@ -85,7 +85,7 @@ def pan_with_static_strip(i, w, h):
 def test_multipass_no_worse_than_single_pass_and_no_drift(tmp_path):
     src_dir = make_sequence(tmp_path / "src", 6, pan_with_static_strip)
     style = style_file(tmp_path)
-    optim = OptimConfig(iterations_first=150, iterations_later=100, tolerance=0)
+    optim = OptimConfig(iterations_first=100, iterations_later=60, tolerance=0)
     single = stylize_video(str(src_dir), style, str(tmp_path / "single") + "/", StylizeConfig(optim=optim, device="cpu"))
     mp = MultiPassConfig(passes=4, temporal_from_pass=2, pass_iterations=30)
     work = tmp_path / "work"
