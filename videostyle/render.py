@@ -66,7 +66,7 @@ def render(stylizer: Stylizer, frames: Iterator[Frame], flows, store: WorkStore,
     prepared = Prefetch(prepare(frames, flows, config.long_term))
     try:
         frames_in = list(prepared) if driver.NEEDS_WHOLE_CLIP else prepared
-        # The chunked driver asks for the flows it needs itself (its draft also runs backward).
+        # The chunked driver asks for the flows it needs itself (a worker has no prepared frames).
         extra = {"flows": flows} if driver is chunked else {}
         for outcome in driver.run(optimizer_solver(stylizer), config, frames_in, store, **extra):
             if not outcome.resumed:
