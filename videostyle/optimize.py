@@ -73,6 +73,28 @@ def precondition_scale(problem: FrameProblem, weights: LossConfig, strength: flo
     return torch.rsqrt(1.0 + kappa * c)
 
 
+def _first_steps_in_float32(model: VGGFeatures, opt: torch.optim.LBFGS, closure, cache: dict) -> int:
+    """L-BFGS's first two iterations with the network in float32; returns the iterations taken.
+
+    Its first step is 1/|g|₁ of the gradient, a ten-thousandth of a grey level here, and a bfloat16
+    network does not see it: its input near 200 moves in steps of 1. The loss looks flat, the line search
+    extrapolates until the image blows up to NaN, and the frame ends barely optimized (an H100 at 512 px:
+    3 frames in 32 with 3× the loss of their neighbours; the retry with a smaller step only makes the first
+    step smaller). In float32 the first step measures the curvature; the second, scaled by it, moves the
+    image by grey levels, and so does every later one, which bfloat16 sees. Two iterations, so that
+    their curvature pair is measured in one precision. The cache holds losses of one precision at a time."""
+    dtype = model.compute_dtype
+    cache.clear()
+    model.set_precision(None)
+    try:
+        opt.param_groups[0]["max_iter"] = 2
+        opt.step(closure)
+    finally:
+        model.set_precision(dtype)
+        cache.clear()
+    return max(opt.state[opt._params[0]]["n_iter"], 1)
+
+
 def stylize_frame(model: VGGFeatures, problem: FrameProblem, init: torch.Tensor, weights: LossConfig,
                   optim: OptimConfig, iterations: int) -> FrameResult:
     """Minimize ``frame_terms`` from ``init`` for at most ``iterations`` iterations, stopping early when
@@ -117,6 +139,8 @@ def stylize_frame(model: VGGFeatures, problem: FrameProblem, init: torch.Tensor,
     best_loss = float(closure()) if iterations > 0 else math.inf
     done, last_good, prev_loss, nonfinite = 0, (scale * y).detach(), None, not math.isfinite(best_loss)
     best, best_terms = last_good, dict(cache.get("terms", {}))
+    if optim.optimizer == "lbfgs" and model.compute_dtype is not None and iterations >= 2 and not nonfinite:
+        done = _first_steps_in_float32(model, opt, closure, cache)
     while done < iterations and not nonfinite:
         chunk = min(optim.check_every, iterations - done)
         if optim.optimizer == "lbfgs":
