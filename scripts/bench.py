@@ -70,6 +70,8 @@ def run(name: str, config: StylizeConfig, args, cluster=None, keep: list | None 
         "waited_fraction": report["stages_seconds"].get("waited", 0.0) / max(report["totals"]["seconds"], 1e-9),
         "peak_memory_mb": round(peak_memory_mb(config.device), 1),
         "final_loss": [f["terms"]["total"] for f in frames],
+        "iterations": [f["iterations"] for f in frames],
+        "nonfinite_frames": [f["index"] for f in frames if f.get("nonfinite") or f.get("retried")],
         "warping_error": report["totals"]["warping_error"],
         "source_warping_error": report["totals"]["source_warping_error"],
         "content_distance": report["totals"]["content_distance"],
@@ -101,6 +103,7 @@ def main(argv=None) -> int:
     p.add_argument("--cluster", help="render the chunks on Ray: local, auto or ADDRESS")
     p.add_argument("--workers", type=int, nargs="+", default=[None],
                    help="with --cluster: worker counts to time in turn (e.g. 1 2)")
+    p.add_argument("--gpus-per-worker", type=float, help="with --cluster: GPUs per worker (0.5 = two per GPU)")
     args = p.parse_args(argv)
     from videostyle.device import resolve_device
     device = str(resolve_device(args.device))
@@ -157,7 +160,8 @@ def chunks(ours: StylizeConfig, args) -> int:
             for w in (args.workers if args.cluster else [None])]
     for draft, anchor, workers in grid:
         cfg = replace(ours, chunks=ChunkConfig(chunk_frames=args.chunk_frames, draft_iterations=draft, draft_anchor=anchor))
-        cluster = ClusterOptions(cluster=args.cluster, workers=workers) if args.cluster else None
+        cluster = (ClusterOptions(cluster=args.cluster, workers=workers, gpus_per_worker=args.gpus_per_worker)
+                   if args.cluster else None)
         name = (f"chunks of {args.chunk_frames}, draft {draft}, anchor {anchor:g}"
                 + (f", {args.cluster} x{workers}" if args.cluster else ", in process"))
         c = run(name, cfg, args, cluster=cluster, keep=reports)
@@ -183,6 +187,8 @@ def chunks(ours: StylizeConfig, args) -> int:
                                         for d in ev.get("warping_error", {})},
             "content_ratio": round(c["content_distance"] / seq["content_distance"], 3),
             "style_ratio": round(c["style_distance"] / seq["style_distance"], 3),
+            "style_per_frame": [round(f["style_distance"] / g["style_distance"], 3)
+                                for f, g in zip(rep["frames"], reports[0]["frames"])],
         }), flush=True)
     return 0
 
