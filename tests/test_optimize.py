@@ -93,14 +93,14 @@ def test_bfloat16_lbfgs_runs_its_iterations_from_a_cold_start(setup):
     first two iterations run in float32, and the run then goes on like the float32 one."""
     stylizer, content = setup
     p = problem(stylizer, content)
-    full = stylize_frame(stylizer.model, p, content, LossConfig(), OptimConfig(tolerance=0), 60)
+    full = stylize_frame(stylizer.model, p, content, LossConfig(), OptimConfig(tolerance=0), 20)
     stylizer.model.set_precision(torch.bfloat16)
     try:
-        half = stylize_frame(stylizer.model, p, content, LossConfig(), OptimConfig(tolerance=0), 60)
+        half = stylize_frame(stylizer.model, p, content, LossConfig(), OptimConfig(tolerance=0), 20)
         assert stylizer.model.compute_dtype == torch.bfloat16  # back after the float32 steps
     finally:
         stylizer.model.set_precision(None)
-    assert not half.nonfinite and half.iterations == 60
+    assert not half.nonfinite and half.iterations == 20
     assert half.terms["total"] < 1.05 * full.terms["total"]
 
 
