@@ -82,7 +82,8 @@ def _first_steps_in_float32(model: VGGFeatures, opt: torch.optim.LBFGS, closure,
     3 frames in 32 with 3× the loss of their neighbours; the retry with a smaller step only makes the first
     step smaller). In float32 the first step measures the curvature; the second, scaled by it, moves the
     image by grey levels, and so does every later one, which bfloat16 sees. Two iterations, so that
-    their curvature pair is measured in one precision. The cache holds losses of one precision at a time."""
+    their curvature pair is measured in one precision. The cache holds losses of one precision at a time.
+    Under ``--compile`` the network is compiled once more per size, for float32."""
     dtype = model.compute_dtype
     cache.clear()
     model.set_precision(None)
