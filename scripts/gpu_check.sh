@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check, one script (≈ 7 minutes on one H100): the GPU test, then one shot in chunks on a local Ray
+# GPU check, one script (≈ 8 minutes on one H100, measured: 468 s): the GPU test, then one shot in chunks on a local Ray
 # instance against the sequential run on the same frames, with 1, 2 and 4 workers sharing the GPU
 # (--gpus-per-worker 0.25), at 256 and 512 px. Prints JSON lines and copies them to $OUT (or
 # /tmp/gpu_check).
