@@ -104,7 +104,15 @@ def main(argv=None) -> int:
     p.add_argument("--workers", type=int, nargs="+", default=[None],
                    help="with --cluster: worker counts to time in turn (e.g. 1 2)")
     p.add_argument("--gpus-per-worker", type=float, help="with --cluster: GPUs per worker (0.5 = two per GPU)")
+    p.add_argument("--cpus-per-worker", type=int, help="with --cluster: CPU cores (torch threads) per worker")
+    p.add_argument("--threads", type=int,
+                   help="torch threads of this process (the sequential run): with --cpus-per-worker the same, "
+                        "workers on a many-core CPU are compared with the sequential run on one worker's cores")
     args = p.parse_args(argv)
+    if args.threads:
+        import cv2
+        torch.set_num_threads(args.threads)
+        cv2.setNumThreads(args.threads)  # the flow, computed in this process for the sequential run
     from videostyle.device import resolve_device
     device = str(resolve_device(args.device))
     ours = StylizeConfig(max_side=args.max_side, device=device, optim=OptimConfig(precondition=args.precondition))
@@ -160,7 +168,8 @@ def chunks(ours: StylizeConfig, args) -> int:
             for w in (args.workers if args.cluster else [None])]
     for draft, anchor, workers in grid:
         cfg = replace(ours, chunks=ChunkConfig(chunk_frames=args.chunk_frames, draft_iterations=draft, draft_anchor=anchor))
-        cluster = (ClusterOptions(cluster=args.cluster, workers=workers, gpus_per_worker=args.gpus_per_worker)
+        cluster = (ClusterOptions(cluster=args.cluster, workers=workers, gpus_per_worker=args.gpus_per_worker,
+                                  cpus_per_worker=args.cpus_per_worker)
                    if args.cluster else None)
         name = (f"chunks of {args.chunk_frames}, draft {draft}, anchor {anchor:g}"
                 + (f", {args.cluster} x{workers}" if args.cluster else ", in process"))

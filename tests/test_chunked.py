@@ -81,6 +81,16 @@ def test_the_draft_runs_through_the_shot_and_chunks_finish_from_it(store):
     assert (by[104].record["draft_evaluations"], by[104].record["evaluations"]) == (2, 2 + 5)
 
 
+def test_the_draft_never_gets_more_iterations_than_a_finished_frame(store):
+    """``--iterations 6,3`` with the default draft cap (27): the draft's warm frames get 3, not 27."""
+    solve = FakeSolver()
+    cfg = replace(CFG, chunks=ChunkConfig(chunk_frames=4, draft_anchor=3.0))
+    assert cfg.chunks.draft_iterations > cfg.optim.iterations_later
+    list(chunked.run(solve, cfg, clip(8), store, flows=flows_identity()))
+    drafts = solve.calls[1:8]
+    assert all(c["iterations"] == cfg.optim.iterations_later for c in drafts)
+
+
 def test_a_chunk_frame_starts_from_its_draft_pulled_toward_the_finished_frame_before(store):
     solve, flows = FakeSolver(), flows_identity()
     list(chunked.run(solve, chunk_cfg(), clip(8, first=0), store, flows=flows))
