@@ -9,8 +9,8 @@
 # On one GPU (default): workers share it (--gpus-per-worker 0.25), 256 and 512 px, 1, 2 and 4 workers
 # (≈ 8 minutes on one H100, measured: 468 s). Several devices on one many-core machine: workers on the
 # CPU, each with THREADS cores, against the sequential run on THREADS cores (measured: 351 s on 16 Xeon
-# cores; GPUS_PER_WORKER=0 keeps Ray from giving each worker a GPU the machine may have):
-#   DEVICE=cpu GPUS_PER_WORKER=0 THREADS=2 SIZES=96 WORKERS="4 2" bash scripts/gpu_check.sh
+# cores):
+#   DEVICE=cpu THREADS=2 SIZES=96 WORKERS="4 2" bash scripts/gpu_check.sh
 # DRAFTS="27 15" times each --draft-iterations in turn; SEQ_CACHE=PREFIX keeps the sequential run in
 # PREFIX.SIZE.json and reuses it in a later call.
 #
@@ -19,7 +19,7 @@
 # folder, Ray without its Java jars and libraries we do not use, shared objects stripped: ≈ 64 MB in all)
 # and *.whl installed there (jsonschema and its needs, which Ray imports). The clip and painting go in
 # .gpu/pay when ../shared is absent. A dry run here:
-#   DEVICE=cpu GPUS_PER_WORKER= SIZES=32 FRAMES=6 CHUNK=3 WORKERS="1 2" bash scripts/gpu_check.sh
+#   DEVICE=cpu SIZES=32 FRAMES=6 CHUNK=3 WORKERS="1 2" bash scripts/gpu_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 clip=${1:-../shared/data/videos/cockatoo.mp4}
@@ -31,7 +31,8 @@ sizes=${SIZES:-256 512}
 frames=${FRAMES:-32}
 chunk=${CHUNK:-8}
 workers=${WORKERS:-1 2 4}
-gpw=${GPUS_PER_WORKER-0.25}
+# CPU workers ask Ray for no GPU, even on a machine that has one (else each would wait for a GPU of its own).
+if [ "$device" = cpu ]; then gpw=${GPUS_PER_WORKER-0}; else gpw=${GPUS_PER_WORKER-0.25}; fi
 threads=${THREADS:-}
 drafts=${DRAFTS:-}
 seq_cache=${SEQ_CACHE:-}   # keep the sequential run here and reuse it (same frames and size only)
