@@ -31,7 +31,7 @@ sizes=${SIZES:-256 512}
 frames=${FRAMES:-32}
 chunk=${CHUNK:-8}
 workers=${WORKERS:-1 2 4}
-# CPU workers ask Ray for no GPU, even on a machine that has one (else each would wait for a GPU of its own).
+# CPU workers ask Ray for no GPU, even on a machine that has one (else each wants one: --workers 4 is refused).
 if [ "$device" = cpu ]; then gpw=${GPUS_PER_WORKER-0}; else gpw=${GPUS_PER_WORKER-0.25}; fi
 threads=${THREADS:-}
 drafts=${DRAFTS:-}
