@@ -30,8 +30,9 @@ draft's iterations: +16 % at 15, +13 % at 20, +10 % at 25, +9 % at 27, +7 % at 3
 path 50, 57, 62, 65, 71 %). The draft alone (finishing skipped) is +22 % at 15, and its style falls behind
 the sequential run's frame after frame (+12 % at its second frame, +30 % at its last): what warping and
 new content take from a frame, 15 iterations do not give back. It is not the temporal term holding the
-draft back: the draft's temporal weights × 0.5, 0.25 or 0.1 left it at +22 %. A cheaper draft with freer finishing does not
-buy style back: 5 iterations with the anchor at 0.5 gave +18 % with seams 3.7× the pairs inside chunks,
+draft back: the draft's temporal weights × 0.5, 0.25 or 0.1 left it at +22 %. A cheaper draft with freer
+finishing does not buy style back: 5 iterations with the anchor at 0.5 gave +18 % with seams 3.7× the
+pairs inside chunks,
 15 with the anchor at 1 gave +14 % with seams 1.7× and whole-clip warping error 1.15× the sequential run's;
 starting each finished frame from the finished frame before (warped) instead of its draft, +24–31 % and
 seams 2.6–5.1× (2.6× with 2 frames of run-in before each chunk); raising the style weight while
@@ -131,8 +132,8 @@ def _kept(store: WorkStore, n: int, pass_: int, needed_by: str) -> np.ndarray:
 def draft(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chunk], n: int, read: Read,
           flows) -> FrameOutcome:
     """Task ("draft", n): the single-pass method on frame ``n`` with a small cap on warm-started frames
-    (``draft_iterations``, at most the later frames' cap), going on from the draft of frame n − 1 (the shot's first frame: cold). Kept as
-    pass ``DRAFT_PASS``; a kept draft is returned as it is."""
+    (``draft_iterations``, at most the later frames' cap), going on from the draft of frame n − 1 (the
+    shot's first frame: cold). Kept as pass ``DRAFT_PASS``; a kept draft is returned as it is."""
     numbers = [n - 1, n] if n > chunks[0].numbers[0] else [n]
     images = dict(zip(numbers, read(numbers)))
     p = Prepared(n, images[n], {}, {}, 0.0)
