@@ -32,8 +32,8 @@ the sequential run's frame after frame (+12 % at its second frame, +30 % at its 
 new content take from a frame, 15 iterations do not give back. It is not the temporal term holding the
 draft back: the draft's temporal weights × 0.5, 0.25 or 0.1 left it at +22 %. A cheaper draft with freer
 finishing does not buy style back: 5 iterations with the anchor at 0.5 gave +18 % with seams 3.7× the
-pairs inside chunks,
-15 with the anchor at 1 gave +14 % with seams 1.7× and whole-clip warping error 1.15× the sequential run's;
+pairs inside chunks, 15 with the anchor at 1 gave +14 % with seams 1.7× and whole-clip warping error
+1.15× the sequential run's;
 starting each finished frame from the finished frame before (warped) instead of its draft, +24–31 % and
 seams 2.6–5.1× (2.6× with 2 frames of run-in before each chunk); raising the style weight while
 finishing (8 draft iterations, × 1.6 / × 2.5) gave style +14 % / +2 % but content +13 % / +23 % and
