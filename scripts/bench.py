@@ -52,6 +52,11 @@ def run(name: str, config: StylizeConfig, args, cluster=None, keep: list | None 
         report = stylize_video(args.input, args.style, out, config, frames=(args.start, args.start + args.frames),
                                report=os.path.join(tmp, "r.json") if args.chunk_frames else None,
                                **codec, **extra)
+        if args.keep_output:  # to look at the frames, not only at the metrics
+            import shutil
+            os.makedirs(args.keep_output, exist_ok=True)
+            safe = "".join(ch if ch.isalnum() else "_" for ch in name)
+            shutil.copy(out, os.path.join(args.keep_output, safe + os.path.splitext(out)[1]))
     if keep is not None:
         keep.append(report)
     frames = report["frames"]
@@ -97,6 +102,7 @@ def main(argv=None) -> int:
     p.add_argument("--chunk-frames", type=int, default=0, help="compare chunks of K frames with the sequential run")
     p.add_argument("--draft-iterations", type=int, nargs="+", default=[ChunkConfig.draft_iterations],
                    help="several values: each is run in turn (with each --draft-anchor)")
+    p.add_argument("--finish-iterations", type=int, nargs="+", default=[ChunkConfig.finish_iterations])
     p.add_argument("--draft-anchor", type=float, nargs="+", default=[ChunkConfig.draft_anchor])
     p.add_argument("--sequential-cache", metavar="JSON",
                    help="keep the sequential run here and reuse it next time (same frames and settings only)")
@@ -105,6 +111,7 @@ def main(argv=None) -> int:
                    help="with --cluster: worker counts to time in turn (e.g. 1 2)")
     p.add_argument("--gpus-per-worker", type=float, help="with --cluster: GPUs per worker (0.5 = two per GPU)")
     p.add_argument("--cpus-per-worker", type=int, help="with --cluster: CPU cores (torch threads) per worker")
+    p.add_argument("--keep-output", metavar="DIR", help="copy each configuration's output video into DIR")
     p.add_argument("--threads", type=int,
                    help="torch threads of this process (the sequential run): with --cpus-per-worker the same, "
                         "workers on a many-core CPU are compared with the sequential run on one worker's cores")
@@ -164,14 +171,15 @@ def chunks(ours: StylizeConfig, args) -> int:
         if args.sequential_cache:
             with open(args.sequential_cache, "w") as f:
                 json.dump([seq, reports[0]], f)
-    grid = [(d, a, w) for d in args.draft_iterations for a in args.draft_anchor
+    grid = [(d, f, a, w) for d in args.draft_iterations for f in args.finish_iterations for a in args.draft_anchor
             for w in (args.workers if args.cluster else [None])]
-    for draft, anchor, workers in grid:
-        cfg = replace(ours, chunks=ChunkConfig(chunk_frames=args.chunk_frames, draft_iterations=draft, draft_anchor=anchor))
+    for draft, finish, anchor, workers in grid:
+        cfg = replace(ours, chunks=ChunkConfig(chunk_frames=args.chunk_frames, draft_iterations=draft,
+                                               finish_iterations=finish, draft_anchor=anchor))
         cluster = (ClusterOptions(cluster=args.cluster, workers=workers, gpus_per_worker=args.gpus_per_worker,
                                   cpus_per_worker=args.cpus_per_worker)
                    if args.cluster else None)
-        name = (f"chunks of {args.chunk_frames}, draft {draft}, anchor {anchor:g}"
+        name = (f"chunks of {args.chunk_frames}, draft {draft}, finish {finish}, anchor {anchor:g}"
                 + (f", {args.cluster} x{workers}" if args.cluster else ", in process"))
         c = run(name, cfg, args, cluster=cluster, keep=reports)
         rep = reports[-1]

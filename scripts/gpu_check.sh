@@ -11,7 +11,7 @@
 # CPU, each with THREADS cores, against the sequential run on THREADS cores (measured: 351 s on 16 Xeon
 # cores):
 #   DEVICE=cpu THREADS=2 SIZES=96 WORKERS="4 2" bash scripts/gpu_check.sh
-# DRAFTS="27 15" times each --draft-iterations in turn; SEQ_CACHE=PREFIX keeps the sequential run in
+# DRAFTS="10 15" times each --draft-iterations in turn; SEQ_CACHE=PREFIX keeps the sequential run in
 # PREFIX.SIZE.json and reuses it in a later call.
 #
 # A machine with no package registry, and a limit on what travels, gets the missing packages from

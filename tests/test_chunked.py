@@ -82,13 +82,36 @@ def test_the_draft_runs_through_the_shot_and_chunks_finish_from_it(store):
 
 
 def test_the_draft_never_gets_more_iterations_than_a_finished_frame(store):
-    """``--iterations 6,3`` with the default draft cap (27): the draft's warm frames get 3, not 27."""
+    """``--iterations 9,5`` with a draft cap of 27: the draft's warm frames get 5, not 27."""
     solve = FakeSolver()
-    cfg = replace(CFG, chunks=ChunkConfig(chunk_frames=4, draft_anchor=3.0))
-    assert cfg.chunks.draft_iterations > cfg.optim.iterations_later
+    cfg = replace(CFG, chunks=ChunkConfig(chunk_frames=4, draft_iterations=27, draft_anchor=3.0))
     list(chunked.run(solve, cfg, clip(8), store, flows=flows_identity()))
     drafts = solve.calls[1:8]
     assert all(c["iterations"] == cfg.optim.iterations_later for c in drafts)
+
+
+def test_the_draft_starts_from_paint_where_the_flow_is_unreliable(store):
+    """Where the flow's weight is 0 (disocclusions, motion boundaries) the single pass restarts from the
+    photo; the draft starts from the warped draft before it there too, and its temporal loss still
+    ignores those pixels."""
+    solve = FakeSolver()
+    list(chunked.run(solve, chunk_cfg(), clip(8, first=0), store, flows=flows_identity(weight=0.0)))
+    assert [float(c["start"].mean()) for c in solve.calls[1:8]] == list(range(11, 18))   # never the frame
+    (target, weight), = solve.calls[1]["temporal"]
+    assert np.all(target == 11) and np.all(weight == 0)
+
+
+def test_finished_frames_get_at_most_the_finish_cap(store):
+    solve = FakeSolver()
+    cfg = replace(CFG, chunks=ChunkConfig(chunk_frames=4, draft_iterations=2, finish_iterations=3))
+    list(chunked.run(solve, cfg, clip(8), store, flows=flows_identity()))
+    assert [c["iterations"] for c in solve.calls[8:]] == [3] * 8
+    # … and never more than a frame of the single pass (--iterations 9,5).
+    solve = FakeSolver()
+    cfg = replace(cfg, chunks=replace(cfg.chunks, finish_iterations=50))
+    list(chunked.run(solve, cfg, clip(8), WorkStore.open(str(store.root) + "2", {"input": {}, "config": {}}),
+                     flows=flows_identity()))
+    assert [c["iterations"] for c in solve.calls[8:]] == [5] * 8
 
 
 def test_a_chunk_frame_starts_from_its_draft_pulled_toward_the_finished_frame_before(store):
@@ -143,5 +166,7 @@ def test_pick_and_refusals():
         ChunkConfig(chunk_frames=1)
     with pytest.raises(ConfigError, match="draft"):
         ChunkConfig(chunk_frames=4, draft_iterations=0)
+    with pytest.raises(ConfigError, match="finish"):
+        ChunkConfig(chunk_frames=4, finish_iterations=0)
     with pytest.raises(ConfigError, match="passes"):
         replace(CFG, chunks=ChunkConfig(chunk_frames=4), multipass=MultiPassConfig(passes=2))

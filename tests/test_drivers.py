@@ -61,6 +61,13 @@ def test_unreliable_pixels_start_from_the_frame(store):
     assert np.all(solve.calls[1]["start"] == 20)
 
 
+def test_init_warped_starts_from_paint_everywhere_and_is_a_warm_start(store):
+    solve = FakeSolver()
+    list(single.run(solve, replace(CFG, init="warped"), clip(2, weight=0.0), store))
+    second = solve.calls[1]
+    assert np.all(second["start"] == 11) and not second["cold"] and second["iterations"] == 5
+
+
 def test_resume_skips_finished_frames_and_continues_from_them(store):
     list(single.run(FakeSolver(), CFG, clip(2), store))
     stored = store.load(101)[0]

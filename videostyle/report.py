@@ -68,7 +68,8 @@ def chunk_section(per_frame: list[dict], chunks) -> dict:
     total = sum(evaluations.values())
     critical = chunked.critical_path(plan, by)
     return {
-        "chunk_frames": chunks.chunk_frames, "draft_iterations": chunks.draft_iterations, "draft_anchor": chunks.draft_anchor,
+        "chunk_frames": chunks.chunk_frames, "draft_iterations": chunks.draft_iterations,
+        "finish_iterations": chunks.finish_iterations, "draft_anchor": chunks.draft_anchor,
         "chunks": [[c.numbers[0], c.numbers[-1]] for c in plan],
         "evaluations": total, "critical_path_evaluations": critical,
         "critical_path_fraction": round(critical / total, 4) if total else None,

@@ -25,11 +25,14 @@ def init_image(kind: str, content: np.ndarray, warped: np.ndarray | None, weight
 
     'prevwarped': the warped previous result where it is reliable, the content frame where it is not
     (blended by c, so disocclusions start from the frame rather than from smeared paint);
+    'warped': the warped previous result everywhere (the paper's prevWarped; the chunked draft's start);
     'image': the content frame; 'random': the frame's mean colour plus Gaussian noise (σ = 16).
     """
     if kind == "prevwarped" and warped is not None:
         c = weight[..., None]
         return (c * warped + (1.0 - c) * content).astype(np.float32)
+    if kind == "warped" and warped is not None:
+        return warped.astype(np.float32)
     if kind == "random":
         mean = content.reshape(-1, 3).mean(0)
         return (mean + 16.0 * rng.standard_normal(content.shape)).astype(np.float32)

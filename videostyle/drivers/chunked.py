@@ -10,11 +10,13 @@ half size met with new fine strokes (8–12×). So the texture is fixed once, al
 chunks only finish it:
 
 1. **The draft**: the single-pass method over the whole shot with a small cap on warm-started frames
-   (``draft_iterations``), one task per frame, each going on from the draft of the frame before. Every
-   frame's texture is then decided, consistently, by the flow from the frame before.
+   (``draft_iterations``), one task per frame, each going on from the draft of the frame before, started
+   from it warped on every pixel. Every frame's texture is then decided, consistently, by the flow from
+   the frame before.
 2. **Finishing**, one task per frame, chunks in parallel: each frame starts from its draft, is held near
    it on every pixel (``draft_anchor`` × the temporal weight), and (after its chunk's first frame, the
-   keyframe) is pulled toward the finished frame before it warped by flow, as in the single-pass method.
+   keyframe) is pulled toward the finished frame before it warped by flow, as in the single-pass method,
+   for at most ``finish_iterations``.
    The first frame after a seam and the last before it both stay near drafts that agree, so nothing
    jumps and nothing is averaged.
 
@@ -25,15 +27,26 @@ if the draft is the slower. Measured on 32 frames (96 px, chunks of 8; against t
 evaluations): 50 % at 15 draft iterations and 71 % at 30, where whole-chunk tasks gave 57 % and 79 %
 (the frames are the same).
 
-The draft decides the style: a finished frame stays near its draft, so its style distance follows the
-draft's iterations: +16 % at 15, +13 % at 20, +10 % at 25, +9 % at 27, +7 % at 30 (same frames; critical
-path 50, 57, 62, 65, 71 %). The draft alone (finishing skipped) is +22 % at 15, and its style falls behind
-the sequential run's frame after frame (+12 % at its second frame, +30 % at its last): what warping and
-new content take from a frame, 15 iterations do not give back. It is not the temporal term holding the
-draft back: the draft's temporal weights × 0.5, 0.25 or 0.1 left it at +22 %. A cheaper draft with freer
-finishing does not buy style back: 5 iterations with the anchor at 0.5 gave +18 % with seams 3.7× the
-pairs inside chunks, 15 with the anchor at 1 gave +14 % with seams 1.7× and whole-clip warping error
-1.15× the sequential run's;
+The draft decides the style: a finished frame stays near its draft. Until 2026-11-27 the draft started
+each frame as the single pass does, from the photo where the flow is unreliable (disocclusions, motion
+boundaries), and its style fell behind frame after frame: the draft alone was +12 % against the
+sequential run's at its second frame and +30 % at its last, at 15 iterations, and the finished frames
++16 % at 15, +9 % at 27 (critical path 50 % and 65 %). A draft's few iterations leave those pixels half
+painted and the next draft inherits them. Started from the warped draft before it on every pixel (the
+paper's prevWarped; the temporal loss still ignores those pixels) the finished frames are −9 % at 11
+draft iterations and −7 % at 8, content +6 % / +8 %, seams 1.37× / 1.51× the pairs inside chunks, the
+whole clip 0.61× / 0.68× the sequential run's warping error at offset 1 (cockatoo frames 100–131, starry
+night, 96 px, chunks of 8); half from the photo and half from paint: +17 % at 8. The finished frames,
+started from a painted draft, then gain little after 20 iterations: capping them there
+(``finish_iterations``) took the critical path from 45 % to 40 % at 11 draft iterations (content +7 %,
+style −9 %, seams 1.24×). On Matisse's painting (frames 40–71, the sequential run there stops earlier)
+10 draft iterations gave critical path 42 %, content +5.5 %, style +9 %.
+
+Tried before that and dropped (with the draft from the photo): what warping and new content take from a
+draft frame, 15 iterations did not give back, and it was not the temporal term holding the draft back
+(its weights × 0.5, 0.25 or 0.1 left it at +22 %). A cheaper draft with freer finishing did not buy style
+back: 5 iterations with the anchor at 0.5 gave +18 % with seams 3.7× the pairs inside chunks, 15 with the
+anchor at 1 gave +14 % with seams 1.7× and whole-clip warping error 1.15× the sequential run's;
 starting each finished frame from the finished frame before (warped) instead of its draft, +24–31 % and
 seams 2.6–5.1× (2.6× with 2 frames of run-in before each chunk); raising the style weight while
 finishing (8 draft iterations, × 1.6 / × 2.5) gave style +14 % / +2 % but content +13 % / +23 % and
@@ -67,7 +80,8 @@ from ..config import StylizeConfig
 from ..frames import from_uint16
 from ..store import WorkStore
 from ..warp import warp
-from .core import FrameOutcome, Prepared, Solve, iteration_cap, resumed, stylize_step
+from .core import (FrameOutcome, Prepared, Solve, iteration_cap, resumed, solve_and_keep, stylize_step,
+                   temporal_targets)
 
 NEEDS_WHOLE_CLIP = True  # run() here: the whole draft comes first (a cluster worker reads its own frames)
 
@@ -140,14 +154,19 @@ def draft(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chunk
     done = resumed(store, p, DRAFT_PASS)
     if done is not None:
         return done
-    earlier = None
-    if len(numbers) == 2:
-        earlier = _kept(store, n - 1, DRAFT_PASS, f"the draft of frame {n}")
-        p = Prepared(n, images[n], {1: _flow_back(flows, images, n)}, {}, 0.0)
+    if len(numbers) == 1:
+        return stylize_step(solve, cfg, store, p, lambda j: None, pass_=DRAFT_PASS)
+    flow, weight = _flow_back(flows, images, n)
+    warped = warp(_kept(store, n - 1, DRAFT_PASS, f"the draft of frame {n}"), flow)
+    # Started from the warped draft before it on every pixel, disocclusions and motion boundaries
+    # included (the paper's prevWarped), not from the photo there as the single pass is: a draft's few
+    # iterations leave such pixels half painted, the next draft inherits them, and the style deficit
+    # grows along the shot (+16 % at 15 iterations; from paint, −7 % at 8: drivers/chunked.py, top).
+    # The temporal loss still ignores them (weight 0), so the finishing is free to repaint them.
+    temporal = temporal_targets(cfg, {1: warped}, {1: weight})
     # The draft is the cheap pass: never more iterations than a finished frame gets (``--iterations``).
     cap = min(cfg.chunks.draft_iterations, cfg.optim.iterations_later)
-    draft_cfg = replace(cfg, optim=replace(cfg.optim, iterations_later=cap))
-    return stylize_step(solve, draft_cfg, store, p, lambda j: earlier, pass_=DRAFT_PASS)
+    return solve_and_keep(solve, store, p, warped, temporal, cap, cold=False, pass_=DRAFT_PASS)
 
 
 def finish(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chunk], n: int, read: Read,
@@ -172,7 +191,8 @@ def finish(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chun
     if len(numbers) == 2 and cfg.loss.temporal_weight > 0:
         flow, weight = _flow_back(flows, images, n)
         temporal = ((warp(_kept(store, n - 1, 0, f"frame {n}"), flow), weight),) + temporal
-    image, record = solve(p.frame.astype(np.float32), drafted, temporal, iteration_cap(cfg, True), False)
+    cap = min(cfg.chunks.finish_iterations, iteration_cap(cfg, True))
+    image, record = solve(p.frame.astype(np.float32), drafted, temporal, cap, False)
     record = {**record, "chunk": c.index, "keyframe": len(numbers) == 1,
               "evaluations": record["evaluations"] + draft_record["evaluations"],
               "draft_evaluations": draft_record["evaluations"],

@@ -177,6 +177,6 @@ def stylize_step(solve: Solve, cfg: StylizeConfig, store: WorkStore, p: Prepared
     kind = start_kind(cfg, 1 in warped)
     start = init_image(kind, p.frame.astype(np.float32), warped.get(1), weights.get(1),
                        frame_rng(cfg.seed, p.number))
-    warm = kind == "prevwarped"
+    warm = kind in ("prevwarped", "warped")
     return solve_and_keep(solve, store, p, start, temporal_targets(cfg, warped, weights),
                           iteration_cap(cfg, warm), cold=not warm, pass_=pass_, extra=extra)
