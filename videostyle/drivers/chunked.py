@@ -39,8 +39,11 @@ whole clip 0.61× / 0.68× the sequential run's warping error at offset 1 (cocka
 night, 96 px, chunks of 8); half from the photo and half from paint: +17 % at 8. The finished frames,
 started from a painted draft, then gain little after 20 iterations: capping them there
 (``finish_iterations``) took the critical path from 45 % to 40 % at 11 draft iterations (content +7 %,
-style −9 %, seams 1.24×). On Matisse's painting (frames 40–71, the sequential run there stops earlier)
-10 draft iterations gave critical path 42 %, content +5.5 %, style +9 %.
+style −9 %, seams 1.24×). The defaults, 10 and 20: critical path 39 %, content +7 %, style −9 %, seams
+1.33×. On Matisse's painting (frames 40–71, the sequential run there stops earlier) they gave critical
+path 42 %, content +5.5 %, style +9 %. A whole draft at half size (each finished frame held to its draft
+enlarged) was cheaper still, but the fine strokes the finishing added were new in every chunk: seams
+6–7.5× the source's floor.
 
 Tried before that and dropped (with the draft from the photo): what warping and new content take from a
 draft frame, 15 iterations did not give back, and it was not the temporal term holding the draft back
@@ -146,8 +149,8 @@ def _kept(store: WorkStore, n: int, pass_: int, needed_by: str) -> np.ndarray:
 def draft(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chunk], n: int, read: Read,
           flows) -> FrameOutcome:
     """Task ("draft", n): the single-pass method on frame ``n`` with a small cap on warm-started frames
-    (``draft_iterations``, at most the later frames' cap), going on from the draft of frame n − 1 (the
-    shot's first frame: cold). Kept as pass ``DRAFT_PASS``; a kept draft is returned as it is."""
+    (``draft_iterations``, at most the later frames' cap), started from the draft of frame n − 1 warped
+    (the shot's first frame: cold). Kept as pass ``DRAFT_PASS``; a kept draft is returned as it is."""
     numbers = [n - 1, n] if n > chunks[0].numbers[0] else [n]
     images = dict(zip(numbers, read(numbers)))
     p = Prepared(n, images[n], {}, {}, 0.0)
@@ -159,10 +162,10 @@ def draft(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chunk
     flow, weight = _flow_back(flows, images, n)
     warped = warp(_kept(store, n - 1, DRAFT_PASS, f"the draft of frame {n}"), flow)
     # Started from the warped draft before it on every pixel, disocclusions and motion boundaries
-    # included (the paper's prevWarped), not from the photo there as the single pass is: a draft's few
-    # iterations leave such pixels half painted, the next draft inherits them, and the style deficit
-    # grows along the shot (+16 % at 15 iterations; from paint, −7 % at 8: drivers/chunked.py, top).
-    # The temporal loss still ignores them (weight 0), so the finishing is free to repaint them.
+    # included (the paper's prevWarped; whatever --init says), not from the photo there as the single
+    # pass is: a draft's few iterations leave such pixels half painted, the next draft inherits them, and
+    # the style deficit grows along the shot (+16 % at 15 iterations; from paint, −7 % at 8: this
+    # module's docstring). The temporal loss still ignores them (weight 0): the finishing repaints them.
     temporal = temporal_targets(cfg, {1: warped}, {1: weight})
     # The draft is the cheap pass: never more iterations than a finished frame gets (``--iterations``).
     cap = min(cfg.chunks.draft_iterations, cfg.optim.iterations_later)
