@@ -11,6 +11,7 @@ from videostyle.drivers import multi, pick, single
 from videostyle.drivers.core import Prepared
 from videostyle.errors import ConfigError
 from videostyle.store import WorkStore
+from videostyle.warp import warp
 
 H, W = 4, 6
 CFG = StylizeConfig(optim=OptimConfig(iterations_first=9, iterations_later=5),
@@ -128,23 +129,60 @@ def test_multi_pass_uses_long_term_neighbours_in_every_pass(tmp_path):
     assert calls["long"] != calls["short"]
 
 
+def moving_clip(n, first=100, offsets=(1, 2)):
+    """Textured frames whose content moves right 1 px per frame, with the flows that motion has: t → t−j
+    is (−j, 0) (``back``), t−j → t is (+j, 0) (``ahead``), and for each flow its own random weights, so a
+    target built from the wrong side, flow or weight differs from the right one."""
+    rng = np.random.default_rng(3)
+    base = rng.uniform(0, 200, (H, W + n, 3))
+    out = []
+    for i in range(n):
+        shift = lambda dx: np.broadcast_to(np.array([dx, 0.0], np.float32), (H, W, 2)).copy()  # noqa: E731
+        weights = lambda: rng.uniform(0.2, 1.0, (H, W)).astype(np.float32)  # noqa: E731
+        back = {j: (shift(-j), weights()) for j in offsets if j <= i}
+        ahead = {j: (shift(+j), weights()) for j in offsets if j <= i}
+        frame = base[:, n - i:n - i + W].astype(np.uint8)
+        out.append(Prepared(first + i, frame, back, ahead, 0.0))
+    return out
+
+
 def test_refinement_passes_pull_toward_both_sides_by_default(store):
+    """Pass 2 runs backward. Frame t is pulled toward the frames t+j just redone (warped into t by the
+    flow t → t+j) and, by default, toward the frames t−j as pass 1 left them (warped by the flow t → t−j),
+    each side with its flows' weights combined as in eq. 8. Computed here from those definitions."""
     cfg = replace(CFG, long_term=(1, 2), multipass=replace(CFG.multipass, passes=2))
     assert cfg.multipass.pass_targets == "both"
+    frames = moving_clip(4)
     solve = FakeSolver()
-    list(multi.run(solve, cfg, clip(4, offsets=(1, 2)), store))
-    back = solve.calls[4:]  # pass 2, backward: frames 103, 102, 101, 100
-    p1 = {n: store.load(n, 1)[0] / 257.0 for n in range(100, 104)}
-    # 103 has no frame redone yet on its right, but its left neighbours 102 and 101 (pass 1) pull it.
-    assert len(back[0]["temporal"]) == 2 and np.allclose(back[0]["temporal"][0][0], p1[102])
-    # 101: 102 and 103 redone in pass 2 on one side, 100 from pass 1 on the other.
-    targets = back[2]["temporal"]
-    assert len(targets) == 3 and np.allclose(targets[2][0], p1[100])
-    assert np.allclose(targets[0][0], store.load(102, 2)[0] / 257.0)
+    list(multi.run(solve, cfg, frames, store))
+    assert len(solve.calls) == 8
+    p1 = {n: store.load(n, 1)[0] / 257.0 for n in range(100, 104)}  # as kept (16 bits), as a resume sees them
+    p2 = {n: store.load(n, 2)[0] / 257.0 for n in range(100, 104)}
+
+    def side(pairs):
+        """(warped image, weight) per offset, nearest first; a pixel follows the nearest frame it is seen
+        in: c_j minus what nearer offsets already cover, at least 0 (eq. 8)."""
+        out, covered = [], np.zeros((H, W), np.float32)
+        for image, (flow, c) in pairs:
+            out.append((warp(image, flow), np.maximum(c - covered, 0.0)))
+            covered = covered + c
+        return out
+
+    for k, n in enumerate((103, 102, 101, 100)):
+        t = n - 100
+        redone = side([(p2[n + j], frames[t + j].ahead[j]) for j in (1, 2) if t + j < 4])
+        previous = side([(p1[n - j], frames[t].back[j]) for j in (1, 2) if t - j >= 0])
+        got = solve.calls[4 + k]["temporal"]
+        expected = redone + previous
+        assert len(got) == len(expected), n
+        for i, ((image, weight), (want_image, want_weight)) in enumerate(zip(got, expected)):
+            assert np.allclose(image, want_image, atol=1e-4), (n, i, "image")
+            assert np.allclose(weight, want_weight, atol=1e-6), (n, i, "weight")
+    assert not np.allclose(frames[1].back[1][0], frames[1].ahead[1][0])  # the two directions differ here
     # The paper's rule: only the redone side.
     solve = FakeSolver()
     paper = replace(cfg, multipass=replace(cfg.multipass, pass_targets="processed"))
-    list(multi.run(solve, paper, clip(4, offsets=(1, 2)), WorkStore.open(store.root + "p", {"config": {}})))
+    list(multi.run(solve, paper, moving_clip(4), WorkStore.open(store.root + "p", {"config": {}})))
     assert [len(c["temporal"]) for c in solve.calls[4:]] == [0, 1, 2, 2]
 
 
