@@ -126,11 +126,14 @@ def test_stress_open_abandon_encode_with_threads(tmp_path):
     """Hundreds of decoders opened and abandoned mid-clip, on the main thread, in prefetch threads and in
     writer threads, while other threads encode. Before decoders were closed deterministically and the
     prefetch thread joined, every other cycle left a prefetch thread blocked forever on its full queue (100
-    threads after this loop)."""
+    threads after this loop). Checked in every cycle: when close() returns, the prefetch thread has ended
+    and the decoder it read from is closed (the test keeps each one referenced, so only an explicit close,
+    not the end of the thread, can close it)."""
     path = make_video(tmp_path / "in.mp4", n=6, gop=2)
     gc.collect()
     threads_before, fds_before = set(threading.enumerate()), open_fds()
     failures = []
+    decoders = []  # every decoder handed to a prefetch thread, kept referenced to the end
 
     def encode(k):  # a writer thread: decode (abandoning one decoder) and encode
         try:
@@ -149,16 +152,22 @@ def test_stress_open_abandon_encode_with_threads(tmp_path):
         source = open_source(path, k % 4)  # starts past 0 seek
         writer = threading.Thread(target=encode, args=(k,))
         writer.start()
-        frames = Prefetch(source.frames(), depth=1)
+        decoders.append(source.frames())
+        frames = Prefetch(decoders[-1], depth=1)
         try:
-            for _ in range(source.info.n_frames - 1 - k % 2):  # the consumer stops at or near the end
+            # The consumer stops at or near the end (the producer races to the end as close() drains the
+            # queue), or, every fourth cycle, after one frame of five, leaving the decoder mid-clip.
+            for _ in range(1 if k % 4 == 1 else source.info.n_frames - 1 - k % 2):
                 next(frames)
             time.sleep(0.01)  # ... after some work of its own, while the producer reaches the end
         finally:
             frames.close()
+        assert new_threads(threads_before | {writer}) == [], k  # joined before close() returned
+        assert decoders[-1].gi_frame is None, k  # finished or closed (a suspended generator has a frame)
         with contextlib.closing(source.frames()) as frames:
             next(frames)
         writer.join()
     assert failures == []
     assert new_threads(threads_before) == []
-    assert open_fds() <= fds_before
+    assert open_fds() <= fds_before  # with all 200 decoders still referenced
+    assert len(decoders) == 200
