@@ -56,17 +56,57 @@ def plain_seek(path, pts):
         return next(f for f in c.decode(s) if f.pts >= pts).to_ndarray(format="rgb24")
 
 
-def test_seek_is_exact_when_only_the_first_packet_sets_up_the_decoder(tmp_path):
+class Counted:
+    """A real PyAV input container that counts the seeks made on it and the frames its decoder gives; every
+    call goes through to PyAV."""
+
+    def __init__(self, container, log):
+        self._container, self.seeks, self.decoded = container, 0, 0
+        log.append(self)
+
+    def __getattr__(self, name):
+        return getattr(self._container, name)
+
+    def __enter__(self):
+        self._container.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._container.__exit__(*exc)
+
+    def seek(self, *args, **kwargs):
+        self.seeks += 1
+        return self._container.seek(*args, **kwargs)
+
+    def decode(self, *args, **kwargs):
+        for frame in self._container.decode(*args, **kwargs):
+            self.decoded += 1
+            yield frame
+
+
+def test_seek_is_exact_when_only_the_first_packet_sets_up_the_decoder(tmp_path, monkeypatch):
     path = make_old_x264_444(tmp_path / "old444.mp4")
     whole = decoded_from_start(path)
     # The file has the property: a bare seek to the second IDR decodes another picture.
     assert np.abs(plain_seek(path, whole[4][0]).astype(int) - whole[4][1]).mean() > 10
+    probe = video.probe_video(path)
+    video._seek_is_exact(path, probe)  # the once-per-file check, so the counts below are the reads' own
+    real_open, opened = av.open, []
+    monkeypatch.setattr(av, "open", lambda *a, **kw: Counted(real_open(*a, **kw), opened))
     for start, stop in [(4, 8), (5, 7), (7, 8)]:
+        opened.clear()
         part = list(open_source(path, start, stop).frames())
         assert [f.pts for f in part] == [pts for pts, _ in whole[start:stop]]
         for frame, (_, expected) in zip(part, whole[start:stop]):
             assert np.array_equal(frame.image, expected), f"frame {frame.index + start} after a seek"
-    assert video._check_seek(path, video.probe_video(path))  # the once-per-file check agrees
+        # It did seek: one read, which decoded the first frame (to set up the decoder), then the GOP from
+        # the keyframe at 4 to the range's end (and one frame more, to see the range end), where a decode
+        # from the start decodes every frame before the range too.
+        reads = [c for c in opened if c.decoded]
+        assert len(reads) == 1 and reads[0].seeks == 1, (start, [(c.seeks, c.decoded) for c in opened])
+        assert reads[0].decoded <= 1 + (stop - 4) + 1, (start, stop, reads[0].decoded)  # from the start: >= stop
+    monkeypatch.undo()
+    assert video._check_seek(path, probe)  # the once-per-file check agrees
 
 
 def make_b_frame_mp4(path, n=24, gop=8):
