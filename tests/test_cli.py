@@ -1,4 +1,5 @@
-"""Bad input through the real CLI: one line on stderr, non-zero exit, nothing under the output name."""
+"""Bad input through the real CLI: one line on stderr, the exit code the README gives (1 input/output, 2
+bad option or clash), nothing under the output name."""
 import os
 import subprocess
 import sys
@@ -31,23 +32,25 @@ def run_cli(capsys, *argv):
     return code, capsys.readouterr().err
 
 
+# case -> (the exit code the README gives: 1 for a bad input or output, 2 for a bad option; arguments)
 CASES = {
-    "missing input": lambda f: [os.path.join(f["dir"], "nope.mp4"), "--style", f["style"]],
-    "random bytes": lambda f: [f["junk"], "--style", f["style"]],
-    "empty file": lambda f: [f["empty"], "--style", f["style"]],
-    "text as style": lambda f: [f["video"], "--style", f["text"]],
-    "missing style": lambda f: [f["video"], "--style", os.path.join(f["dir"], "nope.jpg")],
-    "bad frame range": lambda f: [f["video"], "--style", f["style"], "--frames", "5:9"],
-    "bad blend": lambda f: [f["video"], "--style", f["style"], "--style-blend", "1,2"],
-    "16-bit h264": lambda f: [f["video"], "--style", f["style"], "--depth", "16"],
+    "missing input": (1, lambda f: [os.path.join(f["dir"], "nope.mp4"), "--style", f["style"]]),
+    "random bytes": (1, lambda f: [f["junk"], "--style", f["style"]]),
+    "empty file": (1, lambda f: [f["empty"], "--style", f["style"]]),
+    "text as style": (1, lambda f: [f["video"], "--style", f["text"]]),
+    "missing style": (1, lambda f: [f["video"], "--style", os.path.join(f["dir"], "nope.jpg")]),
+    "bad frame range": (1, lambda f: [f["video"], "--style", f["style"], "--frames", "5:9"]),  # frames it lacks
+    "bad blend": (2, lambda f: [f["video"], "--style", f["style"], "--style-blend", "1,2"]),
+    "16-bit h264": (2, lambda f: [f["video"], "--style", f["style"], "--depth", "16"]),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_input_is_one_line_and_writes_nothing(files, capsys, case):
     out = os.path.join(files["dir"], "out.mp4")
-    code, err = run_cli(capsys, *CASES[case](files), "-o", out)
-    assert code != 0
+    expected, argv = CASES[case]
+    code, err = run_cli(capsys, *argv(files), "-o", out)
+    assert code == expected, err
     assert err.startswith("videostyle: error:") and err.count("\n") == 1, err
     assert not os.path.exists(out)
 
@@ -62,13 +65,13 @@ def test_16_bit_jpeg_frames_are_refused(files, capsys):
 def test_output_folder_missing(files, capsys):
     code, err = run_cli(capsys, files["video"], "--style", files["style"], "-o",
                         os.path.join(files["dir"], "no", "such", "out.mp4"))
-    assert code != 0 and err.count("\n") == 1 and "videostyle: error:" in err
+    assert code == 1 and err.count("\n") == 1 and "videostyle: error:" in err, err  # an output problem
 
 
 def test_output_equal_to_input_is_refused(files, capsys):
     before = os.path.getsize(files["video"])
     code, err = run_cli(capsys, files["video"], "--style", files["style"], "-o", files["video"])
-    assert code != 0 and err.count("\n") == 1
+    assert code == 2 and err.count("\n") == 1, err  # a clash: refused before any work
     assert os.path.getsize(files["video"]) == before
 
 
@@ -78,7 +81,7 @@ def test_output_folder_unwritable(files, capsys, where):
     that is a regular file."""
     folder = "/proc" if where == "/proc" else files["style"]
     code, err = run_cli(capsys, files["video"], "--style", files["style"], "-o", os.path.join(folder, "out.mp4"))
-    assert code != 0 and err.startswith("videostyle: error:") and err.count("\n") == 1, err
+    assert code == 1 and err.startswith("videostyle: error:") and err.count("\n") == 1, err  # an output problem
 
 
 def test_console_script_runs_and_help_lists_options():

@@ -8,6 +8,7 @@ import numpy as np
 from videostyle import video
 from videostyle.media import open_source
 
+from avspy import count_opened
 from mediagen import make_video, texture
 
 W, H = 64, 48
@@ -56,34 +57,6 @@ def plain_seek(path, pts):
         return next(f for f in c.decode(s) if f.pts >= pts).to_ndarray(format="rgb24")
 
 
-class Counted:
-    """A real PyAV input container that counts the seeks made on it and the frames its decoder gives; every
-    call goes through to PyAV."""
-
-    def __init__(self, container, log):
-        self._container, self.seeks, self.decoded = container, 0, 0
-        log.append(self)
-
-    def __getattr__(self, name):
-        return getattr(self._container, name)
-
-    def __enter__(self):
-        self._container.__enter__()
-        return self
-
-    def __exit__(self, *exc):
-        return self._container.__exit__(*exc)
-
-    def seek(self, *args, **kwargs):
-        self.seeks += 1
-        return self._container.seek(*args, **kwargs)
-
-    def decode(self, *args, **kwargs):
-        for frame in self._container.decode(*args, **kwargs):
-            self.decoded += 1
-            yield frame
-
-
 def test_seek_is_exact_when_only_the_first_packet_sets_up_the_decoder(tmp_path, monkeypatch):
     path = make_old_x264_444(tmp_path / "old444.mp4")
     whole = decoded_from_start(path)
@@ -91,8 +64,7 @@ def test_seek_is_exact_when_only_the_first_packet_sets_up_the_decoder(tmp_path, 
     assert np.abs(plain_seek(path, whole[4][0]).astype(int) - whole[4][1]).mean() > 10
     probe = video.probe_video(path)
     video._seek_is_exact(path, probe)  # the once-per-file check, so the counts below are the reads' own
-    real_open, opened = av.open, []
-    monkeypatch.setattr(av, "open", lambda *a, **kw: Counted(real_open(*a, **kw), opened))
+    opened = count_opened(monkeypatch)  # every read's container, counting its seeks and decoded frames
     for start, stop in [(4, 8), (5, 7), (7, 8)]:
         opened.clear()
         part = list(open_source(path, start, stop).frames())
