@@ -110,6 +110,29 @@ def test_frames_output_never_replaces_a_style_image_among_them(tmp_path, capsys)
     assert snapshot(tmp_path) == before
 
 
+def test_compare_frames_never_replace_a_style_image_or_input_frame(tmp_path, capsys):
+    """``--compare folder/`` writes frames (``%06d.png``) like a folder output, so it is checked as frames:
+    never over a style image of that name, never into the input's frame folder (stylize and assemble)."""
+    frames = tmp_path / "plates"
+    os.mkdir(frames)
+    for i in (1, 2):
+        cv2.imwrite(str(frames / f"{i:06d}.png"), texture(32, 48, (4, 6), seed=i))
+    os.mkdir(tmp_path / "looks")
+    style = tmp_path / "looks" / "000001.png"
+    cv2.imwrite(str(style), np.full((20, 20, 3), 90, np.uint8))
+    work = tmp_path / "work"
+    assert main(["stylize", str(frames), "--style", str(style), "-o", str(tmp_path / "o.mp4"), "--keep-work",
+                 "--work-dir", str(work), *FAST]) == 0
+    before = snapshot(tmp_path)
+    for argv, clash in (
+            (["stylize", str(frames), "--style", str(style), "-o", str(tmp_path / "a.mp4"), *FAST], "looks"),
+            (["stylize", str(frames), "--style", str(style), "-o", str(tmp_path / "b.mp4"), *FAST], "plates"),
+            (["assemble", str(work), "-o", str(tmp_path / "c.mp4"), "--quiet"], "plates")):
+        code, err = run(capsys, *argv, "--compare", str(tmp_path / clash) + os.sep, "-y")
+        assert code == 2 and "--compare" in err[0], (argv, clash, err)
+        assert snapshot(tmp_path) == before, (argv, clash)
+
+
 def test_preview_evaluate_and_flow_outputs_are_checked(place, capsys):
     root, clip, style = place
     before = snapshot(root)

@@ -79,11 +79,11 @@ def _check_paths(work_dir, input, files, output, opts) -> None:
     if os.path.isdir(input):
         plan.read_files("input frame", files)
     plan.read("work folder", work_dir)
-    if is_sequence_path(output) and os.path.splitext(output)[1].lower() not in VIDEO_EXTENSIONS:
-        plan.write(written_sequence("output", sequence_pattern(output)))
-    else:
-        plan.write(written_file("output", output))
-    plan.write(written_file("--compare", opts.compare) if opts.compare else None)
+    for what, path in (("output", output), ("--compare", opts.compare)):  # either may be frames
+        if path and is_sequence_path(path) and os.path.splitext(path)[1].lower() not in VIDEO_EXTENSIONS:
+            plan.write(written_sequence(what, sequence_pattern(path)))
+        elif path:
+            plan.write(written_file(what, path))
     plan.check()
     for path in (output, opts.compare):
         if path and is_within(path, work_dir):

@@ -189,13 +189,18 @@ def _path_plan(input, styles, config, output, compare, report, flow_dir) -> Path
         plan.read("style image", s)
     plan.read("weights file", _weights_file(config))
     plan.read("flow folder", flow_dir)
-    if is_sequence_path(output) and os.path.splitext(output)[1].lower() not in VIDEO_EXTENSIONS:
-        plan.write(written_sequence("output", sequence_pattern(output)))
-    else:
-        plan.write(written_file("output", output))
-    plan.write(written_file("--compare", compare) if compare else None)
+    plan.write(_written_output("output", output))
+    plan.write(_written_output("--compare", compare) if compare else None)
     plan.write(written_file("--report", report) if report else None)
     return plan
+
+
+def _written_output(what: str, path: str):
+    """What open_sink writes for ``path``: frames of a pattern (a folder, a pattern, a path ending in a
+    separator), or one video file. ``--compare shot/`` writes frames too, so it is checked as frames."""
+    if is_sequence_path(path) and os.path.splitext(path)[1].lower() not in VIDEO_EXTENSIONS:
+        return written_sequence(what, sequence_pattern(path))
+    return written_file(what, path)
 
 
 def _manifest(input, styles, config, info, size, start, flow_dir) -> dict:
