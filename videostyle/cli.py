@@ -13,7 +13,8 @@ import types
 import typing
 
 from . import __version__
-from .config import DIS_PRESETS, FLOW_METHODS, LossConfig, OptimConfig, OutputOptions, StylizeConfig
+from .config import (AT_LEAST_1, DIS_PRESETS, FLOW_METHODS, Bounds, DreamConfig, LossConfig, OptimConfig,
+                     OutputOptions, StylizeConfig)
 from .errors import ConfigError, VideostyleError
 
 _LOSS, _OPTIM, _TOP = LossConfig(), OptimConfig(), StylizeConfig()
@@ -34,13 +35,53 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def _iterations(text: str) -> tuple[int, int]:
+    """FIRST[,LATER]; their range is OptimConfig's (check_args)."""
     try:
         parts = [int(v) for v in text.split(",")]
     except ValueError:
         parts = []
-    if len(parts) not in (1, 2) or min(parts) < 0:
+    if len(parts) not in (1, 2):
         raise argparse.ArgumentTypeError(f"expected FIRST[,LATER] iteration counts, got {text!r}")
     return (parts[0], parts[-1]) if len(parts) == 2 else (parts[0], parts[0])
+
+
+# --- numbers: each flag's range is a config.Bounds, checked as soon as the arguments are read ------
+
+_NUMBER_TYPES = (int, float, _floats, _ints, _iterations)
+
+
+def _bounds_of(cls, name: str) -> Bounds:
+    """The Bounds that config ``cls`` declares for field ``name``: a hand-made flag for that value
+    (the dream's --octaves, evaluate's --max-side) takes the config's range, not one of its own."""
+    return next(f for f in dataclasses.fields(cls) if f.name == name).metadata["bounds"]
+
+
+def _bounded(action: argparse.Action, bounds: Bounds) -> argparse.Action:
+    action.bounds = bounds  # read by check_args
+    return action
+
+
+def check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """ConfigError (one line, exit 2) for the first number of ``args`` outside its flag's Bounds, before
+    a command reads or writes anything. argparse takes 'nan' and 'inf' as floats, and a NaN weight would
+    otherwise run to the end and write unstylized frames."""
+    for action in parser._actions:  # argparse has no public list of its actions
+        bounds, value = getattr(action, "bounds", None), getattr(args, action.dest, None)
+        if bounds is not None and value is not None:
+            bounds.check(next(s for s in action.option_strings if s.startswith("--")), value,
+                         integer=action.type in (int, _ints, _iterations))
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    return next(a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def _require_bounds(parser: argparse.ArgumentParser) -> None:
+    """A numeric flag without Bounds (or choices) is a programming error: it would take NaN."""
+    for name, p in _subparsers(parser).items():
+        for action in p._actions:
+            if action.type in _NUMBER_TYPES and action.choices is None and not hasattr(action, "bounds"):
+                raise TypeError(f"videostyle {name} {action.option_strings[-1]} is a number without bounds")
 
 
 # --- options: declared once, as config.py's dataclass fields (config.option) -------------------------
@@ -110,7 +151,9 @@ def _add_field(section, f: dataclasses.Field, hint) -> None:
     # parses a text default with the option's type.
     default = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
     kw.update({k: m[k] for k in ("choices", "metavar") if k in m})
-    section.add_argument(*flags, type=_parse_type(f.name, hint), default=default, **kw)
+    action = section.add_argument(*flags, type=_parse_type(f.name, hint), default=default, **kw)
+    if "bounds" in m:
+        _bounded(action, m["bounds"])
 
 
 def _parse_type(name: str, hint):
@@ -142,11 +185,12 @@ def build_config(cls, values: dict):
 
 def _add_iterations(section) -> None:
     """Two fields, one flag: the caps of cold- and warm-started frames (OptimConfig.iterations_*)."""
-    section.add_argument("--iterations", type=_iterations, metavar="FIRST[,LATER]",
-                         default=(_OPTIM.iterations_first, _OPTIM.iterations_later),
-                         help="max iterations for cold-started frames (the first; all with --init random/image) "
-                              f"and for warm-started ones (default {_OPTIM.iterations_first},"
-                              f"{_OPTIM.iterations_later})")
+    _bounded(section.add_argument("--iterations", type=_iterations, metavar="FIRST[,LATER]",
+                                  default=(_OPTIM.iterations_first, _OPTIM.iterations_later),
+                                  help="max iterations for cold-started frames (the first; all with --init "
+                                       f"random/image) and for warm-started ones (default {_OPTIM.iterations_first},"
+                                       f"{_OPTIM.iterations_later})"),
+             _bounds_of(OptimConfig, "iterations_first"))
 
 
 def _add_stylize_options(p: argparse.ArgumentParser, preview: bool = False) -> None:
@@ -407,8 +451,18 @@ def _batch(a: argparse.Namespace) -> int:
     parser = _StrictParser(prog="videostyle batch job", add_help=False)
     _add_stylize_options(parser)
     extra = options + (["--quiet"] if a.quiet else []) + ["--log-format", a.log_format]
+
+    def parse(argv):
+        # The job's numbers as the command line's, then its configs as the run would build them (their
+        # cross-checks too): a NaN weight or 0 iterations is a bad job file, not a failed job.
+        args = parser.parse_args(argv)
+        check_args(parser, args)
+        _config(args)
+        _options(args)
+        return args
+
     # Every job is checked before the first runs: a bad job file starts nothing (exit 2).
-    planned = plan(jobs, parser.parse_args, option_kinds(parser), extra)
+    planned = plan(jobs, parse, option_kinds(parser), extra)
     text = a.log_format == "text"
     if cluster.cluster:
         return _batch_on_cluster(planned, cluster, a)
@@ -597,19 +651,22 @@ def _add_dream_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--layer", choices=DREAM_LAYERS, default=d.dream.layer, metavar="LAYER",
                    help="VGG19 ReLU layer whose activations are amplified: relu1_1 … relu5_4; deeper layers "
                         "dream larger, more object-like patterns (default %(default)s)")
-    g.add_argument("--octaves", type=int, default=d.dream.octaves,
-                   help="solve at this many sizes, coarse to fine (default %(default)s)")
-    g.add_argument("--octave-scale", type=float, default=d.dream.octave_scale,
-                   help="size ratio between octaves (default %(default)s)")
-    g.add_argument("--dream-weight", type=float, default=d.dream.weight,
-                   help="weight of −log(layer energy / the frame's) (default %(default)s)")
-    g.add_argument("--anchor", type=float, default=d.dream.anchor,
-                   help="weak pull toward the source frame, so the dream stays a dream of that frame "
-                        "(default %(default)s; 0 = none)")
+    _bounded(g.add_argument("--octaves", type=int, default=d.dream.octaves,
+                            help="solve at this many sizes, coarse to fine (default %(default)s)"),
+             _bounds_of(DreamConfig, "octaves"))
+    _bounded(g.add_argument("--octave-scale", type=float, default=d.dream.octave_scale,
+                            help="size ratio between octaves (default %(default)s)"),
+             _bounds_of(DreamConfig, "octave_scale"))
+    _bounded(g.add_argument("--dream-weight", type=float, default=d.dream.weight,
+                            help="weight of −log(layer energy / the frame's) (default %(default)s)"),
+             _bounds_of(DreamConfig, "weight"))
+    _bounded(g.add_argument("--anchor", type=float, default=d.dream.anchor,
+                            help="weak pull toward the source frame, so the dream stays a dream of that frame "
+                                 "(default %(default)s; 0 = none)"),
+             _bounds_of(DreamConfig, "anchor"))
 
 
 def _dream(a: argparse.Namespace) -> int:
-    from .config import DreamConfig
     given = [f"--{k.replace('_', '-')}" for k in _NOT_DREAM if getattr(a, k, None) is not None]
     if given:
         raise ConfigError(f"dream takes no {', '.join(given)}: it has no painting (--octaves sets its scales)")
@@ -619,9 +676,17 @@ def _dream(a: argparse.Namespace) -> int:
     return _render(a, [], config)
 
 
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line too (exit 2, as argparse's): the stylize usage text alone is a screenful,
+    and it would hide the one line that says what was wrong. --help still shows it all."""
+
+    def error(self, message):
+        self.exit(2, f"videostyle: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="videostyle", description="Artistic style transfer for videos, without flicker "
-                                     "(Ruder, Dosovitskiy & Brox 2016).")
+    parser = _Parser(prog="videostyle", description="Artistic style transfer for videos, without flicker "
+                                                    "(Ruder, Dosovitskiy & Brox 2016).")
     parser.add_argument("--version", action="version", version=f"videostyle {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of unexpected errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -644,7 +709,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "sheet: source above, stylized below. Takes the stylize method options, so "
                                    "a setting chosen here can be copied to the stylize command.")
     _add_stylize_options(p, preview=True)
-    p.add_argument("--count", type=int, default=6, help="number of frames (default %(default)s)")
+    _bounded(p.add_argument("--count", type=int, default=6, help="number of frames (default %(default)s)"), AT_LEAST_1)
     p.set_defaults(run=_preview)
 
     p = sub.add_parser("batch", help="run many inputs × styles from a TOML file or a glob",
@@ -676,9 +741,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("stylized", help="stylized video or frame sequence")
     p.add_argument("--source", required=True, help="the unstylized input it was made from")
     p.add_argument("--style", action="append", help="style image(s): adds per-frame content and style distances")
-    p.add_argument("--offsets", type=_ints, default=(1, 2, 4), help="frame offsets (default 1,2,4)")
+    _bounded(p.add_argument("--offsets", type=_ints, default=(1, 2, 4), help="frame offsets (default 1,2,4)"),
+             _bounds_of(StylizeConfig, "long_term"))
     p.add_argument("--flow", choices=FLOW_METHODS, default=_TOP.flow)
-    p.add_argument("--max-side", type=int, help="evaluate at this size (longer side) instead of the source's")
+    _bounded(p.add_argument("--max-side", type=int, help="evaluate at this size (longer side) instead of the source's"),
+             _bounds_of(StylizeConfig, "max_side"))
     p.add_argument("--device", default="auto")
     p.add_argument("--frames", metavar="START:END", help="the source range that was stylized (as stylize --frames)")
     p.add_argument("--json", metavar="PATH", help="write all numbers, per frame too, as JSON")
@@ -692,8 +759,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="folder for the .flo and .pgm files")
     p.add_argument("--flow", choices=FLOW_METHODS, default=_TOP.flow)
     p.add_argument("--flow-preset", choices=DIS_PRESETS, default=_TOP.flow_preset)
-    p.add_argument("--long-term", type=_ints, default=(1,), help="frame offsets to write (default 1)")
-    p.add_argument("--max-side", type=int, help="compute at this size (longer side), as stylize --max-side")
+    _bounded(p.add_argument("--long-term", type=_ints, default=(1,), help="frame offsets to write (default 1)"),
+             _bounds_of(StylizeConfig, "long_term"))
+    _bounded(p.add_argument("--max-side", type=int, help="compute at this size (longer side), as stylize --max-side"),
+             _bounds_of(StylizeConfig, "max_side"))
     p.set_defaults(run=_flow)
 
     p = sub.add_parser("assemble", help="encode a kept work folder into another output, without rendering",
@@ -716,8 +785,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=DEFAULT_FOLDER, metavar="DIR", help="folder for the results (default %(default)s)")
     p.add_argument("--style", default="starry_night", metavar="NAME",
                    help="a bundled painting (videostyle styles) or an image file (default %(default)s)")
-    p.add_argument("--max-side", type=int, default=DEMO_MAX_SIDE,
-                   help="processing size (default %(default)s; 512 on a GPU)")
+    _bounded(p.add_argument("--max-side", type=int, default=DEMO_MAX_SIDE,
+                            help="processing size (default %(default)s; 512 on a GPU)"),
+             _bounds_of(StylizeConfig, "max_side"))
     p.add_argument("--device", default="auto")
     p.add_argument("-y", "--overwrite", action="store_true", help="replace the results of an earlier demo")
     p.add_argument("--quiet", action="store_true")
@@ -725,12 +795,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="frames of the bundled 36-frame clip (default %(default)s: about two minutes on 2 CPU "
                         "cores; 0:36 for all of it)")
     # For the tests: a shorter run (iteration caps as stylize takes them).
-    p.add_argument("--iterations", type=_iterations, help=argparse.SUPPRESS)
+    _bounded(p.add_argument("--iterations", type=_iterations, help=argparse.SUPPRESS),
+             _bounds_of(OptimConfig, "iterations_first"))
     p.set_defaults(run=_demo)
 
     p = sub.add_parser("styles", help="list the bundled paintings (names for --style)",
                        description="List the bundled paintings: name and file. Give the name to --style.")
     p.set_defaults(run=_styles)
+    _require_bounds(parser)
     return parser
 
 
@@ -743,6 +815,7 @@ def main(argv: list[str] | None = None) -> int:
         args.style = resolve_style(style) if isinstance(style, str) else [resolve_style(s) for s in style]
     previous = _Stop.install()
     try:
+        check_args(_subparsers(parser)[args.command], args)
         return args.run(args)
     except VideostyleError as exc:
         print(f"videostyle: error: {exc}", file=sys.stderr)

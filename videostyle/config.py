@@ -3,6 +3,11 @@
 changed in place (use ``dataclasses.replace``)."""
 from __future__ import annotations
 
+import functools
+import math
+import numbers
+import types
+import typing
 from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
@@ -22,14 +27,100 @@ OBJECTIVES = ("style", "dream")
 DREAM_LAYERS = tuple(f"relu{b}_{i}" for b, n in enumerate((2, 2, 4, 4, 4), 1) for i in range(1, n + 1))
 
 
+@dataclass(frozen=True)
+class Bounds:
+    """Where a numeric option makes sense: a finite number from ``low`` to ``high``, each end included
+    unless ``above`` (strictly more than low) or ``below`` (strictly less than high). Declared once per
+    field (``option(..., bounds=…)``); every config's ``__post_init__`` checks its fields against them
+    (``check_bounds``), and the CLI checks its flags when the arguments are read (cli.check_args), so
+    the command line, batch job files and the Python API refuse the same values with the same words.
+    NaN and ±inf are never in range: a NaN weight makes every loss NaN, and the optimizer's non-finite
+    guard then silently keeps the unstylized start image."""
+    low: float = -math.inf
+    high: float = math.inf
+    above: bool = False
+    below: bool = False
+
+    def __str__(self) -> str:
+        if math.isinf(self.high):
+            return f"{'>' if self.above else '≥'} {self.low:g}"
+        if math.isinf(self.low):
+            return f"{'<' if self.below else '≤'} {self.high:g}"
+        return f"in {'(' if self.above else '['}{self.low:g}, {self.high:g}{')' if self.below else ']'}"
+
+    def contains(self, v: float) -> bool:
+        return (math.isfinite(v) and (v > self.low if self.above else v >= self.low)
+                and (v < self.high if self.below else v <= self.high))
+
+    def check(self, flag: str, value, integer: bool = False) -> None:
+        """ConfigError unless ``value`` (a number, or each number of a tuple) is in range; ``integer``:
+        a whole number is needed too (a float iteration count is a caller's mistake, not a rounding)."""
+        kind = "an integer" if integer else "a finite number"
+        for v in value if isinstance(value, (tuple, list)) else (value,):
+            typed = isinstance(v, numbers.Integral if integer else numbers.Real) and not isinstance(v, bool)
+            if not typed or not self.contains(float(v)):
+                raise ConfigError(f"{flag} must be {kind} {self}, got {v!r}")
+
+
+NONNEGATIVE = Bounds(0)
+POSITIVE = Bounds(0, above=True)
+AT_LEAST_1 = Bounds(1)
+FRACTION = Bounds(0, 1, below=True)  # a relative change: 1 would stop every run at its second check
+
+
+def flag_of(f) -> str:
+    """How messages name a field: its command-line flag (``--tv-weight``; metadata ``flag`` where the flag
+    is spelled otherwise, as ``--iterations`` for both iteration caps)."""
+    return f.metadata.get("flag", "--" + f.name.replace("_", "-"))
+
+
+def _number_type(hint):
+    """int or float where a field holds numbers (``int``, ``float | None``, ``tuple[int, ...]``), else None."""
+    args = [t for t in typing.get_args(hint) if t is not type(None)] if typing.get_origin(hint) in (
+        typing.Union, types.UnionType) else [hint]
+    if len(args) != 1:
+        return None  # e.g. --frames: text or a pair (frameranges checks it)
+    hint = args[0]
+    if typing.get_origin(hint) is tuple:
+        hint = typing.get_args(hint)[0]
+    return hint if hint in (int, float) else None
+
+
+@functools.lru_cache(maxsize=None)
+def _bounded_fields(cls) -> tuple[tuple[Any, bool], ...]:
+    """(field, is it an integer) for each numeric field of config ``cls``. A numeric field that declares
+    neither ``bounds`` nor ``choices`` is a TypeError when the first such config is made: no option
+    can be added that takes NaN or any number."""
+    out = []
+    for f in fields(cls):
+        kind = _number_type(typing.get_type_hints(cls)[f.name])
+        if kind is None:
+            continue
+        if "bounds" not in f.metadata and "choices" not in f.metadata:
+            raise TypeError(f"config field {cls.__name__}.{f.name} is a number without bounds (config.Bounds)")
+        if "bounds" in f.metadata:
+            out.append((f, kind is int))
+    return tuple(out)
+
+
+def check_bounds(obj) -> None:
+    """Every numeric field of config ``obj`` is in its ``bounds`` (None only where None is the default:
+    'not given'). Called first by each config's ``__post_init__``."""
+    for f, integer in _bounded_fields(type(obj)):
+        value = getattr(obj, f.name)
+        if not (value is None and f.default is None):
+            f.metadata["bounds"].check(flag_of(f), value, integer=integer)
+
+
 def option(default: Any, help: str, **cli) -> Any:
     """A config field that is also a command-line option, declared once: the CLI (cli.add_config_options)
     makes it ``--field-name`` with the field's default and type (bool: a switch; a tuple of numbers:
     comma-separated) and this ``help`` (``(default …)`` is added unless the text speaks of its default).
     ``cli`` may name: ``short`` ('-y'), ``flag`` (another long name), ``metavar``, ``choices``,
-    ``group`` (its --help section; else the dataclass's HELP_GROUP) and ``encode=True`` (how finished
-    frames are encoded: also an option of ``videostyle assemble``). A field that is no option says so
-    with ``metadata={"cli": False}``; the CLI refuses a field that does neither."""
+    ``group`` (its --help section; else the dataclass's HELP_GROUP), ``encode=True`` (how finished
+    frames are encoded: also an option of ``videostyle assemble``) and ``bounds`` (a Bounds: required for
+    every number, checked by the dataclass and when the command line is read). A field that is no option
+    says so with ``metadata={"cli": False}``; the CLI refuses a field that does neither."""
     return field(default=default, metadata={"help": help, **cli})
 
 
@@ -41,17 +132,18 @@ class OptimConfig:
     # Reference: 2000 / 1000. Warm starts from the warped previous frame converge far sooner, and
     # early stopping ends most later frames well before the cap (measured; see README).
     # One option sets both: --iterations FIRST[,LATER] (cli.py).
-    iterations_first: int = field(default=400, metadata={"cli": False})
-    iterations_later: int = field(default=200, metadata={"cli": False})
+    iterations_first: int = field(default=400, metadata={"cli": False, "bounds": AT_LEAST_1, "flag": "--iterations"})
+    iterations_later: int = field(default=200, metadata={"cli": False, "bounds": AT_LEAST_1, "flag": "--iterations"})
     # Stop when the loss fell by less than this fraction over the last `check_every` iterations.
     # Reference: 1e-4 over 50. Tuned with scripts/bench.py --compare (README): 1 % over 10 stops
     # warm-started frames after ~35 evaluations at 1.014× the reference's final loss.
-    tolerance: float = option(1e-2, "stop when the loss fell by less than this fraction over --check-every iterations")
-    check_every: int = option(10, "iterations between two early-stopping checks")
+    tolerance: float = option(1e-2, "stop when the loss fell by less than this fraction over --check-every iterations",
+                              bounds=FRACTION)
+    check_every: int = option(10, "iterations between two early-stopping checks", bounds=AT_LEAST_1)
     # Cold starts (first frame, --init image/random) improve slowly at first: stop only on 0.1 % over 10.
-    first_tolerance: float = option(1e-3, "--tolerance for cold-started frames")
+    first_tolerance: float = option(1e-3, "--tolerance for cold-started frames", bounds=FRACTION)
     # None: 1.0 for L-BFGS (as the reference), 8.0 (0–255 pixels) for Adam.
-    learning_rate: float | None = option(None, "L-BFGS step (default 1) or Adam rate (default 8)")
+    learning_rate: float | None = option(None, "L-BFGS step (default 1) or Adam rate (default 8)", bounds=POSITIVE)
     # L-BFGS with a strong-Wolfe line search (the reference uses none). A library setting: never offered
     # on the command line, where nothing measured it against the plain steps.
     line_search: bool = field(default=False, metadata={"cli": False})
@@ -59,10 +151,11 @@ class OptimConfig:
     # (the reference's plain L-BFGS). 10: 20–27 % less warping error than 0 at the same loss and
     # evaluations, measured at 64, 128 and 256 px; 30+ trades loss for more stability (README).
     precondition: float = option(10.0, "temporal preconditioning strength: smaller steps on pixels the temporal "
-                                       "loss holds; 0 = off")
+                                       "loss holds; 0 = off", bounds=NONNEGATIVE)
     # Coarse-to-fine: optimize at these fractions of the processing size in turn (1.0 last).
     scales: tuple[float, ...] = option((1.0,), "coarse-to-fine: optimize at these fractions of the size in turn, "
-                                               "ending with 1", metavar="S1,S2,...,1")
+                                               "ending with 1", metavar="S1,S2,...,1",
+                                   bounds=Bounds(0, 1, above=True))
 
     @property
     def step(self) -> float:
@@ -70,15 +163,10 @@ class OptimConfig:
         return self.learning_rate or (1.0 if self.optimizer == "lbfgs" else 8.0)
 
     def __post_init__(self):
+        check_bounds(self)
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}")
-        if self.iterations_first < 0 or self.iterations_later < 0:
-            raise ConfigError("--iterations must be non-negative")
-        if self.precondition < 0:
-            raise ConfigError("--precondition must be non-negative")
-        if self.check_every < 1:
-            raise ConfigError("--check-every must be at least 1")
-        if not self.scales or any(not 0 < s <= 1 for s in self.scales) or self.scales[-1] != 1.0:
+        if not self.scales or self.scales[-1] != 1.0:
             raise ConfigError("--scales must be fractions in (0, 1] ending with 1")
 
 
@@ -87,21 +175,20 @@ class LossConfig:
     HELP_GROUP: ClassVar[str] = "loss weights"
     # Reference: 5. With max pooling at 128–256 px, 5 lets the style swallow the subject (looked at:
     # relu4_2 relative distance 0.83 at 128 px); 50 keeps it recognisable with the style clearly on.
-    content_weight: float = option(50.0, f"{CONTENT_LAYER} content term")
-    style_weight: float = option(1e2, f"Gram style term, {STYLE_LAYERS[0]}…{STYLE_LAYERS[-1]}")
-    tv_weight: float = option(1e-3, "total variation")
+    content_weight: float = option(50.0, f"{CONTENT_LAYER} content term", bounds=NONNEGATIVE)
+    style_weight: float = option(1e2, f"Gram style term, {STYLE_LAYERS[0]}…{STYLE_LAYERS[-1]}", bounds=NONNEGATIVE)
+    tv_weight: float = option(1e-3, "total variation", bounds=NONNEGATIVE)
     # Reference: 1e3 against content 5. The content weight is 10× here, so the temporal weight is too
     # (same temporal/content ratio); at 1e3 the warping error on the cockatoo clip was 5.4× the source's
     # own, at 1e4 it is 1.1× with the same content and style distances.
-    temporal_weight: float = option(1e4, "pull toward the flow-warped previous stylized frame; 0 = none")
+    temporal_weight: float = option(1e4, "pull toward the flow-warped previous stylized frame; 0 = none",
+                                    bounds=NONNEGATIVE)
     # The paper's layers; a library caller may choose others, the command line does not offer it.
     content_layer: str = field(default=CONTENT_LAYER, metadata={"cli": False})
     style_layers: tuple[str, ...] = field(default=STYLE_LAYERS, metadata={"cli": False})
 
     def __post_init__(self):
-        for f in ("content_weight", "style_weight", "tv_weight", "temporal_weight"):
-            if getattr(self, f) < 0:
-                raise ConfigError(f"--{f.replace('_', '-')} must be non-negative")
+        check_bounds(self)
 
 
 PASS_TARGETS = ("both", "processed")
@@ -112,15 +199,16 @@ class MultiPassConfig:
     """Ruder et al. Sec. 3.3; passes=1 is the single-pass algorithm."""
     HELP_GROUP: ClassVar[str] = "multi-pass (Ruder et al. Sec. 3.3)"
     passes: int = option(1, "alternate forward/backward passes over the clip; 1 = single pass "
-                            "(default %(default)s; reference 15)")
+                            "(default %(default)s; reference 15)", bounds=AT_LEAST_1)
     # δ: 1 blends previous pass and warped neighbour equally on reliable pixels
-    blend_weight: float = option(1.0, "δ: weight of the warped neighbour in each pass's start image")
+    blend_weight: float = option(1.0, "δ: weight of the warped neighbour in each pass's start image",
+                                 bounds=NONNEGATIVE)
     # 1-based pass from which the later passes use the temporal loss (reference: 8 of 15, after passes
     # without it). Departure: pass 1 here is the single-pass algorithm, temporal loss included, so every
     # refinement pass can use it too; a schedule whose temporal loss never starts is refused.
     temporal_from_pass: int = option(2, "1-based pass from which the refinement passes use the temporal loss; "
-                                        "pass 1 always does")
-    pass_iterations: int = option(50, "iteration cap per frame in passes after the first")
+                                        "pass 1 always does", bounds=AT_LEAST_1)
+    pass_iterations: int = option(50, "iteration cap per frame in passes after the first", bounds=AT_LEAST_1)
     # The paper pulls a frame toward the neighbours already redone in this pass only; it then loses
     # frame-to-frame consistency against single pass (README, Performance). "both" also pulls toward the
     # other side's previous-pass results.
@@ -128,8 +216,7 @@ class MultiPassConfig:
                                        "only those already redone in this pass (the paper)", choices=PASS_TARGETS)
 
     def __post_init__(self):
-        if self.passes < 1 or self.temporal_from_pass < 1 or self.pass_iterations < 0 or self.blend_weight < 0:
-            raise ConfigError("--passes, --temporal-from-pass must be ≥ 1; --pass-iterations, --blend-weight ≥ 0")
+        check_bounds(self)
         if self.pass_targets not in PASS_TARGETS:
             raise ConfigError(f"--pass-targets must be one of {', '.join(PASS_TARGETS)}")
         if self.passes > 1 and self.temporal_from_pass > self.passes:
@@ -143,7 +230,8 @@ class ChunkConfig:
     """One shot split into chunks that render in parallel (drivers/chunked.py); 0 = one sequential pass."""
     HELP_GROUP: ClassVar[str] = "chunks (parallel rendering of one shot; see --cluster)"
     chunk_frames: int = option(0, "split the shot into chunks of K frames that render in parallel, each "
-                                  "finishing a quick draft of the whole shot (0 = sequential, default)", metavar="K")
+                                  "finishing a quick draft of the whole shot (0 = sequential, default)", metavar="K",
+                              bounds=NONNEGATIVE)
     # The draft: the single-pass method over the whole shot with few iterations per warm-started frame,
     # each started from the warped draft before it on every pixel. It fixes the texture of every frame,
     # consistently along the shot; chunks then finish frames from it. Its cap sets the trade between
@@ -152,36 +240,38 @@ class ChunkConfig:
     # evaluations with content +7 % (8: 36 %, +9 %; 15: 46 %, +6 %); style stays at or above the
     # sequential run's.
     draft_iterations: int = option(10, "iteration cap of the draft's warm-started frames (at most the later "
-                                       "frames' --iterations cap); lower: more parallel, less faithful")
+                                       "frames' --iterations cap); lower: more parallel, less faithful",
+                                   bounds=AT_LEAST_1)
     # A finished frame starts from its draft, which is already painted: it needs fewer iterations than a
     # frame of the single pass (which stops after 30–60 on the cockatoo clip), and the last chunk's
     # finishing is on the critical path: 20 instead of 30 took it from 45 % to 40 % at 11 draft
     # iterations, content +6 % → +7 %.
     finish_iterations: int = option(20, "iteration cap of a chunk's frames finished from the draft (at most "
-                                         "the later frames' --iterations cap)")
+                                         "the later frames' --iterations cap)", bounds=AT_LEAST_1)
     # Pull toward the frame's own draft on every pixel, × --temporal-weight: it keeps the chunks' frames on
     # the draft's texture, so two chunks meet with the same one.
-    draft_anchor: float = option(2.0, "weight of the pull toward the draft, relative to --temporal-weight")
+    draft_anchor: float = option(2.0, "weight of the pull toward the draft, relative to --temporal-weight",
+                                 bounds=NONNEGATIVE)
 
     def __post_init__(self):
-        if (self.chunk_frames < 0 or self.chunk_frames == 1 or self.draft_iterations < 1
-                or self.finish_iterations < 1 or self.draft_anchor < 0):
-            raise ConfigError("--chunk-frames must be 0 (off) or at least 2; --draft-iterations and "
-                              "--finish-iterations at least 1; --draft-anchor non-negative")
+        check_bounds(self)
+        if self.chunk_frames == 1:
+            raise ConfigError("--chunk-frames must be 0 (off) or at least 2")
 
 
 @dataclass(frozen=True)
 class DreamConfig:
     """DeepDream (objectives.DreamObjective): amplify what ``layer`` responds to, coarse to fine over
     ``octaves`` sizes, each ``octave_scale`` times the previous (the last is the processing size)."""
-    layer: str = "relu4_2"
-    octaves: int = 4
-    octave_scale: float = 1.4
+    # The dream command's own flags (cli._add_dream_options), which read these defaults and bounds.
+    layer: str = field(default="relu4_2", metadata={"cli": False, "choices": DREAM_LAYERS})
+    octaves: int = field(default=4, metadata={"cli": False, "bounds": AT_LEAST_1})
+    octave_scale: float = field(default=1.4, metadata={"cli": False, "bounds": AT_LEAST_1})
     # −weight·log(E/E_source) of the layer's energy E = mean(a²), + anchor·mean((x − frame)²) on 0–255
     # pixels. Looked at on the cockatoo clip at 128 px: 1e4 / 30 gives clearly visible patterns (energy
     # 3.4× the frame's) with the subject kept; 3e4 or anchor 10 bury more of it.
-    weight: float = 1e4
-    anchor: float = 30.0
+    weight: float = field(default=1e4, metadata={"cli": False, "bounds": NONNEGATIVE, "flag": "--dream-weight"})
+    anchor: float = field(default=30.0, metadata={"cli": False, "bounds": NONNEGATIVE})
 
     @property
     def scales(self) -> tuple[float, ...]:
@@ -189,12 +279,9 @@ class DreamConfig:
         return tuple(self.octave_scale ** -(self.octaves - 1 - k) for k in range(self.octaves))
 
     def __post_init__(self):
+        check_bounds(self)
         if self.layer not in DREAM_LAYERS:
             raise ConfigError(f"--layer must be a VGG19 ReLU layer: {', '.join(DREAM_LAYERS)}")
-        if self.octaves < 1 or self.octave_scale < 1:
-            raise ConfigError("--octaves must be at least 1 and --octave-scale at least 1")
-        if self.weight < 0 or self.anchor < 0:
-            raise ConfigError("--dream-weight and --anchor must be non-negative")
 
 
 @dataclass(frozen=True)
@@ -206,7 +293,9 @@ class StylizeConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     multipass: MultiPassConfig = field(default_factory=MultiPassConfig)
     chunks: ChunkConfig = field(default_factory=ChunkConfig)
-    max_side: int = option(256, "processing size: longer side in pixels, aspect kept, never enlarged")
+    # VGG19 pools 4 times: below 16 px the deepest style layers have no pixels left.
+    max_side: int = option(256, "processing size: longer side in pixels, aspect kept, never enlarged",
+                           bounds=Bounds(16))
     # later frames; the first frame has no previous one
     init: str = option("prevwarped", "start of each later frame: the warped previous result (the frame where "
                                      "the flow is unreliable), the warped previous result everywhere, the "
@@ -215,13 +304,14 @@ class StylizeConfig:
     # 'image' or 'random' for frame 0 (and for every frame when init='random')
     first_init: str = option("image", "start of the first frame", choices=FIRST_INITS, group="optimizer")
     # style image resized to style_scale × max_side (longer side)
-    style_scale: float = option(1.0, "style image size relative to the processing size")
+    style_scale: float = option(1.0, "style image size relative to the processing size", bounds=POSITIVE)
     style_blend: tuple[float, ...] | None = option(None, "relative weights of several --style images (default: equal)",
-                                                   metavar="W1,W2,...")
+                                                   metavar="W1,W2,...", bounds=NONNEGATIVE)
     # temporal targets from frames t−j, j in this set (paper: 1,2,4)
     long_term: tuple[int, ...] = option((1,), "also pull toward stylized frames t−j warped by flow t→t−j; each "
                                               "pixel follows the closest frame where it was visible (default 1: "
-                                              "short-term only)", metavar="1,2,4", group="optimizer")
+                                              "short-term only)", metavar="1,2,4", group="optimizer",
+                                  bounds=AT_LEAST_1)
     flow: str = option("dis", "optical flow: OpenCV DIS, Farneback, DeepFlow or TV-L1", choices=FLOW_METHODS,
                        group="flow and network")
     flow_preset: str = option("medium", "OpenCV DIS preset", choices=DIS_PRESETS, group="flow and network")
@@ -234,7 +324,8 @@ class StylizeConfig:
                                     "float32 elsewhere", choices=PRECISIONS, group="flow and network")
     compile: bool = option(False, "torch.compile the network: fused kernels, a one-off compile per frame size "
                                   "(GPU runs)", group="flow and network")
-    seed: int = option(0, "random seed", group="optimizer")
+    # numpy seeds each frame's generator with [seed, number], which takes no negative number.
+    seed: int = option(0, "random seed", group="optimizer", bounds=NONNEGATIVE)
     # What a frame is optimized for: 'style' (content + Gram style, ``loss``) or 'dream' (``dream``). The
     # command sets it (stylize / dream), and the dream command declares its own options
     # (cli._add_dream_options), so neither is a flag.
@@ -242,17 +333,16 @@ class StylizeConfig:
     dream: DreamConfig = field(default_factory=DreamConfig, metadata={"cli": False})
 
     def __post_init__(self):
+        check_bounds(self)
         if self.objective not in OBJECTIVES:
             raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}")
         if self.init not in INITS:
             raise ConfigError(f"--init must be one of {', '.join(INITS)}")
         if self.first_init not in FIRST_INITS:
             raise ConfigError("--first-init must be 'image' or 'random'")
-        if self.max_side < 16:
-            raise ConfigError("--max-side must be at least 16 (VGG19 pools 4 times)")
-        if self.style_scale <= 0:
-            raise ConfigError("--style-scale must be positive")
-        if not self.long_term or 1 not in self.long_term or any(j < 1 for j in self.long_term):
+        if self.style_blend is not None and not sum(self.style_blend) > 0:
+            raise ConfigError("--style-blend weights must not all be zero")
+        if not self.long_term or 1 not in self.long_term:
             raise ConfigError("--long-term must be positive frame offsets including 1, e.g. 1,2,4")
         if self.flow not in FLOW_METHODS:
             raise ConfigError(f"--flow must be one of {', '.join(FLOW_METHODS)}")
@@ -282,12 +372,16 @@ class OutputOptions:
               "numbers, inclusive: a sequence's own file numbers (1001-1050 on shot.1001.exr …), a video's 0-based "
               "frame numbers (0-47 = 0:48)", metavar="RANGE")
     # A video keeps its own timing so that its audio stays in sync: --fps is refused for one.
+    # Bounds: the rate becomes a fraction with a denominator up to 10⁶ (pipeline), which must not round to 0.
     fps: float | None = option(None, "frame rate for a frame-sequence input (default 25); refused for a video input, "
-                                     "which keeps its own timing so the audio stays in sync", encode=True)
+                                     "which keeps its own timing so the audio stays in sync", encode=True,
+                               bounds=Bounds(1e-3, 1e6))
     no_audio: bool = option(False, "write no audio stream", short="-an", encode=True)  # FFmpeg's spelling
     # default libx264; .webm vp9; .gif gif
     codec: str | None = option(None, "video codec, e.g. libx264 (default), libx265, ffv1, prores_ks", encode=True)
-    crf: int | None = option(None, "quality for x264/x265 (default 18; lower is better)", encode=True)
+    # 0–51 for x264/x265, 0–63 for VP9: the encoder (video.py) checks its own top once the codec is known.
+    crf: int | None = option(None, "quality for x264/x265 (default 18; lower is better)", encode=True,
+                             bounds=Bounds(0, 63))
     output_size: str = option("processing", "write frames at the processing size or upscaled to the source size",
                               choices=OUTPUT_SIZES, encode=True)
     preserve_colors: bool = option(False, "keep the source colours: stylized luminance with the frame's chroma "
@@ -315,12 +409,11 @@ class OutputOptions:
                              group="work folder and resume")
 
     def __post_init__(self):
+        check_bounds(self)
         if self.output_size not in OUTPUT_SIZES:
             raise ConfigError("--output-size must be 'processing' or 'original'")
         if self.depth not in DEPTHS:
             raise ConfigError(f"--depth must be 8 or 16, got {self.depth}")
-        if self.fps is not None and not self.fps > 0:
-            raise ConfigError("--fps must be positive")
 
 
 @dataclass(frozen=True)
@@ -331,18 +424,14 @@ class ClusterOptions:
     cluster: str | None = option(None, "render on Ray: 'local' starts one on this machine, 'auto' joins the running "
                                        "cluster (ray start), or a head ADDRESS host:port", metavar="local|auto|ADDRESS")
     workers: int | None = option(None, "workers (one actor each, network loaded once); default one per GPU, else one "
-                                       "per 2 CPU cores")
+                                       "per 2 CPU cores", bounds=AT_LEAST_1)
     gpus_per_worker: float | None = option(None, "GPUs per worker, fractions allowed (0.5 = two per GPU); default 1 "
-                                                 "when the cluster has GPUs, else 0")
-    cpus_per_worker: int | None = option(None, "CPU cores per worker (torch threads); default 2, or 1 with GPUs")
+                                                 "when the cluster has GPUs, else 0", bounds=NONNEGATIVE)
+    cpus_per_worker: int | None = option(None, "CPU cores per worker (torch threads); default 2, or 1 with GPUs",
+                                         bounds=AT_LEAST_1)
 
     def __post_init__(self):
-        if self.workers is not None and self.workers < 1:
-            raise ConfigError("--workers must be at least 1")
-        if self.gpus_per_worker is not None and not 0 <= self.gpus_per_worker:
-            raise ConfigError("--gpus-per-worker must be non-negative")
-        if self.cpus_per_worker is not None and self.cpus_per_worker < 1:
-            raise ConfigError("--cpus-per-worker must be at least 1")
+        check_bounds(self)
         if self.cluster is None and (self.workers or self.gpus_per_worker is not None or self.cpus_per_worker):
             raise ConfigError("--workers, --gpus-per-worker and --cpus-per-worker need --cluster")
 

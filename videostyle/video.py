@@ -660,7 +660,7 @@ class VideoWriter:
             top = 63 if self.codec == "libvpx-vp9" else 51
             crf = DEFAULT_CRF if crf is None else crf
             if not isinstance(crf, int) or isinstance(crf, bool) or not 0 <= crf <= top:
-                raise ConfigError(f"crf for {self.codec} must be an integer from 0 to {top}, got {crf!r}")
+                raise ConfigError(f"--crf for {self.codec} must be an integer from 0 to {top}, got {crf!r}")
             self._options["crf"] = str(crf)
         if self.codec == "libvpx-vp9":
             # b=0: constant quality rather than a bitrate cap; cpu-used 4 / row-mt: libvpx's
