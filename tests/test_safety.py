@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import random
+import re
 
 import cv2
 import numpy as np
@@ -227,43 +228,110 @@ def test_non_finite_values_never_reach_a_frame_or_json(tmp_path):
     assert finite({"a": [1.0, float("nan")], "b": (float("-inf"),)}) == {"a": [1.0, None], "b": [None]}
 
 
+def _identities(root) -> dict[str, tuple[str, tuple[int, int]]]:
+    """Every file below ``root`` (links followed for files, not for folders) with the hash of its bytes and
+    the (device, inode) it is, so a name that reaches an input through a symlink or a hard link is known."""
+    out = {}
+    for rel, digest in snapshot(root).items():
+        st = os.stat(os.path.join(root, rel))
+        out[rel] = (digest, (st.st_dev, st.st_ino))
+    return out
+
+
+def _name(root, path: str) -> str:
+    """``path`` as a snapshot names it: its folder with links resolved, its last part as given (a file
+    written to that name replaces the name, never what a link there points at)."""
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    return os.path.relpath(os.path.join(folder, os.path.basename(path.rstrip(os.sep))), os.path.realpath(root))
+
+
+def _frame_count(path: str) -> int:
+    import av
+    with av.open(path) as c:
+        return sum(1 for _ in c.decode(video=0))
+
+
 def test_random_path_combinations_never_change_a_file_they_do_not_name(tmp_path, capsys):
-    """Property: for random combinations of output, work folder, report and compare paths (the same path
-    twice, nested paths, symlinks), every file that existed before is unchanged afterwards, except the
-    outputs the run was asked to write when it succeeded."""
+    """Property: for random combinations of output, work folder, report and compare paths (fresh names,
+    the same path twice, nested paths, folders, symlinks, hard links), every file that existed before is
+    unchanged afterwards. The one exception is a run that succeeds: it may write the outputs it was asked
+    for and its own work folder, and nothing else. An input (the clip, the style image) never changes,
+    whatever name reaches it. Successful runs really render, so a missing check shows as a changed file."""
     clip = make_video(tmp_path / "clip.mp4", n=2)
-    style = tmp_path / "style.png"
-    cv2.imwrite(str(style), np.full((20, 20, 3), 60, np.uint8))
+    cv2.imwrite(str(tmp_path / "style.png"), np.full((20, 20, 3), 60, np.uint8))
+    (tmp_path / "shot").mkdir()  # a style image named like a frame of a folder output
+    cv2.imwrite(str(tmp_path / "shot" / "000001.png"), np.full((20, 20, 3), 90, np.uint8))
     (tmp_path / "d").mkdir()
     (tmp_path / "d" / "user.txt").write_text("keep")
     os.symlink(tmp_path / "d", tmp_path / "link")
     os.symlink(clip, tmp_path / "clip-link.mp4")
-    places = ["clip.mp4", "clip-link.mp4", "style.png", "d", "d/", "link", "d/user.txt", "d/x.mp4", "d/r.json",
-              "o.mp4", "o2.mp4", "r.json", "d/sub", ".", "seq/"]
+    os.link(clip, tmp_path / "clip-hard.mp4")
+    os.symlink(tmp_path / "style.png", tmp_path / "style-link.png")
+    os.link(tmp_path / "style.png", tmp_path / "style-hard.png")
+    styles = ["style.png", "style-link.png", "shot/000001.png"]
+    clashes = ["clip.mp4", "clip-link.mp4", "clip-hard.mp4", "style.png", "style-link.png", "style-hard.png",
+               "shot/000001.png", "shot" + os.sep, "d", "d" + os.sep, "link", "link" + os.sep, "d/user.txt",
+               "link/user.txt", "d/x.mp4", "d/r.json", "o.mp4", "r.json", "d/sub", ".", "seq" + os.sep]
     rng = random.Random(10)
-    for trial in range(14):
-        pick = {k: rng.choice(places) for k in ("output", "work", "report", "compare")}
-        if not pick["output"].endswith((".mp4", "/")):
-            pick["output"] = rng.choice(["o.mp4", "seq/", "d/x.mp4"])
-        argv = ["stylize", str(clip), "--style", str(style), "-o", str(tmp_path / pick["output"])]
-        if rng.random() < 0.7:
-            argv += ["--work-dir", str(tmp_path / pick["work"])]
-        if rng.random() < 0.5:
-            argv += ["--report", str(tmp_path / pick["report"])]
-        if rng.random() < 0.5:
-            argv += ["--compare", str(tmp_path / pick["compare"])]
-        before = snapshot(tmp_path)
+    tool_files: set[str] = set()  # files a run's work folder held (a failed run may leave them for a rerun)
+    results, new_frame_folders = [], 0
+    # First each input under each of its names as the one clash of a run, then random combinations.
+    forced = [("output", "clip.mp4"), ("compare", "clip-link.mp4"), ("output", "clip-hard.mp4"),
+              ("compare", "clip-hard.mp4"), ("report", "style.png"), ("report", "style-link.png"),
+              ("report", "style-hard.png")]
+    for trial in range(len(forced) + 16):
+        # Fresh names, of which none, one or two are swapped for a clash: some runs succeed, and each
+        # refused one would change a file if its check were missing.
+        fresh = {"output": rng.choice([f"o{trial}.mp4", f"seq{trial}" + os.sep, f"d/n{trial}.mp4"]),
+                 "work": f"w{trial}", "report": f"r{trial}.json", "compare": f"c{trial}.mp4"}
+        pick = dict(fresh)
+        used = ["output"] + [k for k, chance in (("work", 0.7), ("report", 0.5), ("compare", 0.5))
+                             if rng.random() < chance]
+        clash = rng.choice(clashes)
+        for key in rng.sample(used, min(len(used), rng.choice([0, 1, 1, 2]))):
+            pick[key] = clash if rng.random() < 0.3 else rng.choice(clashes)  # sometimes one place twice
+        if not pick["output"].endswith((".mp4", os.sep)):
+            pick["output"] = rng.choice(["o.mp4", "seq" + os.sep, "d/x.mp4", "shot" + os.sep])
+        style = rng.choice(styles)
+        if trial < len(forced):
+            pick, style = {**fresh, forced[trial][0]: forced[trial][1]}, "style.png"
+            used = sorted(set(used) | {forced[trial][0]}, key=list(fresh).index)
+        given = {k: str(tmp_path / v.rstrip(os.sep)) + (os.sep if v.endswith(os.sep) else "") for k, v in pick.items()}
+        argv = ["stylize", str(rng.choice([clip, tmp_path / "clip-link.mp4", tmp_path / "clip-hard.mp4"])),
+                "--style", str(tmp_path / style), "-o", given["output"]]
+        for option, key in (("--work-dir", "work"), ("--report", "report"), ("--compare", "compare")):
+            if key in used:
+                argv += [option, given[key]]
+        before, new_folder = _identities(tmp_path), not os.path.exists(given["output"])
         code = main(argv + ["-y"] + FAST)
-        capsys.readouterr()
-        after = snapshot(tmp_path)
+        err = capsys.readouterr().err
+        after = _identities(tmp_path)
+        changed = [p for p, (digest, _) in before.items() if after.get(p, (None,))[0] != digest]
+        inputs = {before[_name(tmp_path, str(clip))][1], before[_name(tmp_path, str(tmp_path / style))][1]}
+        touched_inputs = [p for p in changed if before[p][1] in inputs]
+        assert not touched_inputs, ("an input changed", pick, argv, code, touched_inputs, err)
+        work = os.path.realpath(given["work"]) if "work" in used else None
+        in_work = {p for p in set(after) - set(before) if work and (
+            os.path.join(os.path.realpath(tmp_path), p) + os.sep).startswith(work + os.sep)}
+        tool_files |= in_work
         if code == 0:
-            named = {os.path.relpath(os.path.realpath(a), os.path.realpath(tmp_path))
-                     for a in argv[5:] if os.path.isfile(a)}
-            changed = [p for p in unchanged(before, after) if p not in named and not p.startswith("seq/")]
+            allowed = {_name(tmp_path, given[k]) for k in used if k != "work"}
+            for key in ("output", "compare"):
+                if key in used and os.path.isdir(given[key]):  # frames %06d.png, replacing those there
+                    frames = sorted(f for f in os.listdir(given[key]) if re.fullmatch(r"\d{6}\.png", f))
+                    assert frames == ["000001.png", "000002.png"], (argv, frames)
+                    new_frame_folders += key == "output" and new_folder  # named by a trailing separator
+                    allowed |= {_name(tmp_path, os.path.join(given[key], f)) for f in frames}
+                elif key in used:
+                    assert _frame_count(given[key]) == 2, argv
+            if "report" in used:
+                assert json.load(open(given["report"]))["totals"], argv
+            strays = [p for p in changed if p not in allowed and p not in tool_files]
         else:
-            changed = unchanged(before, after)
-        assert code in (0, 1, 2) and not changed, (pick, argv, code, changed)
-        json.dumps(pick)
+            strays = changed
+        assert code in (0, 1, 2) and not strays, (pick, argv, code, strays, err)
+        results.append(code)
+    assert results.count(0) >= 4 and results.count(2) >= 4 and new_frame_folders >= 2, (results, new_frame_folders)
 
 
 def test_a_save_interrupted_between_image_and_record_leaves_the_frame_undone(tmp_path, monkeypatch):
