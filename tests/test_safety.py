@@ -17,6 +17,7 @@ from mediagen import make_video, texture
 from videostyle.atomic import finite
 from videostyle.cli import main
 from videostyle.errors import InputError
+from videostyle.flowsource import EstimatedFlows
 from videostyle.store import WorkStore, file_identity
 
 FAST = ["--iterations", "2,1", "--max-side", "32", "--quiet", "--device", "cpu"]
@@ -156,7 +157,7 @@ def test_cleanup_removes_only_what_the_store_made(tmp_path):
     root = tmp_path / "work"
     store = WorkStore.open(str(root), {"input": {}, "config": {"a": 1}})
     store.save(0, np.zeros((4, 4, 3), np.uint16), {"index": 0})
-    os.makedirs(root / "flows" / "dis")
+    EstimatedFlows("dis", "ultrafast", str(root / "flows"), size=(4, 4))  # the flow cache's folder
     (root / "my-notes.txt").write_text("put here by a person")
     store.remove()
     assert sorted(os.listdir(root)) == ["my-notes.txt"]

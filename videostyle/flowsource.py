@@ -15,7 +15,7 @@ import numpy as np
 from .flow import FlowEstimator, consistency_weights
 from .errors import OutputError
 from .flowio import FlowDirectory, distrust, finite_flow, flow_name_between, read_flo, write_flo
-from .store import work_folder_error
+from .store import make_dirs, note_written, work_folder_error
 
 Pair = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -23,17 +23,19 @@ Pair = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 class EstimatedFlows:
     """OpenCV flow in both directions plus the consistency check. With ``cache_dir``, flows are kept as
     .flo files named by frame pair (absolute 1-based numbers) under a folder keyed by method, preset and
-    size, and read back instead of recomputed (an interrupted run does not redo them)."""
+    size, and read back instead of recomputed (an interrupted run does not redo them). ``cache_dir`` is
+    ``flows/`` of a work folder: what is written there goes into the work folder's ledger (store.py), so
+    cleaning up deletes it and nothing else."""
 
     def __init__(self, method: str, preset: str, cache_dir: str | None = None,
                  size: tuple[int, int] | None = None):
         self._estimate = FlowEstimator(method, preset)
         self._dir = None
         if cache_dir is not None and size is not None:
-            self._dir = os.path.join(cache_dir, f"{method}-{preset}-{size[0]}x{size[1]}")
-            self._work = os.path.dirname(cache_dir)  # named in a full-disk error
+            self._work = os.path.dirname(os.path.abspath(cache_dir))  # the work folder: ledger, errors
+            key = os.path.join(os.path.basename(os.path.abspath(cache_dir)), f"{method}-{preset}-{size[0]}x{size[1]}")
             try:
-                os.makedirs(self._dir, exist_ok=True)
+                self._dir = make_dirs(self._work, key)
             except OSError as exc:
                 raise work_folder_error(self._work, exc) from None
 
@@ -50,8 +52,9 @@ class EstimatedFlows:
         flow, bad = finite_flow(self._estimate(a, b))
         if bad is None:  # a flow with repaired pixels is not cached: the repair's mask would be lost
             try:
+                note_written(self._work, os.path.relpath(path, self._work))
                 write_flo(path, flow)
-            except OutputError as exc:
+            except (OSError, OutputError) as exc:
                 raise work_folder_error(self._work, exc) from None
         return flow, bad
 

@@ -3,20 +3,25 @@
 People point options at the wrong place (``--report`` at the input, ``--work-dir`` at their home folder,
 the output into the folder of the style images). A render tool must never lose a file because of it, so a
 clash is a one-line error before anything is created. Paths are compared after resolving symlinks
-(``os.path.realpath``), so a link to the input is the input.
+(``os.path.realpath``), and files that exist are also compared by device and inode
+(``os.path.samefile``), so a symlink or a hard link to the input is the input.
 
 What counts as a clash:
 - a file we write is a file we read, or another file we write;
 - a frame-sequence output (folder or pattern) would put, or replace, frames of its pattern where a file
   we read lies (a style image named ``000001.png`` in the output folder);
 - a folder we read (frame folder, flow folder) is a folder we write frames into;
-- the work folder is, contains, or lies inside anything named here (see ``check_work_dir``).
+- the work folder is or contains anything read or written here, or lies inside an output frame folder
+  (see ``check_work_dir``). It may lie inside a folder that is read (the folder of the input frames, a
+  preview movie's work folder beside its plates): only the files directly in a read folder are read, so
+  a work folder there holds none of them.
 """
 from __future__ import annotations
 
 import os
 import re
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from .errors import ConfigError
 
@@ -26,6 +31,24 @@ _NUMBER_FIELD = re.compile(r"%(0\d+)?d")
 def real(path: str) -> str:
     """Absolute path with symlinks resolved (also for a path that does not exist yet)."""
     return os.path.realpath(os.path.abspath(os.fspath(path)))
+
+
+def _inode(path: str) -> tuple[int, int] | None:
+    """(device, inode) of an existing file, None for one that does not exist (or cannot be read)."""
+    try:
+        st = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def same_file(a: str, b: str) -> bool:
+    """Whether ``a`` and ``b`` name one file: the same real path, or (both existing) the same device and
+    inode, as a hard link is. Writing ``a`` by a rename would only break such a link by luck."""
+    if real(a) == real(b):
+        return True
+    ia = _inode(a)
+    return ia is not None and ia == _inode(b)
 
 
 def is_within(path: str, folder: str) -> bool:
@@ -49,12 +72,24 @@ class Written:
     names: str | None = None    # a set of files: regular expression of their names
 
     def takes(self, file: str) -> bool:
-        """Whether writing this may create or replace ``file``."""
+        """Whether writing this may create or replace ``file`` (by name, or an existing file of the
+        pattern that is ``file`` through a hard link)."""
         if self.pattern is None:
-            return real(file) == real(self.path)
-        if real(os.path.dirname(real(file))) != real(self.path):
-            return False
-        return re.fullmatch(self.names, os.path.basename(file)) is not None
+            return same_file(file, self.path)
+        if (real(os.path.dirname(real(file))) == real(self.path)
+                and re.fullmatch(self.names, os.path.basename(file)) is not None):
+            return True
+        inode = _inode(file)
+        return inode is not None and inode in self._existing
+
+    @cached_property
+    def _existing(self) -> frozenset:
+        """(device, inode) of the files of the pattern that exist now (listed once, not per file read)."""
+        try:
+            names = [e.path for e in os.scandir(self.path) if re.fullmatch(self.names, e.name)]
+        except OSError:
+            return frozenset()
+        return frozenset(filter(None, map(_inode, names)))
 
 
 def written_file(what: str, path: str) -> Written:
@@ -109,14 +144,14 @@ class PathPlan:
                                       "give each its own name")
 
     def check_work_dir(self, work_dir: str) -> None:
-        """The work folder must not be, contain or lie inside anything the run reads or writes: it is the
-        one place the run creates and later cleans up."""
+        """The work folder is the one place the run creates and later cleans up: it must not be or contain
+        anything the run reads or writes, nor lie inside an output frame folder. It may lie inside a folder
+        that is read (``plates/out.mp4.videostyle`` beside ``plates/in.%04d.png``): only the files
+        directly in that folder are read, and the work folder holds none of them."""
         named = [(what, p) for what, p in self.reads] + [(what, d) for what, d in self.read_dirs]
         for what, p in named:
             if is_within(p, work_dir):
                 raise ConfigError(f"--work-dir {work_dir} contains the {what} {p}; choose an empty or new folder")
-            if is_within(work_dir, p):
-                raise ConfigError(f"--work-dir {work_dir} lies inside the {what} folder {p}; choose another folder")
         for w in self.writes:
             if w.pattern is not None and is_within(work_dir, w.path):
                 raise ConfigError(f"--work-dir {work_dir} lies inside the {w.what} frame folder {w.path}; "

@@ -2,6 +2,10 @@
 
 Layout of ``OUTPUT.videostyle/``::
 
+    .videostyle-work           the mark: created exclusively (O_EXCL) when the store makes the folder, or
+                               takes a new empty one; a folder without it is never resumed nor emptied
+    .videostyle-written        the ledger: one line for every file and folder the store (and its flow
+                               cache) created, written before the thing itself
     manifest.json              settings and input identity of the run that created it
     frames/p00/000123.png      finished stylized frame 123 of pass 0 (16-bit PNG: exactly the state the
     frames/p00/000123.json     next frame starts from) and its report record; the .json is written last,
@@ -12,18 +16,21 @@ Every file is written under a temporary name, flushed to the disk and renamed (a
 kill or a power loss at any moment leaves either a whole frame or none. Drivers ask ``store.load(index)``
 whether a frame is done; they never look at paths.
 
-The folder is the user's disk: ``open`` accepts only a new or empty folder or one holding our manifest,
-and ``remove`` deletes only what this module creates (manifest, frames/, flows/), then the folder if it
-is empty.
+The folder is the user's disk. A ``manifest.json`` with the right keys is no proof of ownership (anyone
+can write one), so ``open`` accepts only a new or empty folder or one holding our mark, and ``remove`` and
+``--restart`` delete only the files and folders named in the ledger (a folder only once it is empty),
+never a subfolder by its name: a file a person put into ``frames/`` stays. A folder from a release before
+the mark is refused with a line saying how to remove it by hand.
 """
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import json
 import os
 import re
-import shutil
+import secrets
 from typing import Any
 
 import numpy as np
@@ -34,8 +41,9 @@ from .frames import encode_image, from_uint16, read_image16, to_uint16
 
 FORMAT = 3  # 3: input identity by content; 2: 16-bit frames (1 held 8-bit ones)
 MANIFEST = "manifest.json"
+MARK = ".videostyle-work"
+LEDGER = ".videostyle-written"
 _NUMBER_FIELD = re.compile(r"%0?\d*d")
-_OURS = (MANIFEST, "frames", "flows")  # everything the store (and the flow cache) creates in the folder
 
 
 def default_work_dir(output: str) -> str:
@@ -114,6 +122,74 @@ def work_folder_error(root: str, exc: Exception) -> OutputError:
                        "the same command to continue)")
 
 
+def note_written(root: str, *names: str) -> None:
+    """Add ``names`` (paths relative to ``root``) to the ledger before they are created, so whatever a
+    kill leaves behind is still known as ours. One append per call: writers in other processes (Ray
+    workers) add their own lines without a lock."""
+    lines = "".join(f"{n.replace(os.sep, '/')}\n" for n in names)
+    fd = os.open(os.path.join(root, LEDGER), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        os.write(fd, lines.encode())
+    finally:
+        os.close(fd)
+
+
+def make_dirs(root: str, name: str) -> str:
+    """``os.makedirs(root/name)``, recording each folder it creates below ``root``; returns the full path."""
+    os.makedirs(root, exist_ok=True)
+    path, made = root, []
+    for part in name.replace("/", os.sep).split(os.sep):
+        path = os.path.join(path, part)
+        if not os.path.isdir(path):
+            made.append(os.path.relpath(path, root))
+    if made:
+        note_written(root, *made)
+        os.makedirs(os.path.join(root, name), exist_ok=True)
+    return os.path.join(root, name)
+
+
+def _recorded(root: str) -> list[str]:
+    """The ledger's entries that name a place inside ``root`` (a damaged or edited line never reaches
+    outside it, through '..' or a folder replaced by a link), each once, in the order written."""
+    try:
+        with open(os.path.join(root, LEDGER), encoding="utf-8", errors="replace") as f:
+            names = list(dict.fromkeys(line.rstrip("\n") for line in f))
+    except OSError:
+        return []
+    top = os.path.realpath(root)
+    inside = []
+    for n in names:
+        path = os.path.join(root, n)
+        parent = os.path.realpath(os.path.dirname(path))
+        if n and not os.path.isabs(n) and ".." not in n.split("/") and (parent + os.sep).startswith(top + os.sep):
+            inside.append(n)
+    return inside
+
+
+def _delete_recorded(root: str, keep: tuple[str, ...] = ()) -> None:
+    """Delete what the ledger names (files with the temporary files a kill left beside them; then
+    folders, deepest first, each only if empty), except ``keep``; the ledger is rewritten to what stays."""
+    names = _recorded(root)
+    for n in names:
+        path = os.path.join(root, n)
+        if n in keep or (os.path.isdir(path) and not os.path.islink(path)):
+            continue
+        folder, base = os.path.split(path)
+        # write_atomic's and flowio's temporary names (a kill between creating and renaming leaves one).
+        temporary = [p for kind in ("tmp", "partial")
+                     for p in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(base)}.{kind}-*"))]
+        for stale in [path] + temporary:
+            with contextlib.suppress(OSError):
+                os.remove(stale)
+    for n in sorted(names, key=lambda n: n.count("/"), reverse=True):
+        path = os.path.join(root, n)
+        if n not in keep and os.path.isdir(path) and not os.path.islink(path):
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+    left = [n for n in names if os.path.lexists(os.path.join(root, n))]
+    write_atomic(os.path.join(root, LEDGER), "".join(f"{n}\n" for n in left), durable=False)
+
+
 class WorkStore:
     """Finished frames keyed by (pass, index), plus the manifest they were made under."""
 
@@ -140,10 +216,11 @@ class WorkStore:
                                   "rerun with --restart to discard it, or use another --work-dir")
             if changed or restart:
                 # Frames and cached flows belong to the old input and settings: both go.
-                for sub in ("frames", "flows"):
-                    shutil.rmtree(os.path.join(root, sub), ignore_errors=True)
+                _delete_recorded(root, keep=(MANIFEST,))
         try:
             os.makedirs(root, exist_ok=True)
+            _mark(root)
+            note_written(root, MANIFEST)
             write_json(path, manifest)
         except OSError as exc:
             raise OutputError(f"cannot write work folder {root}: {exc.strerror or exc}") from None
@@ -195,7 +272,9 @@ class WorkStore:
         """Keep a finished frame (H×W×3 uint16 RGB) and its record."""
         base = self._base(index, pass_)
         try:
-            os.makedirs(os.path.dirname(base), exist_ok=True)
+            make_dirs(self.root, os.path.relpath(os.path.dirname(base), self.root))
+            name = os.path.relpath(base, self.root)
+            note_written(self.root, name + ".png", name + ".json")
             write_atomic(base + ".png", encode_image(image, ".png"))
             write_json(base + ".json", record, indent=None)
         except (OSError, OutputError) as exc:
@@ -217,35 +296,51 @@ class WorkStore:
         return sum(1 for n in os.listdir(d) if n.endswith(".json")) if os.path.isdir(d) else 0
 
     def remove(self) -> None:
-        """Delete what the store created, then the folder if that left it empty; anything else in it
-        (a file the user put there) stays, and so does the folder."""
-        for name in _OURS:
-            path = os.path.join(self.root, name)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    os.remove(path)
+        """Delete what the ledger names, then the ledger and the mark, then the folder if that left it
+        empty; anything else in it (a file the user put there, even inside ``frames/``) stays, and so
+        does the folder."""
+        with contextlib.suppress(OSError):
+            _delete_recorded(self.root)
+        for name in (LEDGER, MARK):
+            with contextlib.suppress(OSError):
+                os.remove(os.path.join(self.root, name))
         with contextlib.suppress(OSError):
             os.rmdir(self.root)
 
 
+def _mark(root: str) -> None:
+    """Put our mark into a folder that check_work_folder found new or empty (a folder holding the mark
+    already is ours). O_EXCL: two runs starting on one new folder cannot both take it."""
+    mark = os.path.join(root, MARK)
+    if os.path.isfile(mark):
+        return
+    fd = os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"videostyle work folder {secrets.token_hex(8)}\n"
+                "Made by videostyle; its ledger (.videostyle-written) names what it may delete.\n")
+
+
 def check_work_folder(root: str) -> None:
-    """Refuse a folder that exists and is neither empty nor a work folder (by its manifest): cleaning up
-    after the run must never touch somebody else's files."""
+    """Refuse a folder that exists and is neither empty nor marked as ours: cleaning up after the run
+    must never touch somebody else's files. A folder with a manifest of ours but no mark (an earlier
+    release made it, or a person wrote one) is refused too, and never emptied."""
     if not os.path.exists(root):
         return
     if not os.path.isdir(root):
         raise ConfigError(f"--work-dir {root} is a file, not a folder")
-    entries = [n for n in os.listdir(root) if not n.startswith(f".{MANIFEST}.tmp-")]
-    if not entries:
+    entries = os.listdir(root)
+    if not entries or os.path.isfile(os.path.join(root, MARK)):
         return
     try:
         with open(os.path.join(root, MANIFEST)) as f:
             manifest = json.load(f)
-        ours = isinstance(manifest, dict) and {"format", "config"} <= set(manifest)
+        looks_ours = isinstance(manifest, dict) and {"format", "config"} <= set(manifest)
     except (OSError, ValueError):
-        ours = False
-    if not ours:
-        raise ConfigError(f"--work-dir {root} already exists and is not a videostyle work folder; "
-                          "give a new or empty folder")
+        looks_ours = False
+    if looks_ours:
+        raise ConfigError(f"--work-dir {root} has a videostyle manifest but not the mark ({MARK}) this "
+                          "release puts into its work folders, so it is never emptied: if it is an old "
+                          f"work folder, look inside and remove it by hand (rm -r {root}), or use another "
+                          "--work-dir")
+    raise ConfigError(f"--work-dir {root} already exists and is not a videostyle work folder; "
+                      "give a new or empty folder")
