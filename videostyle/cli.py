@@ -276,8 +276,17 @@ class _Progress:
         _Stop.check()
         if self.mode == "json":
             print(json.dumps(event), flush=True)
+        elif event["event"] == "warning":  # shown with --quiet too: the result is not what was asked
+            self.say(f"videostyle: warning: {event['message']}")
         elif self.mode == "text":
             self._bar(event)
+
+    def say(self, line: str) -> None:
+        """One line on stderr, above the bar when there is one."""
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr)
 
     def _bar(self, event: dict) -> None:
         from tqdm import tqdm
@@ -580,6 +589,8 @@ class _ClusterProgress:
         self.counts.event(k, event)
         if self.mode == "json":
             print(json.dumps({"job": k, **event}), flush=True)
+        elif event.get("event") == "warning":  # with --quiet too, as for one render
+            self._say(f"videostyle: job {k}: warning: {event['message']}")
         elif self.mode == "text" and event.get("event") == "note":
             self._say(f"job {k}: {event['message']}")
         self._show(force=event.get("event") == "start")

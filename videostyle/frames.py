@@ -18,6 +18,7 @@ import re  # noqa: E402
 import secrets  # noqa: E402
 import shutil  # noqa: E402
 import struct  # noqa: E402
+from typing import Sequence  # noqa: E402
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
@@ -232,6 +233,27 @@ def image_size(path: str) -> tuple[int, int]:
     return size
 
 
+def image_has_alpha(path: str) -> bool:
+    """Whether the image file ``path`` carries alpha (an alpha channel, or a transparent palette entry or
+    colour), from its header alone: read_image drops alpha, so callers can say so. PNG, TIFF, WebP and
+    the rest that Pillow knows by their mode; EXR by an ``A`` channel; DPX by its RGBA descriptor. False
+    for a file none of these recognise (read_image then reports what is wrong with it)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1 << 16)  # EXR attributes come first; 64 kB holds any real header
+            if head[:4] == _EXR_MAGIC:
+                return any(c == b"A" or c.endswith(b".A") for c in _exr_channels(head))
+            order = _DPX_MAGICS.get(head[:4])
+            if order is not None:
+                return len(head) > 800 and head[800] in (4, 51, 52)  # alpha, RGBA, ABGR elements
+            image = _pillow_image(f)
+    except OSError:
+        return False
+    if image is None:
+        return False
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info
+
+
 def header_size(f, exact_only: bool = False) -> tuple[int, int] | None:
     """(width, height) from the header of the image in the seekable binary file ``f``, reading no
     pixels; None when the format is not recognised. PNG, PNM and PAM, EXR and DPX are parsed here, JPEG
@@ -282,10 +304,9 @@ def _dpx_size(head: bytes) -> tuple[int, int] | None:
     return struct.unpack_from(order + "II", head, 772)
 
 
-def _exr_size(head: bytes) -> tuple[int, int] | None:
-    """Size from an OpenEXR header's dataWindow (box2i: xMin, yMin, xMax, yMax, inclusive). The header
-    is a list of (name NUL, type NUL, int32 size, value) attributes after the 8-byte magic and version,
-    ended by an empty name."""
+def _exr_attribute(head: bytes, wanted: bytes) -> bytes | None:
+    """The value of the attribute ``wanted`` in an OpenEXR header: a list of (name NUL, type NUL, int32
+    size, value) attributes after the 8-byte magic and version, ended by an empty name."""
     pos = 8
     try:
         while head[pos] != 0:
@@ -293,13 +314,34 @@ def _exr_size(head: bytes) -> tuple[int, int] | None:
             type_end = head.index(b"\0", name_end + 1)
             (length,) = struct.unpack_from("<i", head, type_end + 1)
             value = type_end + 5
-            if head[pos:name_end] == b"dataWindow":
-                x0, y0, x1, y1 = struct.unpack_from("<4i", head, value)
-                return x1 - x0 + 1, y1 - y0 + 1
+            if head[pos:name_end] == wanted:
+                return head[value:value + length]
             pos = value + length
     except (IndexError, ValueError, struct.error):
         pass
     return None
+
+
+def _exr_size(head: bytes) -> tuple[int, int] | None:
+    """Size from an OpenEXR header's dataWindow (box2i: xMin, yMin, xMax, yMax, inclusive)."""
+    box = _exr_attribute(head, b"dataWindow")
+    if box is None or len(box) < 16:
+        return None
+    x0, y0, x1, y1 = struct.unpack_from("<4i", box)
+    return x1 - x0 + 1, y1 - y0 + 1
+
+
+def _exr_channels(head: bytes) -> list[bytes]:
+    """Channel names of an OpenEXR header's chlist: each a name NUL and 16 bytes (pixel type, linear
+    flag, 3 reserved, x and y sampling), ended by an empty name."""
+    chlist, names, pos = _exr_attribute(head, b"channels") or b"", [], 0
+    while pos < len(chlist) and chlist[pos] != 0:
+        end = chlist.find(b"\0", pos)
+        if end < 0:
+            break
+        names.append(chlist[pos:end])
+        pos = end + 17
+    return names
 
 
 def _jpeg_size(f) -> tuple[int, int] | None:
@@ -498,10 +540,14 @@ class SequenceWriter:
       folder left behind, and a rerun with ``overwrite`` replaces the mix.
     """
 
-    def __init__(self, pattern: str, first_number: int, overwrite: bool = False):
+    def __init__(self, pattern: str, first_number: int, overwrite: bool = False,
+                 numbers: Sequence[int] | None = None):
         self.pattern = pattern
         self.directory = os.path.dirname(os.path.abspath(pattern))
         self.next_number = first_number
+        # The k-th frame written is named numbers[k] (an input's own numbers, gaps kept); without them,
+        # frames are numbered on from first_number.
+        self._numbers = numbers
         self.overwrite = overwrite
         self._ext = os.path.splitext(pattern)[1] or ".png"
         self._staged: list[str] = []
@@ -542,6 +588,10 @@ class SequenceWriter:
             h, w = self._shape[:2]
             raise ValueError(f"frame size {image.shape[1]}x{image.shape[0]} differs from the first frame's {w}x{h}")
         self._shape = image.shape
+        if self._numbers is not None:
+            if len(self._staged) >= len(self._numbers):
+                raise ValueError(f"more frames than the {len(self._numbers)} numbers given for {self.pattern}")
+            self.next_number = self._numbers[len(self._staged)]
         name = os.path.basename(format_pattern(self.pattern, self.next_number))
         try:
             _write_synced(os.path.join(self._stage, name), encode_image(image, self._ext))

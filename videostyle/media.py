@@ -18,7 +18,7 @@ import numpy as np
 from . import frames as _frames
 from . import video as _video
 from .errors import ConfigError, InputError, OutputError
-from .frameranges import FrameRange, Positions, parse_frames
+from .frameranges import FrameRange, Numbers, Positions, parse_frames
 
 VIDEO_EXTENSIONS = frozenset(_video.VIDEO_FORMATS)
 DEFAULT_SEQUENCE_RATE = Fraction(25)
@@ -35,6 +35,13 @@ class MediaInfo:
     time_base: Fraction | None  # video stream time base; None for sequences
     has_audio: bool
     first_number: int | None  # sequences: number of the first selected file (e.g. 1001), else None
+    # Sequences: the file number of each selected frame, where every name has one and they increase.
+    # Frame outputs are named by them, so a gap in the input stays a gap (and 0004 stays 0004); None:
+    # outputs are numbered on from first_number.
+    numbers: tuple[int, ...] | None = None
+    missing: tuple[tuple[int, int], ...] = ()  # sequences: (first, last) runs of numbers absent in the span
+    ended_early: tuple[int, int] | None = None  # a video cut short: (frames decoded, frames its index lists)
+    has_alpha: bool = False  # a frame carries alpha, which reading drops (frames are RGB)
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,11 @@ class VideoSource(Source):
     def __init__(self, path: str, frames: FrameRange, audio: bool = True):
         self.path = path
         self.probe = _video.probe_video(path)
-        self.start, self.stop = frames.select(range(self.probe.n_frames), path)
+        decoded, declared = self.probe.n_frames, self.probe.declared_frames
+        if declared is not None and _wanted_stop(frames) > decoded:
+            # An explicit range is what the user needs whole: a cut-short file cannot give it.
+            raise InputError(f"--frames {frames}: {path} ends early: {_ended_early(decoded, declared)}")
+        self.start, self.stop = frames.select(range(decoded), path)
         self.info = MediaInfo(
             kind="video",
             width=self.probe.width,
@@ -109,6 +120,8 @@ class VideoSource(Source):
             time_base=self.probe.time_base,
             has_audio=self.probe.has_audio and audio,
             first_number=None,
+            ended_early=None if declared is None else (decoded, declared),
+            has_alpha=self.probe.has_alpha,
         )
 
     def time_span(self) -> tuple[Fraction, Fraction]:
@@ -150,6 +163,7 @@ class SequenceSource(Source):
             size = _frames.image_size(name)
             if size != (width, height):
                 raise InputError(_size_message(name, size, first, (width, height)))
+        numbers, missing = _numbering(self.files, frames)
         self.info = MediaInfo(
             kind="sequence",
             width=width,
@@ -159,6 +173,9 @@ class SequenceSource(Source):
             time_base=None,
             has_audio=False,
             first_number=self.files[0][0],
+            numbers=numbers,
+            missing=missing,
+            has_alpha=any(_frames.image_has_alpha(name) for _, name in self.files),
         )
 
     def frames(self) -> Iterator[Frame]:
@@ -169,6 +186,51 @@ class SequenceSource(Source):
             if size != expected:
                 raise InputError(_size_message(name, size, self.files[0][1], expected))
             yield Frame(index=index, pts=None, image=image)
+
+
+def _wanted_stop(frames: FrameRange) -> int:
+    """The position after the last frame a range asks for by name (0: it asks for none in particular)."""
+    if isinstance(frames, Numbers):
+        return frames.last + 1
+    return frames.stop or 0
+
+
+def _ended_early(decoded: int, declared: int) -> str:
+    return f"its index lists {declared} frames, but only {decoded} decode (the last good frame is {decoded - 1})"
+
+
+def _numbering(files: list[tuple[int | None, str]], frames: FrameRange):
+    """(numbers, missing runs) of the selected files: see MediaInfo. The span checked for gaps is the one
+    asked for by number (FIRST-LAST), else the selection's first to last number."""
+    numbers = [n for n, _ in files]
+    if any(n is None for n in numbers) or any(b <= a for a, b in zip(numbers, numbers[1:])):
+        return None, ()
+    lo, hi = (frames.first, frames.last) if isinstance(frames, Numbers) else (numbers[0], numbers[-1])
+    bounds = [lo - 1, *numbers, hi + 1]
+    missing = tuple((a + 1, b - 1) for a, b in zip(bounds, bounds[1:]) if b - a > 1)
+    return tuple(numbers), missing
+
+
+def _runs(runs, most: int = 8) -> str:
+    """``3, 7-9, 12`` (at most ``most`` runs, then how many more)."""
+    shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:most])
+    return shown + (f" and {len(runs) - most} more runs" if len(runs) > most else "")
+
+
+def input_warnings(source: "Source") -> list[str]:
+    """One line for each thing about ``source`` a run goes on with but the user should know: numbers
+    missing in a sequence, a video that ends before its index says, alpha that is dropped."""
+    info, path, lines = source.info, source.path, []
+    if info.missing:
+        count = sum(b - a + 1 for a, b in info.missing)
+        lines.append(f"{path}: {count} frame number{'s' if count > 1 else ''} missing ({_runs(info.missing)}); "
+                     "frame outputs keep the input's numbers, a video output plays the frames one after another")
+    if info.ended_early is not None:
+        decoded, declared = info.ended_early
+        lines.append(f"{path} ends early: {_ended_early(decoded, declared)}; using the frames that decode")
+    if info.has_alpha:
+        lines.append(f"{path} has an alpha channel, which is dropped: frames are read as RGB")
+    return lines
 
 
 def _size_message(name, size, first, expected) -> str:
@@ -342,7 +404,8 @@ def open_sink(
 
     Sequence (a folder, a path ending in a separator, or a pattern like ``out/%04d.png``):
     images named by the pattern (``%06d.png`` in a folder), format by the pattern's extension,
-    numbered from ``info.first_number`` (or 1). Files appear only at close. ``depth`` 16 writes
+    named by ``info.numbers`` (the input's own, gaps kept), else numbered from ``info.first_number``
+    (or 1). Files appear only at close. ``depth`` 16 writes
     16-bit PNG/TIFF; ``.exr`` is always linear half float (frames.encode_exr), whatever ``depth``.
     Videos with ``depth`` 16: FFV1 (16-bit RGB) or ProRes (10-bit), see video.VideoWriter.
 
@@ -372,7 +435,8 @@ def open_sink(
         elif depth == 16 and ext not in _frames.SIXTEEN_BIT_EXTENSIONS:
             raise ConfigError(f"--depth 16 needs .png, .tif or .exr frames, not {ext}")
         first = info.first_number if info.first_number is not None else 1
-        return Sink(path, _frames.SequenceWriter(pattern, first, overwrite), "sequence", depth, overwrite)
+        writer = _frames.SequenceWriter(pattern, first, overwrite, numbers=info.numbers)
+        return Sink(path, writer, "sequence", depth, overwrite)
 
     if os.path.isdir(path):
         raise OutputError(f"output {path} is a folder")

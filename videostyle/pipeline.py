@@ -21,8 +21,8 @@ from .config import ClusterOptions, OutputOptions, StylizeConfig, as_dict
 from .drivers import pick
 from .errors import ConfigError, InputError
 from .frameranges import parse_frames
-from .frames import list_sequence, normalize_pattern, read_image
-from .media import VIDEO_EXTENSIONS, is_sequence_path, open_source
+from .frames import image_has_alpha, list_sequence, normalize_pattern, read_image
+from .media import VIDEO_EXTENSIONS, input_warnings, is_sequence_path, open_source
 from .media import _sequence_pattern as sequence_pattern
 from .memory import check_fits
 from .outputs import Outputs
@@ -74,6 +74,10 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     _check_paths(input, styles, config, output, opts, work)
     style_images = [read_image(s) for s in styles]
     source = open_source(input, span, fps=rate, audio=not opts.no_audio)
+    # What the run goes on with but the user should know (gaps, a file cut short, alpha dropped): one
+    # "warning" event each once the run starts, and the report's "warnings".
+    warnings = input_warnings(source) + [f"style image {s} has an alpha channel, which is dropped: it is read as RGB"
+                                         for s in styles if image_has_alpha(s)]
     start, stop = source.start, source.stop  # positions; FIRST-LAST numbers are mapped by the source
     info = source.info
     size = processing_size(info.width, info.height, config.max_side)
@@ -90,6 +94,8 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
         emit({"event": "start", "input": input, "output": output, "n_frames": info.n_frames, "work_dir": work,
               "resuming": store.count(), "source_size": [info.width, info.height], "size": list(size),
               "device": str(stylizer.device)})
+        for message in warnings:
+            emit({"event": "warning", "message": message})
         timer = Timer()
         run_start = time.perf_counter()
         frames = decode(source, start, size, timer, on_frame=outputs.remember)
@@ -128,6 +134,7 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     result = run_report.build(input, styles, output, config, info, size, per_frame, timer.seconds, total_seconds,
                               outputs.main.audio_mode)
     result["work_dir"] = work if opts.keep_work else None
+    result["warnings"] = warnings
     result["flows_resized_from"] = list(resized) if resized else None
     if config.chunks.chunk_frames:
         result["chunks"] = run_report.chunk_section(per_frame, config.chunks)

@@ -21,7 +21,16 @@ def build(input, styles, output, config: StylizeConfig, info, size, per_frame: l
         "input": input, "styles": styles, "output": output,
         "config": as_dict(config),
         "source": {"kind": info.kind, "width": info.width, "height": info.height, "n_frames": info.n_frames,
-                   "rate": str(info.rate), "has_audio": info.has_audio},
+                   "rate": str(info.rate), "has_audio": info.has_audio,
+                   # Numbers absent from a sequence (its frames are rendered one after another; frame
+                   # outputs keep the input's numbers), as runs and, up to a bound, one by one.
+                   "missing_ranges": [list(r) for r in info.missing],
+                   "missing_numbers": _expanded(info.missing),
+                   # A video that ends before its index says: where the frames that decode end.
+                   "ended_early": None if info.ended_early is None else {
+                       "decoded_frames": info.ended_early[0], "expected_frames": info.ended_early[1],
+                       "last_good_frame": info.ended_early[0] - 1},
+                   "alpha_dropped": info.has_alpha},
         "size": list(size), "audio": audio_mode,
         "frames": per_frame,
         "warping_error_definition": WARPING_ERROR_DEFINITION,
@@ -38,6 +47,16 @@ def build(input, styles, output, config: StylizeConfig, info, size, per_frame: l
             "style_distance": mean("style_distance"),
         },
     }
+
+
+_MISSING_LISTED = 100_000  # numbers listed one by one at most (1 and 10**9 would be a billion)
+
+
+def _expanded(runs) -> list[int] | None:
+    """The numbers of (first, last) runs, or None when there are more than _MISSING_LISTED."""
+    if sum(b - a + 1 for a, b in runs) > _MISSING_LISTED:
+        return None
+    return [n for a, b in runs for n in range(a, b + 1)]
 
 
 def chunk_section(per_frame: list[dict], chunks) -> dict:

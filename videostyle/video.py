@@ -9,6 +9,7 @@ from __future__ import annotations
 import array
 import bisect
 import contextlib
+import dataclasses
 import errno
 import fcntl
 import io
@@ -89,6 +90,10 @@ class VideoProbe:
     last_duration: Fraction  # seconds, duration of the last frame
     quarter_turns: int  # np.rot90 k that makes frames upright (display matrix)
     has_audio: bool
+    # The frame count the container's index claims, where the file ends before its last frame (a copy
+    # cut short): more than n_frames. None for a whole file, or a container that states no count.
+    declared_frames: int | None = None
+    has_alpha: bool = False  # the stream's pixel format carries alpha (decoding drops it)
 
     def frame_time(self, index: int) -> Fraction:
         """Start time of frame ``index`` in seconds (index == n_frames gives the end of the video)."""
@@ -139,7 +144,8 @@ def probe_video(path: str) -> VideoProbe:
             # The header's size, before any frame is decoded: a file can claim any size (see limits).
             check_pixels(stream.codec_context.width, stream.codec_context.height, f"the video {path}")
             info = _stream_facts(stream, container)
-            packets = _scan_packets(container, stream)
+            packets, intact = _scan_packets(container, stream)
+            declared = stream.frames or 0
         scan = _scan_first(path, packets) if packets is not None else None
         if scan is None:
             with _opened(path) as (container, stream):
@@ -151,6 +157,10 @@ def probe_video(path: str) -> VideoProbe:
     if scan.n == 0:
         raise InputError(f"no decodable video frames in {path}")
     probe = _make_probe(scan, *info)
+    if declared > max(intact, probe.n_frames):
+        # Every frame the index lists has a packet in a whole file (dropped frames of an edit list are
+        # flagged, not missing), so fewer intact packets than listed frames means the data ends early.
+        probe = dataclasses.replace(probe, declared_frames=declared)
     with _PROBES_LOCK:
         if len(_PROBES) >= _PROBES_KEPT:
             _PROBES.pop(next(iter(_PROBES)))
@@ -185,25 +195,39 @@ class _Packets:
 def _stream_facts(stream, container) -> tuple:
     time_base = stream.time_base or Fraction(1, 90000)
     rate = stream.average_rate or stream.guessed_rate
-    return Fraction(time_base), rate, stream.start_time, len(container.streams.audio) > 0
+    return (Fraction(time_base), rate, stream.start_time, len(container.streams.audio) > 0,
+            _has_alpha(stream.codec_context.pix_fmt))
 
 
-def _scan_packets(container, stream) -> _Packets | None:
-    """Presentation pts of every packet (one frame each), or None when the packets cannot say it."""
+def _has_alpha(pix_fmt: str | None) -> bool:
+    """Whether FFmpeg's pixel format ``pix_fmt`` (yuva420p, rgba, gbrap, ya8, …) has an alpha plane."""
+    try:
+        return pix_fmt is not None and any(c.is_alpha for c in av.VideoFormat(pix_fmt).components)
+    except (ValueError, *_AV_ERRORS):
+        return False
+
+
+def _scan_packets(container, stream) -> tuple[_Packets | None, int]:
+    """Presentation pts of every packet (one frame each), or None when the packets cannot say it; and the
+    number of intact packets (not empty, not cut short: a truncated file's last packet is flagged corrupt).
+    Every packet is read, even once the pts are known to be unusable, so the count is whole."""
     pts = array.array("q")
-    top, last_ticks = None, 0
+    top, last_ticks, intact, usable = None, 0, 0, True
     for packet in container.demux(stream):
         if packet.size == 0:
             continue  # the demuxer's end-of-stream marker
+        intact += not packet.is_corrupt
         if packet.pts is None or packet.is_discard or packet.is_corrupt:
-            return None
+            usable = False
+        if not usable:
+            continue
         pts.append(packet.pts)
         if top is None or packet.pts > top:
             top, last_ticks = packet.pts, packet.duration or 0
     ordered = array.array("q", sorted(pts))
-    if not ordered or any(a == b for a, b in zip(ordered, ordered[1:])):
-        return None
-    return _Packets(ordered, last_ticks)
+    if not usable or not ordered or any(a == b for a, b in zip(ordered, ordered[1:])):
+        return None, intact
+    return _Packets(ordered, last_ticks), intact
 
 
 def _scan_first(path: str, packets: _Packets) -> _Scan | None:
@@ -238,7 +262,8 @@ def _scan_frames(container, stream) -> _Scan:
                  _quarter_turns(first.rotation))
 
 
-def _make_probe(scan: _Scan, time_base: Fraction, rate, stream_start, has_audio: bool) -> VideoProbe:
+def _make_probe(scan: _Scan, time_base: Fraction, rate, stream_start, has_audio: bool, has_alpha: bool
+                ) -> VideoProbe:
     n, pts_list = scan.n, scan.pts
     if not rate or rate <= 0:
         if pts_list is not None and n > 1 and pts_list[-1] > pts_list[0]:
@@ -268,6 +293,7 @@ def _make_probe(scan: _Scan, time_base: Fraction, rate, stream_start, has_audio:
         last_duration=last_duration,
         quarter_turns=scan.turns,
         has_audio=has_audio,
+        has_alpha=has_alpha,
     )
 
 
