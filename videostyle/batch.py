@@ -53,6 +53,7 @@ from typing import Callable, Iterable
 from .bundled import resolve_style
 from .errors import ConfigError, VideostyleError
 from .frames import normalize_pattern
+from .paths import PathPlan, is_within, real, shown
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -325,10 +326,32 @@ def dependencies(planned: list[tuple[Job, object]]) -> list[set[int]]:
     return after
 
 
+def check_reads_kept(checked: list[tuple[Job, PathPlan, str]]) -> None:
+    """Refuse a job that would write over, or write frames into, anything an earlier job reads, or whose
+    work folder contains it, whatever ``overwrite`` says: the earlier job's style image, input frames,
+    flow folder. ``checked``: each job with what it reads and writes (pipeline.plan_paths, frame
+    patterns and hard links included) and its work folder. A job reading what an earlier one writes is a
+    chain, and allowed."""
+    for k, (job, plan, work) in enumerate(checked):
+        for earlier, before, _ in checked[:k]:
+            for what, path in before.reads + before.read_dirs:
+                hit = next((w for w in plan.writes if w.takes(path)
+                            or (w.pattern is not None and real(w.path) == real(path))), None)
+                if hit is not None:
+                    raise ConfigError(f"{earlier.where} reads {os.path.normpath(path)} ({what}) and {job.where} "
+                                      f"would write it ({hit.what} {shown(hit)}); give each job its own")
+                if is_within(path, work):
+                    raise ConfigError(f"{earlier.where} reads {os.path.normpath(path)} ({what}) and the work "
+                                      f"folder {work} of {job.where} contains it; give each job its own")
+
+
 def plan(jobs: list[Job], parse: Callable[[list[str]], object], kinds: dict[str, bool],
-         extra: list[str] = ()) -> list[tuple[Job, object]]:
+         extra: list[str] = (), paths: Callable[[object], tuple[PathPlan, str]] | None = None,
+         check_own: Callable[[object, PathPlan, str], None] | None = None) -> list[tuple[Job, object]]:
     """Check every job before any runs: value types, the stylize parser (``parse``: argv → namespace,
-    raising ConfigError), and collisions. Returns (job, namespace) pairs."""
+    raising ConfigError), the jobs' paths against each other (``paths``: namespace → what it reads and
+    writes and its work folder), then each job's own paths (``check_own``, raising ConfigError, as
+    stylize would before rendering). Returns (job, namespace) pairs."""
     planned = []
     for job in jobs:
         check_types(job, kinds)
@@ -337,6 +360,15 @@ def plan(jobs: list[Job], parse: Callable[[list[str]], object], kinds: dict[str,
         except ConfigError as exc:
             raise ConfigError(f"{job.where}: {exc}") from None
     check_collisions(planned)
+    if paths is None:
+        return planned
+    checked = [(job, *paths(args)) for job, args in planned]
+    check_reads_kept(checked)  # first: its message names both jobs
+    for (job, args), (_, path_plan, work) in zip(planned, checked):
+        try:
+            check_own(args, path_plan, work) if check_own else None
+        except ConfigError as exc:
+            raise ConfigError(f"{job.where}: {exc}") from None
     return planned
 
 

@@ -470,8 +470,18 @@ def _batch(a: argparse.Namespace) -> int:
         _options(args)
         return args
 
+    from .pipeline import check_path_plan, plan_paths
+
+    def paths(args):
+        return plan_paths(args.input, args.style, args.output, _config(args), _options(args))
+
+    def check_own(args, path_plan, work):
+        # The job's paths as stylize checks them before rendering, so a job that clashes with itself
+        # (or whose work folder is not ours) fails the job file, not its turn to run.
+        check_path_plan(path_plan, work, args.report)
+
     # Every job is checked before the first runs: a bad job file starts nothing (exit 2).
-    planned = plan(jobs, parse, option_kinds(parser), extra)
+    planned = plan(jobs, parse, option_kinds(parser), extra, paths, check_own)
     text = a.log_format == "text"
     if cluster.cluster:
         return _batch_on_cluster(planned, cluster, a)

@@ -131,16 +131,16 @@ class PathPlan:
         for w in self.writes:
             for what, f in self.reads:
                 if w.takes(f):
-                    raise ConfigError(f"{w.what} {_shown(w)} would overwrite the {what} {f}; choose another name")
+                    raise ConfigError(f"{w.what} {shown(w)} would overwrite the {what} {f}; choose another name")
             for what, d in self.read_dirs:
                 # Files written beside the frames of an input folder are not read back; frames are.
                 if w.pattern is not None and real(w.path) == real(d):
-                    raise ConfigError(f"{w.what} {_shown(w)} would write into the {what} folder {d}; "
+                    raise ConfigError(f"{w.what} {shown(w)} would write into the {what} folder {d}; "
                                       "choose another folder")
         for i, a in enumerate(self.writes):
             for b in self.writes[i + 1:]:
                 if _same_target(a, b):
-                    raise ConfigError(f"{a.what} and {b.what} name the same place ({_shown(a)}); "
+                    raise ConfigError(f"{a.what} and {b.what} name the same place ({shown(a)}); "
                                       "give each its own name")
 
     def check_work_dir(self, work_dir: str) -> None:
@@ -157,11 +157,11 @@ class PathPlan:
                 raise ConfigError(f"--work-dir {work_dir} lies inside the {w.what} frame folder {w.path}; "
                                   "choose another folder")
             if is_within(w.path, work_dir):
-                raise ConfigError(f"--work-dir {work_dir} would contain the {w.what} {_shown(w)}; "
+                raise ConfigError(f"--work-dir {work_dir} would contain the {w.what} {shown(w)}; "
                                   "choose another folder")
 
 
-def _shown(w: Written) -> str:
+def shown(w: Written) -> str:
     return os.path.join(w.path, w.pattern) if w.pattern else w.path
 
 

@@ -165,15 +165,30 @@ def _on_cluster(cluster: ClusterOptions | None):
 def _check_paths(input, styles, config, output, opts: OutputOptions, work: str) -> None:
     """Before anything is read in full or created: no file we write may be one we read or another we
     write, and the work folder must be ours to create and clean up."""
-    report = opts.report
+    check_path_plan(_path_plan(input, styles, config, output, opts.compare, opts.report, opts.flow_dir),
+                    work, opts.report)
+
+
+def check_path_plan(plan: PathPlan, work: str, report: str | None) -> None:
+    """ConfigError (one line) when a run's paths clash (see ``_check_paths``)."""
     if report and not os.path.isdir(os.path.dirname(os.path.abspath(report))):
         raise ConfigError(f"report folder does not exist: {os.path.dirname(os.path.abspath(report))}")
     if report and os.path.isdir(report):
         raise ConfigError(f"--report {report} is a folder; name a .json file")
-    plan = _path_plan(input, styles, config, output, opts.compare, report, opts.flow_dir)
     plan.check()
     plan.check_work_dir(work)
     check_work_folder(work)
+
+
+def plan_paths(input: str, styles: Sequence[str], output: str, config: StylizeConfig,
+               opts: OutputOptions) -> tuple[PathPlan, str]:
+    """What ``stylize_video`` with these arguments would read and write, and its work folder, as it
+    names them (patterns as printf, bundled paintings resolved): batch checks every job with it, and
+    each job against the others, before the first runs."""
+    input, output = normalize_pattern(input), normalize_pattern(output)
+    styles = [resolve_style(s) for s in styles]
+    work = opts.work_dir or default_work_dir(output)
+    return _path_plan(input, styles, config, output, opts.compare, opts.report, opts.flow_dir), work
 
 
 def _input_files(input: str) -> list[str]:
