@@ -81,8 +81,9 @@ def test_the_store_marks_its_folder_and_records_what_it_writes(place, capsys):
                   "--keep-work", *FAST)
     assert code == 0 and (work / MARK).is_file()
     recorded = {line.rstrip("\n") for line in open(work / LEDGER)}
-    frames_written = {f"frames/{n}" for n in os.listdir(work / "frames")}
-    assert frames_written and frames_written <= recorded  # every frame file is in the ledger
+    ours = {os.path.relpath(os.path.join(d, n), work) for d, _, ns in os.walk(work) for n in ns} - {MARK, LEDGER}
+    assert any(p.startswith("frames/") and p.endswith(".png") for p in ours)
+    assert ours <= recorded  # every file the store wrote is in the ledger
 
 
 @pytest.mark.parametrize("how", ["finished", "restart"])
@@ -137,6 +138,27 @@ def test_hard_link_of_an_input_frame_elsewhere_in_a_written_pattern_is_refused(t
     os.link(plates / "in.0001.png", tmp_path / "out" / "f.0007.png")
     refused(capsys, tmp_path, "stylize", plates / "in.%04d.png", "--style", image(tmp_path / "s.png"),
             "-o", tmp_path / "out" / "f.%04d.png", "-y", *FAST, says="would overwrite the input frame")
+
+
+@pytest.mark.parametrize("command", ["dream --report", "preview -o", "evaluate --json", "evaluate --plot",
+                                     "flow -o", "stylize --compare"])
+def test_every_command_knows_a_hard_link_of_what_it_reads(place, capsys, command):
+    root, clip, style = place
+    link = root / "link"
+    argv = {"dream --report": ["dream", clip, "-o", root / "o.mp4", "--report", link, "-y", *FAST],
+            "preview -o": ["preview", clip, "--style", style, "-o", link, "--quiet", "--device", "cpu"],
+            "evaluate --json": ["evaluate", clip, "--source", clip, "--json", link],
+            "evaluate --plot": ["evaluate", clip, "--source", clip, "--plot", link],
+            "flow -o": ["flow", clip, "-o", root / "fl"],
+            "stylize --compare": ["stylize", clip, "--style", style, "-o", root / "o.mp4", "--compare", link, *FAST]}
+    if command == "flow -o":
+        (root / "fl").mkdir()
+        os.link(clip, root / "fl" / "forward_1_2.flo")  # a flow file of its names that is the input
+    else:
+        link = link.with_suffix(".png")
+        argv = [link if a == root / "link" else a for a in argv[command]]
+        os.link(style if command in ("preview -o", "stylize --compare") else clip, link)
+    refused(capsys, root, *(argv if command != "flow -o" else argv[command]), says="would overwrite the")
 
 
 def test_work_folder_holding_a_hard_link_of_the_style_is_still_not_ours(place, capsys):

@@ -135,7 +135,8 @@ class PathPlan:
             for what, d in self.read_dirs:
                 # Files written beside the frames of an input folder are not read back; frames are.
                 if w.pattern is not None and real(w.path) == real(d):
-                    raise ConfigError(f"{w.what} {shown(w)} would write into the {what} folder {d}; "
+                    folder = what if what.endswith("folder") else f"{what} folder"
+                    raise ConfigError(f"{w.what} {shown(w)} would write into the {folder} {d}; "
                                       "choose another folder")
         for i, a in enumerate(self.writes):
             for b in self.writes[i + 1:]:
