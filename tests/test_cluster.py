@@ -165,16 +165,32 @@ def test_a_worker_whose_node_cannot_see_the_work_folder_fails_in_one_line(clip, 
     assert kind == "InputError" and "shared folder" in message and "\n" not in message
 
 
-def test_seam_pairs_stay_below_the_source_floor_which_independent_chunks_break(clip, tmp_path, monkeypatch):
-    """The local chunked run of the panning clip: the frame pairs across seams have a small fraction of
-    the source video's own warping error. (The issue's measure, seams against the median pair inside
-    chunks, means nothing on this clip: a whole-pixel pan carries the texture exactly, and the pairs inside
-    chunks are ~1e-8 of the source's floor; it is measured on the real clip: README, Performance.) The
-    same measure on chunks whose drafts start anew at each keyframe (two textures meeting at every seam)
-    is many times higher, so the bound means something here."""
+def _pair_errors(folder: str) -> list[float]:
+    """Mean |frame n − frame n−1 moved by the pan's known 1 px| of the stylized frames in ``folder``, for
+    n = 1 … (0–1 scale, borders left out). Exact: a whole-pixel shift needs no interpolation and no flow,
+    and on stylized frames it is well away from zero (unlike the source's own warping error on this pan,
+    ~1e-8, which made a ratio over it measure the environment)."""
+    frames = [cv2.imread(os.path.join(folder, f), cv2.IMREAD_UNCHANGED).astype(np.float64)
+              for f in sorted(os.listdir(folder))]
+    scale = 65535.0 if frames[0].dtype == np.uint16 or frames[0].max() > 255 else 255.0
+    return [float(np.abs(frames[n][2:-2, 3:-2] - frames[n - 1][2:-2, 2:-3]).mean() / scale)
+            for n in range(1, len(frames))]
+
+
+def test_seams_do_not_stand_out_as_they_do_when_chunks_start_anew(clip, tmp_path, monkeypatch):
+    """The local chunked run of the panning clip: each pair of frames across a seam (3|4, 7|8) differs,
+    after the known motion, no more than the worst pair inside the chunks, and far less than the same
+    render whose drafts start anew at each keyframe (two textures meeting at every seam), the reference
+    made in this test. Measured on the output frames with the pan's exact motion, so no flow estimate,
+    codec or library version enters the bound."""
     video, style = clip
-    good = max(s["ratio"] for s in stylize_video(video, style, str(tmp_path / "a.mp4"), CFG)["chunks"]["seams"])
-    assert good <= 0.25
+    seams = [K - 1, 2 * K - 1]  # pair n-1 → n for the chunks' first frames n = 4, 8
+
+    def split(errors):
+        return max(errors[i] for i in seams), max(e for i, e in enumerate(errors) if i not in seams)
+
+    stylize_video(video, style, str(tmp_path / "a") + "/", CFG)
+    good_seam, good_inside = split(_pair_errors(str(tmp_path / "a")))
 
     from videostyle.drivers import chunked
     draft = chunked.draft
@@ -182,8 +198,12 @@ def test_seam_pairs_stay_below_the_source_floor_which_independent_chunks_break(c
     def cold_keyframes(solve, cfg, store, chunks, n, read, flows):  # each chunk's draft starts anew
         return draft(solve, cfg, store, [chunked.chunk_of(chunks, n)], n, read, flows)
     monkeypatch.setattr(chunked, "draft", cold_keyframes)
-    broken = max(s["ratio"] for s in stylize_video(video, style, str(tmp_path / "b.mp4"), CFG)["chunks"]["seams"])
-    assert broken > 4 * good and broken > 0.5
+    stylize_video(video, style, str(tmp_path / "b") + "/", CFG)
+    broken_seam, broken_inside = split(_pair_errors(str(tmp_path / "b")))
+
+    assert broken_seam > broken_inside  # the measure sees seams where they exist
+    assert good_seam <= good_inside, (good_seam, good_inside)
+    assert good_seam * 4 < broken_seam, (good_seam, broken_seam)
 
 
 def test_seam_metrics_compare_the_pairs_across_seams_with_those_inside_chunks():
