@@ -165,32 +165,36 @@ def test_a_worker_whose_node_cannot_see_the_work_folder_fails_in_one_line(clip, 
     assert kind == "InputError" and "shared folder" in message and "\n" not in message
 
 
-def _pair_errors(folder: str) -> list[float]:
-    """Mean |frame n − frame n−1 moved by the pan's known 1 px| of the stylized frames in ``folder``, for
-    n = 1 … (0–1 scale, borders left out). Exact: a whole-pixel shift needs no interpolation and no flow,
-    and on stylized frames it is well away from zero (unlike the source's own warping error on this pan,
-    ~1e-8, which made a ratio over it measure the environment)."""
-    frames = [cv2.imread(os.path.join(folder, f), cv2.IMREAD_UNCHANGED).astype(np.float64)
-              for f in sorted(os.listdir(folder))]
-    scale = 65535.0 if frames[0].dtype == np.uint16 or frames[0].max() > 255 else 255.0
-    return [float(np.abs(frames[n][2:-2, 3:-2] - frames[n - 1][2:-2, 2:-3]).mean() / scale)
-            for n in range(1, len(frames))]
+# The seam test's own shot: 9 frames in chunks of 3 (seams 2|3 and 5|6), a textured panorama moved 0.7 px
+# right and 0.21 px down per frame with a little noise in every frame, at 8/6 iterations. On the module's
+# clip (a whole-pixel pan at 4/2 iterations) the measure sat at zero: a 2-iteration L-BFGS run either
+# returns its start, the warped draft, exactly (warping error ~1e-11) or takes one large step, and which
+# of the two depends on float rounding (torch's thread count flips it). Here every frame is really
+# optimized, the flow is not a whole-pixel shift, and the source's own warping error is not ~0.
+SEAM_N, SEAM_K = 9, 3
+SEAM_CFG = StylizeConfig(optim=OptimConfig(iterations_first=8, iterations_later=6), device="cpu", max_side=48,
+                         chunks=ChunkConfig(chunk_frames=SEAM_K))
 
 
-def test_seams_do_not_stand_out_as_they_do_when_chunks_start_anew(clip, tmp_path, monkeypatch):
-    """The local chunked run of the panning clip: each pair of frames across a seam (3|4, 7|8) differs,
-    after the known motion, no more than the worst pair inside the chunks, and far less than the same
-    render whose drafts start anew at each keyframe (two textures meeting at every seam), the reference
-    made in this test. Measured on the output frames with the pan's exact motion, so no flow estimate,
-    codec or library version enters the bound."""
-    video, style = clip
-    seams = [K - 1, 2 * K - 1]  # pair n-1 → n for the chunks' first frames n = 4, 8
+def _subpixel_pan(path) -> str:
+    pano = texture(H + 8, W * 3, (12, 30), seed=1).astype(np.float32)
+    noise = np.random.default_rng(2).normal(0, 3, (SEAM_N, H, W, 3)).astype(np.float32)
 
-    def split(errors):
-        return max(errors[i] for i in seams), max(e for i, e in enumerate(errors) if i not in seams)
+    def frame(i, w, h):
+        shift = np.float32([[1, 0, 40 - 0.7 * i], [0, 1, 2 + 0.21 * i]])
+        moved = cv2.warpAffine(pano, shift, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+        return np.ascontiguousarray((moved + noise[i]).clip(0, 255).astype(np.uint8))
+    return make_video(path, n=SEAM_N, image=frame, rate=Fraction(24))
 
-    stylize_video(video, style, str(tmp_path / "a") + "/", CFG)
-    good_seam, good_inside = split(_pair_errors(str(tmp_path / "a")))
+
+def test_seams_stay_far_below_those_of_chunks_whose_drafts_start_anew(clip, tmp_path, monkeypatch):
+    """The local chunked run: the warping error of every pair of frames across a seam (the report's
+    "chunks" "seams") is under a quarter of every seam's in the same render with each chunk's draft
+    started anew at its keyframe (two textures meeting at every seam), the reference made in this test,
+    so no library version sets the bound. Measured (8 runs: seeds of the noise, 1 and 2 torch threads):
+    good seams 0.0002–0.0007, cold-draft seams 0.0052–0.011, ratio 8–26×."""
+    video, style = _subpixel_pan(tmp_path / "pan.mp4"), clip[1]
+    good = stylize_video(video, style, str(tmp_path / "a.mp4"), SEAM_CFG)["chunks"]
 
     from videostyle.drivers import chunked
     draft = chunked.draft
@@ -198,12 +202,15 @@ def test_seams_do_not_stand_out_as_they_do_when_chunks_start_anew(clip, tmp_path
     def cold_keyframes(solve, cfg, store, chunks, n, read, flows):  # each chunk's draft starts anew
         return draft(solve, cfg, store, [chunked.chunk_of(chunks, n)], n, read, flows)
     monkeypatch.setattr(chunked, "draft", cold_keyframes)
-    stylize_video(video, style, str(tmp_path / "b") + "/", CFG)
-    broken_seam, broken_inside = split(_pair_errors(str(tmp_path / "b")))
+    cold = stylize_video(video, style, str(tmp_path / "b.mp4"), SEAM_CFG)["chunks"]
 
-    assert broken_seam > broken_inside  # the measure sees seams where they exist
-    assert good_seam <= good_inside, (good_seam, good_inside)
-    assert good_seam * 4 < broken_seam, (good_seam, broken_seam)
+    good_seams = [s["warping_error"] for s in good["seams"]]
+    cold_seams = [s["warping_error"] for s in cold["seams"]]
+    assert [s["frames"] for s in good["seams"]] == [[2, 3], [5, 6]]
+    # The frames were really optimized, so the measure is not a float-rounding artefact near zero
+    # (pairs inside chunks: ~0.2 of the source's own warping error; 1e-8 on the whole-pixel pan).
+    assert good["inside_median_ratio"] > 0.01, good
+    assert 4 * max(good_seams) < min(cold_seams), (good_seams, cold_seams)
 
 
 def test_seam_metrics_compare_the_pairs_across_seams_with_those_inside_chunks():
