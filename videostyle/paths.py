@@ -76,7 +76,7 @@ class Written:
         pattern that is ``file`` through a hard link)."""
         if self.pattern is None:
             return same_file(file, self.path)
-        if (real(os.path.dirname(real(file))) == real(self.path)
+        if (os.path.dirname(real(file)) == real(self.path)
                 and re.fullmatch(self.names, os.path.basename(file)) is not None):
             return True
         inode = _inode(file)
