@@ -120,7 +120,7 @@ def main(argv=None) -> int:
         import cv2
         torch.set_num_threads(args.threads)
         cv2.setNumThreads(args.threads)  # the flow, computed in this process for the sequential run
-    from videostyle.device import resolve_device
+    from videostyle.method.device import resolve_device
     device = str(resolve_device(args.device))
     ours = StylizeConfig(max_side=args.max_side, device=device, optim=OptimConfig(precondition=args.precondition))
     if args.chunk_frames:
@@ -160,7 +160,7 @@ def chunks(ours: StylizeConfig, args) -> int:
     """Sequential single pass, then the same frames in chunks (per worker count with --cluster): wall
     time, VGG evaluations, critical path, seam figures, and ratios to the sequential run."""
     from videostyle.config import ClusterOptions
-    from videostyle.drivers import chunked
+    from videostyle.run.drivers import chunked
     reports: list = []
     if args.sequential_cache and os.path.exists(args.sequential_cache):
         with open(args.sequential_cache) as f:  # the same frames and settings, measured by an earlier run

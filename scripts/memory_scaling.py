@@ -12,9 +12,9 @@ import sys
 CHILD = r"""
 import json, resource, sys, numpy as np, torch
 from videostyle.config import StylizeConfig
-from videostyle.device import to_tensor
-from videostyle.optimize import FrameProblem, stylize_frame
-from videostyle.stylizer import Stylizer
+from videostyle.method.device import to_tensor
+from videostyle.method.optimize import FrameProblem, stylize_frame
+from videostyle.method.stylizer import Stylizer
 side, device = int(sys.argv[1]), sys.argv[2]
 w, h = side, side * 9 // 16
 rng = np.random.default_rng(0)
@@ -41,7 +41,7 @@ def main(argv=None) -> int:
         print(json.dumps(rows[-1]), flush=True)
     (p0, m0), (p1, m1) = (rows[0]["pixels"], rows[0]["peak_mb"]), (rows[-1]["pixels"], rows[-1]["peak_mb"])
     slope = (m1 - m0) * 2 ** 20 / (p1 - p0)
-    from videostyle.memory import VALUES_PER_PIXEL
+    from videostyle.run.memory import VALUES_PER_PIXEL
     print(json.dumps({"measured_bytes_per_pixel": round(slope), "estimate_bytes_per_pixel": VALUES_PER_PIXEL * 4,
                       "fixed_mb": round(m0 - slope * p0 / 2 ** 20, 1)}))
     return 0

@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-import videostyle.multiscale
+import videostyle.method.multiscale
 from mediagen import make_video
-from videostyle import batch
-from videostyle.batch import Job, jobs_from_glob, load_jobs
+from videostyle.run import batch
+from videostyle.run.batch import Job, jobs_from_glob, load_jobs
 from videostyle.cli import build_parser, main
 from videostyle.errors import ConfigError
-from videostyle.features import build_features
+from videostyle.method.features import build_features
 
 TINY = 'iterations = "2,1"\nmax_side = 48\ndevice = "cpu"\n'
 
@@ -84,14 +84,14 @@ def test_a_broken_weights_file_fails_its_job_late_and_the_next_job_runs(shots, c
     (cv2.error("OpenCV(4.10) error: (-215:Assertion failed) in function 'remap'"), "error: OpenCV"),
 ])
 def test_an_exception_inside_the_optimizer_fails_only_its_job(shots, capsys, monkeypatch, error, words):
-    real = videostyle.multiscale.stylize_frame
+    real = videostyle.method.multiscale.stylize_frame
 
     def optimizer(model, problem, init, *args, **kwargs):
         if init.shape[-1] == 40:  # b.mp4's frames only
             raise error
         return real(model, problem, init, *args, **kwargs)
 
-    monkeypatch.setattr(videostyle.multiscale, "stylize_frame", optimizer)
+    monkeypatch.setattr(videostyle.method.multiscale, "stylize_frame", optimizer)
     (shots / "jobs.toml").write_text("[defaults]\n" + TINY + job("a.mp4", "out/a.mp4")
                                      + job("b.mp4", "out/b.mp4") + job("c.mp4", "out/c.mp4"))
     code, out, err = run_batch(capsys, shots / "jobs.toml")
@@ -104,14 +104,14 @@ def test_an_exception_inside_the_optimizer_fails_only_its_job(shots, capsys, mon
 
 @pytest.mark.slow
 def test_ctrl_c_stops_the_batch_after_printing_what_ran(shots, capsys, monkeypatch):
-    real = videostyle.multiscale.stylize_frame
+    real = videostyle.method.multiscale.stylize_frame
 
     def optimizer(model, problem, init, *args, **kwargs):
         if init.shape[-1] == 40:
             raise KeyboardInterrupt
         return real(model, problem, init, *args, **kwargs)
 
-    monkeypatch.setattr(videostyle.multiscale, "stylize_frame", optimizer)
+    monkeypatch.setattr(videostyle.method.multiscale, "stylize_frame", optimizer)
     (shots / "jobs.toml").write_text("[defaults]\n" + TINY + job("a.mp4", "out/a.mp4")
                                      + job("b.mp4", "out/b.mp4") + job("c.mp4", "out/c.mp4"))
     code, out, err = run_batch(capsys, shots / "jobs.toml")

@@ -19,9 +19,9 @@ import pytest
 
 from mediagen import make_video
 from videostyle import cli
-from videostyle.batch import Job, Outcome, dependencies
-from videostyle.clusterbatch import BatchProgress, absolute, clock, run_on_cluster
-from videostyle.cluster import connect
+from videostyle.run.batch import Job, Outcome, dependencies
+from videostyle.cluster.batch import BatchProgress, absolute, clock, run_on_cluster
+from videostyle.cluster.connect import connect
 from videostyle.config import ClusterOptions
 
 ray = pytest.importorskip("ray")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from videostyle.config import ChunkConfig, MultiPassConfig
-from videostyle.drivers import chunked, pick
+from videostyle.run.drivers import chunked, pick
 from videostyle.errors import ConfigError
-from videostyle.store import WorkStore
+from videostyle.run.store import WorkStore
 
 from test_drivers import CFG, FakeSolver, clip
 

@@ -29,8 +29,8 @@ from mediagen import make_video, texture
 from videostyle import stylize_video
 from videostyle.cli import main
 from videostyle.config import ChunkConfig, ClusterOptions, OptimConfig, StylizeConfig
-from videostyle.store import WorkStore
-from videostyle.workers import RenderWorker, WorkerSpec
+from videostyle.run.store import WorkStore
+from videostyle.cluster.worker import RenderWorker, WorkerSpec
 
 W, H, N, K = 48, 32, 12, 4
 PANO = texture(H, W * 2, (10, 20), seed=1)
@@ -196,7 +196,7 @@ def test_seams_stay_far_below_those_of_chunks_whose_drafts_start_anew(clip, tmp_
     video, style = _subpixel_pan(tmp_path / "pan.mp4"), clip[1]
     good = stylize_video(video, style, str(tmp_path / "a.mp4"), SEAM_CFG)["chunks"]
 
-    from videostyle.drivers import chunked
+    from videostyle.run.drivers import chunked
     draft = chunked.draft
 
     def cold_keyframes(solve, cfg, store, chunks, n, read, flows):  # each chunk's draft starts anew
@@ -215,7 +215,7 @@ def test_seams_stay_far_below_those_of_chunks_whose_drafts_start_anew(clip, tmp_
 
 def test_seam_metrics_compare_the_pairs_across_seams_with_those_inside_chunks():
     """report.chunk_section, shared by local and cluster chunked runs, on hand-made frame records."""
-    from videostyle.report import chunk_section
+    from videostyle.run.report import chunk_section
     frames = [{"index": n, "evaluations": 22 if n == 0 else 12, "draft_evaluations": 12 if n == 0 else 2}
               for n in range(10)]
     for f in frames[1:]:

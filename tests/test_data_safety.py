@@ -13,7 +13,7 @@ import pytest
 from mediagen import make_video, texture
 from test_safety import snapshot
 from videostyle.cli import main
-from videostyle.store import LEDGER, MARK
+from videostyle.run.store import LEDGER, MARK
 
 FAST = ["--iterations", "2,1", "--max-side", "32", "--quiet", "--device", "cpu"]
 TINY = 'iterations = "2,1"\nmax_side = 32\ndevice = "cpu"\n'

@@ -7,9 +7,9 @@ import tomllib
 
 import pytest
 
-from videostyle import bundled
+from videostyle.io import bundled
 from videostyle.cli import main
-from videostyle.media import open_source
+from videostyle.io.media import open_source
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A short run of the real demo: 3 frames at 64×36, a couple of iterations.

@@ -10,7 +10,7 @@ import pytest
 
 from mediagen import make_video, texture
 from videostyle.cli import main
-from videostyle.frames import encode_exr, read_image, srgb_to_linear
+from videostyle.io.frames import encode_exr, read_image, srgb_to_linear
 
 
 def exr_rgb(path) -> np.ndarray:
@@ -103,7 +103,7 @@ def test_16_bit_video_ffv1_is_lossless_and_prores_is_close(renders):
 def test_16_bit_video_has_no_8_bit_banding(tmp_path, codec, ext):
     """A gentle gradient spans 4 eight-bit levels across the frame; at 16 bits in, the decoded video
     must show many more steps than an 8-bit path could."""
-    from videostyle.media import MediaInfo, open_sink
+    from videostyle.io.media import MediaInfo, open_sink
     from fractions import Fraction
     ramp = np.linspace(30000, 30600, 64)
     image = np.repeat(np.repeat(ramp[None, :, None], 32, axis=0), 3, axis=2).astype(np.uint16)

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from videostyle.config import MultiPassConfig, OptimConfig, StylizeConfig
-from videostyle.drivers import multi, pick, single
-from videostyle.drivers.core import Prepared
+from videostyle.run.drivers import multi, pick, single
+from videostyle.run.drivers.core import Prepared
 from videostyle.errors import ConfigError
-from videostyle.store import WorkStore
-from videostyle.warp import warp
+from videostyle.run.store import WorkStore
+from videostyle.flow.warp import warp
 
 H, W = 4, 6
 CFG = StylizeConfig(optim=OptimConfig(iterations_first=9, iterations_later=5),

@@ -8,9 +8,9 @@ import pytest
 
 from mediagen import make_video, texture
 from videostyle.errors import ConfigError, InputError
-from videostyle import metrics
-from videostyle.evaluate import evaluate_video, format_table, plot
-from videostyle.frames import write_png
+from videostyle.method import metrics
+from videostyle.run.evaluate import evaluate_video, format_table, plot
+from videostyle.io.frames import write_png
 
 W, H, N = 48, 32, 8
 
@@ -42,7 +42,7 @@ def clip(tmp_path_factory):
 @pytest.fixture(scope="module")
 def source_frames(clip):
     """The decoded source frames (what the stylized stand-ins are derived from)."""
-    from videostyle.media import open_source
+    from videostyle.io.media import open_source
     return [f.image for f in open_source(clip[1]).frames()]
 
 

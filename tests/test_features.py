@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from videostyle.errors import ConfigError, InputError
-from videostyle.features import (LAYER_NAMES, PACKAGED_FILE, PACKAGED_SHA256, build_features, file_sha256,
+from videostyle.method.features import (LAYER_NAMES, PACKAGED_FILE, PACKAGED_SHA256, build_features, file_sha256,
                                  load_packaged, load_state, load_vgg, packaged_weights_path)
 
 
@@ -36,7 +36,7 @@ def test_packaged_weights_are_trained_not_random(packaged):
 
 def test_truncated_model_returns_requested_layers(packaged):
     state, pre = packaged
-    from videostyle.features import VGGFeatures
+    from videostyle.method.features import VGGFeatures
     model = VGGFeatures(["relu1_1", "relu4_2"], state, pre)
     assert len(model.net) == 23
     assert all(not p.requires_grad for p in model.parameters())
@@ -48,7 +48,7 @@ def test_compiled_network_matches_eager(packaged):
     """--compile (torch.compile with inductor; on the CPU it needs a C compiler, present here) gives the
     eager network's activations and input gradients."""
     state, pre = packaged
-    from videostyle.features import VGGFeatures
+    from videostyle.method.features import VGGFeatures
     model = VGGFeatures(["relu1_1", "relu3_1", "relu4_2"], state, pre)
     x = (torch.rand(1, 3, 32, 48, generator=torch.Generator().manual_seed(0)) * 255).requires_grad_()
     eager = model(x)

@@ -4,8 +4,8 @@ import pytest
 
 from mediagen import texture as make_texture
 
-from videostyle.flow import FlowEstimator, consistency_weights
-from videostyle.warp import warp
+from videostyle.flow.estimate import FlowEstimator, consistency_weights
+from videostyle.flow.warp import warp
 
 
 def texture(h=64, w=96, seed=0):

@@ -7,12 +7,12 @@ import numpy as np
 import pytest
 
 from videostyle import config
-from videostyle import flow as flow_mod
+from videostyle.flow import estimate as flow_mod
 from videostyle.errors import ConfigError, InputError
-from videostyle.flow import FLOW_METHODS, FlowEstimator, consistency_weights
-from videostyle.flowio import (FlowDirectory, export_flows, flow_name, read_flo, read_flo_size, read_mask,
+from videostyle.flow.estimate import FLOW_METHODS, FlowEstimator, consistency_weights
+from videostyle.flow.files import (FlowDirectory, export_flows, flow_name, read_flo, read_flo_size, read_mask,
                                reliable_name, write_flo, write_mask)
-from videostyle.media import open_source
+from videostyle.io.media import open_source
 
 H, W = 48, 64
 
@@ -114,7 +114,7 @@ def test_estimated_non_finite_flow_is_zero_with_weight_zero(tmp_path):
         weight = read_mask(tmp_path / "flows" / name)
         assert weight[10:12, 20:23].max() == 0 and np.median(weight) == 1
 
-    from videostyle.flowsource import EstimatedFlows
+    from videostyle.run.flows import EstimatedFlows
     flows = EstimatedFlows("dis", "ultrafast", str(tmp_path / "work" / "flows"), size=(W, H))
     flows._estimate = broken                            # fault injection: the real estimator is finite here
     ts, c_ts, st, c_st = flows(1, frames[1], 0, frames[0])

@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from videostyle.config import OptimConfig, StylizeConfig
-from videostyle.device import to_tensor
-from videostyle.optimize import FrameProblem, stylize_frame
-from videostyle.stylizer import Stylizer
+from videostyle.method.device import to_tensor
+from videostyle.method.optimize import FrameProblem, stylize_frame
+from videostyle.method.stylizer import Stylizer
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]

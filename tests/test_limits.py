@@ -13,8 +13,8 @@ import pytest
 
 from videostyle.cli import main
 from videostyle.errors import InputError
-from videostyle.frames import encode_exr, image_size, read_image
-from videostyle.limits import MAX_PIXELS, check_pixels
+from videostyle.io.frames import encode_exr, image_size, read_image
+from videostyle.io.limits import MAX_PIXELS, check_pixels
 
 BIG = 40000  # 40000 x 40000 = 1600 megapixels: 4.8 GB as RGB uint8
 
@@ -139,7 +139,7 @@ def test_cli_refuses_a_bomb_style_image_with_one_line(tmp_path, capsys):
 
 
 def test_sequence_of_bombs_is_refused_when_opened(tmp_path):
-    from videostyle.media import open_source
+    from videostyle.io.media import open_source
     folder = tmp_path / "shot"
     folder.mkdir()
     cv2.imwrite(str(folder / "0001.png"), np.zeros((8, 8, 3), np.uint8))

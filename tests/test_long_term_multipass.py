@@ -8,9 +8,9 @@ import pytest
 from mediagen import make_sequence, texture
 from videostyle import OptimConfig, StylizeConfig, stylize_video
 from videostyle.config import MultiPassConfig
-from videostyle.flow import FlowEstimator, consistency_weights
-from videostyle.frames import read_image
-from videostyle.warp import warp
+from videostyle.flow.estimate import FlowEstimator, consistency_weights
+from videostyle.io.frames import read_image
+from videostyle.flow.warp import warp
 
 W, H = 48, 32
 BACKGROUND = texture(H, W, (8, 12), seed=5)

@@ -1,7 +1,7 @@
 """Loss terms: known values, zeros where they must be zero, and gradients (float64 gradcheck)."""
 import torch
 
-from videostyle.losses import content_loss, gram, style_loss, temporal_loss, tv_loss
+from videostyle.method.losses import content_loss, gram, style_loss, temporal_loss, tv_loss
 
 
 def test_gram_matches_definition():

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from videostyle.errors import ConfigError, InputError, OutputError
-from videostyle.frames import list_sequence, read_image, write_png
-from videostyle.media import check_output_path, is_sequence_path, open_sink, open_source
+from videostyle.io.frames import list_sequence, read_image, write_png
+from videostyle.io.media import check_output_path, is_sequence_path, open_sink, open_source
 
 from avspy import count_opened
 from mediagen import H, SAMPLE_RATE, W, make_video, pattern_image
@@ -117,7 +117,7 @@ def test_x265_frames_33_to_48_pixels_wide_do_not_corrupt_memory(tmp_path):
     code = textwrap.dedent(f"""
         import os, numpy as np
         from fractions import Fraction
-        from videostyle.media import MediaInfo, open_sink
+        from videostyle.io.media import MediaInfo, open_sink
         rng = np.random.default_rng(0)
         for i in range(40):
             w = (48, 40, 36, 34)[i % 4]

@@ -5,12 +5,12 @@ import pytest
 import torch
 
 from videostyle.config import DreamConfig, LossConfig, OptimConfig, StylizeConfig
-from videostyle.device import to_tensor
+from videostyle.method.device import to_tensor
 from videostyle.errors import ConfigError
-from videostyle.losses import content_loss, style_loss, temporal_loss, tv_loss
-from videostyle.objectives import DreamObjective, StyleObjective, energy
-from videostyle.optimize import FrameProblem, TemporalTarget, frame_terms, stylize_frame
-from videostyle.stylizer import Stylizer
+from videostyle.method.losses import content_loss, style_loss, temporal_loss, tv_loss
+from videostyle.method.objectives import DreamObjective, StyleObjective, energy
+from videostyle.method.optimize import FrameProblem, TemporalTarget, frame_terms, stylize_frame
+from videostyle.method.stylizer import Stylizer
 
 from mediagen import texture
 

@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from videostyle.config import LossConfig, OptimConfig, StylizeConfig
-from videostyle.device import to_tensor
-from videostyle.objectives import StyleObjective
-from videostyle.optimize import FrameProblem, TemporalTarget, precondition_scale, stylize_frame
-from videostyle.stylizer import Stylizer
+from videostyle.method.device import to_tensor
+from videostyle.method.objectives import StyleObjective
+from videostyle.method.optimize import FrameProblem, TemporalTarget, precondition_scale, stylize_frame
+from videostyle.method.stylizer import Stylizer
 
 
 @pytest.fixture(scope="module")

@@ -219,7 +219,7 @@ def test_the_python_api_refuses_nan_weights_and_bad_counts():
 
 
 def test_the_python_api_refuses_a_bad_output_option_before_writing(media, tmp_path):
-    from videostyle.pipeline import stylize_video
+    from videostyle.run.pipeline import stylize_video
     with pytest.raises(ConfigError, match="--fps"):
         stylize_video(media["video"], [media["style"]], str(tmp_path / "out.mp4"), StylizeConfig(device="cpu"),
                       fps=float("inf"))

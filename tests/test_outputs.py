@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from videostyle.errors import OutputError
-from videostyle.frames import list_sequence, read_image
-from videostyle.media import MediaInfo, open_sink, open_source
-from videostyle.outputs import Outputs
+from videostyle.io.frames import list_sequence, read_image
+from videostyle.io.media import MediaInfo, open_sink, open_source
+from videostyle.run.outputs import Outputs
 
 from mediagen import H, W, make_video, pattern_image
 
@@ -117,7 +117,7 @@ KILLED_WRITER = """
 import os, signal, sys
 sys.path.insert(0, {tests!r})
 from mediagen import pattern_image
-from videostyle.media import MediaInfo, open_sink
+from videostyle.io.media import MediaInfo, open_sink
 info = MediaInfo("sequence", 48, 32, 3, 25, None, False, 1)
 sink = open_sink({out!r}, info, overwrite=True)
 for i in range(3):
@@ -318,7 +318,7 @@ def test_full_size_frames_are_read_again_not_kept(tmp_path):
 
 @pytest.mark.slow
 def test_multipass_with_original_size_compare_keeps_memory_bounded(tmp_path, monkeypatch):
-    from videostyle import pipeline
+    from videostyle.run import pipeline
     from videostyle.config import MultiPassConfig, OptimConfig, StylizeConfig
 
     n = 6
@@ -349,7 +349,7 @@ KILLED_IN_COMMIT = """
 import os, signal, sys
 sys.path.insert(0, {tests!r})
 from mediagen import pattern_image
-from videostyle.media import MediaInfo, open_sink
+from videostyle.io.media import MediaInfo, open_sink
 info = MediaInfo("sequence", 48, 32, 3, 25, None, False, 1)
 sink = open_sink({out!r}, info, overwrite=True)
 for i in range(3):

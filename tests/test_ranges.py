@@ -12,9 +12,9 @@ import pytest
 from mediagen import make_video, texture
 from videostyle.cli import main
 from videostyle.errors import ConfigError, InputError
-from videostyle.frameranges import Numbers, Positions, parse_frames
-from videostyle.frames import format_pattern, has_number_field, list_sequence, normalize_pattern
-from videostyle.media import is_sequence_path, open_source
+from videostyle.io.frameranges import Numbers, Positions, parse_frames
+from videostyle.io.frames import format_pattern, has_number_field, list_sequence, normalize_pattern
+from videostyle.io.media import is_sequence_path, open_source
 
 FAST = ["--iterations", "2,1", "--max-side", "48", "--quiet", "--device", "cpu"]
 

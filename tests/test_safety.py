@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 
 from mediagen import make_video, texture
-from videostyle.atomic import finite
+from videostyle.io.atomic import finite
 from videostyle.cli import main
 from videostyle.errors import InputError
-from videostyle.flowsource import EstimatedFlows
-from videostyle.store import WorkStore, file_identity
+from videostyle.run.flows import EstimatedFlows
+from videostyle.run.store import WorkStore, file_identity
 
 FAST = ["--iterations", "2,1", "--max-side", "32", "--quiet", "--device", "cpu"]
 
@@ -200,7 +200,7 @@ def test_input_changed_in_place_is_noticed_even_with_the_same_size_and_time(tmp_
 
 def test_resume_is_refused_when_the_weights_file_changed(tmp_path, capsys):
     import torch
-    from videostyle.features import load_state
+    from videostyle.method.features import load_state
     state, _ = load_state("packaged")
     weights = tmp_path / "w.pt"
     torch.save(state, weights)
@@ -338,7 +338,7 @@ def test_random_path_combinations_never_change_a_file_they_do_not_name(tmp_path,
 def test_a_save_interrupted_between_image_and_record_leaves_the_frame_undone(tmp_path, monkeypatch):
     """A frame counts as done only when its record is written after its image: a failure (or a kill)
     between the two leaves a frame the next run recomputes, and no temporary file."""
-    import videostyle.store as store_module
+    import videostyle.run.store as store_module
     store = WorkStore.open(str(tmp_path / "w"), {"input": {}, "config": {}})
     real_write = store_module.write_json
 

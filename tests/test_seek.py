@@ -5,8 +5,8 @@ import re
 import av
 import numpy as np
 
-from videostyle import video
-from videostyle.media import open_source
+from videostyle.io import video
+from videostyle.io.media import open_source
 
 from avspy import count_opened
 from mediagen import make_video, texture

@@ -6,12 +6,12 @@ import cv2
 import numpy as np
 import pytest
 
-from videostyle.colour import preserve_colors
+from videostyle.method.colour import preserve_colors
 from videostyle.errors import ConfigError
-from videostyle.frames import to_uint8
-from videostyle.memory import available_bytes, check_fits, estimate_bytes, parse_meminfo
-from videostyle.prefetch import Prefetch
-from videostyle.store import WorkStore, default_work_dir
+from videostyle.io.frames import to_uint8
+from videostyle.run.memory import available_bytes, check_fits, estimate_bytes, parse_meminfo
+from videostyle.run.prefetch import Prefetch
+from videostyle.run.store import WorkStore, default_work_dir
 
 
 def test_prefetch_keeps_order_and_reraises():
@@ -122,7 +122,7 @@ def _rgb(h=8, w=6, seed=3):
 @pytest.mark.parametrize("ext", [".ppm", ".pnm", ".pam", ".pgm", ".pbm"])
 def test_netpbm_frames_read_as_rgb(tmp_path, ext):
     """The reference implementation's frames (PPM) and the rest of the Netpbm family."""
-    from videostyle.frames import image_size, list_sequence, read_image
+    from videostyle.io.frames import image_size, list_sequence, read_image
     rgb = _rgb()
     gray = ext in (".pgm", ".pbm")
     written = rgb[..., 0] if gray else rgb[..., ::-1]      # OpenCV writes BGR
@@ -140,7 +140,7 @@ def test_netpbm_frames_read_as_rgb(tmp_path, ext):
 
 
 def test_16_bit_ppm_is_rounded_to_8_bits(tmp_path):
-    from videostyle.frames import read_image
+    from videostyle.io.frames import read_image
     rgb = _rgb()
     assert cv2.imwrite(str(tmp_path / "deep.ppm"), rgb[..., ::-1].astype(np.uint16) * 257)
     assert np.array_equal(read_image(str(tmp_path / "deep.ppm")), rgb)
@@ -153,8 +153,8 @@ def test_dpx_frames_are_decoded_by_ffmpeg(tmp_path, pix_fmt, tolerance):
 
     import av
 
-    from videostyle.frames import image_size
-    from videostyle.media import open_source
+    from videostyle.io.frames import image_size
+    from videostyle.io.media import open_source
     rgb = _rgb(10, 14)
     ctx = av.CodecContext.create("dpx", "w")
     ctx.width, ctx.height, ctx.pix_fmt, ctx.time_base = 14, 10, pix_fmt, Fraction(1, 25)
@@ -178,7 +178,7 @@ def test_image_size_reads_headers_only_and_agrees_with_read_image(tmp_path, monk
     included) from the header, without decoding, and equal to what read_image returns."""
     from PIL import Image
 
-    from videostyle import frames
+    from videostyle.io import frames
     rgb = _rgb(8, 6)
     paths = []
     for ext in (".png", ".ppm", ".pgm", ".jpg"):

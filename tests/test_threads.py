@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from videostyle.media import open_sink, open_source
-from videostyle.prefetch import Prefetch
+from videostyle.io.media import open_sink, open_source
+from videostyle.run.prefetch import Prefetch
 
 from mediagen import make_video
 

@@ -6,8 +6,8 @@ from .errors import ConfigError, InputError, OutputError, VideostyleError  # noq
 
 
 def stylize_video(*args, **kwargs):
-    """See ``videostyle.pipeline.stylize_video`` (imported lazily: torch loads on first use)."""
-    from .pipeline import stylize_video as run
+    """See ``videostyle.run.pipeline.stylize_video`` (imported lazily: torch loads on first use)."""
+    from .run.pipeline import stylize_video as run
     return run(*args, **kwargs)
 
 

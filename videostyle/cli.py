@@ -317,7 +317,7 @@ class _Progress:
 
 def _render(a: argparse.Namespace, styles: list[str], config: StylizeConfig) -> int:
     """stylize and dream: one render with progress, then a line saying what was written."""
-    from .pipeline import stylize_video
+    from .run.pipeline import stylize_video
     progress = _Progress("none" if a.quiet else a.log_format)
     try:
         report = stylize_video(a.input, styles, a.output, config, _options(a), on_event=progress,
@@ -349,9 +349,9 @@ def _stylize(a: argparse.Namespace) -> int:
 
 
 def _evaluate(a: argparse.Namespace) -> int:
-    from .evaluate import evaluate_video, format_table, plot
-    from .paths import PathPlan, written_file
-    from .frameranges import parse_frames
+    from .run.evaluate import evaluate_video, format_table, plot
+    from .io.paths import PathPlan, written_file
+    from .io.frameranges import parse_frames
     plan = PathPlan()
     plan.read("stylized video", a.stylized)
     plan.read("source", a.source)
@@ -371,15 +371,15 @@ def _evaluate(a: argparse.Namespace) -> int:
 
 
 def _flow(a: argparse.Namespace) -> int:
-    from .flow import FlowEstimator
-    from .flowio import export_flows
-    from .media import open_source
-    from .paths import PathPlan, written_flows
-    from .resize import processing_size, resize_rgb
+    from .flow.estimate import FlowEstimator
+    from .flow.files import export_flows
+    from .io.media import open_source
+    from .io.paths import PathPlan, written_flows
+    from .io.resize import processing_size, resize_rgb
     plan = PathPlan()
     plan.read("input", a.input)
     if os.path.isdir(a.input):
-        from .frames import list_sequence
+        from .io.frames import list_sequence
         plan.read_files("input frame", [p for _, p in list_sequence(a.input)])
     plan.write(written_flows("output", a.output))
     plan.check()
@@ -392,7 +392,7 @@ def _flow(a: argparse.Namespace) -> int:
 
 
 def _assemble(a: argparse.Namespace) -> int:
-    from .assemble import assemble
+    from .run.assemble import assemble
     # Only the encoding options: WORK_DIR is the folder read, not OutputOptions.work_dir.
     done = assemble(a.work_dir, a.output, build_config(OutputOptions, {k: getattr(a, k) for k in _ENCODE}))
     if not a.quiet:
@@ -402,7 +402,7 @@ def _assemble(a: argparse.Namespace) -> int:
 
 
 def _write_json_file(path: str, data: dict) -> None:
-    from .atomic import write_json
+    from .io.atomic import write_json
     try:
         write_json(path, data)
     except OSError as exc:
@@ -410,9 +410,9 @@ def _write_json_file(path: str, data: dict) -> None:
 
 
 def _preview(a: argparse.Namespace) -> int:
-    from .frames import read_image, write_png
-    from .paths import PathPlan, written_file
-    from .preview import contact_sheet, stylize_preview
+    from .io.frames import read_image, write_png
+    from .io.paths import PathPlan, written_file
+    from .commands.preview import contact_sheet, stylize_preview
     if not a.output.lower().endswith(".png"):
         raise ConfigError("preview writes a PNG contact sheet: give -o NAME.png")
     plan = PathPlan()
@@ -442,7 +442,7 @@ class _StrictParser(argparse.ArgumentParser):
 
 def _batch(a: argparse.Namespace) -> int:
     import shlex
-    from .batch import jobs_from_glob, load_jobs, option_kinds, plan, run_jobs
+    from .run.batch import jobs_from_glob, load_jobs, option_kinds, plan, run_jobs
     from .config import ClusterOptions
     cluster = build_config(ClusterOptions, vars(a))
     if bool(a.jobfile) == bool(a.inputs):
@@ -470,7 +470,7 @@ def _batch(a: argparse.Namespace) -> int:
         _options(args)
         return args
 
-    from .pipeline import check_path_plan, plan_paths
+    from .run.pipeline import check_path_plan, plan_paths
 
     def paths(args):
         return plan_paths(args.input, args.style, args.output, _config(args), _options(args))
@@ -524,14 +524,14 @@ def _batch_summary(outcomes: list, n_jobs: int, text: bool) -> int:
 def _batch_job(a: argparse.Namespace, on_event) -> None:
     """One job of a batch on a cluster, in its Ray worker: the stylize render (as ``_stylize``), its
     progress events sent to the driver instead of printed."""
-    from .pipeline import stylize_video
+    from .run.pipeline import stylize_video
     stylize_video(a.input, a.style, a.output, _config(a), _options(a), on_event=on_event)
 
 
 def _batch_on_cluster(planned: list, opts, a: argparse.Namespace) -> int:
     """The checked jobs as Ray tasks (clusterbatch.py), with one progress display in this process."""
-    from .cluster import connect, disconnect
-    from .clusterbatch import absolute, run_on_cluster
+    from .cluster.connect import connect, disconnect
+    from .cluster.batch import absolute, run_on_cluster
     for job, args in planned:
         if getattr(args, "cluster", None):  # a job's own --cluster would start a cluster inside a worker
             raise ConfigError(f"{job.where}: 'cluster' is the batch command's option (--cluster), not a job's")
@@ -563,7 +563,7 @@ class _ClusterProgress:
     EVERY = 30.0
 
     def __init__(self, n_jobs: int, mode: str):
-        from .clusterbatch import BatchProgress
+        from .cluster.batch import BatchProgress
         self.counts, self.n_jobs, self.mode = BatchProgress(n_jobs), n_jobs, mode
         self.tty = mode == "text" and sys.stderr.isatty()
         self.bar, self.last = None, 0.0
@@ -618,7 +618,7 @@ class _ClusterProgress:
 
 
 def _demo(a: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from .commands.demo import run_demo
     progress = _Progress("none" if a.quiet else "text")
     if not a.quiet:
         print(f"videostyle demo: the bundled clip with {a.style}, at {a.max_side} px "
@@ -644,7 +644,7 @@ def _demo(a: argparse.Namespace) -> int:
 
 
 def _styles(a: argparse.Namespace) -> int:
-    from .bundled import paintings
+    from .io.bundled import paintings
     for name, path in paintings().items():
         print(f"{name}\t{path}")
     return 0
@@ -798,7 +798,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(run=_assemble)
 
-    from .demo import DEFAULT_FOLDER, DEMO_FRAMES, DEMO_MAX_SIDE
+    from .commands.demo import DEFAULT_FOLDER, DEMO_FRAMES, DEMO_MAX_SIDE
     p = sub.add_parser("demo", help="stylize the bundled clip with a bundled painting: see it work, no files needed",
                        description="Stylize the bundled 3 s clip with a bundled painting and write the stylized "
                                    "video (with audio), a side-by-side video, a contact sheet, and a JSON report "
@@ -831,7 +831,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "style", None):  # a bundled painting's name (videostyle styles) stands for its file
-        from .bundled import resolve_style
+        from .io.bundled import resolve_style
         style = args.style
         args.style = resolve_style(style) if isinstance(style, str) else [resolve_style(s) for s in style]
     previous = _Stop.install()

@@ -1,0 +1,117 @@
+"""Optical flow and the forward–backward consistency weights of Ruder et al. (Sec. 3.1).
+
+OpenCV only; numpy in, numpy out. Backends (FLOW_METHODS): DIS, Farneback, and DeepFlow and TV-L1 from
+cv2.optflow (opencv-contrib). Flow convention (everywhere in videostyle): ``flow(a, b)`` is
+H×W×2 float32 in pixels, (u, v) = (x, y) displacement, such that pixel p of ``a`` corresponds to
+p + flow[p] in ``b``.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from ..errors import ConfigError
+from .warp import sample_bilinear
+
+FLOW_METHODS = ("dis", "farneback", "deepflow", "tvl1")
+
+_DIS_PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
+
+
+class _Farneback:
+    """cv2.calcOpticalFlowFarneback behind the ``calc(a, b, flow)`` interface of the other backends.
+
+    Pyramid 0.5 × 5 levels reaches motions of tens of pixels at video sizes; a 15-px window with
+    poly_n 5 / sigma 1.2 is OpenCV's recommended robust setting for natural footage.
+    """
+
+    def calc(self, a: np.ndarray, b: np.ndarray, flow: np.ndarray | None) -> np.ndarray:
+        return cv2.calcOpticalFlowFarneback(a, b, flow, 0.5, 5, 15, 3, 5, 1.2, 0)
+
+
+def _dis(preset: str):
+    if preset not in _DIS_PRESETS:
+        raise ConfigError(f"DIS flow preset must be one of {', '.join(_DIS_PRESETS)}, got {preset!r}")
+    return cv2.DISOpticalFlow_create(_DIS_PRESETS[preset])
+
+
+def _contrib(method: str, factory: str) -> Callable[[str], object]:
+    """Constructor of a cv2.optflow backend; the lookup happens at construction so that a plain
+    opencv-python install still imports this module and fails only when the backend is asked for."""
+    def make(preset: str):
+        ctor = getattr(getattr(cv2, "optflow", None), factory, None)
+        if ctor is None:
+            raise ConfigError(f"flow method {method!r} needs cv2.optflow.{factory}, which this OpenCV lacks; "
+                              f"it is provided by opencv-contrib-python-headless")
+        return ctor()
+    return make
+
+
+# method → constructor(preset) of an object with calc(gray_a, gray_b, None) → flow a→b.
+# The preset applies to DIS only; the other backends run at fixed settings.
+_BACKENDS: dict[str, Callable[[str], object]] = {
+    "dis": _dis,
+    "farneback": lambda preset: _Farneback(),
+    "deepflow": _contrib("deepflow", "createOptFlow_DeepFlow"),
+    "tvl1": _contrib("tvl1", "DualTVL1OpticalFlow_create"),
+}
+assert tuple(_BACKENDS) == FLOW_METHODS
+
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
+
+
+class FlowEstimator:
+    """``estimator(a, b)`` → flow a→b: H×W×2 float32, pixels, (u, v) = (x, y), so that pixel p of ``a``
+    corresponds to p + flow[p] in ``b``. ``a`` and ``b``: RGB (H×W×3) or gray (H×W) uint8 of equal size.
+
+    ``method``: one of FLOW_METHODS; ``preset`` (DIS only, ignored otherwise): ultrafast, fast, medium.
+    Raises ConfigError for an unknown method or preset, or a backend this OpenCV build lacks.
+    """
+
+    def __init__(self, method: str = "dis", preset: str = "medium"):
+        if method not in _BACKENDS:
+            raise ConfigError(f"flow method must be one of {', '.join(FLOW_METHODS)}, got {method!r}")
+        self.method = method
+        self._backend = _BACKENDS[method](preset)
+
+    def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        if a.shape[:2] != b.shape[:2]:
+            raise ValueError(f"flow needs frames of one size, got {a.shape[1]}x{a.shape[0]} and {b.shape[1]}x{b.shape[0]}")
+        flow = self._backend.calc(_gray(a), _gray(b), None)
+        return np.ascontiguousarray(flow, dtype=np.float32)
+
+
+def consistency_weights(flow_back: np.ndarray, flow_fwd: np.ndarray, smooth_sigma: float = 0.8) -> np.ndarray:
+    """Reliability c ∈ [0, 1] (H×W float32) of ``flow_back`` (frame t → t−1) given ``flow_fwd`` (t−1 → t).
+
+    As the reference's consistencyChecker: a pixel whose round trip t → t−1 → t misses,
+    |ŵ + w̃|² ≥ 0.01(|ŵ|² + |w̃|²) + 0.5 with w̃ = w sampled at p + ŵ(p), or that leaves the frame,
+    is disoccluded (−1 before smoothing, so the smoothing spreads zeros outward); a motion boundary,
+    |∇û|² + |∇v̂|² > 0.01|ŵ|² + 0.002, gets 0; the rest 1. Then Gaussian smoothing and clipping to [0, 1].
+    """
+    h, w = flow_back.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    tx, ty = xs + flow_back[..., 0], ys + flow_back[..., 1]
+    inside = (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
+    fwd_at = sample_bilinear(flow_fwd, tx, ty)
+    round_trip = ((flow_back + fwd_at) ** 2).sum(-1)
+    mag = (flow_back ** 2).sum(-1) + (fwd_at ** 2).sum(-1)
+    occluded = ~inside | (round_trip >= 0.01 * mag + 0.5)
+    du_dy, du_dx = np.gradient(flow_back[..., 0])
+    dv_dy, dv_dx = np.gradient(flow_back[..., 1])
+    grad = du_dx ** 2 + du_dy ** 2 + dv_dx ** 2 + dv_dy ** 2
+    boundary = grad > 0.01 * (flow_back ** 2).sum(-1) + 0.002
+    c = np.ones((h, w), np.float32)
+    c[boundary] = 0.0
+    c[occluded] = -1.0
+    if smooth_sigma > 0:
+        c = cv2.GaussianBlur(c, (0, 0), smooth_sigma, borderType=cv2.BORDER_REPLICATE)
+    return np.clip(c, 0.0, 1.0)

@@ -1,0 +1,459 @@
+"""One interface over videos and image sequences: open_source() to read, open_sink() to write.
+
+Frames read are H x W x 3 ``uint8`` RGB arrays (0..255). Sinks also take float arrays in 0..255 (the
+optimizer's precision) and store them at their own depth: 8 bits, 16 bits (PNG/TIFF sequences with
+``depth=16``) or half float (EXR).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Iterator
+
+import numpy as np
+
+from . import frames as _frames
+from . import video as _video
+from ..errors import ConfigError, InputError, OutputError
+from .frameranges import FrameRange, Numbers, Positions, parse_frames
+
+VIDEO_EXTENSIONS = frozenset(_video.VIDEO_FORMATS)
+DEFAULT_SEQUENCE_RATE = Fraction(25)
+_SEQUENCE_OUTPUT_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr"})
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    kind: str  # "video" or "sequence"
+    width: int  # of decoded frames, after rotation
+    height: int
+    n_frames: int  # exactly what frames() yields (after start/stop selection)
+    rate: Fraction  # average frame rate; sequences: the fps given, default 25
+    time_base: Fraction | None  # video stream time base; None for sequences
+    has_audio: bool
+    first_number: int | None  # sequences: number of the first selected file (e.g. 1001), else None
+    # Sequences: the file number of each selected frame, where every name has one and they increase.
+    # Frame outputs are named by them, so a gap in the input stays a gap (and 0004 stays 0004); None:
+    # outputs are numbered on from first_number.
+    numbers: tuple[int, ...] | None = None
+    missing: tuple[tuple[int, int], ...] = ()  # sequences: (first, last) runs of numbers absent in the span
+    ended_early: tuple[int, int] | None = None  # a video cut short: (frames decoded, frames its index lists)
+    has_alpha: bool = False  # a frame carries alpha, which reading drops (frames are RGB)
+
+
+@dataclass(frozen=True)
+class Frame:
+    index: int  # 0-based within the selection
+    pts: int | None  # in info.time_base (video); None for sequences or unusable timestamps
+    image: np.ndarray  # H x W x 3, uint8, RGB
+
+
+def is_sequence_path(path: str) -> bool:
+    """True for a folder, a frame pattern (``%d``/``%04d``, or ``####``/``@``: frames.normalize_pattern),
+    or a path ending in a separator. A file that exists is that file, whatever its name holds."""
+    return (
+        os.path.isdir(path)
+        or (_frames.has_number_field(path) and not os.path.isfile(path))
+        or path.endswith("/")
+        or path.endswith(os.sep)
+    )
+
+
+def _as_fraction(value, what: str) -> Fraction:
+    try:
+        # str() first so 29.97 becomes 2997/100, not a binary-float fraction.
+        rate = Fraction(str(value)) if isinstance(value, float) else Fraction(value)
+    except (TypeError, ValueError, ZeroDivisionError):
+        raise ConfigError(f"{what} must be a positive number, got {value!r}") from None
+    if rate <= 0:
+        raise ConfigError(f"{what} must be a positive number, got {value!r}")
+    return rate
+
+
+def _frame_range(start: int | str | FrameRange | None, stop: int | None) -> FrameRange:
+    """The selection open_source was given: positions ``start``/``stop``, or a whole range as ``start``."""
+    if isinstance(start, int):
+        if start < 0 or (stop is not None and stop < 0):
+            raise ConfigError(f"frame range start/stop must not be negative (got {start}:{stop})")
+        return Positions(start, stop)
+    if stop is not None:
+        raise ValueError("give a frame range or start/stop positions, not both")
+    return parse_frames(start)
+
+
+# --------------------------------------------------------------------------- sources
+
+
+class Source:
+    """A readable video or frame sequence. ``frames()`` may be called repeatedly (re-reads)."""
+
+    path: str
+    info: MediaInfo
+    start: int  # the selected frames' positions in the input: 0-based, stop exclusive
+    stop: int
+
+    def frames(self) -> Iterator[Frame]:
+        raise NotImplementedError
+
+
+class VideoSource(Source):
+    """A video file. Its frame numbers (FIRST-LAST ranges) are the 0-based positions of its frames.
+    ``audio`` False: the source reports no audio, so sinks copying its audio write none (``-an``)."""
+
+    def __init__(self, path: str, frames: FrameRange, audio: bool = True):
+        self.path = path
+        self.probe = _video.probe_video(path)
+        decoded, declared = self.probe.n_frames, self.probe.declared_frames
+        if declared is not None and _wanted_stop(frames) > decoded:
+            # An explicit range is what the user needs whole: a cut-short file cannot give it.
+            raise InputError(f"--frames {frames}: {path} ends early: {_ended_early(decoded, declared)}")
+        self.start, self.stop = frames.select(range(decoded), path)
+        self.info = MediaInfo(
+            kind="video",
+            width=self.probe.width,
+            height=self.probe.height,
+            n_frames=self.stop - self.start,
+            rate=self.probe.rate,
+            time_base=self.probe.time_base,
+            has_audio=self.probe.has_audio and audio,
+            first_number=None,
+            ended_early=None if declared is None else (decoded, declared),
+            has_alpha=self.probe.has_alpha,
+        )
+
+    def time_span(self) -> tuple[Fraction, Fraction]:
+        """(start, end) in seconds on the file's clock: first selected frame to the end of the last."""
+        return self.probe.frame_time(self.start), self.probe.frame_time(self.stop)
+
+    def frames(self) -> Iterator[Frame]:
+        count = 0
+        # Closed here, on this thread, when the caller stops early and closes this generator, so the
+        # decoder is never left for the garbage collector to close on another thread.
+        with contextlib.closing(_video.decode_video(self.path, self.probe, self.start, self.stop)) as decoded:
+            for count, (pts, image) in enumerate(decoded, start=1):
+                yield Frame(index=count - 1, pts=pts, image=image)
+        if count != self.info.n_frames:
+            raise InputError(f"{self.path} gave {count} frames on decoding, {self.info.n_frames} when opened")
+
+
+class SequenceSource(Source):
+    """A folder of images, a printf pattern, or a single image file (a one-frame sequence).
+
+    Sizes are checked when opening (PNG headers only; other formats are decoded), and again
+    for each decoded frame, so a mismatch is reported naming the first offending file.
+    """
+
+    def __init__(self, path: str, frames: FrameRange, fps: Fraction | None):
+        self.path = path
+        if os.path.isfile(path):
+            files = [(None, path)]
+        else:
+            files = _frames.list_sequence(path)
+            if not files:
+                raise InputError(f"no image files found for {path}")
+        # FIRST-LAST ranges are the numbers in the file names; START:END positions in this list.
+        self.start, self.stop = frames.select([n for n, _ in files], path)
+        self.files = files[self.start:self.stop]
+        first = self.files[0][1]
+        height, width = _frames.read_image(first).shape[:2]  # also proves the first file readable
+        for _, name in self.files[1:]:
+            size = _frames.image_size(name)
+            if size != (width, height):
+                raise InputError(_size_message(name, size, first, (width, height)))
+        numbers, missing = _numbering(self.files, frames)
+        self.info = MediaInfo(
+            kind="sequence",
+            width=width,
+            height=height,
+            n_frames=len(self.files),
+            rate=_as_fraction(fps, "fps") if fps is not None else DEFAULT_SEQUENCE_RATE,
+            time_base=None,
+            has_audio=False,
+            first_number=self.files[0][0],
+            numbers=numbers,
+            missing=missing,
+            has_alpha=any(_frames.image_has_alpha(name) for _, name in self.files),
+        )
+
+    def frames(self) -> Iterator[Frame]:
+        expected = (self.info.width, self.info.height)
+        for index, (_, name) in enumerate(self.files):
+            image = _frames.read_image(name)
+            size = (image.shape[1], image.shape[0])
+            if size != expected:
+                raise InputError(_size_message(name, size, self.files[0][1], expected))
+            yield Frame(index=index, pts=None, image=image)
+
+
+def _wanted_stop(frames: FrameRange) -> int:
+    """The position after the last frame a range asks for by name (0: it asks for none in particular)."""
+    if isinstance(frames, Numbers):
+        return frames.last + 1
+    return frames.stop or 0
+
+
+def _ended_early(decoded: int, declared: int) -> str:
+    return f"its index lists {declared} frames, but only {decoded} decode (the last good frame is {decoded - 1})"
+
+
+def _numbering(files: list[tuple[int | None, str]], frames: FrameRange):
+    """(numbers, missing runs) of the selected files: see MediaInfo. The span checked for gaps is the one
+    asked for by number (FIRST-LAST), else the selection's first to last number."""
+    numbers = [n for n, _ in files]
+    if any(n is None for n in numbers) or any(b <= a for a, b in zip(numbers, numbers[1:])):
+        return None, ()
+    lo, hi = (frames.first, frames.last) if isinstance(frames, Numbers) else (numbers[0], numbers[-1])
+    bounds = [lo - 1, *numbers, hi + 1]
+    missing = tuple((a + 1, b - 1) for a, b in zip(bounds, bounds[1:]) if b - a > 1)
+    return tuple(numbers), missing
+
+
+def _runs(runs, most: int = 8) -> str:
+    """``3, 7-9, 12`` (at most ``most`` runs, then how many more)."""
+    shown = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs[:most])
+    return shown + (f" and {len(runs) - most} more runs" if len(runs) > most else "")
+
+
+def input_warnings(source: "Source") -> list[str]:
+    """One line for each thing about ``source`` a run goes on with but the user should know: numbers
+    missing in a sequence, a video that ends before its index says, alpha that is dropped."""
+    info, path, lines = source.info, source.path, []
+    if info.missing:
+        count = sum(b - a + 1 for a, b in info.missing)
+        lines.append(f"{path}: {count} frame number{'s' if count > 1 else ''} missing ({_runs(info.missing)}); "
+                     "frame outputs keep the input's numbers, a video output plays the frames one after another")
+    if info.ended_early is not None:
+        decoded, declared = info.ended_early
+        lines.append(f"{path} ends early: {_ended_early(decoded, declared)}; using the frames that decode")
+    if info.has_alpha:
+        lines.append(f"{path} has an alpha channel, which is dropped: frames are read as RGB")
+    return lines
+
+
+def _size_message(name, size, first, expected) -> str:
+    return f"frame {name} is {size[0]}x{size[1]}, but {first} is {expected[0]}x{expected[1]}; all frames must have one size"
+
+
+def open_source(path: str, start: int | str | FrameRange | None = 0, stop: int | None = None,
+                fps: Fraction | None = None, *, audio: bool = True) -> Source:
+    """Open a video file, an image folder, a frame pattern (``shot/%04d.png``, ``shot/####.png``,
+    ``shot/@.png``: frames.normalize_pattern) or one image.
+
+    ``start``/``stop`` select frames by 0-based index, ``stop`` exclusive and clamped to the
+    end; or ``start`` is a whole ``--frames`` range (frameranges.parse_frames: ``"0:48"``,
+    ``"1001-1050"`` in the sequence's own frame numbers, a FrameRange). The selected positions are
+    ``source.start``/``source.stop``. An empty selection, or numbers the input does not have, raise
+    InputError; bad range syntax ConfigError. ``fps`` is the rate of an image sequence (default 25);
+    a video keeps its own rate and timestamps (its audio would drift from re-timed frames), so
+    ``fps`` with a video is a ConfigError. ``audio`` False: the source reports no audio (``-an``).
+    Raises InputError (one line, naming the path) for anything missing, unreadable, empty or inconsistent.
+    """
+    path = _frames.normalize_pattern(os.fspath(path))
+    frames = _frame_range(start, stop)
+    if is_sequence_path(path):
+        return SequenceSource(path, frames, fps)
+    if not os.path.exists(path):
+        raise InputError(f"input not found: {path}")
+    if not os.path.isfile(path):
+        raise InputError(f"input is not a file: {path}")
+    if os.path.getsize(path) == 0:
+        raise InputError(f"input file is empty: {path}")
+    if _frames.is_image_path(path):
+        return SequenceSource(path, frames, fps)
+    if fps is not None:
+        raise ConfigError(f"--fps sets the rate of a frame-sequence input; the video {path} keeps its own "
+                          "timing, so its audio stays in sync (re-time it with ffmpeg first)")
+    return VideoSource(path, frames, audio)
+
+
+# --------------------------------------------------------------------------- sinks
+
+
+def _sequence_pattern(path: str) -> str:
+    if _frames.has_number_field(path):
+        return path
+    return os.path.join(path, "%06d.png")
+
+
+def check_output_path(input_path: str, output_path: str) -> None:
+    """Raise OutputError if writing ``output_path`` would overwrite or write into ``input_path``."""
+    inp = os.path.realpath(input_path)
+    out = os.path.realpath(output_path)
+    if is_sequence_path(output_path):
+        out = os.path.realpath(_sequence_pattern(output_path))
+    if inp == out:
+        raise OutputError(f"output {output_path} is the input; choose another name")
+    if os.path.isdir(input_path) and is_sequence_path(output_path) and os.path.dirname(out) == inp:
+        raise OutputError(f"output {output_path} would write frames into the input folder {input_path}")
+
+
+class Sink:
+    """Writes frames to a video or an image sequence; use as a context manager.
+
+    A clean exit finishes the output and moves it into place atomically; an exception (or
+    abort()) deletes the temporary output so nothing appears under the output name. If the
+    process dies, only a hidden ``.NAME.partial-XXXX`` file or folder can remain.
+    """
+
+    def __init__(self, path: str, writer, kind: str, depth: int = 8, overwrite: bool = False):
+        self.path = path
+        self.kind = kind  # "video" or "sequence"
+        self.depth = depth  # bits per channel stored: 8, or 16 (16-bit PNG/TIFF, half-float EXR)
+        self.overwrite = overwrite
+        self._writer = writer
+        self._finished = False
+
+    @property
+    def audio_mode(self) -> str:
+        """"copy", "aac", "opus" (re-encoded for WebM) or "none"; known once the sink is open."""
+        return getattr(self._writer, "audio_mode", "none")
+
+    @property
+    def n_written(self) -> int:
+        return self._writer.count
+
+    def write(self, image: np.ndarray, pts: int | None = None) -> None:
+        """Add one H x W x 3 RGB frame (uint8, or float 0..255 rounded to the sink's depth); every frame
+        must have the first one's size. ``pts`` (video outputs) is in the source's time base; see open_sink."""
+        if self._finished:
+            raise ValueError(f"sink {self.path} is already closed")
+        image = _at_depth(image, self.depth)
+        if self.kind == "video":
+            self._writer.write(image, pts)
+        else:
+            self._writer.write(image)
+
+    def close(self) -> None:
+        """Finish the output and move it into place."""
+        if self._finished:
+            return
+        self._finished = True
+        if self.kind == "sequence" and self._writer.count == 0:
+            self._writer.abort()
+            raise OutputError(f"no frames were written to {self.path}")
+        if self.kind == "video" and not self.overwrite and os.path.lexists(self.path):
+            self._writer.abort()  # the file appeared while we encoded: it is not ours to replace
+            raise OutputError(_exists_message(self.path))
+        self._writer.commit()
+
+    def abort(self) -> None:
+        """Discard everything written so far."""
+        if not self._finished:
+            self._finished = True
+            self._writer.abort()
+
+    def __enter__(self) -> "Sink":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def __del__(self):
+        # A sink dropped without close() must not leave its temporary output behind.
+        try:
+            self.abort()
+        except Exception:
+            pass
+
+
+def _at_depth(image: np.ndarray, depth: int) -> np.ndarray:
+    if depth == 16:  # to_uint16 maps 8-bit values exactly (×257)
+        return image if image.dtype == np.uint16 else _frames.to_uint16(image)
+    return image if image.dtype == np.uint8 else _frames.to_uint8(image)
+
+
+def _exists_message(path: str) -> str:
+    return f"output {path} already exists; use -y/--overwrite to replace it"
+
+
+def _check_folder(folder: str) -> None:
+    if not os.path.isdir(folder):
+        raise OutputError(f"output folder does not exist: {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder is not writable: {folder}")
+
+
+def open_sink(
+    path: str,
+    info: MediaInfo,
+    *,
+    codec: str | None = None,
+    crf: int | None = None,
+    fps: Fraction | None = None,
+    audio_from: Source | None = None,
+    depth: int = 8,
+    overwrite: bool = False,
+) -> Sink:
+    """Open an output for frames shaped like ``info`` describes.
+
+    Video (``.mp4 .mov .mkv .webm .avi .gif``): codec defaults to libx264 (yuv420p, crf 18);
+    .webm defaults to libvpx-vp9 and .gif to gif. Timing: without ``fps``, if ``info`` has a
+    time base and write() gets pts, those pts are kept (shifted so the first frame is at 0),
+    so VFR and 30000/1001 survive; AVI stores no timestamps and always gets a constant rate.
+    Otherwise frames are spaced at a constant ``fps`` (an explicit ``fps`` always wins) or
+    ``info.rate``. Odd sizes are padded by 1 px (edge replicated) for yuv420p/yuv422p.
+    Audio from ``audio_from`` (a video source) covering the selected frames is copied, or
+    re-encoded to AAC (Opus for .webm) when the container refuses the codec, and dropped
+    for .gif; see Sink.audio_mode.
+
+    Sequence (a folder, a path ending in a separator, or a pattern like ``out/%04d.png``):
+    images named by the pattern (``%06d.png`` in a folder), format by the pattern's extension,
+    named by ``info.numbers`` (the input's own, gaps kept), else numbered from ``info.first_number``
+    (or 1). Files appear only at close. ``depth`` 16 writes
+    16-bit PNG/TIFF; ``.exr`` is always linear half float (frames.encode_exr), whatever ``depth``.
+    Videos with ``depth`` 16: FFV1 (16-bit RGB) or ProRes (10-bit), see video.VideoWriter.
+
+    An existing output is never replaced unless ``overwrite``: a video file that exists (at open, or
+    by the time it would be renamed into place) or a folder already holding frames of the pattern is
+    an OutputError. With ``overwrite`` a sequence output replaces ALL frames of its pattern (no stale
+    higher-numbered frame survives); see frames.SequenceWriter for what is staged, kept and deleted.
+
+    Raises OutputError for a missing/unwritable folder, an unknown extension, an output that
+    exists (without ``overwrite``), or an output that is the input; ConfigError for an unusable codec, fps or depth.
+    """
+    path = os.fspath(path)
+    if depth not in (8, 16):
+        raise ConfigError(f"--depth must be 8 or 16, got {depth}")
+    if audio_from is not None:
+        check_output_path(audio_from.path, path)
+    rate = _as_fraction(fps, "fps") if fps is not None else info.rate
+
+    ext = os.path.splitext(path)[1].lower()
+    if ext not in VIDEO_EXTENSIONS and is_sequence_path(path):
+        pattern = _sequence_pattern(path)
+        ext = os.path.splitext(pattern)[1].lower()
+        if ext not in _SEQUENCE_OUTPUT_EXTENSIONS:
+            raise OutputError(f"cannot write frames named {pattern}: use .png, .jpg, .tif, .bmp, .webp or .exr")
+        if ext == ".exr":
+            depth = 16
+        elif depth == 16 and ext not in _frames.SIXTEEN_BIT_EXTENSIONS:
+            raise ConfigError(f"--depth 16 needs .png, .tif or .exr frames, not {ext}")
+        first = info.first_number if info.first_number is not None else 1
+        writer = _frames.SequenceWriter(pattern, first, overwrite, numbers=info.numbers)
+        return Sink(path, writer, "sequence", depth, overwrite)
+
+    if os.path.isdir(path):
+        raise OutputError(f"output {path} is a folder")
+    _check_folder(os.path.dirname(os.path.abspath(path)))
+    if not overwrite and os.path.lexists(path):
+        raise OutputError(_exists_message(path))
+    audio = None
+    if audio_from is not None and audio_from.info.has_audio and isinstance(audio_from, VideoSource):
+        start, end = audio_from.time_span()
+        audio = _video.AudioSpan(audio_from.path, start, end)
+    writer = _video.VideoWriter(
+        path,
+        rate=rate,
+        time_base=None if fps is not None else info.time_base,
+        codec=codec,
+        crf=crf,
+        audio=audio,
+        depth=depth,
+    )
+    return Sink(path, writer, "video", depth, overwrite)

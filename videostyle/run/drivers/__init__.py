@@ -1,0 +1,19 @@
+"""Drivers: they schedule frames and share one core (core.py). Each declares what it needs: a stream of
+prepared frames, or the whole clip in memory (``NEEDS_WHOLE_CLIP``)."""
+from __future__ import annotations
+
+from ...config import StylizeConfig
+from . import chunked
+from . import multi
+from . import single
+from .core import Frame, FrameOutcome, Prepared, Solve, frame_rng, optimizer_solver, prepare
+
+__all__ = ["Frame", "FrameOutcome", "Prepared", "Solve", "chunked", "frame_rng", "optimizer_solver", "prepare", "pick"]
+
+
+def pick(config: StylizeConfig):
+    """The driver for ``config`` (a module with ``run(solve, config, prepared, store)`` and
+    ``NEEDS_WHOLE_CLIP``): multi-pass for --passes > 1, chunked for --chunk-frames, else single-pass."""
+    if config.chunks.chunk_frames:
+        return chunked
+    return multi if config.multipass.passes > 1 else single

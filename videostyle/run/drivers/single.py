@@ -1,0 +1,22 @@
+"""Single-pass driver (Ruder et al. Sec. 3.1): frames in order, each warm-started from and pulled toward
+the earlier stylized frames warped by optical flow. It streams: one frame in, one frame out."""
+from __future__ import annotations
+
+from collections import deque
+from typing import Iterable, Iterator
+
+from ...config import StylizeConfig
+from ..store import WorkStore
+from .core import FrameOutcome, Prepared, Solve, stylize_step
+
+NEEDS_WHOLE_CLIP = False
+
+
+def run(solve: Solve, cfg: StylizeConfig, prepared: Iterable[Prepared], store: WorkStore) -> Iterator[FrameOutcome]:
+    """One ``FrameOutcome`` per prepared frame, in order; each finished frame is kept in ``store``. A frame
+    the store already holds is passed through, and the next frame starts from it."""
+    history: deque = deque(maxlen=max(cfg.long_term))  # history[-j]: result of frame t−j
+    for p in prepared:
+        outcome = stylize_step(solve, cfg, store, p, lambda j: history[-j] if j <= len(history) else None)
+        history.append(outcome.stylized)
+        yield outcome

@@ -1,0 +1,90 @@
+"""Rendering: fill the work store with stylized frames. It knows nothing of the outputs; assembly
+(outputs.py, assemble.py) reads what it makes.
+
+Decoding, resizing and optical flow run ahead in a thread (prefetch.py) while the driver optimizes.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from typing import Iterator
+
+from ..config import StylizeConfig
+from ..method.device import to_tensor
+from .drivers import Frame, FrameOutcome, chunked, optimizer_solver, pick, prepare
+from .flows import EstimatedFlows, FileFlows
+from ..io.media import Source
+from ..method.metrics import warping_error
+from .prefetch import Prefetch
+from .store import WorkStore
+from ..io.resize import resize_rgb
+from ..method.stylizer import Stylizer
+
+
+class Timer:
+    """Seconds per pipeline stage."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {"decode": 0.0, "flow": 0.0, "optimize": 0.0, "encode": 0.0, "metrics": 0.0}
+
+    def add(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        self.seconds[stage] += now - since
+        return now
+
+
+def flow_source(config: StylizeConfig, size: tuple[int, int], work_dir: str, flow_dir: str | None):
+    """Flows from ``flow_dir`` (.flo files, resized to ``size`` when needed), or estimated and cached in the
+    work folder. Both are called with absolute frame numbers."""
+    if flow_dir:
+        return FileFlows(flow_dir, size)
+    return EstimatedFlows(config.flow, config.flow_preset, os.path.join(work_dir, "flows"), size)
+
+
+def decode(source: Source, start: int, size: tuple[int, int], timer: Timer, on_frame=None) -> Iterator[Frame]:
+    """Source frames resized to the processing size, named by their absolute number (``start`` is the
+    selection's first). ``on_frame(frame)`` sees each decoded source frame (the writer wants its pts)."""
+    t = time.perf_counter()
+    # Closed here, on the thread that iterates (the prefetch thread), not later by the garbage collector.
+    with contextlib.closing(source.frames()) as frames:
+        for frame in frames:
+            if on_frame is not None:
+                on_frame(frame)
+            image = resize_rgb(frame.image, size)
+            t = timer.add("decode", t)
+            yield Frame(start + frame.index, frame.pts, image)
+            t = time.perf_counter()
+
+
+def render(stylizer: Stylizer, frames: Iterator[Frame], flows, store: WorkStore, timer: Timer
+           ) -> Iterator[FrameOutcome]:
+    """Stylize ``frames`` with the driver the config asks for, keeping each in ``store``; yields the
+    final results in frame order as they are finished (a streaming driver yields them one by one)."""
+    config = stylizer.config
+    driver = pick(config)
+    prepared = Prefetch(prepare(frames, flows, config.long_term))
+    try:
+        frames_in = list(prepared) if driver.NEEDS_WHOLE_CLIP else prepared
+        # The chunked driver asks for the flows it needs itself (a worker has no prepared frames).
+        extra = {"flows": flows} if driver is chunked else {}
+        for outcome in driver.run(optimizer_solver(stylizer), config, frames_in, store, **extra):
+            if not outcome.resumed:
+                timer.seconds["flow"] += outcome.prepared.flow_seconds
+                timer.seconds["optimize"] += outcome.record["seconds"]
+            yield outcome
+    finally:
+        prepared.close()
+        timer.seconds["waited"] = prepared.waited
+
+
+def frame_metrics(stylizer: Stylizer, outcome: FrameOutcome, prev: FrameOutcome | None) -> dict[str, float]:
+    """Fidelity of this frame, and the warping error of output and source against frame t−1 (flow and
+    weights from the source frames; the source's own error is the noise floor of flow and mask)."""
+    p, image = outcome.prepared, outcome.stylized
+    # Content and style distances, or for a dream the layer's energy of result and source.
+    m = stylizer.fidelity(to_tensor(image, stylizer.device), to_tensor(p.frame, stylizer.device))
+    if p.flow_back is not None and prev is not None:
+        m["warping_error"] = warping_error(image, prev.stylized, p.flow_back, p.weight)
+        m["source_warping_error"] = warping_error(p.frame, prev.prepared.frame, p.flow_back, p.weight)
+    return m
