@@ -61,7 +61,7 @@ class RenderWorker:
 
         from ..run.drivers import optimizer_solver
         from ..io.frames import read_image
-        from ..run.pipeline import _input_files  # the files whose identity the manifest holds
+        from ..run.plan import input_files  # the files whose identity the manifest holds
         from ..run.render import flow_source
         from ..run.store import MANIFEST, WorkStore, file_identity
         from ..method.stylizer import Stylizer
@@ -74,7 +74,7 @@ class RenderWorker:
             raise InputError(f"the work folder {spec.work_dir} is not readable on {self.where['host']}: on "
                              "several machines it must be a shared folder (the same path on every node)") from None
         try:
-            files = _input_files(spec.input)
+            files = input_files(spec.input)
         except InputError:
             files = []
         if not files:

@@ -26,6 +26,7 @@ from ..io.media import VIDEO_EXTENSIONS, input_warnings, is_sequence_path, open_
 from ..io.media import _sequence_pattern as sequence_pattern
 from .memory import check_fits
 from .outputs import Outputs
+from .plan import input_files
 from ..io.paths import PathPlan, written_file, written_sequence
 from .render import Timer, decode, flow_source, frame_metrics, render
 from .store import WorkStore, check_work_folder, content_identity, default_work_dir, file_identity, folder_identity
@@ -191,10 +192,6 @@ def plan_paths(input: str, styles: Sequence[str], output: str, config: StylizeCo
     return _path_plan(input, styles, config, output, opts.compare, opts.report, opts.flow_dir), work
 
 
-def _input_files(input: str) -> list[str]:
-    return [input] if os.path.isfile(input) else [p for _, p in list_sequence(input)]
-
-
 def _weights_file(config: StylizeConfig) -> str | None:
     return None if config.weights in ("packaged", "torchvision") else config.weights
 
@@ -203,7 +200,7 @@ def _path_plan(input, styles, config, output, compare, report, flow_dir) -> Path
     """What this run reads and writes (see paths.py)."""
     plan = PathPlan()
     if is_sequence_path(input) and os.path.isdir(input if os.path.isdir(input) else os.path.dirname(input) or "."):
-        plan.read_files("input frame", _input_files(input))
+        plan.read_files("input frame", input_files(input))
         plan.read("input", input if os.path.isdir(input) else (os.path.dirname(input) or "."))
     else:
         plan.read("input", input)
@@ -234,7 +231,7 @@ def _manifest(input, styles, config, info, size, start, flow_dir) -> dict:
     settings.pop("device")
     weights = _weights_file(config)
     selection = {"first": start, "n_frames": info.n_frames} if pick(config).NEEDS_WHOLE_CLIP else {}
-    return {"input": {"path": os.path.abspath(input), "identity": file_identity(_input_files(input)),
+    return {"input": {"path": os.path.abspath(input), "identity": file_identity(input_files(input)),
                       **selection},
             "styles": [content_identity(s) for s in styles], "size": list(size), "config": settings,
             "weights": content_identity(weights) if weights and os.path.isfile(weights) else None,
