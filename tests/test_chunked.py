@@ -32,6 +32,13 @@ def store(tmp_path):
     return WorkStore.open(str(tmp_path / "w"), {"input": {}, "config": {}})
 
 
+def run_chunks(solve, cfg, frames, store, flows):
+    """The chunked driver over ``frames`` with the plan a Shot would hold (run.plan.plan_shot)."""
+    frames = list(frames)
+    return chunked.run(solve, cfg, frames, store, flows=flows,
+                       chunks=chunked.plan(frames[0].number, len(frames), cfg.chunks.chunk_frames))
+
+
 def chunk_cfg(k=4, **kw):
     return replace(CFG, chunks=ChunkConfig(chunk_frames=k, draft_iterations=2, draft_anchor=3.0), **kw)
 
@@ -58,7 +65,7 @@ def test_tasks_are_one_frame_each_and_finishing_follows_the_draft_frame_by_frame
 
 def test_the_draft_runs_through_the_shot_and_chunks_finish_from_it(store):
     solve, flows = FakeSolver(), flows_identity()
-    out = list(chunked.run(solve, chunk_cfg(), clip(12, first=100), store, flows=flows))
+    out = list(run_chunks(solve, chunk_cfg(), clip(12, first=100), store, flows=flows))
     assert [o.prepared.number for o in out] == list(range(100, 112))
     calls = solve.calls
     # The draft, one frame after the other across the chunks: 100 cold (from its frame, 10), then each
@@ -85,7 +92,7 @@ def test_the_draft_never_gets_more_iterations_than_a_finished_frame(store):
     """``--iterations 9,5`` with a draft cap of 27: the draft's warm frames get 5, not 27."""
     solve = FakeSolver()
     cfg = replace(CFG, chunks=ChunkConfig(chunk_frames=4, draft_iterations=27, draft_anchor=3.0))
-    list(chunked.run(solve, cfg, clip(8), store, flows=flows_identity()))
+    list(run_chunks(solve, cfg, clip(8), store, flows=flows_identity()))
     drafts = solve.calls[1:8]
     assert all(c["iterations"] == cfg.optim.iterations_later for c in drafts)
 
@@ -95,7 +102,7 @@ def test_the_draft_starts_from_paint_where_the_flow_is_unreliable(store):
     photo; the draft starts from the warped draft before it there too, and its temporal loss still
     ignores those pixels."""
     solve = FakeSolver()
-    list(chunked.run(solve, chunk_cfg(), clip(8, first=0), store, flows=flows_identity(weight=0.0)))
+    list(run_chunks(solve, chunk_cfg(), clip(8, first=0), store, flows=flows_identity(weight=0.0)))
     assert [float(c["start"].mean()) for c in solve.calls[1:8]] == list(range(11, 18))   # never the frame
     (target, weight), = solve.calls[1]["temporal"]
     assert np.all(target == 11) and np.all(weight == 0)
@@ -104,19 +111,19 @@ def test_the_draft_starts_from_paint_where_the_flow_is_unreliable(store):
 def test_finished_frames_get_at_most_the_finish_cap(store):
     solve = FakeSolver()
     cfg = replace(CFG, chunks=ChunkConfig(chunk_frames=4, draft_iterations=2, finish_iterations=3))
-    list(chunked.run(solve, cfg, clip(8), store, flows=flows_identity()))
+    list(run_chunks(solve, cfg, clip(8), store, flows=flows_identity()))
     assert [c["iterations"] for c in solve.calls[8:]] == [3] * 8
     # … and never more than a frame of the single pass (--iterations 9,5).
     solve = FakeSolver()
     cfg = replace(cfg, chunks=replace(cfg.chunks, finish_iterations=50))
-    list(chunked.run(solve, cfg, clip(8), WorkStore.open(str(store.root) + "2", {"input": {}, "config": {}}),
+    list(run_chunks(solve, cfg, clip(8), WorkStore.open(str(store.root) + "2", {"input": {}, "config": {}}),
                      flows=flows_identity()))
     assert [c["iterations"] for c in solve.calls[8:]] == [5] * 8
 
 
 def test_a_chunk_frame_starts_from_its_draft_pulled_toward_the_finished_frame_before(store):
     solve, flows = FakeSolver(), flows_identity()
-    list(chunked.run(solve, chunk_cfg(), clip(8, first=0), store, flows=flows))
+    list(run_chunks(solve, chunk_cfg(), clip(8, first=0), store, flows=flows))
     # Calls: drafts 0…7, then chunk 0 (keyframe 0, frames 1, 2, 3), then chunk 1.
     f1 = solve.calls[9]
     assert np.all(f1["start"] == 12)                         # draft 1 (11 + 1)
@@ -128,9 +135,9 @@ def test_a_chunk_frame_starts_from_its_draft_pulled_toward_the_finished_frame_be
 
 def test_a_rerun_skips_finished_frames_and_gives_the_same_frames(store, tmp_path):
     frames = clip(12, first=0)
-    first = [o.stylized for o in chunked.run(FakeSolver(), chunk_cfg(), frames, store, flows=flows_identity())]
+    first = [o.stylized for o in run_chunks(FakeSolver(), chunk_cfg(), frames, store, flows=flows_identity())]
     solve = FakeSolver()
-    again = list(chunked.run(solve, chunk_cfg(), frames, store, flows=flows_identity()))
+    again = list(run_chunks(solve, chunk_cfg(), frames, store, flows=flows_identity()))
     assert solve.calls == [] and all(o.resumed for o in again)
     assert all(np.array_equal(a, o.stylized) for a, o in zip(first, again))
 

@@ -221,7 +221,8 @@ def test_seam_metrics_compare_the_pairs_across_seams_with_those_inside_chunks():
     for f in frames[1:]:
         seam = f["index"] in (4, 8)
         f.update(warping_error=3.0 if seam else 1.0, source_warping_error=0.5)
-    s = chunk_section(frames, ChunkConfig(chunk_frames=4))
+    from videostyle.run.drivers import chunked
+    s = chunk_section(frames, ChunkConfig(chunk_frames=4), chunked.plan(0, 10, 4))
     assert s["chunks"] == [[0, 3], [4, 7], [8, 9]]
     assert s["seams"] == [{"frames": [3, 4], "warping_error": 3.0, "ratio": 6.0},
                           {"frames": [7, 8], "warping_error": 3.0, "ratio": 6.0}]

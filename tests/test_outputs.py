@@ -194,7 +194,7 @@ def open_outputs(tmp_path, src, output="out.mp4", compare="cmp.mp4", **kw):
 def feed(outputs, src):
     for f in src.frames():
         outputs.remember(f)
-        outputs.write(f.index, f.image.astype(np.float32), f.image)
+        outputs.write(f.number, f.image.astype(np.float32), f.image)
 
 
 @pytest.mark.parametrize("compare", ["cmp.flv", "cmp.mp4"])
@@ -307,7 +307,7 @@ def test_full_size_frames_are_read_again_not_kept(tmp_path):
         decoded = []
         for f in src.frames():
             outputs.remember(f)
-            decoded.append((f.index, cv2.resize(f.image, small, interpolation=cv2.INTER_AREA)))
+            decoded.append((f.number, cv2.resize(f.image, small, interpolation=cv2.INTER_AREA)))
         for index, image in decoded:
             outputs.write(index, image.astype(np.float32), image)
     assert src.peak <= 3
@@ -318,7 +318,7 @@ def test_full_size_frames_are_read_again_not_kept(tmp_path):
 
 @pytest.mark.slow
 def test_multipass_with_original_size_compare_keeps_memory_bounded(tmp_path, monkeypatch):
-    from videostyle.run import pipeline
+    from videostyle.run import pipeline, plan
     from videostyle.config import MultiPassConfig, OptimConfig, StylizeConfig
 
     n = 6
@@ -331,7 +331,7 @@ def test_multipass_with_original_size_compare_keeps_memory_bounded(tmp_path, mon
         counted.append(Counted(open_source(*args, **kwargs)))
         return counted[-1]
 
-    monkeypatch.setattr(pipeline, "open_source", open_counted)
+    monkeypatch.setattr(plan, "open_source", open_counted)  # where the Shot opens its source
     config = StylizeConfig(max_side=24, device="cpu",
                            multipass=MultiPassConfig(passes=2, temporal_from_pass=2, pass_iterations=1),
                            optim=OptimConfig(iterations_first=1, iterations_later=1, tolerance=0))

@@ -70,7 +70,7 @@ def test_seek_is_exact_when_only_the_first_packet_sets_up_the_decoder(tmp_path, 
         part = list(open_source(path, start, stop).frames())
         assert [f.pts for f in part] == [pts for pts, _ in whole[start:stop]]
         for frame, (_, expected) in zip(part, whole[start:stop]):
-            assert np.array_equal(frame.image, expected), f"frame {frame.index + start} after a seek"
+            assert np.array_equal(frame.image, expected), f"frame {frame.number} after a seek"
         # It did seek: one read, which decoded the first frame (to set up the decoder), then the GOP from
         # the keyframe at 4 to the range's end (and one frame more, to see the range end), where a decode
         # from the start decodes every frame before the range too.

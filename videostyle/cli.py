@@ -317,7 +317,7 @@ class _Progress:
 
 def _render(a: argparse.Namespace, styles: list[str], config: StylizeConfig) -> int:
     """stylize and dream: one render with progress, then a line saying what was written."""
-    from .run.pipeline import stylize_video
+    from . import stylize_video  # with cluster=: the Ray executor, built above the run
     progress = _Progress("none" if a.quiet else a.log_format)
     try:
         report = stylize_video(a.input, styles, a.output, config, _options(a), on_event=progress,
@@ -379,8 +379,8 @@ def _flow(a: argparse.Namespace) -> int:
     plan = PathPlan()
     plan.read("input", a.input)
     if os.path.isdir(a.input):
-        from .io.frames import list_sequence
-        plan.read_files("input frame", [p for _, p in list_sequence(a.input)])
+        from .run.plan import input_files
+        plan.read_files("input frame", input_files(a.input))
     plan.write(written_flows("output", a.output))
     plan.check()
     source = open_source(a.input)
@@ -470,7 +470,7 @@ def _batch(a: argparse.Namespace) -> int:
         _options(args)
         return args
 
-    from .run.pipeline import check_path_plan, plan_paths
+    from .run.plan import check_path_plan, plan_paths
 
     def paths(args):
         return plan_paths(args.input, args.style, args.output, _config(args), _options(args))

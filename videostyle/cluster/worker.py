@@ -130,8 +130,8 @@ class RenderWorker:
         source = open_source(self.spec.input, f"{a}:{b}", fps=self.spec.fps, audio=False)
         with contextlib.closing(source.frames()) as frames:
             for frame in frames:
-                self._frames.pop(a + frame.index, None)
-                self._frames[a + frame.index] = resize_rgb(frame.image, self.spec.size)
+                self._frames.pop(frame.number, None)
+                self._frames[frame.number] = resize_rgb(frame.image, self.spec.size)
 
     def _solve(self, *args):
         image, record = self.solver(*args)

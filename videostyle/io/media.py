@@ -46,9 +46,12 @@ class MediaInfo:
 
 @dataclass(frozen=True)
 class Frame:
-    index: int  # 0-based within the selection
+    """The one frame record, from decode to the encoder: drivers, the store and the outputs key frames by
+    ``number``, and the pts travels with the image (the decoder resizes the image, never the record's
+    other fields)."""
+    number: int  # the frame's absolute position in the input: 0-based from the first frame of the file/sequence
     pts: int | None  # in info.time_base (video); None for sequences or unusable timestamps
-    image: np.ndarray  # H x W x 3, uint8, RGB
+    image: np.ndarray  # H x W x 3, uint8, RGB (full size as decoded; processing size after render.decode)
 
 
 def is_sequence_path(path: str) -> bool:
@@ -134,7 +137,7 @@ class VideoSource(Source):
         # decoder is never left for the garbage collector to close on another thread.
         with contextlib.closing(_video.decode_video(self.path, self.probe, self.start, self.stop)) as decoded:
             for count, (pts, image) in enumerate(decoded, start=1):
-                yield Frame(index=count - 1, pts=pts, image=image)
+                yield Frame(number=self.start + count - 1, pts=pts, image=image)
         if count != self.info.n_frames:
             raise InputError(f"{self.path} gave {count} frames on decoding, {self.info.n_frames} when opened")
 
@@ -185,7 +188,7 @@ class SequenceSource(Source):
             size = (image.shape[1], image.shape[0])
             if size != expected:
                 raise InputError(_size_message(name, size, self.files[0][1], expected))
-            yield Frame(index=index, pts=None, image=image)
+            yield Frame(number=self.start + index, pts=None, image=image)
 
 
 def _wanted_stop(frames: FrameRange) -> int:
@@ -272,7 +275,9 @@ def open_source(path: str, start: int | str | FrameRange | None = 0, stop: int |
 # --------------------------------------------------------------------------- sinks
 
 
-def _sequence_pattern(path: str) -> str:
+def sequence_pattern(path: str) -> str:
+    """The printf pattern frames are written to for an output ``path``: the pattern itself, or a folder's
+    ``%06d.png``."""
     if _frames.has_number_field(path):
         return path
     return os.path.join(path, "%06d.png")
@@ -283,7 +288,7 @@ def check_output_path(input_path: str, output_path: str) -> None:
     inp = os.path.realpath(input_path)
     out = os.path.realpath(output_path)
     if is_sequence_path(output_path):
-        out = os.path.realpath(_sequence_pattern(output_path))
+        out = os.path.realpath(sequence_pattern(output_path))
     if inp == out:
         raise OutputError(f"output {output_path} is the input; choose another name")
     if os.path.isdir(input_path) and is_sequence_path(output_path) and os.path.dirname(out) == inp:
@@ -426,7 +431,7 @@ def open_sink(
 
     ext = os.path.splitext(path)[1].lower()
     if ext not in VIDEO_EXTENSIONS and is_sequence_path(path):
-        pattern = _sequence_pattern(path)
+        pattern = sequence_pattern(path)
         ext = os.path.splitext(pattern)[1].lower()
         if ext not in _SEQUENCE_OUTPUT_EXTENSIONS:
             raise OutputError(f"cannot write frames named {pattern}: use .png, .jpg, .tif, .bmp, .webp or .exr")

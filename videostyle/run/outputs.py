@@ -95,12 +95,13 @@ class Outputs:
     def remember(self, frame) -> None:
         """Called by the decoder thread for each source frame (dict writes are atomic under the GIL).
         Only the pts is kept: full-size images are read again when encoding (see the class docstring)."""
-        self._pts[frame.index] = frame.pts
+        self._pts[frame.number] = frame.pts
 
-    def write(self, index: int, stylized: np.ndarray, source_small: np.ndarray) -> None:
+    def write(self, number: int, stylized: np.ndarray, source_small: np.ndarray) -> None:
+        """Queue frame ``number`` (absolute, as decoded: its pts was remembered under it) for encoding."""
         if self._error is not None:
             raise self._error
-        self._jobs.put((index, stylized, source_small))
+        self._jobs.put((number, stylized, source_small))
 
     # ---- the writer thread
 
@@ -117,13 +118,13 @@ class Outputs:
             if self._originals is not None:
                 self._originals.close()  # the decoder is closed on the thread that used it
 
-    def _encode(self, index: int, stylized: np.ndarray, source_small: np.ndarray) -> None:
+    def _encode(self, number: int, stylized: np.ndarray, source_small: np.ndarray) -> None:
         t = time.perf_counter()
-        source = self._originals.get(index) if self._originals is not None else source_small
+        source = self._originals.get(number) if self._originals is not None else source_small
         image = resize_rgb(stylized, self.out_size)
         if self.keep_colors:
             image = preserve_colors(image, source)
-        pts = self._pts.pop(index)
+        pts = self._pts.pop(number)
         self.main.write(image, pts)
         if self.side is not None:
             self.side.write(np.concatenate([source, to_uint8(image)], axis=1), pts)
@@ -187,17 +188,17 @@ class _SourceFrames:
         self._frames = None
         self._last = None
 
-    def get(self, index: int) -> np.ndarray:
-        if self._last is not None and self._last.index == index:
+    def get(self, number: int) -> np.ndarray:
+        if self._last is not None and self._last.number == number:
             return self._last.image
-        if self._frames is None or (self._last is not None and self._last.index > index):
+        if self._frames is None or (self._last is not None and self._last.number > number):
             self.close()
             self._frames = self._source.frames()
         for frame in self._frames:
             self._last = frame
-            if frame.index == index:
+            if frame.number == number:
                 return frame.image
-        raise InputError(f"{self._source.path}: frame {index} is missing when read again for the output")
+        raise InputError(f"{self._source.path}: frame {number} is missing when read again for the output")
 
     def close(self) -> None:
         if self._frames is not None:

@@ -1,12 +1,211 @@
-"""The plan of a shot: every fact of a run worked out once, before anything is rendered."""
+"""The plan of a shot: every fact of a run worked out once, before anything is rendered or written.
+
+``plan_shot`` (stylize, dream) and ``plan_assembly`` (``videostyle assemble``) build a ``Shot``: the source
+files and their identity, the absolute frame numbers (the opened source carries their pts), the
+processing and output sizes, the chunks, the work folder with its manifest, and the outputs. Render,
+executors, assembly and the report take the Shot and rebuild none of it.
+
+Every path is checked against every other here (io/paths.py): nothing the run reads is written, the work
+folder is new, empty or one of ours, and cleanup removes only what the run made.
+"""
 from __future__ import annotations
 
+import dataclasses
 import os
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Sequence
 
-from ..io.frames import list_sequence
+from ..config import OutputOptions, StylizeConfig, as_dict
+from ..errors import ConfigError, InputError
+from ..io.bundled import resolve_style
+from ..io.frameranges import parse_frames
+from ..io.frames import image_has_alpha, list_sequence, normalize_pattern
+from ..io.media import VIDEO_EXTENSIONS, MediaInfo, Source, input_warnings, is_sequence_path, open_source, sequence_pattern
+from ..io.paths import PathPlan, is_within, written_file, written_sequence
+from ..io.resize import processing_size
+from .drivers import chunked, pick
+from .store import WorkStore, check_work_folder, content_identity, default_work_dir, file_identity, folder_identity
+
+
+@dataclass(frozen=True)
+class Shot:
+    """One shot as a run sees it. Frame numbers are absolute positions in the input (0-based), the same
+    from decode to the store, the seeds, the outputs and the report."""
+    input: str                       # video file, folder or printf pattern (``####`` already as printf)
+    files: tuple[str, ...]           # the input's files whose identity the manifest holds
+    styles: tuple[str, ...]          # style image paths, bundled names resolved (none for a dream)
+    output: str                      # as printf for a frame pattern
+    options: OutputOptions
+    rate: Fraction | None            # --fps of a frame-sequence input
+    source: Source                   # opened (probed, selection mapped); decoding starts at frames()
+    size: tuple[int, int]            # processing size (width, height)
+    out_size: tuple[int, int]        # size of the written frames
+    chunks: tuple[chunked.Chunk, ...]  # the --chunk-frames plan; () otherwise
+    work_dir: str
+    manifest: dict                   # what the work folder's frames depend on (the store checks it)
+    warnings: tuple[str, ...] = ()   # what the run goes on with but the user should know
+
+    @property
+    def numbers(self) -> range:
+        """The absolute numbers of the selected frames."""
+        return range(self.source.start, self.source.stop)
+
+    @property
+    def info(self) -> MediaInfo:
+        return self.source.info
+
+    @property
+    def out_info(self) -> MediaInfo:
+        return dataclasses.replace(self.info, width=self.out_size[0], height=self.out_size[1])
 
 
 def input_files(input: str) -> list[str]:
     """The files of ``input`` whose identity a work folder's manifest holds: the video file, or every
     frame of the sequence (folder or printf pattern) in order."""
     return [input] if os.path.isfile(input) else [p for _, p in list_sequence(input)]
+
+
+def plan_shot(input: str, style: str | Sequence[str], output: str, config: StylizeConfig,
+              opts: OutputOptions) -> Shot:
+    """The Shot of ``stylize_video(input, style, output, config, opts)``, with every path checked and the
+    source opened; nothing is created yet. ConfigError / InputError (one line) on bad arguments."""
+    styles = tuple(resolve_style(s) for s in ([style] if isinstance(style, str) else list(style)))
+    if not styles and config.objective == "style":  # a dream has no painting
+        raise ConfigError("at least one --style image is needed")
+    span = parse_frames(opts.frames)  # syntax checked before anything is read
+    # shot.####.exr and shot.@.exr become shot.%04d.exr / shot.%d.exr here, so every module below sees printf.
+    input, output = normalize_pattern(input), normalize_pattern(output)
+    rate = Fraction(opts.fps).limit_denominator(1_000_000) if opts.fps is not None else None
+    work = opts.work_dir or default_work_dir(output)
+    files = tuple(input_files(input)) if _is_input_sequence(input) or os.path.isfile(input) else ()
+    check_path_plan(_path_plan(input, files, styles, config, output, opts), work, opts.report)
+    source = open_source(input, span, fps=rate, audio=not opts.no_audio)
+    warnings = input_warnings(source) + [f"style image {s} has an alpha channel, which is dropped: it is read as RGB"
+                                         for s in styles if image_has_alpha(s)]
+    info = source.info
+    size = processing_size(info.width, info.height, config.max_side)
+    chunks = chunked.plan(source.start, info.n_frames, config.chunks.chunk_frames) if config.chunks.chunk_frames else []
+    return Shot(input, files, styles, output, opts, rate, source, size,
+                size if opts.output_size == "processing" else (info.width, info.height), tuple(chunks), work,
+                _manifest(input, files, styles, config, info, size, source.start, opts.flow_dir), tuple(warnings))
+
+
+def plan_assembly(work_dir: str, output: str, opts: OutputOptions) -> tuple[Shot, WorkStore, int]:
+    """The Shot of ``videostyle assemble WORK_DIR -o OUTPUT``: the finished frames of a kept work folder,
+    its input (checked by content: it gives timing, audio and the full-size frames) and the outputs.
+    Returns the Shot, the store and the store pass that holds the finished frames."""
+    output = normalize_pattern(output)  # out/####.png → out/%04d.png: what paths and sinks expect
+    store, manifest = WorkStore.existing(work_dir)
+    input = manifest["input"]["path"]
+    if not os.path.exists(input):
+        raise InputError(f"the input {input} named by {work_dir} is gone; assembly needs it for timing and audio")
+    files = tuple(input_files(input))
+    if file_identity(list(files)) != manifest["input"]["identity"]:
+        raise InputError(f"the input {input} changed since {work_dir} was rendered; rerun stylize")
+    pass_ = final_pass(manifest)
+    numbers = store.numbers(pass_)
+    if not numbers:
+        raise InputError(f"{work_dir} holds no finished frames")
+    first, last = numbers[0], numbers[-1]
+    missing = sorted(set(range(first, last + 1)) - set(numbers))
+    if missing:
+        raise InputError(f"frame {missing[0]} is not finished in {work_dir} (it holds {len(numbers)} frames of "
+                         f"{first}–{last}); finish the render first")
+    plan = PathPlan()
+    plan.read("input", input)
+    if os.path.isdir(input):
+        plan.read_files("input frame", list(files))
+    plan.read("work folder", work_dir)
+    plan.write(_written_output("output", output))
+    plan.write(_written_output("--compare", opts.compare) if opts.compare else None)
+    plan.check()
+    for path in (output, opts.compare):
+        if path and is_within(path, work_dir):
+            raise ConfigError(f"{path} lies inside the work folder {work_dir}; write it elsewhere")
+    rate = Fraction(opts.fps).limit_denominator(1_000_000) if opts.fps is not None else None
+    source = open_source(input, first, last + 1, rate, audio=not opts.no_audio)
+    size = tuple(manifest["size"])
+    out_size = size if opts.output_size == "processing" else (source.info.width, source.info.height)
+    shot = Shot(input, files, (), output, opts, rate, source, size, out_size, (), work_dir, manifest)
+    return shot, store, pass_
+
+
+def final_pass(manifest: dict) -> int:
+    """The store pass that holds the finished frames: the last of multi-pass, else 0."""
+    passes = manifest["config"].get("multipass", {}).get("passes", 1)
+    return passes if passes > 1 else 0
+
+
+def check_path_plan(plan: PathPlan, work: str, report: str | None) -> None:
+    """ConfigError (one line) when a run's paths clash: no file we write may be one we read or another
+    we write, and the work folder must be ours to create and clean up."""
+    if report and not os.path.isdir(os.path.dirname(os.path.abspath(report))):
+        raise ConfigError(f"report folder does not exist: {os.path.dirname(os.path.abspath(report))}")
+    if report and os.path.isdir(report):
+        raise ConfigError(f"--report {report} is a folder; name a .json file")
+    plan.check()
+    plan.check_work_dir(work)
+    check_work_folder(work)
+
+
+def plan_paths(input: str, styles: Sequence[str], output: str, config: StylizeConfig,
+               opts: OutputOptions) -> tuple[PathPlan, str]:
+    """What ``stylize_video`` with these arguments would read and write, and its work folder, as it
+    names them (patterns as printf, bundled paintings resolved): batch checks every job with it, and
+    each job against the others, before the first runs."""
+    input, output = normalize_pattern(input), normalize_pattern(output)
+    styles = [resolve_style(s) for s in styles]
+    work = opts.work_dir or default_work_dir(output)
+    files = tuple(input_files(input)) if _is_input_sequence(input) else ()
+    return _path_plan(input, files, styles, config, output, opts), work
+
+
+def _is_input_sequence(input: str) -> bool:
+    """A frame-sequence input whose folder exists (its files can be listed now)."""
+    return is_sequence_path(input) and os.path.isdir(input if os.path.isdir(input) else os.path.dirname(input) or ".")
+
+
+def _weights_file(config: StylizeConfig) -> str | None:
+    return None if config.weights in ("packaged", "torchvision") else config.weights
+
+
+def _path_plan(input, files, styles, config, output, opts: OutputOptions) -> PathPlan:
+    """What this run reads and writes (see io/paths.py)."""
+    plan = PathPlan()
+    if _is_input_sequence(input):
+        plan.read_files("input frame", list(files))
+        plan.read("input", input if os.path.isdir(input) else (os.path.dirname(input) or "."))
+    else:
+        plan.read("input", input)
+    for s in styles:
+        plan.read("style image", s)
+    plan.read("weights file", _weights_file(config))
+    plan.read("flow folder", opts.flow_dir)
+    plan.write(_written_output("output", output))
+    plan.write(_written_output("--compare", opts.compare) if opts.compare else None)
+    plan.write(written_file("--report", opts.report) if opts.report else None)
+    return plan
+
+
+def _written_output(what: str, path: str):
+    """What open_sink writes for ``path``: frames of a pattern (a folder, a pattern, a path ending in a
+    separator), or one video file. ``--compare shot/`` writes frames too, so it is checked as frames."""
+    if is_sequence_path(path) and os.path.splitext(path)[1].lower() not in VIDEO_EXTENSIONS:
+        return written_sequence(what, sequence_pattern(path))
+    return written_file(what, path)
+
+
+def _manifest(input, files, styles, config, info, size, start, flow_dir) -> dict:
+    """What the finished frames in a work folder depend on: the input, style, weights and flow files by
+    content, and the settings (the device is left out: moving a run to another machine is allowed).
+    Single-pass frames are keyed by absolute number and depend only on earlier frames, so the folder
+    serves any ``--frames`` range of the same input; multi-pass results depend on the whole range."""
+    settings = as_dict(config)
+    settings.pop("device")
+    weights = _weights_file(config)
+    selection = {"first": start, "n_frames": info.n_frames} if pick(config).NEEDS_WHOLE_CLIP else {}
+    return {"input": {"path": os.path.abspath(input), "identity": file_identity(list(files)), **selection},
+            "styles": [content_identity(s) for s in styles], "size": list(size), "config": settings,
+            "weights": content_identity(weights) if weights and os.path.isfile(weights) else None,
+            "flow_dir": folder_identity(flow_dir) if flow_dir else None}

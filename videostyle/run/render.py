@@ -6,6 +6,7 @@ Decoding, resizing and optical flow run ahead in a thread (prefetch.py) while th
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import time
 from typing import Iterator
@@ -23,10 +24,18 @@ from ..method.stylizer import Stylizer
 
 
 class Timer:
-    """Seconds per pipeline stage."""
+    """Seconds per pipeline stage, and the run's own from its start to the outputs' flush (``done``)."""
 
     def __init__(self):
         self.seconds: dict[str, float] = {"decode": 0.0, "flow": 0.0, "optimize": 0.0, "encode": 0.0, "metrics": 0.0}
+        self.started = time.perf_counter()
+        self.total: float | None = None
+        self.resized_flows: tuple[int, int] | None = None  # a --flow-dir's size when its flows were resized
+
+    def done(self, encode_seconds: float) -> None:
+        """The render and its encoding are over: their time, for the report."""
+        self.seconds["encode"] = encode_seconds
+        self.total = time.perf_counter() - self.started
 
     def add(self, stage: str, since: float) -> float:
         now = time.perf_counter()
@@ -42,9 +51,9 @@ def flow_source(config: StylizeConfig, size: tuple[int, int], work_dir: str, flo
     return EstimatedFlows(config.flow, config.flow_preset, os.path.join(work_dir, "flows"), size)
 
 
-def decode(source: Source, start: int, size: tuple[int, int], timer: Timer, on_frame=None) -> Iterator[Frame]:
-    """Source frames resized to the processing size, named by their absolute number (``start`` is the
-    selection's first). ``on_frame(frame)`` sees each decoded source frame (the writer wants its pts)."""
+def decode(source: Source, size: tuple[int, int], timer: Timer, on_frame=None) -> Iterator[Frame]:
+    """Source frames resized to the processing size, the same records otherwise (absolute number, pts).
+    ``on_frame(frame)`` sees each decoded source frame (the writer wants its pts)."""
     t = time.perf_counter()
     # Closed here, on the thread that iterates (the prefetch thread), not later by the garbage collector.
     with contextlib.closing(source.frames()) as frames:
@@ -53,21 +62,22 @@ def decode(source: Source, start: int, size: tuple[int, int], timer: Timer, on_f
                 on_frame(frame)
             image = resize_rgb(frame.image, size)
             t = timer.add("decode", t)
-            yield Frame(start + frame.index, frame.pts, image)
+            yield dataclasses.replace(frame, image=image)
             t = time.perf_counter()
 
 
-def render(stylizer: Stylizer, frames: Iterator[Frame], flows, store: WorkStore, timer: Timer
-           ) -> Iterator[FrameOutcome]:
+def render(stylizer: Stylizer, frames: Iterator[Frame], flows, store: WorkStore, timer: Timer,
+           chunks: tuple = ()) -> Iterator[FrameOutcome]:
     """Stylize ``frames`` with the driver the config asks for, keeping each in ``store``; yields the
-    final results in frame order as they are finished (a streaming driver yields them one by one)."""
+    final results in frame order as they are finished (a streaming driver yields them one by one).
+    ``chunks`` is the shot's --chunk-frames plan (plan.Shot.chunks), for the chunked driver."""
     config = stylizer.config
     driver = pick(config)
     prepared = Prefetch(prepare(frames, flows, config.long_term))
     try:
         frames_in = list(prepared) if driver.NEEDS_WHOLE_CLIP else prepared
         # The chunked driver asks for the flows it needs itself (a worker has no prepared frames).
-        extra = {"flows": flows} if driver is chunked else {}
+        extra = {"flows": flows, "chunks": chunks} if driver is chunked else {}
         for outcome in driver.run(optimizer_solver(stylizer), config, frames_in, store, **extra):
             if not outcome.resumed:
                 timer.seconds["flow"] += outcome.prepared.flow_seconds

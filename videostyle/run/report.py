@@ -10,6 +10,22 @@ from ..errors import OutputError
 from ..method.metrics import WARPING_ERROR_DEFINITION
 
 
+def of_run(shot, config: StylizeConfig, per_frame: list[dict], timer, audio_mode: str,
+           executor_summary: dict | None) -> dict:
+    """The report of a finished render of ``shot`` (plan.Shot): ``build``'s sections, and those of the
+    work folder, the warnings, a --flow-dir's resizing, the chunks and the cluster."""
+    result = build(shot.input, list(shot.styles), shot.output, config, shot.info, shot.size, per_frame,
+                   timer.seconds, timer.total, audio_mode)
+    result["work_dir"] = shot.work_dir if shot.options.keep_work else None
+    result["warnings"] = list(shot.warnings)
+    result["flows_resized_from"] = list(timer.resized_flows) if timer.resized_flows else None
+    if shot.chunks:
+        result["chunks"] = chunk_section(per_frame, config.chunks, shot.chunks)
+    if executor_summary is not None:
+        result["cluster"] = executor_summary
+    return result
+
+
 def build(input, styles, output, config: StylizeConfig, info, size, per_frame: list[dict], stages: dict,
           total_seconds: float, audio_mode: str) -> dict:
     def mean(key):
@@ -59,17 +75,17 @@ def _expanded(runs) -> list[int] | None:
     return [n for a, b in runs for n in range(a, b + 1)]
 
 
-def chunk_section(per_frame: list[dict], chunks) -> dict:
+def chunk_section(per_frame: list[dict], chunks, plan) -> dict:
     """The report's "chunks" section of a ``--chunk-frames`` run (local or on a cluster): the plan, the
     critical path in VGG evaluations, and whether the seams show — the warping error of each pair of
     frames across a seam (a chunk's last frame and the next chunk's first) next to the
     median of the pairs inside chunks. Both are also given over the source's own warping error on the
-    same pair (the noise floor of flow and mask), as the frames' records hold them."""
+    same pair (the noise floor of flow and mask), as the frames' records hold them. ``chunks`` is the
+    ChunkConfig, ``plan`` the shot's chunks (plan.Shot.chunks)."""
     from statistics import median
 
     from .drivers import chunked
     by = {f["index"]: f for f in per_frame}
-    plan = chunked.plan(per_frame[0]["index"], len(per_frame), chunks.chunk_frames)
 
     def ratio(f):
         error, floor = f.get("warping_error"), f.get("source_warping_error")
@@ -100,13 +116,15 @@ def chunk_section(per_frame: list[dict], chunks) -> dict:
     }
 
 
-def add_evaluation(result: dict, output: str, input: str, config: StylizeConfig, size, selection) -> None:
-    """The measures of ``videostyle evaluate`` (offsets 1, 2, 4, flicker) on the written output."""
+def add_evaluation(result: dict, shot, config: StylizeConfig) -> None:
+    """The measures of ``videostyle evaluate`` (offsets 1, 2, 4, flicker) on the written output of
+    ``shot`` (plan.Shot), against the same selection of its source."""
     from .evaluate import evaluate_video
     t = time.perf_counter()
-    result["evaluation"] = evaluate_video(output, input, flow_method=config.flow, flow_preset=config.flow_preset,
-                                          max_side=max(size), device=config.device, weights=config.weights,
-                                          source_frames=selection)
+    result["evaluation"] = evaluate_video(shot.output, shot.input, flow_method=config.flow,
+                                          flow_preset=config.flow_preset, max_side=max(shot.size),
+                                          device=config.device, weights=config.weights,
+                                          source_frames=(shot.numbers.start, shot.numbers.stop))
     result["evaluation"].pop("per_frame", None)
     result["stages_seconds"]["evaluate"] = round(time.perf_counter() - t, 3)
 

@@ -217,15 +217,15 @@ def critical_path(chunks: list[Chunk], records: dict[int, dict]) -> int:
     return max(done.values(), default=0)
 
 
-def run(solve: Solve, cfg: StylizeConfig, prepared: list[Prepared], store: WorkStore, flows=None
-        ) -> Iterator[FrameOutcome]:
+def run(solve: Solve, cfg: StylizeConfig, prepared: list[Prepared], store: WorkStore, flows=None,
+        chunks: tuple[Chunk, ...] | None = None) -> Iterator[FrameOutcome]:
     """The chunked scheme in this process, task after task (the draft, then chunk after chunk): the same
     frames a cluster makes (for a single machine, tests, and as the reference of a distributed run).
-    Yields the frames in order with the prepared frames' flows (for metrics)."""
-    if flows is None:
-        raise ValueError("the chunked driver needs the flow source")
+    Yields the frames in order with the prepared frames' flows (for metrics). ``chunks``: the shot's plan
+    (plan.Shot.chunks, made by ``plan``)."""
+    if flows is None or not chunks:
+        raise ValueError("the chunked driver needs the flow source and the shot's chunks")
     by_number = {p.number: p for p in prepared}
-    chunks = plan(prepared[0].number, len(prepared), cfg.chunks.chunk_frames)
     read: Read = lambda numbers: [by_number[n].frame for n in numbers]  # noqa: E731
     for c in chunks:
         for n in c.numbers:

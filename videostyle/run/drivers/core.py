@@ -20,6 +20,7 @@ import numpy as np
 from ...config import StylizeConfig
 from ...method.device import to_numpy
 from ...io.frames import from_uint16
+from ...io.media import Frame  # the one frame record (number, pts, image)
 from ...method.multiscale import stylize_multiscale
 from ...method.optimize import FrameResult
 from ..store import WorkStore
@@ -29,13 +30,6 @@ from ...flow.warp import warp
 
 Flow = tuple[np.ndarray, np.ndarray]  # (flow H×W×2 in pixels, its consistency weights c H×W in [0, 1])
 
-
-@dataclass(frozen=True)
-class Frame:
-    """A decoded source frame as it travels to the drivers."""
-    number: int                  # absolute frame number in the source (0-based)
-    pts: int | None              # presentation time in the source's time base (videos), else None
-    image: np.ndarray            # H×W×3 uint8 RGB at processing size
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,55 @@
+"""The Ray executor (run/execute.py's interface): one shot's chunks rendered by Ray actors. The commands
+(cli.py, ``videostyle.stylize_video(cluster=…)``) build it from ``--cluster`` and hand it to the run."""
+from __future__ import annotations
+
+import contextlib
+
+from ..config import ClusterOptions, StylizeConfig
+from ..errors import ConfigError
+from .connect import connect, disconnect
+from .shot import ClusterRender
+from .worker import WorkerSpec
+
+
+class RayExecutor:
+    def __init__(self, options: ClusterOptions):
+        self.options = options
+
+    def check(self, config: StylizeConfig) -> None:
+        if not config.chunks.chunk_frames:
+            # Multi-pass needs no check of its own: config refuses it together with chunks.
+            raise ConfigError("--cluster renders one shot as chunks: add --chunk-frames K (e.g. 8-24)")
+
+    @contextlib.contextmanager
+    def session(self, shot, config: StylizeConfig, emit):
+        placement = connect(self.options)
+        try:
+            emit({"event": "note", "message": f"rendering on Ray at {placement.address}: {placement.workers} "
+                  f"workers, each {placement.num_cpus} CPU and {placement.num_gpus:g} GPU"})
+            yield _RaySession(placement, shot, config, emit)
+        finally:
+            disconnect(placement)
+
+
+class _RaySession:
+    def __init__(self, placement, shot, config, emit):
+        self.placement, self.shot, self.config, self.emit = placement, shot, config, emit
+        self.render: ClusterRender | None = None
+        self._closing = contextlib.ExitStack()
+
+    def outcomes(self, stylizer, frames, flows, store, timer):
+        shot = self.shot
+        spec = WorkerSpec(self.config, shot.styles, shot.input, shot.rate, shot.size, shot.work_dir,
+                          shot.options.flow_dir, shot.source.start, shot.info.n_frames)
+        self.render = ClusterRender(self.placement, spec, store, timer, self.emit)
+        # Closed on any error too: its workers are stopped before the cluster is left.
+        with contextlib.closing(self.render.outcomes(frames, flows)) as outcomes:
+            yield from outcomes
+
+    def summary(self) -> dict | None:
+        return self.render.summary() if self.render is not None else None
+
+
+def executor_for(options: ClusterOptions | None):
+    """The executor ``options`` asks for: Ray's with ``--cluster``, else None (the run's own, local)."""
+    return RayExecutor(options) if options is not None and options.cluster else None
