@@ -59,6 +59,7 @@ def mean_error(a, b):
 
 
 def leftovers(folder):
+    """'.partial' names in ``folder``: staging paths and their lock files alike."""
     return sorted(n for n in os.listdir(folder) if ".partial" in n)
 
 

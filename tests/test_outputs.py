@@ -31,9 +31,13 @@ def write_frames(path, n, shade=0, **kwargs):
 
 
 def partials(folder):
-    """Every '.partial' name under ``folder`` (any depth)."""
-    return sorted(os.path.relpath(os.path.join(d, n), folder)
-                  for d, dirs, files in os.walk(folder) for n in dirs + files if ".partial" in n)
+    """Every '.partial' name under ``folder`` (any depth), the lock files beside them (io/locks.py) not
+    counted; a lock file whose staging path is gone is a stray, and fails here."""
+    names = sorted(os.path.relpath(os.path.join(d, n), folder)
+                   for d, dirs, files in os.walk(folder) for n in dirs + files if ".partial" in n)
+    stray = [n for n in names if n.endswith(".lock") and n[:-len(".lock")] not in names]
+    assert not stray, f"lock files left without their staging path: {stray}"
+    return [n for n in names if not n.endswith(".lock")]
 
 
 def snapshot(folder):

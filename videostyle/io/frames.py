@@ -11,11 +11,9 @@ import os
 os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
 
 import errno  # noqa: E402
-import fcntl  # noqa: E402
 import hashlib  # noqa: E402
 import io  # noqa: E402
 import re  # noqa: E402
-import secrets  # noqa: E402
 import shutil  # noqa: E402
 import struct  # noqa: E402
 from typing import Sequence  # noqa: E402
@@ -26,6 +24,7 @@ import numpy as np  # noqa: E402
 from .atomic import write_atomic  # noqa: E402
 from ..errors import InputError, OutputError  # noqa: E402
 from .limits import check_pixels  # noqa: E402
+from . import locks  # noqa: E402
 
 # PPM/PGM/PBM/PNM/PAM are what artistic-videos (Ruder et al.) and its flow scripts write; DPX is the film
 # scanners' format (decoded by FFmpeg: OpenCV has no DPX reader).
@@ -639,12 +638,8 @@ class SequenceWriter:
     def abort(self) -> None:
         """Delete the staging folder and release its lock; never raises."""
         shutil.rmtree(self._stage, ignore_errors=True)
-        if self._lock is not None:
-            try:
-                os.close(self._lock)  # releases the lock
-            except OSError:
-                pass
-            self._lock = None
+        locks.release(self._lock)
+        self._lock = None
 
 
 def _stage_prefix(directory: str, pattern: str) -> str:
@@ -653,53 +648,23 @@ def _stage_prefix(directory: str, pattern: str) -> str:
     return f".{os.path.basename(directory)}.partial-{tag}-"
 
 
-def _claim_stage(parent: str, prefix: str) -> tuple[str, int | None]:
-    """Create a staging folder ``prefix`` + 8 hex digits in ``parent`` and hold a shared lock on it, so
-    that _remove_dead_stages of another run leaves it alone. Returns (path, fd holding the lock)."""
-    for _ in range(10):
-        path = os.path.join(parent, prefix + secrets.token_hex(4))
-        try:
-            os.mkdir(path, 0o777)  # the umask applies, as for any folder the user creates
-        except FileExistsError:
-            continue
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            # Another run's cleanup may have taken the fresh folder before the lock: then try again.
-            if os.path.samestat(os.fstat(fd), os.stat(path)):
-                return path, fd
-        except OSError as e:
-            if e.errno not in (errno.EWOULDBLOCK, errno.ENOENT):
-                os.close(fd)
-                raise
-        os.close(fd)
-    raise OSError(errno.EEXIST, "no staging folder could be created")
+def _claim_stage(parent: str, prefix: str):
+    """Create a staging folder ``prefix`` + 8 hex digits in ``parent``, its lock (locks.py) held first, so
+    that _remove_dead_stages of another run leaves it alone. Returns (path, the held lock)."""
+    # The umask applies, as for any folder the user creates.
+    return locks.claim(lambda path: os.mkdir(path, 0o777), lambda token: os.path.join(parent, prefix + token))
 
 
 def _remove_dead_stages(parent: str, prefix: str, folder: str) -> None:
     """Delete staging folders of this output in ``parent`` that no live writer holds (left by a killed
     run), and the unlocked ``.FOLDER.partial-XXXXXXXX`` of older versions. A folder whose lock cannot
-    be taken (in use, or a file system without locks) is left alone."""
-    ours = re.compile(re.escape(prefix) + r"[0-9a-f]{8}")
-    legacy = re.compile(re.escape(f".{folder}.partial-") + r"[a-z0-9_]{8}")
-    try:
-        entries = [e for e in os.scandir(parent) if ours.fullmatch(e.name) or legacy.fullmatch(e.name)]
-    except OSError:
-        return
-    for entry in entries:
-        if not entry.is_dir(follow_symlinks=False):
-            continue
-        try:
-            fd = os.open(entry.path, os.O_RDONLY | os.O_DIRECTORY)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            shutil.rmtree(entry.path, ignore_errors=True)  # while holding the lock
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+    be taken (in use) is left alone."""
+    pattern = re.compile(re.escape(prefix) + r"[0-9a-f]{8}|" + re.escape(f".{folder}.partial-") + r"[a-z0-9_]{8}")
+
+    def remove(path: str) -> None:
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+    locks.remove_abandoned(parent, pattern, remove)
 
 
 def _write_synced(path: str, data: bytes) -> None:

@@ -10,14 +10,11 @@ import array
 import bisect
 import contextlib
 import dataclasses
-import errno
-import fcntl
 import io
 import itertools
 import math
 import os
 import re
-import secrets
 import threading
 from dataclasses import dataclass
 from fractions import Fraction
@@ -28,6 +25,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError, OutputError
 from .limits import check_pixels
+from . import locks
 
 # Output container for each video file extension we write.
 VIDEO_FORMATS = {
@@ -844,56 +842,26 @@ class VideoWriter:
         self._release()
 
     def _release(self) -> None:
-        if self._lock is not None:
-            os.close(self._lock)
-            self._lock = None
+        locks.release(self._lock)
+        self._lock = None
 
 
-# A writer's hidden temporary file is held with a shared flock for as long as the writer lives, so the
-# next run of the same output can tell a file left by a killed run (no lock: deleted) from one a live
-# run is writing (locked: left alone). A pid in the name could not tell: pids are reused, and a render
-# farm's runs live on other machines.
+# A writer's hidden temporary file has a lock (locks.py) held for as long as the writer lives, so the next
+# run of the same output can tell a file left by a killed run from one a live run is writing.
 
-def _claim_partial(directory: str, stem: str, ext: str) -> tuple[str, int | None]:
-    """Create ``.STEM.partial-XXXXXXXX.EXT`` in ``directory`` and lock it; (path, fd holding the lock)."""
-    for _ in range(10):
-        path = os.path.join(directory, f".{stem}.partial-{secrets.token_hex(4)}{ext}")
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
-        except FileExistsError:
-            continue
-        except OSError as e:
-            raise OutputError(f"cannot write in {directory}: {e.strerror or e}") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
-            if os.path.samestat(os.fstat(fd), os.stat(path)):  # not taken by another run's cleanup
-                return path, fd
-        except OSError as e:
-            if e.errno not in (errno.EWOULDBLOCK, errno.ENOENT, errno.ENOLCK, errno.EOPNOTSUPP):
-                os.close(fd)
-                raise
-            if e.errno in (errno.ENOLCK, errno.EOPNOTSUPP):  # no locks here: write unlocked
-                return path, fd
-        os.close(fd)
-    raise OutputError(f"cannot create a temporary file in {directory}")
+def _claim_partial(directory: str, stem: str, ext: str):
+    """Create ``.STEM.partial-XXXXXXXX.EXT`` in ``directory``, its lock held first; (path, the lock)."""
+    def make(path: str) -> None:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666))
+    try:
+        return locks.claim(make, lambda token: os.path.join(directory, f".{stem}.partial-{token}{ext}"))
+    except FileExistsError:
+        raise OutputError(f"cannot create a temporary file in {directory}") from None
+    except OSError as e:
+        raise OutputError(f"cannot write in {directory}: {e.strerror or e}") from None
 
 
 def _remove_dead_partials(directory: str, stem: str, ext: str) -> None:
     """Delete this output's temporary files that no live writer holds (left by a killed run)."""
     pattern = re.compile(re.escape(f".{stem}.partial-") + r"[0-9a-f]{8}" + re.escape(ext))
-    try:
-        entries = [e for e in os.scandir(directory) if pattern.fullmatch(e.name)]
-    except OSError:
-        return
-    for entry in entries:
-        try:
-            fd = os.open(entry.path, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.remove(entry.path)  # while holding the lock
-        except OSError:
-            pass
-        finally:
-            os.close(fd)
+    locks.remove_abandoned(directory, pattern, os.remove)
