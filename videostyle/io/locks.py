@@ -7,8 +7,21 @@ a lock on the folder itself is POSIX-only: Windows cannot lock a folder. ``filel
 the lock file (fcntl on POSIX, msvcrt on Windows); where neither exists it falls back to the file's
 existence, and then a killed run's leftovers are kept rather than a live run's removed.
 
-The writer takes the lock BEFORE it creates its staging path, so a staging path that exists and whose
-lock can be taken has no live writer.
+The flock scheme this replaces had a writer hold a SHARED lock on its staging path and a cleanup take an
+EXCLUSIVE one. Each staging path has one writer only (its name holds 8 random hex digits), so "shared"
+never had a second holder: an exclusive lock per path, held by the writer, tried without waiting by the
+cleanup, says the same thing. Why it is safe:
+
+- The writer takes the lock BEFORE it creates its staging path, and lets go only after the path is gone
+  (renamed into place or deleted). So a staging path that exists and whose lock a cleanup can take has
+  no live writer, and a cleanup never waits.
+- Nobody deletes a lock file without holding its lock, and the holder deletes it BEFORE unlocking
+  (POSIX; Windows cannot delete an open file, so there it goes after, and no other process can hold a
+  deleted one). Deleting after unlocking would let a newcomer lock the old file in between, keep a lock
+  on a file that no longer has a name, and let a third party lock a fresh file under the same name.
+- A writer that lost such a race anyway (it opened the lock file, a cleanup locked and deleted it, then
+  the writer's lock went through on the deleted file) sees its lock file gone right after locking, and
+  tries another name: filelock checks this too (``st_nlink``), this check keeps it for older versions.
 """
 from __future__ import annotations
 
@@ -22,15 +35,26 @@ from filelock import FileLock, Timeout
 SUFFIX = ".lock"
 
 
+def _acquire(path: str) -> FileLock | None:
+    """The lock of ``path`` if it is free now and its file still has its name; None otherwise."""
+    lock = FileLock(path + SUFFIX, timeout=0)
+    try:
+        lock.acquire()
+    except (Timeout, OSError):
+        return None
+    if not os.path.exists(lock.lock_file):  # deleted by its holder between our open and our lock
+        _unlock(lock)  # not release(): the name may already be another holder's
+        return None
+    return lock
+
+
 def claim(make: Callable[[str], None], name: Callable[[str], str], tries: int = 10) -> tuple[str, FileLock]:
     """Lock ``name(token)`` (8 random hex digits), then ``make`` it; (path, held lock). ``make`` raises
     FileExistsError when the path is taken (the next token is tried) or OSError (raised)."""
     for _ in range(tries):
         path = name(secrets.token_hex(4))
-        lock = FileLock(path + SUFFIX, timeout=0)
-        try:
-            lock.acquire()
-        except Timeout:
+        lock = _acquire(path)
+        if lock is None:
             continue
         try:
             make(path)
@@ -44,18 +68,28 @@ def claim(make: Callable[[str], None], name: Callable[[str], str], tries: int = 
     raise FileExistsError(f"no free name for {name('XXXXXXXX')}")
 
 
-def release(lock: FileLock | None) -> None:
-    """Let go of a writer's lock and delete its lock file; never raises."""
-    if lock is None:
-        return
+def _unlock(lock: FileLock) -> None:
     try:
         lock.release(force=True)
     except Exception:
         pass
+
+
+def release(lock: FileLock | None) -> None:
+    """Delete a held lock's file, then let go of the lock (see the module docstring); never raises."""
+    if lock is None:
+        return
     try:
-        os.remove(lock.lock_file)
+        os.remove(lock.lock_file)  # while held
+        removed = True
     except OSError:
-        pass
+        removed = False  # Windows: an open file cannot be deleted
+    _unlock(lock)
+    if not removed:
+        try:
+            os.remove(lock.lock_file)
+        except OSError:
+            pass
 
 
 def remove_abandoned(directory: str, pattern: re.Pattern, remove: Callable[[str], None]) -> None:
@@ -70,10 +104,8 @@ def remove_abandoned(directory: str, pattern: re.Pattern, remove: Callable[[str]
     paths |= {os.path.join(directory, n[: -len(SUFFIX)]) for n in names
               if n.endswith(SUFFIX) and pattern.fullmatch(n[: -len(SUFFIX)])}
     for path in sorted(paths):
-        lock = FileLock(path + SUFFIX, timeout=0)
-        try:
-            lock.acquire()
-        except (Timeout, OSError):
+        lock = _acquire(path)
+        if lock is None:
             continue
         try:
             if os.path.lexists(path):
