@@ -22,7 +22,6 @@ WEIGHTS_FORMATS = ("auto", "caffe", "torchvision")
 OPTIMIZERS = ("lbfgs", "adam")
 FLOW_METHODS = ("dis", "farneback", "deepflow", "tvl1")  # = flow.FLOW_METHODS; listed so config loads no cv2
 DIS_PRESETS = ("ultrafast", "fast", "medium")
-OBJECTIVES = ("style", "dream")
 # VGG19's ReLU outputs (= the relu* of features.LAYER_NAMES; listed so config loads no torch).
 DREAM_LAYERS = tuple(f"relu{b}_{i}" for b, n in enumerate((2, 2, 4, 4, 4), 1) for i in range(1, n + 1))
 
@@ -326,16 +325,16 @@ class StylizeConfig:
                                   "(GPU runs)", group="flow and network")
     # numpy seeds each frame's generator with [seed, number], which takes no negative number.
     seed: int = option(0, "random seed", group="optimizer", bounds=NONNEGATIVE)
-    # What a frame is optimized for: 'style' (content + Gram style, ``loss``) or 'dream' (``dream``). The
-    # command sets it (stylize / dream), and the dream command declares its own options
+    # What a frame is optimized for: a name registered in method.objectives.OBJECTIVES, as 'style'
+    # (content + Gram style, ``loss``) or 'dream' (``dream``). The registry holds torch code, which
+    # config does not load, so the name is checked where it is looked up (the planner, the stylizer).
+    # The command sets it (stylize / dream), and the dream command declares its own options
     # (cli._add_dream_options), so neither is a flag.
     objective: str = field(default="style", metadata={"cli": False})
     dream: DreamConfig = field(default_factory=DreamConfig, metadata={"cli": False})
 
     def __post_init__(self):
         check_bounds(self)
-        if self.objective not in OBJECTIVES:
-            raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}")
         if self.init not in INITS:
             raise ConfigError(f"--init must be one of {', '.join(INITS)}")
         if self.first_init not in FIRST_INITS:

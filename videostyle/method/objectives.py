@@ -5,18 +5,26 @@ terms to any objective, so a new kind of result is a new objective, not a new op
 - ``StyleObjective``: Gatys et al.'s content + Gram style (the stylize command).
 - ``DreamObjective``: DeepDream's layer energy (Mordvintsev et al. 2015), the dream command.
 
+``OBJECTIVES`` maps the name a config gives (``StylizeConfig.objective``) to an ``ObjectiveEntry``:
+the objective's constructor plus what the stylizer and the planner need to know about it (the VGG
+layers it reads, whether style images are needed, the sizes a frame is solved at, the report's
+fidelity measures). A new objective is one ``register`` call; nothing else compares names.
+
 Images are RGB ``[1,3,H,W]`` float in 0–255; features are the ``VGGFeatures`` dict of ``[1,C,h,w]``
 activations. Targets are computed once, at construction, without gradients.
 """
 from __future__ import annotations
 
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Callable, Protocol
 
 import torch
 
-from ..config import LossConfig
+from ..config import LossConfig, StylizeConfig
+from ..errors import ConfigError
 from .features import VGGFeatures
 from .losses import content_loss, gram, style_loss
+from .metrics import fidelity as style_fidelity
 
 
 class Objective(Protocol):
@@ -81,3 +89,77 @@ class DreamObjective:
 def energy(activations: torch.Tensor) -> torch.Tensor:
     """Mean squared activation (the L2 energy per value) of a ``[N,C,h,w]`` layer output."""
     return activations.pow(2).mean()
+
+
+# The functions of an entry take the ``Stylizer`` (method/stylizer.py; typed Any: it imports this module)
+# for its model, config and cached Gram targets.
+@dataclass(frozen=True)
+class ObjectiveEntry:
+    """One registered objective. ``build(stylizer, content)``: the objective of one frame (``[1,3,H,W]``,
+    0–255) at its size. ``layers(config)``: the VGG layers it reads; the content layer is loaded for
+    every objective (the report's content distance). ``scales(config)``: fractions of the processing
+    size a frame is solved at in turn, ending with 1. ``fidelity(stylizer, image, content)``: the
+    report's per-frame measures of a result against its source frame. ``needs_style_images``: a run
+    without a style image is refused (and, when true, --style-blend is checked against them)."""
+    name: str
+    build: Callable[[Any, torch.Tensor], Objective]
+    layers: Callable[[StylizeConfig], set[str]]
+    scales: Callable[[StylizeConfig], tuple[float, ...]]
+    fidelity: Callable[[Any, torch.Tensor, torch.Tensor], dict[str, float]]
+    needs_style_images: bool
+
+
+OBJECTIVES: dict[str, ObjectiveEntry] = {}
+
+
+def register(entry: ObjectiveEntry) -> ObjectiveEntry:
+    """Add ``entry`` under its name; a name already taken is a ValueError (a second registration
+    would silently change what existing configs render)."""
+    if entry.name in OBJECTIVES:
+        raise ValueError(f"objective {entry.name!r} is already registered")
+    OBJECTIVES[entry.name] = entry
+    return entry
+
+
+def unregister(name: str) -> None:
+    OBJECTIVES.pop(name, None)
+
+
+def lookup(name: str) -> ObjectiveEntry:
+    """The entry registered as ``name``; ConfigError (one line) for an unknown name."""
+    try:
+        return OBJECTIVES[name]
+    except KeyError:
+        raise ConfigError(f"objective must be one of {', '.join(OBJECTIVES)}, got {name!r}") from None
+
+
+def _style_fidelity(stylizer, image: torch.Tensor, content: torch.Tensor) -> dict[str, float]:
+    return style_fidelity(stylizer.model, image, content, stylizer.grams_for(max(content.shape[-2:])),
+                          stylizer.config.loss.content_layer)
+
+
+def _dream_fidelity(stylizer, image: torch.Tensor, content: torch.Tensor) -> dict[str, float]:
+    """Content distance, and the dream layer's mean squared activation of result and source."""
+    layer, d = stylizer.config.loss.content_layer, stylizer.config.dream.layer
+    fs, fc = stylizer.model(image.clamp(0, 255)), stylizer.model(content)
+    return {"content_distance": float(((fs[layer] - fc[layer]) ** 2).sum() / (fc[layer] ** 2).sum()),
+            "dream_energy": float(energy(fs[d])), "source_dream_energy": float(energy(fc[d]))}
+
+
+register(ObjectiveEntry(
+    "style",
+    build=lambda st, content: StyleObjective(st.model, content, st.grams_for(max(content.shape[-2:])),
+                                             st.config.loss),
+    layers=lambda c: {c.loss.content_layer, *c.loss.style_layers},
+    scales=lambda c: c.optim.scales,
+    fidelity=_style_fidelity,
+    needs_style_images=True))
+
+register(ObjectiveEntry(
+    "dream",
+    build=lambda st, content: DreamObjective(st.model, content, st.config.dream.layer, st.config.dream.weight,
+                                             st.config.dream.anchor),
+    layers=lambda c: {c.loss.content_layer, c.dream.layer},
+    scales=lambda c: c.dream.scales,  # the octaves
+    fidelity=_dream_fidelity,
+    needs_style_images=False))

@@ -10,8 +10,7 @@ from ..config import StylizeConfig
 from .device import resolve_device, to_tensor
 from ..errors import ConfigError
 from .features import VGGFeatures, load_vgg
-from .metrics import fidelity
-from .objectives import DreamObjective, Objective, StyleObjective, energy, style_grams
+from .objectives import Objective, lookup, style_grams
 from ..io.resize import resize_rgb
 
 
@@ -27,17 +26,17 @@ class Stylizer:
 
     @classmethod
     def create(cls, config: StylizeConfig, styles: list[np.ndarray]) -> "Stylizer":
+        entry = lookup(config.objective)
         blend = list(config.style_blend) if config.style_blend else [1.0] * len(styles)
-        if config.objective == "style":
+        if entry.needs_style_images:
             if not styles:
                 raise ConfigError("at least one --style image is needed")
             if len(blend) != len(styles):
                 raise ConfigError(f"--style-blend has {len(blend)} weights for {len(styles)} style images")
             if any(b < 0 for b in blend) or sum(blend) <= 0:
                 raise ConfigError("--style-blend weights must be non-negative and not all zero")
-            layers = sorted({config.loss.content_layer, *config.loss.style_layers})
-        else:  # the content layer too: the report's content distance
-            layers = sorted({config.loss.content_layer, config.dream.layer})
+        # the content layer always: the report's content distance
+        layers = sorted({config.loss.content_layer, *entry.layers(config)})
         device = resolve_device(config.device)
         model = load_vgg(layers, config.weights, config.weights_format, device)
         bf16 = config.precision == "bf16" or (config.precision == "auto" and device.type == "cuda")
@@ -65,26 +64,22 @@ class Stylizer:
         return self._grams[frame_long_side]
 
     @property
+    def entry(self):
+        """The registered objective this run optimizes for (objectives.OBJECTIVES)."""
+        return lookup(self.config.objective)
+
+    @property
     def scales(self) -> tuple[float, ...]:
         """Fractions of the processing size a frame is solved at in turn: a dream's octaves, else --scales."""
-        return self.config.dream.scales if self.config.objective == "dream" else self.config.optim.scales
+        return self.entry.scales(self.config)
 
     def objective(self, content: torch.Tensor) -> Objective:
         """The objective for one frame ``content`` (``[1,3,H,W]``, 0–255) at its size."""
-        if self.config.objective == "dream":
-            d = self.config.dream
-            return DreamObjective(self.model, content, d.layer, d.weight, d.anchor)
-        return StyleObjective(self.model, content, self.grams_for(max(content.shape[-2:])), self.config.loss)
+        return self.entry.build(self, content)
 
     @torch.no_grad()
     def fidelity(self, image: torch.Tensor, content: torch.Tensor) -> dict[str, float]:
         """The report's per-frame measures of a result against its source frame (``[1,3,H,W]``, 0–255):
         content distance, and the style distance or, for a dream, the layer's mean squared activation
-        of result and source (``dream_energy``, ``source_dream_energy``)."""
-        layer = self.config.loss.content_layer
-        if self.config.objective == "style":
-            return fidelity(self.model, image, content, self.grams_for(max(content.shape[-2:])), layer)
-        fs, fc = self.model(image.clamp(0, 255)), self.model(content)
-        d = self.config.dream.layer
-        return {"content_distance": float(((fs[layer] - fc[layer]) ** 2).sum() / (fc[layer] ** 2).sum()),
-                "dream_energy": float(energy(fs[d])), "source_dream_energy": float(energy(fc[d]))}
+        of result and source (``dream_energy``, ``source_dream_energy``); the entry's ``fidelity``."""
+        return self.entry.fidelity(self, image, content)

@@ -24,6 +24,7 @@ from ..io.frames import image_has_alpha, list_sequence, normalize_pattern
 from ..io.media import VIDEO_EXTENSIONS, MediaInfo, Source, input_warnings, is_sequence_path, open_source, sequence_pattern
 from ..io.paths import PathPlan, is_within, written_file, written_sequence
 from ..io.resize import processing_size
+from ..method.objectives import lookup
 from .drivers import chunked, pick
 from .store import WorkStore, check_work_folder, content_identity, default_work_dir, file_identity, folder_identity
 
@@ -71,7 +72,7 @@ def plan_shot(input: str, style: str | Sequence[str], output: str, config: Styli
     """The Shot of ``stylize_video(input, style, output, config, opts)``, with every path checked and the
     source opened; nothing is created yet. ConfigError / InputError (one line) on bad arguments."""
     styles = tuple(resolve_style(s) for s in ([style] if isinstance(style, str) else list(style)))
-    if not styles and config.objective == "style":  # a dream has no painting
+    if not styles and lookup(config.objective).needs_style_images:  # a dream has no painting
         raise ConfigError("at least one --style image is needed")
     span = parse_frames(opts.frames)  # syntax checked before anything is read
     # shot.####.exr and shot.@.exr become shot.%04d.exr / shot.%d.exr here, so every module below sees printf.
