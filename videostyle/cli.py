@@ -529,7 +529,7 @@ def _batch_job(a: argparse.Namespace, on_event) -> None:
 
 
 def _batch_on_cluster(planned: list, opts, a: argparse.Namespace) -> int:
-    """The checked jobs as Ray tasks (clusterbatch.py), with one progress display in this process."""
+    """The checked jobs as Ray tasks (cluster/batch.py), with one progress display in this process."""
     from .cluster.connect import connect, disconnect
     from .cluster.batch import absolute, run_on_cluster
     for job, args in planned:

@@ -29,7 +29,7 @@ import os
 import time
 from typing import Callable
 
-from ..run.batch import Job, Outcome, dependencies, reason
+from ..run.batch import PATH_OPTIONS, Job, Outcome, dependencies, is_path_value, reason
 from .connect import Placement, require_ray
 from ..errors import VideostyleError
 
@@ -37,9 +37,6 @@ RETRIES = 2  # a job whose worker dies three times is reported failed
 POLL_SECONDS = 0.5
 
 Run = Callable[[object, Callable[[dict], None]], object]  # run(job's namespace, on_event)
-
-_PATHS = ("input", "output", "report", "work_dir", "compare", "flow_dir")
-
 
 def _absolute(path: str) -> str:
     # join, not abspath: abspath drops a trailing '/', which marks a folder of frames as the output.
@@ -49,12 +46,10 @@ def _absolute(path: str) -> str:
 def absolute(args):
     """A job's stylize namespace with every path absolute (the driver's folder is not a worker's)."""
     values = dict(vars(args))
-    for key in _PATHS:
-        if values.get(key):
+    for key in PATH_OPTIONS:
+        if is_path_value(key, values.get(key)):
             values[key] = _absolute(values[key])
     values["style"] = [_absolute(s) for s in values.get("style") or ()]
-    if values.get("weights") not in (None, "packaged", "torchvision"):
-        values["weights"] = _absolute(values["weights"])
     return argparse.Namespace(**values)
 
 

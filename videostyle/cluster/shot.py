@@ -1,6 +1,6 @@
 """The driver side of a shot rendered in chunks on a Ray cluster (``--cluster … --chunk-frames K``).
 
-The chunk plan and the work per chunk are drivers/chunked.py's; the workers are workers.py's actors.
+The chunk plan and the work per chunk are drivers/chunked.py's; the workers are worker.py's actors.
 Here, only scheduling and faults:
 
 * one task per frame and kind (``chunked.tasks``): ("draft", n) needs draft n − 1; ("finish", n) needs

@@ -1,5 +1,5 @@
 """The worker side of a shot rendered in chunks on a Ray cluster (``--cluster``; the driver side is
-distributed.py): one long-lived actor per device, holding the network and the style targets.
+cluster/shot.py): one long-lived actor per device, holding the network and the style targets.
 
 The actor is set up once — network loaded, Gram targets computed, the shot's decoder probed — and then
 runs tasks (drivers/chunked.py: a frame's draft, or its finishing), by number: a task carries a frame

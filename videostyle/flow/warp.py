@@ -1,6 +1,6 @@
 """The one place the flow convention is applied: backward warping with bilinear sampling.
 
-``warp(image, flow)`` with ``flow`` = flow t → t−1 (see ``flow.py``) brings an image of frame t−1 into
+``warp(image, flow)`` with ``flow`` = flow t → t−1 (see ``estimate.py``) brings an image of frame t−1 into
 frame t: out[p] = image[p + flow[p]]. Pixels whose source lies outside the frame take ``fill``
 (by default the nearest edge value; the consistency weights mark them unreliable anyway).
 """

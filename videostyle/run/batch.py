@@ -37,7 +37,7 @@ Running (``run_jobs``): any exception a job raises — videostyle's own errors, 
 out-of-memory error, an OpenCV error, an OS error — fails that job only; it is reported in the summary
 with a one-line reason and the next job runs. Memory (the GPU's too) is released between jobs.
 KeyboardInterrupt (Ctrl-C, SIGTERM, SIGHUP) stops the whole batch. With ``--cluster`` the same checked
-jobs run as Ray tasks, several at once (clusterbatch.py).
+jobs run as Ray tasks, several at once (cluster/batch.py).
 """
 from __future__ import annotations
 
@@ -93,8 +93,15 @@ class Job:
 
 _FILES = ("input", "style", "output")
 _PER_JOB = ("input", "output", "work_dir", "report", "compare")  # refused in [defaults]
-_PATHS = ("report", "work_dir", "compare", "weights", "flow_dir")  # options relative to the job file
+# Every option that names a file or folder (the style images, a list, aside): relative to the job file in
+# a batch, made absolute for a cluster's workers (cluster/batch.py). The one list of them.
+PATH_OPTIONS = ("input", "output", "report", "work_dir", "compare", "weights", "flow_dir")
 _WEIGHT_KEYWORDS = ("packaged", "torchvision")
+
+
+def is_path_value(key: str, value) -> bool:
+    """Whether option ``key``'s ``value`` is a path (``--weights packaged`` names no file)."""
+    return isinstance(value, str) and bool(value) and not (key == "weights" and value in _WEIGHT_KEYWORDS)
 
 
 def _key(key: str) -> str:
@@ -160,10 +167,9 @@ def load_jobs(path: str) -> list[Job]:
             if not isinstance(options[key], str) or not options[key]:
                 raise ConfigError(f"{where}: {key!r} must be a path (a string), not {options[key]!r}")
         styles = tuple(_style_path(s, rel) for s in _styles(options["style"], where))
-        for key in _PATHS:
-            value = options.get(key)
-            if isinstance(value, str) and not (key == "weights" and value in _WEIGHT_KEYWORDS):
-                options[key] = rel(value)
+        for key in PATH_OPTIONS:
+            if key not in _FILES and is_path_value(key, options.get(key)):  # input, output: below
+                options[key] = rel(options[key])
         # Frame patterns as printf (shot.####.exr → shot.%04d.exr), as stylize sees them, so the
         # collision check compares what will really be written.
         jobs.append(Job(normalize_pattern(rel(options["input"])), styles, normalize_pattern(rel(options["output"])),

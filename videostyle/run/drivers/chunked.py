@@ -1,76 +1,29 @@
 """Chunked driver: one shot cut into chunks of K frames that can render at the same time (on a Ray
-cluster: distributed.py), with seams that do not show.
+cluster: cluster/shot.py), with seams that do not show.
 
 Two chunks rendered independently meet with two different textures: every start invents its own brush
-strokes. Measured on the cockatoo clip (96 px, chunks of 8): chunks started from keyframes stylized in a
-chain (each from the previous keyframe warped by the flow between them, K frames apart) met with a jump
-30× the source's warping error; pulling a chunk's last frames toward the next keyframe only spread the
-jump over those frames and washed them out (two textures averaged); keyframes from a sequential pass at
-half size met with new fine strokes (8–12×). So the texture is fixed once, along the whole shot, and the
-chunks only finish it:
+strokes. So the texture is fixed once, along the whole shot, and the chunks only finish it:
 
 1. **The draft**: the single-pass method over the whole shot with a small cap on warm-started frames
    (``draft_iterations``), one task per frame, each going on from the draft of the frame before, started
-   from it warped on every pixel. Every frame's texture is then decided, consistently, by the flow from
-   the frame before.
+   from it warped on every pixel (the paper's prevWarped; the temporal loss still ignores unreliable
+   pixels). Every frame's texture is then decided, consistently, by the flow from the frame before.
 2. **Finishing**, one task per frame, chunks in parallel: each frame starts from its draft, is held near
    it on every pixel (``draft_anchor`` × the temporal weight), and (after its chunk's first frame, the
    keyframe) is pulled toward the finished frame before it warped by flow, as in the single-pass method,
-   for at most ``finish_iterations``.
-   The first frame after a seam and the last before it both stay near drafts that agree, so nothing
-   jumps and nothing is averaged.
+   for at most ``finish_iterations``. The first frame after a seam and the last before it both stay
+   near drafts that agree, so nothing jumps and nothing is averaged.
 
 With one task per frame (``tasks``), a chunk's finishing follows the draft frame by frame instead of
-waiting for the chunk's whole draft. The longest chain of dependent work (``critical_path``) is the draft
-up to the last chunk's keyframe and that chunk's finishing, or the whole draft and one frame's finishing
-if the draft is the slower. Measured on 32 frames (96 px, chunks of 8; against the sequential run's
-evaluations): 50 % at 15 draft iterations and 71 % at 30, where whole-chunk tasks gave 57 % and 79 %
-(the frames are the same).
-
-The draft decides the style: a finished frame stays near its draft. Until 2026-11-27 the draft started
-each frame as the single pass does, from the photo where the flow is unreliable (disocclusions, motion
-boundaries), and its style fell behind frame after frame: the draft alone was +12 % against the
-sequential run's at its second frame and +30 % at its last, at 15 iterations, and the finished frames
-+16 % at 15, +9 % at 27 (critical path 50 % and 65 %). A draft's few iterations leave those pixels half
-painted and the next draft inherits them. Started from the warped draft before it on every pixel (the
-paper's prevWarped; the temporal loss still ignores those pixels) the finished frames are −9 % at 11
-draft iterations and −7 % at 8, content +6 % / +8 %, seams 1.37× / 1.51× the pairs inside chunks, the
-whole clip 0.61× / 0.68× the sequential run's warping error at offset 1 (cockatoo frames 100–131, starry
-night, 96 px, chunks of 8); half from the photo and half from paint: +17 % at 8. The finished frames,
-started from a painted draft, then gain little after 20 iterations: capping them there
-(``finish_iterations``) took the critical path from 45 % to 40 % at 11 draft iterations (content +7 %,
-style −9 %, seams 1.24×). The defaults, 10 and 20: critical path 39 %, content +7 %, style −9 %, seams
-1.33×. On Matisse's painting (frames 40–71, the sequential run there stops earlier) they gave critical
-path 42 %, content +5.5 %, style +9 %. A whole draft at half size (each finished frame held to its draft
-enlarged) was cheaper still, but the fine strokes the finishing added were new in every chunk: seams
-6–7.5× the source's floor.
-
-Tried before that and dropped (with the draft from the photo): what warping and new content take from a
-draft frame, 15 iterations did not give back, and it was not the temporal term holding the draft back
-(its weights × 0.5, 0.25 or 0.1 left it at +22 %). A cheaper draft with freer finishing did not buy style
-back: 5 iterations with the anchor at 0.5 gave +18 % with seams 3.7× the pairs inside chunks, 15 with the
-anchor at 1 gave +14 % with seams 1.7× and whole-clip warping error 1.15× the sequential run's;
-starting each finished frame from the finished frame before (warped) instead of its draft, +24–31 % and
-seams 2.6–5.1× (2.6× with 2 frames of run-in before each chunk); raising the style weight while
-finishing (8 draft iterations, × 1.6 / × 2.5) gave style +14 % / +2 % but content +13 % / +23 % and
-seams 1.9× / 1.8×; doubling it in the draft (8 iterations) +22 %. A draft chained over every second frame
-(each from the one two before it, by the flow between them; the frames between hang off the chain) halves
-the chain, but the two kinds of frame alternate: at 15 iterations, critical path 40 %, warping error 2.0×
-the sequential run's at offset 1, seams 5.6× the pairs inside chunks, style +19 %. Style is not lost to
-the blur of repeated bilinear warps: warping with bicubic sampling in the draft and finishing gave +20 %.
-
-Drafting both ways from a cold key frame in the middle of the shot halves the chain (critical path 38–39 %
-at 25 draft iterations, style +2–3 %, content +1 %), but the frames made backward were not steady by the
-warping error: 1.6–1.8× the sequential run's over the whole clip, 6.9× at the key frame's seam. The
-warping error interpolates the earlier frame of a pair into the later one; a frame made from the frame
-after it is that frame interpolated the other way, and a texture does not survive two interpolations
-(per pair, the backward half measured about 1× the other way round and 1.4–2.8× forward). Holding such
-a frame to its neighbour in the neighbour's grid (the image warped inside the loss) only brought 1.77×
-down to 1.61×: undoing an interpolation is ill-posed. So the draft runs forward only.
+waiting for the chunk's whole draft; ``critical_path`` is the longest chain of dependent work. The draft
+runs forward only. What was measured and what was tried and dropped (half-size drafts, drafts from the
+photo, two-way drafts from a middle keyframe, bicubic warps, …): docs/design.md, "Chunked renders:
+findings", and docs/performance.md.
 
 Everything goes through the work store (keyed by absolute frame number; draft frames as pass 1): a task
 carries only frame numbers, a retried task skips finished frames, and this module's local ``run`` makes
-exactly the frames a cluster makes.
+exactly the frames a cluster makes. The chunk plan is the Shot's (``plan`` is called once, by
+run/plan.py).
 """
 from __future__ import annotations
 
