@@ -420,14 +420,32 @@ class ClusterOptions:
     """Where a render runs: this process (default) or a Ray cluster (cluster.py). Not part of the result:
     the same frames come out wherever they were computed, so none of this is in the work folder's manifest."""
     HELP_GROUP: ClassVar[str] = "cluster (Ray; pip install -e '.[ray]')"
+    # What a worker holds when the flags do not say (cluster.connect sizes the workers from these and
+    # the cluster's resources): a whole GPU where the cluster has GPUs; CPU cores for torch's threads,
+    # fewer beside a GPU, which does the work.
+    GPUS_PER_WORKER: ClassVar[float] = 1.0
+    CPUS_PER_WORKER: ClassVar[int] = 2
+    CPUS_PER_GPU_WORKER: ClassVar[int] = 1
     cluster: str | None = option(None, "render on Ray: 'local' starts one on this machine, 'auto' joins the running "
                                        "cluster (ray start), or a head ADDRESS host:port", metavar="local|auto|ADDRESS")
     workers: int | None = option(None, "workers (one actor each, network loaded once); default one per GPU, else one "
-                                       "per 2 CPU cores", bounds=AT_LEAST_1)
-    gpus_per_worker: float | None = option(None, "GPUs per worker, fractions allowed (0.5 = two per GPU); default 1 "
-                                                 "when the cluster has GPUs, else 0", bounds=NONNEGATIVE)
-    cpus_per_worker: int | None = option(None, "CPU cores per worker (torch threads); default 2, or 1 with GPUs",
-                                         bounds=AT_LEAST_1)
+                                       f"per {CPUS_PER_WORKER} CPU cores", bounds=AT_LEAST_1)
+    gpus_per_worker: float | None = option(None, "GPUs per worker, fractions allowed (0.5 = two per GPU); default "
+                                                 f"{GPUS_PER_WORKER:g} when the cluster has GPUs, else 0",
+                                           bounds=NONNEGATIVE)
+    cpus_per_worker: int | None = option(None, f"CPU cores per worker (torch threads); default {CPUS_PER_WORKER}, "
+                                               f"or {CPUS_PER_GPU_WORKER} with GPUs", bounds=AT_LEAST_1)
+
+    def worker_gpus(self, cluster_gpus: float) -> float:
+        """GPUs per worker: --gpus-per-worker, else GPUS_PER_WORKER on a cluster with GPUs, else 0."""
+        if self.gpus_per_worker is not None:
+            return self.gpus_per_worker
+        return self.GPUS_PER_WORKER if cluster_gpus else 0.0
+
+    def worker_cpus(self, worker_gpus: float) -> int:
+        """CPU cores per worker before the cluster's cores cap them: --cpus-per-worker, else the default
+        for a worker with (``worker_gpus`` > 0) or without a GPU."""
+        return self.cpus_per_worker or (self.CPUS_PER_GPU_WORKER if worker_gpus else self.CPUS_PER_WORKER)
 
     def __post_init__(self):
         check_bounds(self)

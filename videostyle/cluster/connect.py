@@ -63,10 +63,10 @@ def connect(opts: ClusterOptions) -> Placement:
         signal.signal(sig, handler)
     resources = ray.cluster_resources()
     cpus, gpus = int(resources.get("CPU", 0)), float(resources.get("GPU", 0))
-    num_gpus = opts.gpus_per_worker if opts.gpus_per_worker is not None else (1.0 if gpus else 0.0)
+    num_gpus = opts.worker_gpus(gpus)  # the defaults are config's (ClusterOptions)
     if num_gpus > 0 and gpus == 0:
         raise ConfigError(f"--gpus-per-worker {num_gpus:g}: the cluster has no GPUs")
-    num_cpus = opts.cpus_per_worker or (1 if num_gpus else 2)
+    num_cpus = opts.worker_cpus(num_gpus)
     if opts.workers and not opts.cpus_per_worker and not num_gpus:
         num_cpus = min(num_cpus, cpus // opts.workers)  # --workers 2 on 2 cores: a core each, both running
     num_cpus = max(1, min(num_cpus, cpus))
