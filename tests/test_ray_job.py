@@ -80,3 +80,28 @@ def test_a_render_submitted_with_ray_job_submit_writes_its_output(head, tmp_path
     assert int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) == 6
     # The job ran in an uploaded copy of the folder: the input there is untouched, nothing else written.
     assert sorted(os.listdir(shot)) == ["in.mp4", "style.png"]
+
+
+def _dashboard_probe(flag: bool) -> str:
+    code = ("import urllib.request; from videostyle.cluster.connect import connect, disconnect; "
+            "from videostyle.config import ClusterOptions; "
+            f"p = connect(ClusterOptions(cluster='local', ray_dashboard={flag})); "
+            "url = p.dashboard; ok = url is not None and urllib.request.urlopen(url + '/api/version', timeout=30).status; "
+            "disconnect(p); print(url, ok)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_env(), timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout.strip().splitlines()[-1]
+
+
+def test_ray_dashboard_starts_the_dashboard_of_a_local_ray_and_says_where():
+    url, status = _dashboard_probe(True).split()
+    assert url.startswith("http://127.0.0.1:") and status == "200"
+    assert _dashboard_probe(False) == "None False"  # off by default
+
+
+def test_ray_dashboard_with_a_joined_cluster_is_one_line(tmp_path, capsys):
+    from videostyle.cli import main
+    assert main(["stylize", "in.mp4", "--style", "s.png", "-o", str(tmp_path / "o.mp4"), "--chunk-frames", "3",
+                 "--cluster", "auto", "--ray-dashboard"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--ray-dashboard" in err

@@ -378,7 +378,7 @@ class OutputOptions:
     no_audio: bool = option(False, "write no audio stream", short="-an", encode=True)  # FFmpeg's spelling
     # default libx264; .webm vp9; .gif gif
     codec: str | None = option(None, "video codec, e.g. libx264 (default), libx265, ffv1, prores_ks", encode=True)
-    # 0–51 for x264/x265, 0–63 for VP9: the encoder (video.py) checks its own top once the codec is known.
+    # 0–51 for x264/x265, 0–63 for VP9: the encoder (io/video.py) checks its own top once the codec is known.
     crf: int | None = option(None, "quality for x264/x265 (default 18; lower is better)", encode=True,
                              bounds=Bounds(0, 63))
     output_size: str = option("processing", "write frames at the processing size or upscaled to the source size",
@@ -417,7 +417,7 @@ class OutputOptions:
 
 @dataclass(frozen=True)
 class ClusterOptions:
-    """Where a render runs: this process (default) or a Ray cluster (cluster.py). Not part of the result:
+    """Where a render runs: this process (default) or a Ray cluster (cluster/). Not part of the result:
     the same frames come out wherever they were computed, so none of this is in the work folder's manifest."""
     HELP_GROUP: ClassVar[str] = "cluster (Ray; pip install -e '.[ray]')"
     # What a worker holds when the flags do not say (cluster.connect sizes the workers from these and
@@ -435,6 +435,9 @@ class ClusterOptions:
                                            bounds=NONNEGATIVE)
     cpus_per_worker: int | None = option(None, f"CPU cores per worker (torch threads); default {CPUS_PER_WORKER}, "
                                                f"or {CPUS_PER_GPU_WORKER} with GPUs", bounds=AT_LEAST_1)
+    # Off by default: it is a web server on the machine (on 127.0.0.1 here) and pulls in ray[default].
+    ray_dashboard: bool = option(False, "with --cluster local: start Ray's dashboard on 127.0.0.1 and say where "
+                                        "(a joined cluster's dashboard is its head's: ray start --head)")
 
     def worker_gpus(self, cluster_gpus: float) -> float:
         """GPUs per worker: --gpus-per-worker, else GPUS_PER_WORKER on a cluster with GPUs, else 0."""
@@ -451,6 +454,9 @@ class ClusterOptions:
         check_bounds(self)
         if self.cluster is None and (self.workers or self.gpus_per_worker is not None or self.cpus_per_worker):
             raise ConfigError("--workers, --gpus-per-worker and --cpus-per-worker need --cluster")
+        if self.ray_dashboard and self.cluster != "local":
+            raise ConfigError("--ray-dashboard starts the dashboard of the Ray that --cluster local starts; a "
+                              "joined cluster has its head's (ray start --head --include-dashboard true)")
 
 
 def dream_defaults() -> StylizeConfig:

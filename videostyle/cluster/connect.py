@@ -32,13 +32,14 @@ class Placement:
     num_gpus: float
     address: str          # where the cluster is (for the report and messages)
     started: bool         # this process started Ray (``local``) and shuts it down at the end
+    dashboard: str | None = None  # the dashboard's URL when --ray-dashboard started one
 
 
 def connect(opts: ClusterOptions) -> Placement:
     """Start (``local``) or join (``auto``, ``host:port``) a Ray cluster and size the workers on it.
     A Ray already initialized in this process (a test, or a batch of jobs) is used as it is."""
     ray = require_ray()
-    started = False
+    started, dashboard = False, None
     _check_address(opts.cluster)
     # ray.init puts its own SIGTERM handler (exit at once) in place of the caller's, which would then
     # never see a farm's stop: the caller's handlers are put back.
@@ -48,9 +49,12 @@ def connect(opts: ClusterOptions) -> Placement:
             if opts.cluster == "local":
                 # Ray's own default would be fine, but a container may report the host's cores.
                 # address="local": a new instance even where a `ray start` cluster (or a test's) runs.
-                ray.init(address="local", num_cpus=len(os.sched_getaffinity(0)), include_dashboard=False,
-                         log_to_driver=False, configure_logging=False)
+                context = ray.init(address="local", num_cpus=len(os.sched_getaffinity(0)),
+                                   include_dashboard=opts.ray_dashboard, dashboard_host="127.0.0.1",
+                                   log_to_driver=False, configure_logging=False)
                 started = True
+                url = getattr(context, "dashboard_url", None) if opts.ray_dashboard else None
+                dashboard = (url if "://" in url else f"http://{url}") if url else None
             else:
                 ray.init(address=opts.cluster, include_dashboard=False, log_to_driver=False,
                          configure_logging=False)
@@ -76,7 +80,7 @@ def connect(opts: ClusterOptions) -> Placement:
         raise ConfigError(f"--workers {workers} with {num_gpus:g} GPU each needs {workers * num_gpus:g} GPUs; "
                           f"the cluster has {gpus:g}")
     address = ray.get_runtime_context().gcs_address if hasattr(ray.get_runtime_context(), "gcs_address") else "?"
-    return Placement(workers, num_cpus, num_gpus, address, started)
+    return Placement(workers, num_cpus, num_gpus, address, started, dashboard)
 
 
 def _check_address(address: str) -> None:

@@ -25,7 +25,8 @@ class RayExecutor:
         placement = connect(self.options)
         try:
             emit({"event": "note", "message": f"rendering on Ray at {placement.address}: {placement.workers} "
-                  f"workers, each {placement.num_cpus} CPU and {placement.num_gpus:g} GPU"})
+                  f"workers, each {placement.num_cpus} CPU and {placement.num_gpus:g} GPU"
+                  + (f"; dashboard at {placement.dashboard}" if placement.dashboard else "")})
             yield _RaySession(placement, shot, config, emit)
         finally:
             disconnect(placement)
