@@ -9,6 +9,7 @@ and none is left behind.
 """
 import json
 import os
+import socket
 import re
 import shutil
 import signal
@@ -334,7 +335,8 @@ def test_a_frame_failing_in_a_worker_fails_the_run_in_one_line_naming_its_chunk(
     message = str(caught.value)
     # The first task whose worker reads chunk 1's frames (frames 3–7 at once): a draft or a finishing,
     # whichever a worker reaches first.
-    assert re.match(r"(draft of frame|frame) [4-7] \(chunk 1\): ", message), message
+    assert re.match(r"(draft of frame|frame) [4-7] \(chunk 1\) on " + re.escape(socket.gethostname()) + ": ",
+                    message), message
     assert "006.png" in message and "\n" not in message
 
 

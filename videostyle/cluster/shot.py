@@ -197,7 +197,8 @@ class ClusterRender:
             result = ray.get(ref)
         except ray.exceptions.RayTaskError as exc:
             cause = exc.cause
-            where = task.name(self.chunks)
+            # The worker's traceback is in Ray's worker log; the user gets one line naming frame and host.
+            where = f"{task.name(self.chunks)} on {w.info.get('host', 'a worker')}"
             if isinstance(cause, VideostyleError):
                 raise type(cause)(f"{where}: {cause}") from None
             raise RuntimeError(f"{where}: {type(cause).__name__}: {cause}") from None
