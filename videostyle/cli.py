@@ -13,7 +13,7 @@ import types
 import typing
 
 from . import __version__
-from .config import (AT_LEAST_1, DIS_PRESETS, FLOW_METHODS, Bounds, DreamConfig, LossConfig, OptimConfig,
+from .config import (AT_LEAST_1, Bounds, DreamConfig, LossConfig, OptimConfig,
                      OutputOptions, StylizeConfig)
 from .errors import ConfigError, VideostyleError
 
@@ -134,26 +134,45 @@ def _config_fields(cls, skip=()):
             yield from _config_fields(hints[f.name], skip)
 
 
-def _add_field(section, f: dataclasses.Field, hint) -> None:
-    """``--field-name`` (or the metadata's flag, after its short form), the field's name as dest."""
+def add_config_flags(p, cls, names, overrides=None) -> None:
+    """Flags for the fields ``names`` of config ``cls`` (its nested configs searched), made as
+    add_config_options makes them: a command that takes a few of the config's values (evaluate's
+    --flow, demo's --max-side) declares none by hand. ``overrides`` maps a field name to ``help`` and
+    ``default`` where the command means its own by it (evaluate --max-side: none = the source's size)."""
+    found = {f.name: (f, hint) for _, f, hint in _config_fields(cls)}
+    for name in names:
+        f, hint = found[name]
+        _add_field(p, f, hint, **(overrides or {}).get(name, {}))
+
+
+def _add_field(section, f: dataclasses.Field, hint, help: str | None = None,
+               default: typing.Any = dataclasses.MISSING) -> argparse.Action:
+    """``--field-name`` (or the metadata's flag, after its short form), the field's name as dest; its
+    ``config_field`` says so (tests check that commands declare no config value by hand). ``help`` and
+    ``default`` replace the field's."""
     m = f.metadata
     if "help" not in m or f.default is dataclasses.MISSING:
         raise TypeError(f"config field {f.name!r} is neither config.option(default, help) nor metadata cli=False")
     flags = ([m["short"]] if "short" in m else []) + [m.get("flag", "--" + f.name.replace("_", "-"))]
-    shown = "default" in m["help"] or f.default is None or f.default is False  # its help says it, or nothing to say
-    kw = {"dest": f.name, "help": m["help"] if shown else m["help"] + " (default %(default)s)"}
+    text = help or m["help"]
+    value = f.default if default is dataclasses.MISSING else default
+    shown = "default" in text or value is None or value is False  # its help says it, or nothing to say
+    kw = {"dest": f.name, "help": text if shown else text + " (default %(default)s)"}
     if hint is bool:
-        if f.default is not False:
+        if value is not False:
             raise TypeError(f"switch {f.name!r} must default to False (a --no-… flag would be needed)")
-        section.add_argument(*flags, action="store_true", **kw)
-        return
+        action = section.add_argument(*flags, action="store_true", **kw)
+        action.config_field = f.name
+        return action
     # A tuple default is given as the text a user would type (1,2,4): --help shows it so, and argparse
     # parses a text default with the option's type.
-    default = ",".join(map(str, f.default)) if isinstance(f.default, tuple) else f.default
+    value = ",".join(map(str, value)) if isinstance(value, tuple) else value
     kw.update({k: m[k] for k in ("choices", "metavar") if k in m})
-    action = section.add_argument(*flags, type=_parse_type(f.name, hint), default=default, **kw)
+    action = section.add_argument(*flags, type=_parse_type(f.name, hint), default=value, **kw)
+    action.config_field = f.name
     if "bounds" in m:
         _bounded(action, m["bounds"])
+    return action
 
 
 def _parse_type(name: str, hint):
@@ -183,14 +202,16 @@ def build_config(cls, values: dict):
     return cls(**kw)
 
 
-def _add_iterations(section) -> None:
+def _add_iterations(section) -> argparse.Action:
     """Two fields, one flag: the caps of cold- and warm-started frames (OptimConfig.iterations_*)."""
-    _bounded(section.add_argument("--iterations", type=_iterations, metavar="FIRST[,LATER]",
+    action = _bounded(section.add_argument("--iterations", type=_iterations, metavar="FIRST[,LATER]",
                                   default=(_OPTIM.iterations_first, _OPTIM.iterations_later),
                                   help="max iterations for cold-started frames (the first; all with --init "
                                        f"random/image) and for warm-started ones (default {_OPTIM.iterations_first},"
                                        f"{_OPTIM.iterations_later})"),
-             _bounds_of(OptimConfig, "iterations_first"))
+                      _bounds_of(OptimConfig, "iterations_first"))
+    action.config_field = "iterations_first"
+    return action
 
 
 def _add_stylize_options(p: argparse.ArgumentParser, preview: bool = False) -> None:
@@ -668,23 +689,7 @@ def _add_dream_options(p: argparse.ArgumentParser) -> None:
             action.help = (f"max iterations per octave for cold-started frames and for warm-started ones "
                            f"(default {d.optim.iterations_first},{d.optim.iterations_later})")
     p.set_defaults(iterations=(d.optim.iterations_first, d.optim.iterations_later), **{k: None for k in _NOT_DREAM})
-    g = p.add_argument_group("dream (DeepDream: amplify what a VGG19 layer responds to)")
-    g.add_argument("--layer", choices=DREAM_LAYERS, default=d.dream.layer, metavar="LAYER",
-                   help="VGG19 ReLU layer whose activations are amplified: relu1_1 … relu5_4; deeper layers "
-                        "dream larger, more object-like patterns (default %(default)s)")
-    _bounded(g.add_argument("--octaves", type=int, default=d.dream.octaves,
-                            help="solve at this many sizes, coarse to fine (default %(default)s)"),
-             _bounds_of(DreamConfig, "octaves"))
-    _bounded(g.add_argument("--octave-scale", type=float, default=d.dream.octave_scale,
-                            help="size ratio between octaves (default %(default)s)"),
-             _bounds_of(DreamConfig, "octave_scale"))
-    _bounded(g.add_argument("--dream-weight", type=float, default=d.dream.weight,
-                            help="weight of −log(layer energy / the frame's) (default %(default)s)"),
-             _bounds_of(DreamConfig, "weight"))
-    _bounded(g.add_argument("--anchor", type=float, default=d.dream.anchor,
-                            help="weak pull toward the source frame, so the dream stays a dream of that frame "
-                                 "(default %(default)s; 0 = none)"),
-             _bounds_of(DreamConfig, "anchor"))
+    add_config_options(p, DreamConfig)  # its own section (DreamConfig.HELP_GROUP)
 
 
 def _dream(a: argparse.Namespace) -> int:
@@ -692,8 +697,7 @@ def _dream(a: argparse.Namespace) -> int:
     if given:
         raise ConfigError(f"dream takes no {', '.join(given)}: it has no painting (--octaves sets its scales)")
     method = argparse.Namespace(**{**vars(a), **_NOT_DREAM})
-    config = dataclasses.replace(_config(method), objective="dream", dream=DreamConfig(
-        layer=a.layer, octaves=a.octaves, octave_scale=a.octave_scale, weight=a.dream_weight, anchor=a.anchor))
+    config = dataclasses.replace(_config(method), objective="dream", dream=build_config(DreamConfig, vars(a)))
     return _render(a, [], config)
 
 
@@ -764,11 +768,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style", action="append", help="style image(s): adds per-frame content and style distances")
     _bounded(p.add_argument("--offsets", type=_ints, default=(1, 2, 4), help="frame offsets (default 1,2,4)"),
              _bounds_of(StylizeConfig, "long_term"))
-    p.add_argument("--flow", choices=FLOW_METHODS, default=_TOP.flow)
-    _bounded(p.add_argument("--max-side", type=int, help="evaluate at this size (longer side) instead of the source's"),
-             _bounds_of(StylizeConfig, "max_side"))
-    p.add_argument("--device", default="auto")
-    p.add_argument("--frames", metavar="START:END", help="the source range that was stylized (as stylize --frames)")
+    add_config_flags(p, StylizeConfig, ("flow", "max_side", "device"), {
+        "max_side": {"default": None, "help": "evaluate at this size (longer side) instead of the source's"}})
+    add_config_flags(p, OutputOptions, ("frames",), {
+        "frames": {"help": "the source range that was stylized (as stylize --frames)"}})
     p.add_argument("--json", metavar="PATH", help="write all numbers, per frame too, as JSON")
     p.add_argument("--plot", metavar="PATH.png", help="draw per-frame curves (needs matplotlib)")
     p.set_defaults(run=_evaluate)
@@ -778,12 +781,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "with 1-based frame numbers, as artistic-videos names them.")
     p.add_argument("input", help="video file or frame sequence")
     p.add_argument("-o", "--output", required=True, help="folder for the .flo and .pgm files")
-    p.add_argument("--flow", choices=FLOW_METHODS, default=_TOP.flow)
-    p.add_argument("--flow-preset", choices=DIS_PRESETS, default=_TOP.flow_preset)
-    _bounded(p.add_argument("--long-term", type=_ints, default=(1,), help="frame offsets to write (default 1)"),
-             _bounds_of(StylizeConfig, "long_term"))
-    _bounded(p.add_argument("--max-side", type=int, help="compute at this size (longer side), as stylize --max-side"),
-             _bounds_of(StylizeConfig, "max_side"))
+    add_config_flags(p, StylizeConfig, ("flow", "flow_preset", "long_term", "max_side"), {
+        "long_term": {"help": "frame offsets to write (default 1)"},
+        "max_side": {"default": None, "help": "compute at this size (longer side), as stylize --max-side"}})
     p.set_defaults(run=_flow)
 
     p = sub.add_parser("assemble", help="encode a kept work folder into another output, without rendering",
@@ -806,18 +806,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default=DEFAULT_FOLDER, metavar="DIR", help="folder for the results (default %(default)s)")
     p.add_argument("--style", default="starry_night", metavar="NAME",
                    help="a bundled painting (videostyle styles) or an image file (default %(default)s)")
-    _bounded(p.add_argument("--max-side", type=int, default=DEMO_MAX_SIDE,
-                            help="processing size (default %(default)s; 512 on a GPU)"),
-             _bounds_of(StylizeConfig, "max_side"))
-    p.add_argument("--device", default="auto")
-    p.add_argument("-y", "--overwrite", action="store_true", help="replace the results of an earlier demo")
+    add_config_flags(p, StylizeConfig, ("max_side", "device"), {
+        "max_side": {"default": DEMO_MAX_SIDE, "help": "processing size (default %(default)s; 512 on a GPU)"}})
+    add_config_flags(p, OutputOptions, ("overwrite",), {"overwrite": {"help": "replace the results of an earlier demo"}})
     p.add_argument("--quiet", action="store_true")
-    p.add_argument("--frames", default=DEMO_FRAMES, metavar="RANGE",
-                   help="frames of the bundled 36-frame clip (default %(default)s: about two minutes on 2 CPU "
-                        "cores; 0:36 for all of it)")
-    # For the tests: a shorter run (iteration caps as stylize takes them).
-    _bounded(p.add_argument("--iterations", type=_iterations, help=argparse.SUPPRESS),
-             _bounds_of(OptimConfig, "iterations_first"))
+    add_config_flags(p, OutputOptions, ("frames",), {
+        "frames": {"default": DEMO_FRAMES, "help": "frames of the bundled 36-frame clip (default %(default)s: about "
+                                                  "two minutes on 2 CPU cores; 0:36 for all of it)"}})
+    # For the tests: a shorter run (iteration caps as stylize takes them; none given: the demo's own).
+    iterations = _add_iterations(p)
+    iterations.default, iterations.help = None, argparse.SUPPRESS
     p.set_defaults(run=_demo)
 
     p = sub.add_parser("styles", help="list the bundled paintings (names for --style)",

@@ -262,15 +262,20 @@ class ChunkConfig:
 class DreamConfig:
     """DeepDream (objectives.DreamObjective): amplify what ``layer`` responds to, coarse to fine over
     ``octaves`` sizes, each ``octave_scale`` times the previous (the last is the processing size)."""
-    # The dream command's own flags (cli._add_dream_options), which read these defaults and bounds.
-    layer: str = field(default="relu4_2", metadata={"cli": False, "choices": DREAM_LAYERS})
-    octaves: int = field(default=4, metadata={"cli": False, "bounds": AT_LEAST_1})
-    octave_scale: float = field(default=1.4, metadata={"cli": False, "bounds": AT_LEAST_1})
+    # Flags of the dream command only (cli._add_dream_options): StylizeConfig.dream is no option of stylize.
+    HELP_GROUP: ClassVar[str] = "dream (DeepDream: amplify what a VGG19 layer responds to)"
+    layer: str = option("relu4_2", "VGG19 ReLU layer whose activations are amplified: relu1_1 … relu5_4; deeper "
+                                   "layers dream larger, more object-like patterns (default %(default)s)",
+                        choices=DREAM_LAYERS, metavar="LAYER")
+    octaves: int = option(4, "solve at this many sizes, coarse to fine", bounds=AT_LEAST_1)
+    octave_scale: float = option(1.4, "size ratio between octaves", bounds=AT_LEAST_1)
     # −weight·log(E/E_source) of the layer's energy E = mean(a²), + anchor·mean((x − frame)²) on 0–255
     # pixels. Looked at on the cockatoo clip at 128 px: 1e4 / 30 gives clearly visible patterns (energy
     # 3.4× the frame's) with the subject kept; 3e4 or anchor 10 bury more of it.
-    weight: float = field(default=1e4, metadata={"cli": False, "bounds": NONNEGATIVE, "flag": "--dream-weight"})
-    anchor: float = field(default=30.0, metadata={"cli": False, "bounds": NONNEGATIVE})
+    weight: float = option(1e4, "weight of −log(layer energy / the frame's)", bounds=NONNEGATIVE,
+                           flag="--dream-weight")
+    anchor: float = option(30.0, "weak pull toward the source frame, so the dream stays a dream of that frame "
+                                 "(default %(default)s; 0 = none)", bounds=NONNEGATIVE)
 
     @property
     def scales(self) -> tuple[float, ...]:
