@@ -1,12 +1,16 @@
-"""One shot rendered in chunks on a real Ray cluster (distributed.py, workers.py), at 48×32 with a few
-iterations: the same frames as the local chunked run, one worker per (pretend) GPU, a node lost mid-run,
-a killed driver, and the one-line refusals.
+"""One shot rendered in chunks on a real Ray cluster (cluster/shot.py, cluster/worker.py), at 48×32 with a
+few iterations: the same frames as the local chunked run on nodes that cannot see the driver's disk, one
+worker per (pretend) GPU, a worker killed mid-task, a node lost mid-run, a killed driver, and the
+one-line refusals.
 
 The in-process tests share one Ray test cluster (ray.cluster_utils.Cluster: a head with no CPUs and two
-nodes, each with one CPU and one pretend GPU), shut down at the end of the module. The command-line
+nodes, each with one CPU and one pretend GPU), shut down at the end of the module. Its worker processes
+run tests/ray_hooks.py: they fail on touching any folder of this test session, and take the faults a
+test arms. The command-line
 tests run videostyle in a subprocess in its own session, so every Ray process it starts can be found
 and none is left behind.
 """
+import contextlib
 import json
 import os
 import socket
@@ -78,16 +82,41 @@ def reference(clip, tmp_path_factory):
     return {n: store.load(n)[0] for n in range(N)}, events
 
 
+TESTS = os.path.dirname(os.path.abspath(__file__))
+FAULTS = tempfile.mkdtemp(prefix="vsfaults", dir="/tmp")  # outside pytest's folders, which workers may not touch
+
+
 @pytest.fixture(scope="module")
-def cluster():
+def cluster(tmp_path_factory):
+    """Two worker nodes whose worker processes cannot touch any folder of this test session (the
+    driver's inputs, styles and work folders are all under pytest's base folder): tests/ray_hooks.py's
+    audit hook fails them, as nodes without the driver's disk would."""
     from ray.cluster_utils import Cluster
+    base = str(tmp_path_factory.getbasetemp())
+    path = os.environ.get("PYTHONPATH")
+    # The nodes (those added later by a test too) import ray_hooks: for the module's lifetime.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [TESTS, path]))
     c = Cluster(initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False})
     for _ in range(2):
         c.add_node(num_cpus=1, num_gpus=1)
-    ray.init(address=c.address, log_to_driver=False, configure_logging=False)
+    ray.init(address=c.address, log_to_driver=False, configure_logging=False,
+             runtime_env={"worker_process_setup_hook": "ray_hooks.install",
+                          "env_vars": {"VS_TEST_FORBID": base, "VS_TEST_FAULTS": FAULTS}})
     yield c
     ray.shutdown()
     c.shutdown()
+    shutil.rmtree(FAULTS, ignore_errors=True)
+    if path is None:
+        del os.environ["PYTHONPATH"]
+    else:
+        os.environ["PYTHONPATH"] = path
+
+
+def arm(kind: str, n: int, action: str) -> str:
+    """One fault for the first worker task ``kind`` on frame ``n`` (tests/ray_hooks.py)."""
+    path = os.path.join(FAULTS, f"{kind}-{n}-{action}")
+    open(path, "w").close()
+    return path
 
 
 @pytest.fixture(scope="module")
@@ -114,8 +143,9 @@ def test_the_cluster_makes_the_frames_of_the_local_chunked_run(reference, distri
     assert [f["index"] for f in report["frames"]] == list(range(N))
     made = frames_of(work)
     assert sorted(made) == list(range(N))
-    # Bit for bit: each worker decodes its own frames (seeking), computes the flows it needs and runs
-    # the same driver code with one torch thread, as the reference did.
+    # Bit for bit: the workers get the frames and flows the driver decoded and computed, through Ray's
+    # object store (they cannot open the driver's folders: the cluster fixture), and run the same chunked
+    # tasks with one torch thread, as the reference did.
     different = [n for n in range(N) if not np.array_equal(made[n], reference[0][n])]
     assert different == []
     chunks = report["chunks"]
@@ -138,32 +168,52 @@ def test_one_worker_per_gpu_each_on_its_own_node(distributed, cluster):
         (kind, n) for kind in ("draft", "finish") for n in range(N))
 
 
-def test_seam_frames_come_out_the_same_when_recomputed(clip, distributed, tmp_path):
-    """The frames either side of a seam, deleted and made again by a worker (in this process, no Ray)."""
+def test_the_workers_cannot_touch_the_drivers_folders(clip, cluster):
+    """The audit hook is in the workers' processes: a task opening the input fails (so the renders on this
+    cluster, which succeed, never opened the driver's input, style or work folder)."""
+    video, _ = clip
+
+    def peek(path):
+        with open(path, "rb") as f:
+            return f.read(4)
+    with pytest.raises(ray.exceptions.RayTaskError) as caught:
+        ray.get(ray.remote(num_cpus=1)(peek).remote(video))
+    assert isinstance(caught.value.cause, PermissionError)
+
+
+def test_seam_frames_come_out_the_same_when_recomputed(clip, distributed):
+    """The frames either side of a seam made again by a worker (in this process, no Ray) from the kept
+    drafts and frames, the frames decoded here and the flows the driver cached."""
+    from videostyle.io.frames import read_image
+    from videostyle.io.media import open_source
+    from videostyle.run.drivers import chunked
+    from videostyle.run.render import flow_source
     video, style = clip
-    work = str(tmp_path / "w")
-    shutil.copytree(distributed[1], work)
-    before = frames_of(work)
-    for n in (3, 4):
-        for ext in (".png", ".json"):
-            os.remove(os.path.join(work, "frames", "p00", f"{n:06d}{ext}"))
+    work = distributed[1]
+    store = WorkStore(work)
+    with contextlib.closing(open_source(video, "0:6", audio=False).frames()) as decoded:
+        frames = {f.number: f.image for f in decoded}
+    flows = flow_source(CFG, (W, H), work, None)
+    flow = {n: flows(n, frames[n], n - 1, frames[n - 1])[:2] for n in (3, 4)}
     threads = torch.get_num_threads()
     try:
-        worker = RenderWorker(WorkerSpec(CFG, (style,), video, None, (W, H), work, None, 0, N), num_cpus=1)
+        worker = RenderWorker(WorkerSpec(CFG, (read_image(style),), tuple(chunked.plan(0, N, K))), num_cpus=1)
         assert "error" not in worker.ping()
-        made = [worker.finish(4), worker.finish(3), worker.finish(2)]
+        keyframe = worker.finish(4, frames[4], flow[4], store.load(4, chunked.DRAFT_PASS), None)
+        last = worker.finish(3, frames[3], flow[3], store.load(3, chunked.DRAFT_PASS), store.load(2))
     finally:
         torch.set_num_threads(threads)
-    assert [r["resumed"] for r in made] == [False, False, True] and made[0]["evaluations"] > 0
-    after = frames_of(work)
-    assert all(np.array_equal(after[n], before[n]) for n in (3, 4))
+    assert keyframe[1]["keyframe"] and not last[1]["keyframe"] and keyframe[1]["evaluations"] > 0
+    assert np.array_equal(keyframe[0], store.load(4)[0]) and np.array_equal(last[0], store.load(3)[0])
 
 
-def test_a_worker_whose_node_cannot_see_the_work_folder_fails_in_one_line(clip, tmp_path):
-    video, style = clip
-    worker = RenderWorker(WorkerSpec(CFG, (style,), video, None, (W, H), str(tmp_path / "nowhere"), None, 0, N), 1)
+def test_a_users_error_at_worker_set_up_is_kept_for_ping(clip):
+    """A worker that cannot be set up for a reason of the user's says so once, through ping, instead of
+    failing in its constructor (which Ray would restart, failing the same way each time)."""
+    from dataclasses import replace
+    worker = RenderWorker(WorkerSpec(replace(CFG, weights="/nowhere/vgg.pth"), (PANO,), ()), 1)
     kind, message = worker.ping()["error"]
-    assert kind == "InputError" and "shared folder" in message and "\n" not in message
+    assert kind == "InputError" and "/nowhere/vgg.pth" in message and "\n" not in message
 
 
 # The seam test's own shot: 9 frames in chunks of 3 (seams 2|3 and 5|6), a textured panorama moved 0.7 px
@@ -320,24 +370,35 @@ def test_a_killed_driver_resumes_when_rerun_and_leaves_no_ray_process(clip, tmp_
     assert all(store.load(n)[1] == record for n, record in kept.items())  # not made again
 
 
-def test_a_frame_failing_in_a_worker_fails_the_run_in_one_line_naming_its_chunk(cluster, tmp_path):
-    """A damaged file in a frame sequence (its header intact, so the driver's checks pass)."""
+def test_a_frame_failing_in_a_worker_fails_the_run_in_one_line_naming_its_chunk(clip, cluster, tmp_path):
+    """An error raised in a worker's task (armed by tests/ray_hooks.py: an InputError on finishing frame
+    6) reaches the driver as one line naming the frame, its chunk and the worker's host."""
     from videostyle.errors import InputError
-    from mediagen import make_sequence
-    shot = make_sequence(tmp_path / "shot", 8, pan)
-    damaged = os.path.join(shot, "006.png")
-    with open(damaged, "r+b") as f:
-        f.truncate(60)
-    style = str(tmp_path / "style.png")
-    cv2.imwrite(style, PANO)
+    video, style = clip
+    arm("finish", 6, "fail")
     with pytest.raises(InputError) as caught:
-        stylize_video(shot, style, str(tmp_path / "out.mp4"), CFG, cluster=ClusterOptions(cluster="auto"))
+        stylize_video(video, style, str(tmp_path / "out.mp4"), CFG, cluster=ClusterOptions(cluster="auto"))
     message = str(caught.value)
-    # The first task whose worker reads chunk 1's frames (frames 3–7 at once): a draft or a finishing,
-    # whichever a worker reaches first.
-    assert re.match(r"(draft of frame|frame) [4-7] \(chunk 1\) on " + re.escape(socket.gethostname()) + ": ",
-                    message), message
-    assert "006.png" in message and "\n" not in message
+    assert message == f"frame 6 (chunk 1) on {socket.gethostname()}: fault armed by the test on finish 6", message
+
+
+def test_a_worker_killed_mid_task_is_restarted_by_ray_and_the_frames_are_the_same(clip, cluster, distributed,
+                                                                                  tmp_path):
+    """The draft's worker kills its own process (SIGKILL) as it starts drafting frame 5 (tests/
+    ray_hooks.py): Ray starts the actor again and sends it the task again, and the frames are those of
+    the undisturbed run."""
+    video, style = clip
+    armed = arm("draft", 5, "kill")
+    out = str(tmp_path / "out.mp4")
+    report = stylize_video(video, style, out, CFG, keep_work=True, cluster=ClusterOptions(cluster="auto"))
+    assert not os.path.exists(armed) and os.path.exists(armed + ".taken")  # it was killed there
+    c = report["cluster"]
+    assert c["retries"] >= 1 and c["per_worker"][0]["restarts"] == 1
+    drafts_after = [t["pid"] for t in c["tasks"] if t["task"] == "draft" and t["frame"] >= 5]
+    assert c["per_worker"][0]["pid"] not in drafts_after  # drafted by the restarted process
+    reference = frames_of(distributed[1])
+    made = frames_of(out + ".videostyle")
+    assert sorted(made) == list(range(N)) and [n for n in range(N) if not np.array_equal(made[n], reference[n])] == []
 
 
 def test_a_dream_renders_on_the_cluster_as_it_does_in_one_process(clip, cluster, tmp_path):
@@ -359,19 +420,21 @@ def test_a_dream_renders_on_the_cluster_as_it_does_in_one_process(clip, cluster,
 
 
 def test_a_node_lost_mid_run_costs_only_its_unfinished_frames(clip, cluster, distributed, tmp_path):
-    """Last in the module: it takes a node away from the shared test cluster."""
+    """Last in the module: it takes a node away from the shared test cluster (and adds a spare one
+    first, where Ray starts the lost worker again)."""
     video, style = clip
     out = str(tmp_path / "out.mp4")
     store = WorkStore(out + ".videostyle")
+    cluster.add_node(num_cpus=1, num_gpus=1)
     with ThreadPoolExecutor(1) as pool:
         run = pool.submit(stylize_video, video, style, out, CFG, keep_work=True,
-                          cluster=ClusterOptions(cluster="auto"))
-        # Once two frames are finished: both workers are busy (the draft runs ahead and the chunks'
-        # finishing follows it), so the node of either is running a task.
+                          cluster=ClusterOptions(cluster="auto", workers=2))
+        # Once a frame is finished: both workers are busy (the draft runs ahead and the chunks'
+        # finishing follows it), so the node of the finishing worker is running a task.
         node, deadline = None, time.monotonic() + 300
         while node is None and not run.done() and time.monotonic() < deadline:
             done = store.numbers()
-            if len(done) >= 2:
+            if done:
                 node = store.load(done[0])[1]["worker"]["node"]
             else:
                 time.sleep(0.005)
@@ -380,19 +443,13 @@ def test_a_node_lost_mid_run_costs_only_its_unfinished_frames(clip, cluster, dis
         cluster.remove_node(next(n for n in cluster.list_all_nodes() if n.node_id == node))
         report = run.result(timeout=300)
     c = report["cluster"]
-    assert c["retries"] >= 1 and any(t["lost"] and t["node"] == node for t in c["tasks"])
     assert [f["index"] for f in report["frames"]] == list(range(N))
+    assert c["retries"] >= 1 and any(t["node"] != node for t in c["tasks"] if t["worker"] == 1)
     # The frames finished before the loss were not made again: their records (worker, seconds) are the
-    # same files; only the lost task was sent again.
+    # same files.
     assert all(store.load(n)[1] == record for n, record in kept.items())
-    lost = {(t["task"], t["frame"]) for t in c["tasks"] if t["lost"]}
-    retried = [t for t in c["tasks"] if not t["lost"] and t["attempt"] > 1]
-    assert retried and {(t["task"], t["frame"]) for t in retried} == lost
-    assert not set(kept) & {t["frame"] for t in retried if t["task"] == "finish" and not t["resumed"]}
-    # Every frame was finished once in this run, those kept before the loss included.
-    finished = [t for t in c["tasks"] if not t["lost"] and t["task"] == "finish" and not t["resumed"]]
-    assert sorted(t["frame"] for t in finished) == list(range(N))
-    # And the result is the uninterrupted run's.
+    # Every frame was finished once in this run, and the result is the uninterrupted run's.
+    assert sorted(t["frame"] for t in c["tasks"] if t["task"] == "finish") == list(range(N))
     reference = frames_of(distributed[1])
     made = frames_of(out + ".videostyle")
     assert [n for n in range(N) if not np.array_equal(made[n], reference[n])] == []

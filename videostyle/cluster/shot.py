@@ -1,274 +1,252 @@
 """The driver side of a shot rendered in chunks on a Ray cluster (``--cluster … --chunk-frames K``).
 
-The chunk plan and the work per chunk are drivers/chunked.py's; the workers are worker.py's actors.
-Here, only scheduling and faults:
+The chunk scheme and the work per task are drivers/chunked.py's; the workers are worker.py's actors.
+Ray does the scheduling and the retries; this module only says what depends on what:
 
-* one task per frame and kind (``chunked.tasks``): ("draft", n) needs draft n − 1; ("finish", n) needs
-  draft n and, inside its chunk, frame n − 1 finished. Ready tasks go to idle
-  workers, drafts first: their chain is the critical path, and a chunk's finishing follows it frame by
-  frame.
-* a worker lost (its node gone, its process killed) has its task sent again, to a replacement worker
-  or another one, up to ``MAX_RETRIES`` times; every finished frame is in the work store, so nothing
-  finished is redone. An error raised by the task itself (a NaN frame, a full disk) fails the run at
-  once, with one line naming the frame and its chunk.
-* the results come out in frame order as frames are finished, exactly as ``render.render``
-  yields them: the frames from the store, their flows from this process's own decode (read back from
-  the flow cache the workers filled), so ``pipeline.stylize_video`` meters and encodes them the same.
+* The driver decodes the frames and computes their flows (it needs them anyway, for the report's
+  warping errors, and ``--flow-dir`` files are on its disk only; a worker computing them again would do
+  the same work twice, once for the draft and once for the finishing). Each frame at processing size and
+  its flow to the frame before go into Ray's object store once (``ray.put``), as the frame is decoded.
+* One task per frame and kind (``chunked.tasks``), submitted as soon as its frame is decoded, its inputs
+  object references passed as arguments: ("draft", n) gets the reference of draft n − 1's result;
+  ("finish", n) gets draft n's and, inside its chunk, finished frame n − 1's. Ray starts a task when
+  its arguments exist, and moves them to the worker's node: no shared disk.
+* Which actor runs what: a sync actor runs its tasks one at a time in the order they were submitted, so
+  a task waiting for its arguments holds up those behind it on the same actor. The tasks are submitted
+  frame by frame, draft before finishing, which is an order in which everything a task needs comes
+  before it; so the earliest unfinished task always has its arguments and nothing waits on work queued
+  behind it. The draft chain (the critical path) has an actor of its own (worker 0) and each chunk's
+  finishing chain goes to one of the others, chunks in turn (with one worker, it does everything). The
+  price: the draft's actor is idle once the draft is done.
+* Faults are Ray's: an actor whose process or node dies is restarted and its unfinished tasks sent
+  again (worker.MAX_RESTARTS, MAX_TASK_RETRIES); lost results are rebuilt from their lineage. An error
+  raised by a task itself (a NaN frame) fails the run at once, in one line naming the frame, its chunk
+  and the worker's host; the traceback stays in Ray's worker log.
+* Results come back through the object store; the driver keeps each draft and finished frame in its own
+  work store as it arrives, so a rerun after an interruption submits nothing that is kept there, and a
+  kept result that a task needs is put back into the object store from the store.
+* The frames come out in frame order as they are finished, exactly as ``render.render`` yields them,
+  so ``pipeline.stylize_video`` meters and encodes them the same.
 """
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from .connect import Placement, require_ray
 from ..run.drivers import Frame, FrameOutcome, chunked, prepare
-from ..errors import ConfigError, VideostyleError
+from ..errors import VideostyleError
 from ..io.frames import from_uint16
 from ..run.store import WorkStore
 from .worker import WorkerSpec, actor_class
 
-MAX_RETRIES = 3          # times one task is sent again after losing its worker
-NO_WORKER_SECONDS = 600  # how long the run waits for a worker to start when none is alive
-
-
-@dataclass
-class _Task:
-    kind: str            # "draft" or "finish"
-    n: int               # its frame
-    needs: tuple = ()    # the (kind, frame) keys of the tasks that must be done first
-    attempts: int = 0    # sent so far
-    lost: int = 0        # workers lost while running it
-
-    @property
-    def key(self) -> tuple[str, int]:
-        return self.kind, self.n
-
-    def name(self, chunks: list[chunked.Chunk]) -> str:
-        k = chunked.chunk_of(chunks, self.n).index
-        return f"{'draft of frame' if self.kind == 'draft' else 'frame'} {self.n} (chunk {k})"
-
-
-@dataclass
-class _Worker:
-    serial: int
-    actor: object
-    info: dict = field(default_factory=dict)   # node, host, pid once started
+NO_WORKER_SECONDS = 600  # how long the run waits for its workers to start
 
 
 class ClusterRender:
     """One shot on the cluster: iterate for the FrameOutcomes in frame order, then ``summary()`` for
-    the report. ``emit`` gets note events (a worker lost and its task retried)."""
+    the report. ``emit`` gets note events."""
 
     def __init__(self, placement: Placement, spec: WorkerSpec, store: WorkStore, timer,
                  emit: Callable[[dict], None] = lambda event: None):
         self.placement, self.spec, self.store, self.timer, self.emit = placement, spec, store, timer, emit
-        self.chunks = spec.chunks()
-        self.attempts: list[dict] = []     # one per finished or lost task attempt, for the report
+        self.chunks = list(spec.chunks)
+        self.first = self.chunks[0].numbers[0]
+        self.tasks: list[dict] = []          # one per task that ran in this run, for the report
         self.workers_seen: dict[int, dict] = {}
-        self._serial = 0
         self._started = time.perf_counter()
 
     # --- the frames, in order ------------------------------------------------------------------------
 
     def outcomes(self, frames: Iterator[Frame], flows) -> Iterator[FrameOutcome]:
-        """Start the workers, run every task, and yield each chunk's frames once it is finished."""
-        ray = require_ray()
-        already = set(self.store.numbers())
+        """Submit every task as its frame is decoded, and yield each frame once it is finished."""
+        numbers = [n for c in self.chunks for n in c.numbers]
+        self._kept = {"draft": set(self.store.numbers(chunked.DRAFT_PASS)), "finish": set(self.store.numbers())}
+        already = set(self._kept["finish"])
+        self._drafts = self._drafts_to_make(numbers)
         prepared = prepare(frames, flows, self.spec.config.long_term)
-        self._ray, self._cls = ray, actor_class(ray)
-        self._idle: list[_Worker] = []
-        self._starting: dict = {}          # ping ref → worker
-        self._running: dict = {}           # task ref → (worker, task, sent at)
-        self._tasks = {key: _Task(*key, needs) for key, needs in chunked.tasks(self.chunks).items()}
-        # A rerun after an interruption: tasks whose frame is kept need no worker.
-        kept = {"draft": set(self.store.numbers(chunked.DRAFT_PASS)), "finish": already}
-        self._done: set = {key for key in self._tasks if key[1] in kept[key[0]]}
+        self._actors: list = []
         try:
-            if len(self._done) < len(self._tasks):
-                for _ in range(self.placement.workers):
-                    self._start_worker()
-            for c in self.chunks:
-                for n in c.numbers:
-                    while ("finish", n) not in self._done:
-                        self._dispatch()
-                        self._wait()
-                    p = next(prepared)
-                    if p.number != n:
-                        raise RuntimeError(f"decoded frame {p.number} where frame {n} was expected")
-                    loaded = self.store.load(n)
-                    if loaded is None:
-                        raise ConfigError(f"frame {n} was finished on the cluster but is not in {self.store.root} "
-                                          "here: with several machines the work folder must be a shared folder "
-                                          "(the same path on every node)")
-                    image, record = loaded
-                    outcome = FrameOutcome(p, from_uint16(image), record, n in already)
-                    if not outcome.resumed:
-                        self.timer.seconds["flow"] += p.flow_seconds
-                        self.timer.seconds["optimize"] += record["seconds"]
-                    # Keep the workers busy while the caller meters and encodes this frame.
-                    self._dispatch()
-                    self._wait(timeout=0)
-                    yield outcome
+            if len(already) < len(numbers):
+                self._start_workers()
+            waiting: dict[int, object] = {}  # decoded frames not yet handed out
+            decoded = False
+            for n in numbers:
+                while n not in self._kept["finish"] or n not in waiting:
+                    if not decoded:
+                        p = next(prepared, None)
+                        if p is None:
+                            decoded = True
+                        else:
+                            waiting[p.number] = p
+                            self._submit(p)
+                    self._collect(block=decoded)
+                p = waiting.pop(n)
+                image, record = self.store.load(n)
+                outcome = FrameOutcome(p, from_uint16(image), record, n in already)
+                if not outcome.resumed:
+                    self.timer.seconds["flow"] += p.flow_seconds
+                    self.timer.seconds["optimize"] += record["seconds"]
+                yield outcome
         finally:
             self._stop_workers()
             prepared.close()
             getattr(frames, "close", lambda: None)()  # the decoder, on this thread
 
+    def _drafts_to_make(self, numbers: list[int]) -> set[int]:
+        """The drafts a rerun must make: draft n when it is not kept and frame n is not finished or the
+        draft after it must be made (it goes on from draft n)."""
+        needed: set[int] = set()
+        for n in reversed(numbers):
+            if n not in self._kept["draft"] and (n not in self._kept["finish"] or n + 1 in needed):
+                needed.add(n)
+        return needed
+
     # --- workers ------------------------------------------------------------------------------------
 
-    def _start_worker(self) -> None:
-        p = self.placement
-        if self._serial >= p.workers * (MAX_RETRIES + 1):
-            raise VideostyleError(f"{self._serial} workers were started and lost; the cluster cannot keep one "
-                                  "running (see 'ray status' and the Ray logs)")
-        actor = self._cls.options(num_cpus=p.num_cpus, num_gpus=p.num_gpus,
-                                  scheduling_strategy="SPREAD").remote(self.spec, p.num_cpus)
-        self._serial += 1
-        w = _Worker(self._serial, actor)
-        self._starting[actor.ping.remote()] = w
-
-    def _alive(self) -> int:
-        return len(self._idle) + len(self._starting) + len(self._running)
+    def _start_workers(self) -> None:
+        ray, p = require_ray(), self.placement
+        self._ray, cls = ray, actor_class(ray)
+        # Put once, for every worker, and held for the whole run: a restarted actor is set up from it again.
+        self._spec = ray.put(self.spec)
+        self._actors = [cls.options(num_cpus=p.num_cpus, num_gpus=p.num_gpus, scheduling_strategy="SPREAD")
+                        .remote(self._spec, p.num_cpus) for _ in range(p.workers)]
+        self._pings = {a.ping.remote(): i for i, a in enumerate(self._actors)}
+        self._running: dict = {}   # result ref → (kind, frame, actor index)
+        self._refs: dict = {}      # (kind, frame) → its result's ref, while a task still to submit needs it
 
     def _stop_workers(self) -> None:
-        for w in [*self._idle, *self._starting.values(), *(r[0] for r in self._running.values())]:
+        for actor in self._actors:
             try:
-                self._ray.kill(w.actor, no_restart=True)
+                self._ray.kill(actor, no_restart=True)
             except Exception:  # already gone with its node
                 pass
-        self._idle, self._starting, self._running = [], {}, {}
+        self._actors = []
 
-    # --- scheduling ---------------------------------------------------------------------------------
+    def _actor_for(self, kind: str, n: int) -> int:
+        """The draft chain on worker 0; chunk k's finishing on worker 1 + k mod (workers − 1)."""
+        w = len(self._actors)
+        if kind == "draft" or w == 1:
+            return 0
+        return 1 + chunked.chunk_of(self.chunks, n).index % (w - 1)
 
-    def _ready(self) -> list[_Task]:
-        """Tasks whose inputs are in the store and that nobody runs: drafts first, then finishing, in
-        ``chunked.tasks``'s order."""
-        running = {t.key for _, t, _ in self._running.values()}
-        return [t for key, t in self._tasks.items() if key not in self._done and key not in running
-                and all(k in self._done for k in t.needs)]
+    # --- tasks --------------------------------------------------------------------------------------
 
-    def _dispatch(self) -> None:
-        for task in self._ready():
-            if not self._idle:
-                return
-            w = self._idle.pop(0)
-            task.attempts += 1
-            ref = getattr(w.actor, task.kind).remote(task.n)
-            self._running[ref] = (w, task, time.perf_counter())
+    def _submit(self, p) -> None:
+        """Frame ``p``'s tasks that are not kept, its image and flow put into the object store once."""
+        n = p.number
+        draft, finish = n in self._drafts, n not in self._kept["finish"]
+        if draft or finish:
+            ray = self._ray
+            frame, flow = ray.put(p.frame), ray.put(p.back.get(1))
+            if draft:
+                before = self._ref("draft", n - 1) if n > self.first else None
+                self._call("draft", n, frame, flow, before)
+            if finish:
+                before = self._ref("finish", n - 1) if n > chunked.chunk_of(self.chunks, n).numbers[0] else None
+                self._call("finish", n, frame, flow, self._ref("draft", n), before)
+        # Every task that needs frame n − 1's results has been submitted (Ray holds its arguments now).
+        self._refs.pop(("draft", n - 1), None)
+        self._refs.pop(("finish", n - 1), None)
 
-    def _wait(self, timeout: float | None = None) -> None:
-        """Handle what finished: a started worker, a finished task, a lost worker. Blocks (``timeout``
-        None) until at least one thing happened."""
-        refs = [*self._running, *self._starting]
+    def _call(self, kind: str, n: int, *args) -> None:
+        worker = self._actor_for(kind, n)
+        ref = getattr(self._actors[worker], kind).remote(n, *args)
+        self._refs[(kind, n)] = ref
+        self._running[ref] = (kind, n, worker)
+
+    def _ref(self, kind: str, n: int):
+        """The object reference of a result: the task's, or, kept in the work store, put back from it."""
+        if (kind, n) not in self._refs:
+            self._refs[(kind, n)] = self._ray.put(self.store.load(n, chunked.DRAFT_PASS if kind == "draft" else 0))
+        return self._refs[(kind, n)]
+
+    def _collect(self, block: bool) -> None:
+        """Keep the results that arrived (and check the workers that started); with ``block``, wait for
+        at least one."""
+        refs = [*self._running, *self._pings] if self._actors else []
         if not refs:
-            if timeout == 0:
-                return
-            raise RuntimeError("no worker left and nothing running")  # _replace always starts another
-        if timeout is None and not self._running:
-            timeout = NO_WORKER_SECONDS
-        done, _ = self._ray.wait(refs, num_returns=len(refs) if timeout == 0 else 1, timeout=timeout)
-        if not done and timeout == NO_WORKER_SECONDS:
+            if block:
+                raise RuntimeError("nothing is running and a frame is not finished")
+            return
+        timeout = NO_WORKER_SECONDS if block else 0
+        done, _ = self._ray.wait(refs, num_returns=1 if block else len(refs), timeout=timeout)
+        if block and not done and self._pings:
             p = self.placement
             raise VideostyleError(f"no worker could start on the cluster in {NO_WORKER_SECONDS} s (each needs "
                                   f"{p.num_cpus} CPU, {p.num_gpus:g} GPU); see 'ray status'")
         for ref in done:
-            if ref in self._starting:
-                self._started_worker(ref, self._starting.pop(ref))
+            if ref in self._pings:
+                self._started_worker(self._pings.pop(ref), ref)
             else:
                 self._finished(ref, *self._running.pop(ref))
 
-    def _started_worker(self, ref, w: _Worker) -> None:
-        try:
-            info = self._ray.get(ref)
-        except self._lost_errors() as exc:
-            self._replace(w, exc)
-            return
+    def _started_worker(self, worker: int, ref) -> None:
+        info = self._get(ref, f"worker {worker}", "")
         if "error" in info:
             kind, message = info["error"]
             raise _error_class(kind)(message)
-        w.info = info
-        self.workers_seen[w.serial] = {"worker": w.serial, **info}
-        self._idle.append(w)
+        self.workers_seen[worker] = {"worker": worker, **info}
 
-    def _finished(self, ref, w: _Worker, task: _Task, sent: float) -> None:
+    def _finished(self, ref, kind: str, n: int, worker: int) -> None:
+        chunk = chunked.chunk_of(self.chunks, n).index
+        name = self._name(kind, n)
+        host = self.workers_seen.get(worker, {}).get("host", "a worker")
+        image, record = self._get(ref, name, f" on {host}")
+        pass_ = chunked.DRAFT_PASS if kind == "draft" else 0
+        self.store.save(n, image, record, pass_)
+        self._kept[kind].add(n)
+        evaluations = record["evaluations"] - (record.get("draft_evaluations", 0) if kind == "finish" else 0)
+        self.tasks.append({"task": kind, "frame": n, "chunk": chunk, "worker": worker, **record["worker"],
+                           "evaluations": evaluations, "end": round(time.perf_counter() - self._started, 3)})
+
+    def _name(self, kind: str, n: int) -> str:
+        chunk = chunked.chunk_of(self.chunks, n).index
+        return f"{'draft of frame' if kind == 'draft' else 'frame'} {n} (chunk {chunk})"
+
+    def _get(self, ref, name: str, where: str):
+        """``ray.get``, a failure as one line: the task's own error (its traceback is in Ray's worker
+        log), or its worker lost more often than Ray retries."""
         ray = self._ray
         try:
-            result = ray.get(ref)
+            return ray.get(ref)
         except ray.exceptions.RayTaskError as exc:
             cause = exc.cause
-            # The worker's traceback is in Ray's worker log; the user gets one line naming frame and host.
-            where = f"{task.name(self.chunks)} on {w.info.get('host', 'a worker')}"
+            if getattr(cause, "videostyle_task", None):  # the task it was raised in (worker._run)
+                name, where = self._name(*cause.videostyle_task[:2]), f" on {cause.videostyle_task[2]}"
             if isinstance(cause, VideostyleError):
-                raise type(cause)(f"{where}: {cause}") from None
-            raise RuntimeError(f"{where}: {type(cause).__name__}: {cause}") from None
-        except self._lost_errors() as exc:
-            task.lost += 1
-            self.attempts.append({"task": task.kind, "frame": task.n,
-                                  "chunk": chunked.chunk_of(self.chunks, task.n).index, "attempt": task.attempts,
-                                  "worker": w.serial, **w.info, "lost": True, "start": self._since(sent),
-                                  "end": self._since()})
-            if task.lost > MAX_RETRIES:
-                raise VideostyleError(f"{task.name(self.chunks)}: its worker was lost {task.lost} times (the last: "
-                                      f"{_first_line(exc)})") from None
-            self.emit({"event": "note", "message": f"worker {w.serial} ({w.info.get('host')}) lost on "
-                       f"{task.name(self.chunks)}; sending it again (finished frames are kept)"})
-            self._replace(w, exc)
-            return
-        self._done.add(task.key)
-        self.attempts.append({"worker": w.serial, "attempt": task.attempts, "lost": False,
-                              "start": self._since(sent), "end": self._since(), **result})
-        self._idle.append(w)
-
-    def _replace(self, w: _Worker, exc: Exception) -> None:
-        """Forget a lost worker and start another in its place (Ray puts it where there is room: on a
-        cluster that shrank it may stay pending, and the other workers take the tasks)."""
-        try:
-            self._ray.kill(w.actor, no_restart=True)
-        except Exception:
-            pass
-        if self._alive() < self.placement.workers:
-            self._start_worker()
-
-    def _lost_errors(self) -> tuple:
-        e = self._ray.exceptions
-        return (e.RayActorError, e.WorkerCrashedError, e.NodeDiedError, e.ObjectLostError,
-                getattr(e, "LocalRayletDiedError", e.NodeDiedError))
-
-    def _since(self, t: float | None = None) -> float:
-        return round((time.perf_counter() if t is None else t) - self._started, 3)
+                raise type(cause)(f"{name}{where}: {cause}") from None
+            raise RuntimeError(f"{name}{where}: {type(cause).__name__}: {_first_line(cause)}") from None
+        except ray.exceptions.RayError as exc:  # the actor or its node died more often than Ray retries
+            raise VideostyleError(f"{name}: its worker was lost and Ray's retries ran out (the last loss: "
+                                  f"{type(exc).__name__}: {_first_line(exc)})") from None
 
     # --- the report ---------------------------------------------------------------------------------
 
     def summary(self) -> dict:
-        """The report's "cluster" section: where it ran, each task attempt, per chunk and per worker."""
+        """The report's "cluster" section: where it ran, each task, per chunk and per worker. A worker
+        that Ray restarted shows more than one process (``pids``); ``retries`` counts them."""
         p = self.placement
         per_chunk = []
-        for k, c in enumerate(self.chunks):
-            mine = [a for a in self.attempts if a.get("chunk") == k]
-            ok = [a for a in mine if not a["lost"]]
-            finished = [a for a in ok if a["task"] == "finish"]
+        for c in self.chunks:
+            mine = [t for t in self.tasks if t["chunk"] == c.index]
             per_chunk.append({
-                "chunk": k, "frames": [c.numbers[0], c.numbers[-1]],
-                "draft_seconds": round(sum(a["seconds"] for a in ok if a["task"] == "draft"), 3),
-                "seconds": round(sum(a["seconds"] for a in finished), 3),
-                "evaluations": sum(a.get("evaluations", 0) for a in mine),
-                "workers": sorted({a["worker"] for a in mine}),
-                "retries": sum(1 for a in mine if a["lost"]),
-                "resumed": sorted(a["frame"] for a in finished if a["resumed"]),
-                "finished_at": max((a["end"] for a in finished), default=None)})
+                "chunk": c.index, "frames": [c.numbers[0], c.numbers[-1]],
+                "evaluations": sum(t["evaluations"] for t in mine),
+                "workers": sorted({t["worker"] for t in mine}),
+                "resumed": sorted(n for n in c.numbers if not any(t["frame"] == n and t["task"] == "finish"
+                                                                  for t in mine)),
+                "finished_at": max((t["end"] for t in mine if t["task"] == "finish"), default=None)})
         per_worker = []
-        for serial, info in sorted(self.workers_seen.items()):
-            mine = [a for a in self.attempts if a["worker"] == serial]
-            per_worker.append({**info, "tasks": sum(1 for a in mine if not a["lost"]),
-                               "lost_tasks": sum(1 for a in mine if a["lost"]),
-                               "busy_seconds": round(sum(a["end"] - a["start"] for a in mine), 3),
-                               "frames": sum(1 for a in mine if not a["lost"] and a["task"] == "finish"
-                                             and not a["resumed"]),
-                               "evaluations": sum(a.get("evaluations", 0) for a in mine)})
+        for worker, info in sorted(self.workers_seen.items()):
+            mine = [t for t in self.tasks if t["worker"] == worker]
+            pids = sorted({info["pid"], *(t["pid"] for t in mine)})
+            per_worker.append({**info, "pids": pids, "restarts": len(pids) - 1, "tasks": len(mine),
+                               "frames": sum(1 for t in mine if t["task"] == "finish"),
+                               "evaluations": sum(t["evaluations"] for t in mine)})
         return {"address": p.address, "workers": p.workers, "num_cpus_per_worker": p.num_cpus,
                 "num_gpus_per_worker": p.num_gpus, "chunks": per_chunk, "per_worker": per_worker,
-                "tasks": self.attempts, "retries": sum(1 for a in self.attempts if a["lost"])}
+                "tasks": self.tasks, "retries": sum(w["restarts"] for w in per_worker)}
 
 
 def _error_class(name: str):
@@ -277,6 +255,6 @@ def _error_class(name: str):
     return cls if isinstance(cls, type) and issubclass(cls, VideostyleError) else VideostyleError
 
 
-def _first_line(exc: Exception) -> str:
+def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

@@ -1,56 +1,74 @@
 """The worker side of a shot rendered in chunks on a Ray cluster (``--cluster``; the driver side is
 cluster/shot.py): one long-lived actor per device, holding the network and the style targets.
 
-The actor is set up once — network loaded, Gram targets computed, the shot's decoder probed — and then
-runs tasks (drivers/chunked.py: a frame's draft, or its finishing), by number: a task carries a frame
-number, never an image, and reads its own frames from the input and writes its results to the shared
-work store. A task that is
-retried after a worker died skips the frames that worker already kept.
+The actor is set up once (network loaded, Gram targets computed) and then runs tasks
+(drivers/chunked.py: a frame's draft, or its finishing). A task gets everything it needs as arguments,
+which Ray hands over through its object store: the frame at processing size, its flow to the frame
+before, and the results it goes on from (the draft before it, its own draft, the finished frame before
+it). It returns its result the same way. A worker never opens the driver's input, style images or work
+folder, so the nodes need no shared disk; the driver keeps the results in its work store.
+
+The chunked tasks are the very functions the local chunked run calls, on an in-memory store that holds
+just the task's inputs (``_TaskStore``): the same 16-bit rounding, so the same frames.
 
 ``RenderWorker`` is a plain class; ``actor_class`` wraps it with ``ray.remote`` when a cluster render
 starts, so importing this module never imports Ray.
 """
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import socket
 import time
 from dataclasses import dataclass
-from fractions import Fraction
+
+import numpy as np
 
 from ..config import StylizeConfig
-from ..errors import InputError, VideostyleError
+from ..errors import VideostyleError
+from ..run.drivers import chunked
+from ..run.store import WorkStore
+
+# Ray's fault tolerance, not ours: an actor whose process or node dies is started again (set up anew from
+# the same spec) and the tasks it had not finished are sent to it again, in their order.
+MAX_RESTARTS = 3
+MAX_TASK_RETRIES = 3
+
+Kept = tuple[np.ndarray, dict]  # a result: H×W×3 uint16 RGB (the work store's precision) and its record
 
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """What every worker needs, all small: paths and numbers (the driver already opened the work store
-    and wrote its manifest; the workers only add frames)."""
+    """What every worker needs, all in memory (put into Ray's object store once by the driver)."""
     config: StylizeConfig
-    styles: tuple[str, ...]          # style image paths (none for a dream)
-    input: str                       # video file, folder or printf pattern, as the driver opened it
-    fps: Fraction | None             # rate of a frame-sequence input (--fps)
-    size: tuple[int, int]            # processing size (width, height)
-    work_dir: str
-    flow_dir: str | None
-    first: int                       # the selection's first absolute frame number
-    n_frames: int
+    styles: tuple[np.ndarray, ...]      # style images, H×W×3 uint8 RGB, decoded by the driver (none for a dream)
+    chunks: tuple[chunked.Chunk, ...]   # the shot's chunk plan (plan.Shot.chunks)
 
-    def chunks(self):
-        from ..run.drivers import chunked
-        return chunked.plan(self.first, self.n_frames, self.config.chunks.chunk_frames)
+
+class _TaskStore(WorkStore):
+    """The two calls a chunked task makes on a work store, in memory: ``load`` answers from the results
+    handed to the task, ``keep`` (WorkStore's own: the NaN check and the 16-bit rounding) holds the
+    task's result for the driver."""
+
+    def __init__(self, given: dict[tuple[int, int], Kept]):
+        super().__init__("(a Ray worker's memory)")
+        self.given, self.kept = given, None
+
+    def load(self, index: int, pass_: int = 0) -> Kept | None:
+        return self.given.get((index, pass_))
+
+    def save(self, index: int, image: np.ndarray, record: dict, pass_: int = 0) -> None:
+        self.kept = (image, record)
 
 
 class RenderWorker:
-    """One device's worker. A setup error that is the user's (the input or the work folder not visible
-    on this node, a bad style image) is kept and reported by ``ping``, so the driver fails the run with
-    that one line instead of recreating a worker that would fail the same way."""
+    """One device's worker. A setup error that is the user's (a bad option for this node's device, a
+    weights file missing) is kept and reported by ``ping``, so the driver fails the run with that one
+    line instead of having Ray restart a worker that would fail the same way."""
 
     def __init__(self, spec: WorkerSpec, num_cpus: int):
         self.started = time.perf_counter()
         self.error: tuple[str, str] | None = None
+        self.where = self._where()
         try:
             self._setup(spec, num_cpus)
         except VideostyleError as exc:
@@ -59,47 +77,22 @@ class RenderWorker:
     def _setup(self, spec: WorkerSpec, num_cpus: int) -> None:
         import torch
 
-        from ..run.drivers import optimizer_solver
-        from ..io.frames import read_image
-        from ..run.plan import input_files  # the files whose identity the manifest holds
-        from ..run.render import flow_source
-        from ..run.store import MANIFEST, WorkStore, file_identity
         from ..method.stylizer import Stylizer
-        self.spec, self.cfg = spec, spec.config
-        self.where = self._where()
-        try:
-            with open(os.path.join(spec.work_dir, MANIFEST)) as f:
-                manifest = json.load(f)
-        except (OSError, ValueError):
-            raise InputError(f"the work folder {spec.work_dir} is not readable on {self.where['host']}: on "
-                             "several machines it must be a shared folder (the same path on every node)") from None
-        try:
-            files = input_files(spec.input)
-        except InputError:
-            files = []
-        if not files:
-            raise InputError(f"input not found on {self.where['host']}: {spec.input} (on several machines it "
-                             "must be on a shared folder, or copied to the same path on every node)")
-        if file_identity(files) != manifest["input"]["identity"]:
-            raise InputError(f"the input at {spec.input} on {self.where['host']} is not the file the driver "
-                             "reads (copy the same file, or use a shared folder)")
-        self.store = WorkStore(spec.work_dir)  # not WorkStore.open: the driver wrote the manifest
+        from ..run.drivers import optimizer_solver
+        self.cfg, self.chunks = spec.config, list(spec.chunks)
         # Ray sets OMP_NUM_THREADS=1 in its workers; torch would use one core of the ones reserved.
         torch.set_num_threads(num_cpus)
         torch.manual_seed(self.cfg.seed)
-        stylizer = Stylizer.create(self.cfg, [read_image(s) for s in spec.styles])
-        self.solver = optimizer_solver(stylizer)
-        self.flows = flow_source(self.cfg, spec.size, spec.work_dir, spec.flow_dir)
-        self.chunks = spec.chunks()
-        self._frames: dict = {}  # absolute number → frame at processing size, oldest first
+        self.solver = optimizer_solver(Stylizer.create(self.cfg, list(spec.styles)))
         self.setup_seconds = time.perf_counter() - self.started
 
     @staticmethod
     def _where() -> dict:
         try:
             import ray
-            node = ray.get_runtime_context().get_node_id()
-        except Exception:  # outside Ray (a test calling the class directly)
+            # Only inside Ray: asking an uninitialized Ray for its context would start one.
+            node = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+        except ImportError:  # a test calling the class directly
             node = None
         return {"node": node, "host": socket.gethostname(), "pid": os.getpid()}
 
@@ -109,63 +102,47 @@ class RenderWorker:
             return {"error": self.error}
         return {**self.where, "setup_seconds": round(self.setup_seconds, 3)}
 
-    def read(self, numbers):
-        """Source frames at processing size by absolute number. A frame not in memory is decoded with its
-        whole chunk and one frame either side, from one seek (media's seeks are verified to land on the
-        right frame): a task is one frame, and the next tasks on this worker mostly want its neighbours."""
-        from ..run.drivers import chunked
-        missing = [n for n in numbers if n not in self._frames]
-        if missing:
-            first, last = self.spec.first, self.spec.first + self.spec.n_frames - 1
-            c = chunked.chunk_of(self.chunks, missing[0])
-            a, b = max(first, min(c.numbers[0] - 1, *missing)), min(last, max(c.numbers[-1] + 1, *missing))
-            self._decode(a, b + 1)
-            while len(self._frames) > 4 * (len(c.numbers) + 2):  # a few chunks' frames at most
-                self._frames.pop(next(iter(self._frames)))
-        return [self._frames[n] for n in numbers]
+    def draft(self, n: int, frame: np.ndarray, flow, before: Kept | None) -> Kept:
+        """Draft frame ``n``: ``frame`` H×W×3 uint8 at processing size, ``flow`` (backward flow n → n−1
+        H×W×2 in pixels, its consistency weights H×W in [0, 1]) or None for the shot's first frame,
+        ``before`` the draft of frame n − 1 (None for the first frame)."""
+        given = {} if before is None else {(n - 1, chunked.DRAFT_PASS): before}
+        return self._run(chunked.draft, n, frame, flow, given)
 
-    def _decode(self, a: int, b: int) -> None:
-        from ..io.media import open_source
-        from ..io.resize import resize_rgb
-        source = open_source(self.spec.input, f"{a}:{b}", fps=self.spec.fps, audio=False)
-        with contextlib.closing(source.frames()) as frames:
-            for frame in frames:
-                self._frames.pop(frame.number, None)
-                self._frames[frame.number] = resize_rgb(frame.image, self.spec.size)
+    def finish(self, n: int, frame: np.ndarray, flow, drafted: Kept, before: Kept | None) -> Kept:
+        """Finish frame ``n`` from ``drafted`` (its draft) and, inside its chunk, ``before`` (finished
+        frame n − 1; None for the chunk's keyframe)."""
+        given = {(n, chunked.DRAFT_PASS): drafted, **({} if before is None else {(n - 1, 0): before})}
+        return self._run(chunked.finish, n, frame, flow, given)
+
+    def _run(self, task, n: int, frame: np.ndarray, flow, given: dict) -> Kept:
+        store = _TaskStore(given)
+        # read and flows as the chunked task asks for them: only frame n's image is used (the flow to the
+        # frame before is given, so the earlier frame's image is never needed here).
+        read = lambda numbers: [frame if m == n else None for m in numbers]  # noqa: E731
+        flows = lambda t, image_t, s, image_s: (*flow, None, None)  # noqa: E731
+        try:
+            task(self._solve, self.cfg, store, self.chunks, n, read, flows)
+        except Exception as exc:
+            # Ray hands this error on as the result of every task that depends on this one: the task it
+            # came from travels with it, so the driver names the frame that failed, not a later one.
+            exc.videostyle_task = (task.__name__, n, self.where["host"])
+            raise
+        return store.kept
 
     def _solve(self, *args):
         image, record = self.solver(*args)
         return image, {**record, "worker": self.where}
-
-    def draft(self, n: int) -> dict:
-        """Draft frame ``n`` (the draft it goes on from must be kept)."""
-        from ..run.drivers import chunked
-        t = time.perf_counter()
-        outcome = chunked.draft(self._solve, self.cfg, self.store, self.chunks, n, self.read, self.flows)
-        return self._result("draft", n, outcome, t)
-
-    def finish(self, n: int) -> dict:
-        """Finish frame ``n`` (its draft and the finished frame before it in its chunk must be kept)."""
-        from ..run.drivers import chunked
-        t = time.perf_counter()
-        outcome = chunked.finish(self._solve, self.cfg, self.store, self.chunks, n, self.read, self.flows)
-        return self._result("finish", n, outcome, t)
-
-    def _result(self, task: str, n: int, outcome, t: float) -> dict:
-        from ..run.drivers import chunked
-        return {"task": task, "frame": n, "chunk": chunked.chunk_of(self.chunks, n).index,
-                "seconds": round(time.perf_counter() - t, 4), "resumed": outcome.resumed,
-                "evaluations": 0 if outcome.resumed else outcome.record["evaluations"]
-                - (outcome.record.get("draft_evaluations", 0) if task == "finish" else 0), **self.where}
 
 
 _REMOTE = None
 
 
 def actor_class(ray):
-    """``RenderWorker`` as a Ray actor class: never restarted by Ray (the driver decides what to redo and
-    where), one task at a time."""
+    """``RenderWorker`` as a Ray actor class, restarted by Ray when its process or node dies, its
+    unfinished tasks retried (``MAX_RESTARTS``, ``MAX_TASK_RETRIES``); one task at a time, in the order
+    they were submitted (a sync actor)."""
     global _REMOTE
     if _REMOTE is None:
-        _REMOTE = ray.remote(max_restarts=0, max_task_retries=0)(RenderWorker)
+        _REMOTE = ray.remote(max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES)(RenderWorker)
     return _REMOTE
