@@ -1,4 +1,4 @@
-"""Batch on a Ray cluster (videostyle batch --cluster; clusterbatch.py): the jobs run as Ray tasks,
+"""Batch on a Ray cluster (videostyle batch --cluster; cluster/batch.py): the jobs run as Ray tasks,
 several at once; a failing job is reported and the others finish; a dying worker is retried; the driver
 shows jobs, frames and an ETA; without --cluster Ray is never imported.
 
@@ -202,7 +202,8 @@ def run_fake(args, on_event):
     on_event({"event": "placed", "gpus": ray.get_gpu_ids(), "threads": torch.get_num_threads(), "pid": os.getpid(),
               "at": time.time()})
     if args.then == "die" or (args.then == "die once" and not os.path.exists(args.output + ".died")):
-        open(args.output + ".died", "a").close()
+        with open(args.output + ".died", "a") as f:  # the pid of every try that died
+            f.write(f"{os.getpid()}\n")
         os._exit(1)  # as the kernel's OOM killer or a crash in C code would end it
     if args.then == "hang":
         time.sleep(120)
@@ -216,7 +217,7 @@ def run_fake(args, on_event):
             met = len(os.listdir(folder)) >= 2
             time.sleep(0.05)
     on_event({"event": "frame", "resumed": False})
-    on_event({"event": "ended", "at": time.time(), "met": met})
+    on_event({"event": "ended", "at": time.time(), "met": met, "pid": os.getpid()})
 
 
 def run_batch(placement, planned, **kw):
@@ -235,8 +236,13 @@ def test_a_dying_worker_is_retried_and_reported_when_it_keeps_dying(cluster, tmp
     assert [o.status for o in outcomes] == ["ok", "FAILED"]
     assert outcomes[1].message.startswith("its worker died 2 times (WorkerCrashedError"), outcomes[1].message
     assert "\n" not in outcomes[1].message and sorted(finished) == [1, 2]
-    pids = {k: {e["pid"] for j, e in events if j == k and e["event"] == "placed"} for k in (1, 2)}
-    assert len(pids[1]) == len(pids[2]) == 2  # a fresh process for every try
+    # A fresh process for every try (Ray hands on a retry's events past those the first try gave, so the
+    # tries' pids are read from the files the dying tries wrote, and from job 1's last event).
+    died = {k: open(f"{d}/{x}.out.died").read().split() for k, x in ((1, "a"), (2, "b"))}
+    ended = [e["pid"] for j, e in events if j == 1 and e["event"] == "ended"]
+    assert len(died[1]) == 1 and len(ended) == 1 and str(ended[0]) not in died[1]
+    pids = {1: {*died[1], str(ended[0])}, 2: set(died[2])}
+    assert len(pids[1]) == len(pids[2]) == 2
     assert not pids[1] & pids[2]  # and for every job: nothing a job held outlives it
 
 

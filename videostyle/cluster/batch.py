@@ -14,9 +14,10 @@ The jobs are checked before any runs exactly as in a local batch (batch.plan); o
   and then reported as that job's failure.
 - A job that reads what an earlier job writes (a chain; batch.dependencies) starts after that job
   succeeded, and is reported as not run if it failed.
-- Progress: tasks push their events to a small actor; the driver drains it while it waits for results
-  (``ray.wait`` with a timeout), so events arrive as they happen. ``BatchProgress`` turns them into jobs
-  done, frames done / to do and an ETA; cli.py shows them.
+- Progress: each task is a streaming generator that yields its events and then its result; the driver
+  waits on the running jobs' generators (``ray.wait``), so events arrive as they happen, with no mailbox
+  and no polling. ``BatchProgress`` turns them into jobs done, frames done / to do and an ETA; cli.py
+  shows them.
 
 Paths go to the workers absolute (``absolute``): a worker's folder is not the driver's, and on several
 machines the files must be on a shared disk under the same paths.
@@ -34,7 +35,6 @@ from .connect import Placement, require_ray
 from ..errors import VideostyleError
 
 RETRIES = 2  # a job whose worker dies three times is reported failed
-POLL_SECONDS = 0.5
 
 Run = Callable[[object, Callable[[dict], None]], object]  # run(job's namespace, on_event)
 
@@ -55,32 +55,30 @@ def absolute(args):
 
 # --- in the worker -----------------------------------------------------------------------------------
 
-def _job_task(k: int, args, run: Run, num_cpus: int, events) -> tuple[str, str, float]:
-    """One job in a Ray worker: (status, one-line reason, seconds). Its events go to ``events``."""
-    import ray
+def _job_task(args, run: Run, num_cpus: int):
+    """One job in a Ray worker, a streaming generator: its events as they happen, ("event", event), then
+    ("done", status, one-line reason, seconds)."""
+    import queue
+    import threading
     t0 = time.perf_counter()
-    try:
-        import torch
-        torch.set_num_threads(num_cpus)
-        # Waited for, so that all of a job's events are in the mailbox when its result is.
-        run(args, lambda event: ray.get(events.put.remote(k, event)))
-        return "ok", "", time.perf_counter() - t0
-    except Exception as exc:  # noqa: BLE001 — any failure of one job must leave the others running
-        return "FAILED", reason(exc), time.perf_counter() - t0
+    events: queue.Queue = queue.Queue()
 
-
-class _Events:
-    """The mailbox the tasks post their events to (a Ray actor); the driver takes them all at once."""
-
-    def __init__(self):
-        self.items = []
-
-    def put(self, k: int, event: dict) -> None:
-        self.items.append((k, event))
-
-    def drain(self) -> list:
-        items, self.items = self.items, []
-        return items
+    def job() -> None:
+        try:
+            import torch
+            torch.set_num_threads(num_cpus)
+            run(args, lambda event: events.put(("event", event)))
+            events.put(("done", "ok", "", time.perf_counter() - t0))
+        except Exception as exc:  # noqa: BLE001 — any failure of one job must leave the others running
+            events.put(("done", "FAILED", reason(exc), time.perf_counter() - t0))
+    # The job runs beside the generator, which hands its events on as they come (a generator cannot
+    # yield from inside the callback).
+    threading.Thread(target=job, daemon=True).start()
+    while True:
+        item = events.get()
+        yield item
+        if item[0] == "done":
+            return
 
 
 # --- in the driver ----------------------------------------------------------------------------------
@@ -104,63 +102,69 @@ def run_on_cluster(planned: list[tuple[Job, object]], run: Run, placement: Place
     ``placement.workers`` at once. ``outcomes`` (given by the caller so that it holds the results when
     KeyboardInterrupt stops the batch) is filled with one Outcome per job, in job order; on an
     interrupt, jobs running are cancelled and marked STOPPED ("interrupted"), jobs not begun STOPPED
-    ("not started"). Callbacks take job numbers from 1. Events go to ``on_event`` as they arrive. A job
-    whose worker dies is tried again up to ``retries`` times."""
+    ("not started"). Callbacks take job numbers from 1. Events go to ``on_event`` as they arrive.
+
+    Each job is a streaming generator task: the driver waits (``ray.wait``) on the running jobs'
+    generators and takes whichever item comes next, an event or the job's end, so there is no mailbox
+    and no polling. A job whose worker dies is run again by Ray (``max_retries``); Ray hands on only the
+    items past those the first try yielded, so a rerun that resumes from the job's work folder (and
+    reports its kept frames again) continues the same stream of events. Jobs wait for the jobs they read
+    from (batch.dependencies) and for a free worker before they are submitted."""
     ray = require_ray()
-    task = ray.remote(max_calls=1)(_job_task).options(num_cpus=placement.num_cpus, num_gpus=placement.num_gpus,
-                                                      max_retries=retries)
-    # Zero CPUs: the mailbox must not take a core from a job (Ray would count one for placing it).
-    events = ray.remote(_Events).options(num_cpus=0).remote()
+    task = ray.remote(max_calls=1, num_returns="streaming")(_job_task).options(
+        num_cpus=placement.num_cpus, num_gpus=placement.num_gpus, max_retries=retries)
     after = dependencies(planned)
     results: dict[int, Outcome] = {}
     waiting = list(range(len(planned)))
-    running: dict = {}  # ObjectRef → (job index, start time)
+    running: dict = {}  # generator → (job index, start time)
 
     def finish(k: int, outcome: Outcome) -> None:
         results[k] = outcome
         if on_finish:
             on_finish(k + 1, outcome)
 
-    def deliver() -> None:
-        for k, event in ray.get(events.drain.remote()):
-            if on_event:
-                on_event(k + 1, event)
+    def submit() -> None:
+        for k in list(waiting):
+            failed = sorted(j for j in after[k] if j in results and results[j].status != "ok")
+            if failed:
+                waiting.remove(k)
+                finish(k, Outcome(planned[k][0], "FAILED", f"not run: job {failed[0] + 1}, which writes what it "
+                                  "reads, failed", 0.0))
+            elif len(running) < placement.workers and all(j in results for j in after[k]):
+                waiting.remove(k)
+                if on_submit:
+                    on_submit(k + 1, planned[k][0])
+                running[task.remote(planned[k][1], run, placement.num_cpus)] = (k, time.perf_counter())
 
     try:
-        while waiting or running:
-            for k in list(waiting):
-                failed = sorted(j for j in after[k] if j in results and results[j].status != "ok")
-                if failed:
-                    waiting.remove(k)
-                    finish(k, Outcome(planned[k][0], "FAILED", f"not run: job {failed[0] + 1}, which writes what it "
-                                      "reads, failed", 0.0))
-                elif len(running) < placement.workers and all(j in results for j in after[k]):
-                    waiting.remove(k)
-                    if on_submit:
-                        on_submit(k + 1, planned[k][0])
-                    running[task.remote(k, planned[k][1], run, placement.num_cpus, events)] = (k, time.perf_counter())
-            if not running:
-                continue
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
-            deliver()  # a task posts its events before it returns: a finished job's are all here
-            for ref in ready:
-                k, t0 = running.pop(ref)
+        submit()
+        while running:
+            ready, _ = ray.wait(list(running), num_returns=1)
+            for gen in ready:
+                k, t0 = running[gen]
                 try:
-                    status, message, seconds = ray.get(ref)
+                    item = ray.get(next(gen))
+                except StopIteration:  # ended without its last item: Ray failed it (the error came first)
+                    item = ("done", "FAILED", reason(VideostyleError("Ray ended the job without a result")),
+                            time.perf_counter() - t0)
                 except ray.exceptions.RayError as exc:
-                    status, message, seconds = "FAILED", _ray_reason(exc, retries + 1), time.perf_counter() - t0
-                finish(k, Outcome(planned[k][0], status, message, seconds))
+                    item = ("done", "FAILED", _ray_reason(exc, retries + 1), time.perf_counter() - t0)
+                if item[0] == "event":
+                    if on_event:
+                        on_event(k + 1, item[1])
+                    continue
+                del running[gen]
+                finish(k, Outcome(planned[k][0], *item[1:]))
+            submit()
     except BaseException:  # Ctrl-C, SIGTERM, or the driver failing: no job goes on without it
-        for ref, (k, t0) in running.items():
+        for gen, (k, t0) in running.items():
             with contextlib.suppress(Exception):
-                ray.cancel(ref, force=True)
+                ray.cancel(gen, force=True)
             results[k] = Outcome(planned[k][0], "STOPPED", "interrupted", time.perf_counter() - t0)
         raise
     finally:
         outcomes[:] = [results.get(k) or Outcome(planned[k][0], "STOPPED", "not started", 0.0)
                        for k in range(len(planned))]
-        with contextlib.suppress(Exception):  # Ray may be what failed
-            ray.kill(events)
 
 
 # --- progress ------------------------------------------------------------------------------------------
