@@ -20,10 +20,11 @@ runs forward only. What was measured and what was tried and dropped (half-size d
 photo, two-way drafts from a middle keyframe, bicubic warps, …): docs/design.md, "Chunked renders:
 findings", and docs/performance.md.
 
-Everything goes through the work store (keyed by absolute frame number; draft frames as pass 1): a task
-carries only frame numbers, a retried task skips finished frames, and this module's local ``run`` makes
-exactly the frames a cluster makes. The chunk plan is the Shot's (``plan`` is called once, by
-run/plan.py).
+A task reads its inputs from a work store (keyed by absolute frame number; draft frames as pass 1) and
+keeps its result there: locally the run's store, so a rerun skips kept frames; on a Ray worker an
+in-memory store holding the results the task was handed (cluster/worker.py), so this module's local
+``run`` makes exactly the frames a cluster makes. The chunk plan is the Shot's (``plan`` is called once,
+by run/plan.py).
 """
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ from ...flow.warp import warp
 from .core import (FrameOutcome, Prepared, Solve, iteration_cap, resumed, solve_and_keep, stylize_step,
                    temporal_targets)
 
-NEEDS_WHOLE_CLIP = True  # run() here: the whole draft comes first (a cluster worker reads its own frames)
+NEEDS_WHOLE_CLIP = True  # run() here: the whole draft comes first
 
 
 @dataclass(frozen=True)
