@@ -38,9 +38,14 @@ def head():
     gcs, dashboard = _free_port(), _free_port()
     # --block: this process owns the head's processes and stops them when terminated, so the test
     # stops its own head and no other Ray on the machine (``ray stop`` would stop them all).
+    # Every port of its own: Ray's fixed defaults (the dashboard agent's 52365, …) may be taken by
+    # another Ray on the machine, and the head then starts without a job agent.
+    ports = [f"--{name}={_free_port()}" for name in ("dashboard-agent-listen-port", "dashboard-agent-grpc-port",
+                                                     "runtime-env-agent-port", "metrics-export-port",
+                                                     "ray-client-server-port")]
     proc = subprocess.Popen([ray, "start", "--head", "--block", "--port", str(gcs), "--num-cpus", "2",
                              "--include-dashboard", "true", "--dashboard-host", "127.0.0.1",
-                             "--dashboard-port", str(dashboard)], env=_env(),
+                             "--dashboard-port", str(dashboard), *ports], env=_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{dashboard}"
     deadline = time.monotonic() + 120
