@@ -116,6 +116,13 @@ class ClusterRender:
         self._refs: dict = {}      # (kind, frame) → its result's ref, while a task still to submit needs it
 
     def _stop_workers(self) -> None:
+        # Tasks still queued (a run that failed or was stopped) are cancelled before their actors go, so
+        # Ray does not count the kill as a fault to retry them for.
+        for ref in getattr(self, "_running", {}):
+            try:
+                self._ray.cancel(ref)
+            except Exception:
+                pass
         for actor in self._actors:
             try:
                 self._ray.kill(actor, no_restart=True)
