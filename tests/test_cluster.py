@@ -382,6 +382,7 @@ def test_a_frame_failing_in_a_worker_fails_the_run_in_one_line_naming_its_chunk(
     assert message == f"frame 6 (chunk 1) on {socket.gethostname()}: fault armed by the test on finish 6", message
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_task_is_restarted_by_ray_and_the_frames_are_the_same(clip, cluster, distributed,
                                                                                   tmp_path):
     """The draft's worker kills its own process (SIGKILL) as it starts drafting frame 5 (tests/
@@ -419,6 +420,7 @@ def test_a_dream_renders_on_the_cluster_as_it_does_in_one_process(clip, cluster,
     assert os.path.getsize(tmp_path / "cluster.mp4") > 0
 
 
+@pytest.mark.slow
 def test_a_node_lost_mid_run_costs_only_its_unfinished_frames(clip, cluster, distributed, tmp_path):
     """Last in the module: it takes a node away from the shared test cluster (and adds a spare one
     first, where Ray starts the lost worker again)."""
