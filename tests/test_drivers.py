@@ -14,8 +14,10 @@ from videostyle.run.store import WorkStore
 from videostyle.flow.warp import warp
 
 H, W = 4, 6
+# The frames' grey levels rise (10, 20, …): with --follow-light the warped results would take that change
+# on. These tests are about scheduling, so it is off; test_relit_starts_and_targets checks it.
 CFG = StylizeConfig(optim=OptimConfig(iterations_first=9, iterations_later=5),
-                    multipass=MultiPassConfig(passes=1, pass_iterations=3, temporal_from_pass=2))
+                    multipass=MultiPassConfig(passes=1, pass_iterations=3, temporal_from_pass=2), follow_light=0.0)
 
 
 class FakeSolver:
@@ -54,6 +56,22 @@ def test_single_pass_start_images_caps_and_absolute_numbers(store):
     assert len(second["temporal"]) == 1 and np.all(second["temporal"][0][0] == 11)
     assert [o.prepared.number for o in results] == [100, 101, 102]
     assert store.load(102) is not None and store.load(2) is None
+
+
+@pytest.mark.parametrize("gain", [0.5, 1.0])
+def test_relit_starts_and_targets(store, gain):
+    """--follow-light: frame 101 (grey 20) starts from frame 100's result (11) warped, plus gain × the
+    source's change of light (20 − 10), and the temporal target is that relit image too; the rise is
+    measured where the flow is reliable, so with no reliable pixel nothing is added."""
+    solve = FakeSolver()
+    list(single.run(solve, replace(CFG, follow_light=gain), clip(2), store))
+    second = solve.calls[1]
+    assert np.allclose(second["start"], 11 + gain * 10, atol=1e-3)
+    assert np.allclose(second["temporal"][0][0], 11 + gain * 10, atol=1e-3)
+    solve = FakeSolver()
+    list(single.run(solve, replace(CFG, follow_light=gain, init="warped"), clip(2, weight=0.0),
+                    WorkStore.open(str(store.root) + "-unreliable", {"input": {}, "config": {}})))
+    assert np.allclose(solve.calls[1]["start"], 11, atol=1e-3)
 
 
 def test_unreliable_pixels_start_from_the_frame(store):

@@ -191,6 +191,7 @@ class LossConfig:
 
 
 PASS_TARGETS = ("both", "processed")
+RESAMPLINGS = ("bilinear", "bicubic", "lanczos")  # flow/warp.RESAMPLING
 
 
 @dataclass(frozen=True)
@@ -311,6 +312,21 @@ class StylizeConfig:
     style_scale: float = option(1.0, "style image size relative to the processing size", bounds=POSITIVE)
     style_blend: tuple[float, ...] | None = option(None, "relative weights of several --style images (default: equal)",
                                                    metavar="W1,W2,...", bounds=NONNEGATIVE)
+    # The temporal term holds the previous frame's paint wherever the flow is reliable, and the flow sees
+    # motion only: a lamp turned up or a fade left the stylized frame in the old light (it followed 0.25×
+    # of the change that frames stylized one by one show). The warped previous result takes on this
+    # fraction of the source's own change of light (its low-pass band, measured where the flow is
+    # reliable) before it is the warm start and the temporal target. Stylized alone, frames show about
+    # half the source's change (0.49–0.54 with three paintings, 64 px); 0.5 followed 0.87–0.96× of it and
+    # 0.75 1.16–1.29× (the rest the optimizer pulls back); at 48 px 0.6 followed 0.78×, so 0.75.
+    # docs/design.md, "Following the light".
+    follow_light: float = option(0.75, "how much of the source's own change of light (low-pass, where the flow is "
+                                      "reliable) the warped previous result takes on; 0 = hold the old light",
+                                 group="optimizer", bounds=Bounds(0, 2))
+    # How the previous result is resampled when it is warped into the next frame (flow/warp.py): a
+    # bilinear warp per frame softens the strokes along a shot (docs/design.md, "Sharp along the shot").
+    resampling: str = option("bilinear", "interpolation of the warped previous result", choices=RESAMPLINGS,
+                             group="optimizer")
     # temporal targets from frames t−j, j in this set (paper: 1,2,4)
     long_term: tuple[int, ...] = option((1,), "also pull toward stylized frames t−j warped by flow t→t−j; each "
                                               "pixel follows the closest frame where it was visible (default 1: "

@@ -143,15 +143,21 @@ class ClusterRender:
         """Frame ``p``'s tasks that are not kept, its image and flow put into the object store once."""
         n = p.number
         draft, finish = n in self._drafts, n not in self._kept["finish"]
+        last, self._last = getattr(self, "_last", None), [n, p.frame, None]
         if draft or finish:
             ray = self._ray
             frame, flow = ray.put(p.frame), ray.put(p.back.get(1))
+            self._last[2] = frame
+            # Frame n − 1's source image: the task measures the source's change of light with it.
+            earlier = None
+            if last is not None and last[0] == n - 1:
+                earlier = last[2] if last[2] is not None else ray.put(last[1])
             if draft:
                 before = self._ref("draft", n - 1) if n > self.first else None
-                self._call("draft", n, frame, flow, before)
+                self._call("draft", n, frame, flow, before, earlier)
             if finish:
                 before = self._ref("finish", n - 1) if n > chunked.chunk_of(self.chunks, n).numbers[0] else None
-                self._call("finish", n, frame, flow, self._ref("draft", n), before)
+                self._call("finish", n, frame, flow, self._ref("draft", n), before, earlier)
         # Every task that needs frame n − 1's results has been submitted (Ray holds its arguments now).
         self._refs.pop(("draft", n - 1), None)
         self._refs.pop(("finish", n - 1), None)

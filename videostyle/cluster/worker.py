@@ -102,24 +102,26 @@ class RenderWorker:
             return {"error": self.error}
         return {**self.where, "setup_seconds": round(self.setup_seconds, 3)}
 
-    def draft(self, n: int, frame: np.ndarray, flow, before: Kept | None) -> Kept:
+    def draft(self, n: int, frame: np.ndarray, flow, before: Kept | None, earlier: np.ndarray | None = None) -> Kept:
         """Draft frame ``n``: ``frame`` H×W×3 uint8 at processing size, ``flow`` (backward flow n → n−1
         H×W×2 in pixels, its consistency weights H×W in [0, 1]) or None for the shot's first frame,
-        ``before`` the draft of frame n − 1 (None for the first frame)."""
+        ``before`` the draft of frame n − 1 (None for the first frame), ``earlier`` frame n − 1's source
+        image (for --follow-light)."""
         given = {} if before is None else {(n - 1, chunked.DRAFT_PASS): before}
-        return self._run(chunked.draft, n, frame, flow, given)
+        return self._run(chunked.draft, n, frame, flow, given, earlier)
 
-    def finish(self, n: int, frame: np.ndarray, flow, drafted: Kept, before: Kept | None) -> Kept:
+    def finish(self, n: int, frame: np.ndarray, flow, drafted: Kept, before: Kept | None,
+               earlier: np.ndarray | None = None) -> Kept:
         """Finish frame ``n`` from ``drafted`` (its draft) and, inside its chunk, ``before`` (finished
         frame n − 1; None for the chunk's keyframe)."""
         given = {(n, chunked.DRAFT_PASS): drafted, **({} if before is None else {(n - 1, 0): before})}
-        return self._run(chunked.finish, n, frame, flow, given)
+        return self._run(chunked.finish, n, frame, flow, given, earlier)
 
-    def _run(self, task, n: int, frame: np.ndarray, flow, given: dict) -> Kept:
+    def _run(self, task, n: int, frame: np.ndarray, flow, given: dict, earlier: np.ndarray | None) -> Kept:
         store = _TaskStore(given)
-        # read and flows as the chunked task asks for them: only frame n's image is used (the flow to the
-        # frame before is given, so the earlier frame's image is never needed here).
-        read = lambda numbers: [frame if m == n else None for m in numbers]  # noqa: E731
+        # read and flows as the chunked task asks for them: frame n's image, and frame n − 1's for the
+        # change of light (the flow to the frame before is given, so no flow is estimated here).
+        read = lambda numbers: [frame if m == n else earlier for m in numbers]  # noqa: E731
         flows = lambda t, image_t, s, image_s: (*flow, None, None)  # noqa: E731
         try:
             task(self._solve, self.cfg, store, self.chunks, n, read, flows)

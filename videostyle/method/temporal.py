@@ -4,6 +4,7 @@ numpy in, numpy out: images H×W×3 float32 in 0–255, weights H×W float32 in 
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 
@@ -37,3 +38,29 @@ def init_image(kind: str, content: np.ndarray, warped: np.ndarray | None, weight
         mean = content.reshape(-1, 3).mean(0)
         return (mean + 16.0 * rng.standard_normal(content.shape)).astype(np.float32)
     return content.astype(np.float32)
+
+
+# The low-pass band the light is followed in: Gaussian σ as a fraction of the frame's longer side. Wide
+# enough that brush strokes and flow errors are averaged out, narrow enough that a lamp in one corner
+# stays in its corner (at 256 px: σ ≈ 10 px).
+LIGHT_SIGMA = 0.04
+
+
+def light_change(frame: np.ndarray, earlier_warped: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The source's own change of light from an earlier frame (warped into this one) to ``frame``, in
+    its low-pass band: H×W×3 float32 on 0–255. Measured only where the flow is reliable (normalized
+    convolution by ``weight``), so occlusions and motion boundaries, which differ by content and not by
+    light, do not count; where no reliable pixel is near, no change is assumed."""
+    sigma = LIGHT_SIGMA * max(frame.shape[:2])
+    c = weight.astype(np.float32)
+    d = (frame.astype(np.float32) - earlier_warped.astype(np.float32)) * c[..., None]
+    num = cv2.GaussianBlur(d, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    den = cv2.GaussianBlur(c, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    return (num / np.maximum(den, 1e-3)[..., None] * np.minimum(den / 0.05, 1.0)[..., None]).astype(np.float32)
+
+
+def relight(warped: np.ndarray, change: np.ndarray, gain: float) -> np.ndarray:
+    """An earlier stylized frame warped into this one, with ``gain`` × the source's change of light
+    (``light_change``) added: the warm start and the temporal target then carry this frame's light
+    instead of holding the old one."""
+    return np.clip(warped + gain * change, 0.0, 255.0).astype(np.float32)

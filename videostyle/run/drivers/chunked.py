@@ -37,7 +37,7 @@ from ...config import StylizeConfig
 from ...io.frames import from_uint16
 from ..store import WorkStore
 from ...flow.warp import warp
-from .core import (FrameOutcome, Prepared, Solve, iteration_cap, resumed, solve_and_keep, stylize_step,
+from .core import (FrameOutcome, Light, Prepared, Solve, iteration_cap, resumed, solve_and_keep, stylize_step,
                    temporal_targets)
 
 NEEDS_WHOLE_CLIP = True  # run() here: the whole draft comes first
@@ -92,6 +92,14 @@ def _flow_back(flows, images: dict, t: int):
     return fb, cb
 
 
+def _relit(cfg: StylizeConfig, images: dict, n: int, warped: np.ndarray, flow, weight) -> np.ndarray:
+    """Result n − 1 warped into frame n, relit by the source's change of light (--follow-light)."""
+    light = Light.of(cfg, images[n], lambda j: images[n - j])
+    if light is None or images.get(n - 1) is None:  # a caller without the earlier source frame
+        return warped
+    return light.apply(warped, 1, flow, weight)
+
+
 def _kept(store: WorkStore, n: int, pass_: int, needed_by: str) -> np.ndarray:
     kept = store.load(n, pass_)
     if kept is None:
@@ -114,7 +122,8 @@ def draft(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chunk
     if len(numbers) == 1:
         return stylize_step(solve, cfg, store, p, lambda j: None, pass_=DRAFT_PASS)
     flow, weight = _flow_back(flows, images, n)
-    warped = warp(_kept(store, n - 1, DRAFT_PASS, f"the draft of frame {n}"), flow)
+    warped = _relit(cfg, images, n, warp(_kept(store, n - 1, DRAFT_PASS, f"the draft of frame {n}"), flow, cfg.resampling),
+                    flow, weight)
     # Started from the warped draft before it on every pixel, disocclusions and motion boundaries
     # included (the paper's prevWarped; whatever --init says), not from the photo there as the single
     # pass is: a draft's few iterations leave such pixels half painted, the next draft inherits them, and
@@ -147,7 +156,8 @@ def finish(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chun
     temporal = ((drafted, np.full(drafted.shape[:2], cfg.chunks.draft_anchor, np.float32)),)
     if len(numbers) == 2 and cfg.loss.temporal_weight > 0:
         flow, weight = _flow_back(flows, images, n)
-        temporal = ((warp(_kept(store, n - 1, 0, f"frame {n}"), flow), weight),) + temporal
+        warped = _relit(cfg, images, n, warp(_kept(store, n - 1, 0, f"frame {n}"), flow, cfg.resampling), flow, weight)
+        temporal = ((warped, weight),) + temporal
     cap = min(cfg.chunks.finish_iterations, iteration_cap(cfg, True))
     image, record = solve(p.frame.astype(np.float32), drafted, temporal, cap, False)
     record = {**record, "chunk": c.index, "keyframe": len(numbers) == 1,

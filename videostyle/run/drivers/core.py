@@ -25,7 +25,7 @@ from ...method.multiscale import stylize_multiscale
 from ...method.optimize import FrameResult
 from ..store import WorkStore
 from ...method.stylizer import Stylizer
-from ...method.temporal import init_image, long_term_weights
+from ...method.temporal import init_image, light_change, long_term_weights, relight
 from ...flow.warp import warp
 
 Flow = tuple[np.ndarray, np.ndarray]  # (flow H×W×2 in pixels, its consistency weights c H×W in [0, 1])
@@ -111,16 +111,35 @@ def temporal_targets(cfg: StylizeConfig, warped: dict[int, np.ndarray],
     return tuple((warped[j], c) for j, c in long_term_weights(used).items())
 
 
-def warped_neighbours(results: Callable[[int], np.ndarray | None], flows: dict[int, Flow]
-                      ) -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
+def warped_neighbours(results: Callable[[int], np.ndarray | None], flows: dict[int, Flow],
+                      light: "Light | None" = None, resampling: str = "bilinear") -> tuple[dict[int, np.ndarray], dict[int, np.ndarray]]:
     """For each offset j with a finished neighbour ``results(j)``: that result warped into this frame by
-    ``flows[j]``, and the flow's weights."""
+    ``flows[j]`` (relit by the source's own change of light, with ``light``), and the flow's weights."""
     warped, weights = {}, {}
     for j, (flow, c) in flows.items():
         image = results(j)
         if image is not None:
-            warped[j], weights[j] = warp(image, flow), c
+            warped[j], weights[j] = warp(image, flow, resampling), c
+            if light is not None:
+                warped[j] = light.apply(warped[j], j, flow, c)
     return warped, weights
+
+
+@dataclass(frozen=True)
+class Light:
+    """Following the source's light (``--follow-light``): this frame's source image, and its neighbours'
+    (``sources(j)``, the source frame whose result is warped in at offset j)."""
+    gain: float
+    frame: np.ndarray
+    sources: Callable[[int], np.ndarray]
+
+    @classmethod
+    def of(cls, cfg: StylizeConfig, frame: np.ndarray, sources: Callable[[int], np.ndarray]) -> "Light | None":
+        return cls(cfg.follow_light, frame, sources) if cfg.follow_light > 0 else None
+
+    def apply(self, warped: np.ndarray, j: int, flow: np.ndarray, c: np.ndarray) -> np.ndarray:
+        change = light_change(self.frame, warp(self.sources(j), flow), c)
+        return relight(warped, change, self.gain)
 
 
 def optimize_record(result: FrameResult) -> dict:
@@ -161,13 +180,16 @@ def resumed(store: WorkStore, p: Prepared, pass_: int = 0) -> FrameOutcome | Non
 
 
 def stylize_step(solve: Solve, cfg: StylizeConfig, store: WorkStore, p: Prepared,
-                 earlier: Callable[[int], np.ndarray | None], pass_: int = 0, extra: dict | None = None) -> FrameOutcome:
+                 earlier: Callable[[int], np.ndarray | None], pass_: int = 0, extra: dict | None = None,
+                 sources: Callable[[int], np.ndarray] | None = None) -> FrameOutcome:
     """One frame of a sequential pass (single-pass, and multi-pass's first pass): warm-started from and
-    pulled toward the earlier results ``earlier(j)`` (frame t−j) warped by flow."""
+    pulled toward the earlier results ``earlier(j)`` (frame t−j) warped by flow, relit by the source's
+    change of light from ``sources(j)`` (source frame t−j) when --follow-light is on."""
     done = resumed(store, p, pass_)
     if done is not None:
         return done
-    warped, weights = warped_neighbours(earlier, p.back)
+    light = Light.of(cfg, p.frame, sources) if sources is not None else None
+    warped, weights = warped_neighbours(earlier, p.back, light, cfg.resampling)
     kind = start_kind(cfg, 1 in warped)
     start = init_image(kind, p.frame.astype(np.float32), warped.get(1), weights.get(1),
                        frame_rng(cfg.seed, p.number))

@@ -20,7 +20,7 @@ import numpy as np
 
 from ...config import StylizeConfig
 from ..store import WorkStore
-from .core import FrameOutcome, Prepared, Solve, resumed, solve_and_keep, stylize_step, temporal_targets, warped_neighbours
+from .core import FrameOutcome, Light, Prepared, Solve, resumed, solve_and_keep, stylize_step, temporal_targets, warped_neighbours
 
 NEEDS_WHOLE_CLIP = True
 
@@ -50,7 +50,7 @@ def run(solve: Solve, cfg: StylizeConfig, prepared: list[Prepared], store: WorkS
     results: list = [None] * n
     for t, p in enumerate(prepared):  # pass 1: the single-pass algorithm
         outcome = stylize_step(solve, cfg, store, p, lambda j: results[t - j].stylized if j <= t else None,
-                               pass_=1, extra={"pass": 1})
+                               pass_=1, extra={"pass": 1}, sources=lambda j: prepared[t - j].frame)
         results[t], evaluations[t] = outcome, outcome.record["evaluations"]
     for pass_no in range(2, mp.passes + 1):
         forward = pass_no % 2 == 1
@@ -61,7 +61,8 @@ def run(solve: Solve, cfg: StylizeConfig, prepared: list[Prepared], store: WorkS
                 step = -1 if forward else 1
                 flows = _flows_to_neighbours(prepared, t, forward, offsets)
                 done = lambda j: current[t + step * j].stylized if current[t + step * j] is not None else None  # noqa: E731
-                warped, weights = warped_neighbours(done, flows)
+                light = Light.of(cfg, prepared[t].frame, lambda j: prepared[t + step * j].frame)
+                warped, weights = warped_neighbours(done, flows, light, cfg.resampling)
                 start = blend_init(results[t].stylized, warped.get(1), weights.get(1), mp.blend_weight)
                 temporal = temporal_targets(cfg, warped, weights) if pass_no >= mp.temporal_from_pass else ()
                 if mp.pass_targets == "both" and pass_no >= mp.temporal_from_pass:
@@ -70,7 +71,8 @@ def run(solve: Solve, cfg: StylizeConfig, prepared: list[Prepared], store: WorkS
                     # ones behind it for those ahead (frame-to-frame steadiness; measured in README).
                     other = _flows_to_neighbours(prepared, t, not forward, offsets)
                     ahead = lambda j: results[t - step * j].stylized  # noqa: E731
-                    temporal = temporal + temporal_targets(cfg, *warped_neighbours(ahead, other))
+                    light = Light.of(cfg, prepared[t].frame, lambda j: prepared[t - step * j].frame)
+                    temporal = temporal + temporal_targets(cfg, *warped_neighbours(ahead, other, light, cfg.resampling))
                 outcome = solve_and_keep(solve, store, prepared[t], start, temporal, mp.pass_iterations,
                                          cold=False, pass_=pass_no, extra={"pass": pass_no})
             current[t] = outcome

@@ -15,8 +15,9 @@ NEEDS_WHOLE_CLIP = False
 def run(solve: Solve, cfg: StylizeConfig, prepared: Iterable[Prepared], store: WorkStore) -> Iterator[FrameOutcome]:
     """One ``FrameOutcome`` per prepared frame, in order; each finished frame is kept in ``store``. A frame
     the store already holds is passed through, and the next frame starts from it."""
-    history: deque = deque(maxlen=max(cfg.long_term))  # history[-j]: result of frame t−j
+    history: deque = deque(maxlen=max(cfg.long_term))  # history[-j]: (source, result) of frame t−j
     for p in prepared:
-        outcome = stylize_step(solve, cfg, store, p, lambda j: history[-j] if j <= len(history) else None)
-        history.append(outcome.stylized)
+        outcome = stylize_step(solve, cfg, store, p, lambda j: history[-j][1] if j <= len(history) else None,
+                               sources=lambda j: history[-j][0])
+        history.append((p.frame, outcome.stylized))
         yield outcome
