@@ -67,7 +67,8 @@ def test_the_draft_runs_through_the_shot_and_chunks_finish_from_it(store):
     solve, flows = FakeSolver(), flows_identity()
     out = list(run_chunks(solve, chunk_cfg(), clip(12, first=100), store, flows=flows))
     assert [o.prepared.number for o in out] == list(range(100, 112))
-    calls = solve.calls
+    # In this process the scheme streams: frame n's draft, then frame n finished, frame after frame.
+    calls, finishes = solve.calls[0::2], solve.calls[1::2]
     # The draft, one frame after the other across the chunks: 100 cold (from its frame, 10), then each
     # frame from the draft before (+1 each), capped at --draft-iterations.
     assert calls[0]["cold"] and np.all(calls[0]["start"] == 10) and calls[0]["iterations"] == 9
@@ -77,7 +78,7 @@ def test_the_draft_runs_through_the_shot_and_chunks_finish_from_it(store):
     assert store.numbers(chunked.DRAFT_PASS) == list(range(100, 112))
     # Then the chunks: keyframe 100 finished from its draft (11), its only target that draft, on every
     # pixel, at --draft-anchor; so is keyframe 104 (draft 15), with no link to chunk 0.
-    for key, draft in ((calls[12], 11), (calls[16], 15)):
+    for key, draft in ((finishes[0], 11), (finishes[4], 15)):
         assert np.all(key["start"] == draft) and key["iterations"] == 5 and not key["cold"]
         (target, weight), = key["temporal"]
         assert np.all(target == draft) and np.allclose(weight, 3.0)
@@ -93,7 +94,7 @@ def test_the_draft_never_gets_more_iterations_than_a_finished_frame(store):
     solve = FakeSolver()
     cfg = replace(CFG, chunks=ChunkConfig(chunk_frames=4, draft_iterations=27, draft_anchor=3.0))
     list(run_chunks(solve, cfg, clip(8), store, flows=flows_identity()))
-    drafts = solve.calls[1:8]
+    drafts = solve.calls[0::2][1:8]  # draft n, then finish n, frame after frame
     assert all(c["iterations"] == cfg.optim.iterations_later for c in drafts)
 
 
@@ -103,8 +104,9 @@ def test_the_draft_starts_from_paint_where_the_flow_is_unreliable(store):
     ignores those pixels."""
     solve = FakeSolver()
     list(run_chunks(solve, chunk_cfg(), clip(8, first=0), store, flows=flows_identity(weight=0.0)))
-    assert [float(c["start"].mean()) for c in solve.calls[1:8]] == list(range(11, 18))   # never the frame
-    (target, weight), = solve.calls[1]["temporal"]
+    drafts = solve.calls[0::2]  # draft n, then finish n, frame after frame
+    assert [float(c["start"].mean()) for c in drafts[1:8]] == list(range(11, 18))   # never the frame
+    (target, weight), = drafts[1]["temporal"]
     assert np.all(target == 11) and np.all(weight == 0)
 
 
@@ -112,20 +114,20 @@ def test_finished_frames_get_at_most_the_finish_cap(store):
     solve = FakeSolver()
     cfg = replace(CFG, chunks=ChunkConfig(chunk_frames=4, draft_iterations=2, finish_iterations=3))
     list(run_chunks(solve, cfg, clip(8), store, flows=flows_identity()))
-    assert [c["iterations"] for c in solve.calls[8:]] == [3] * 8
+    assert [c["iterations"] for c in solve.calls[1::2]] == [3] * 8  # draft n, finish n, frame after frame
     # … and never more than a frame of the single pass (--iterations 9,5).
     solve = FakeSolver()
     cfg = replace(cfg, chunks=replace(cfg.chunks, finish_iterations=50))
     list(run_chunks(solve, cfg, clip(8), WorkStore.open(str(store.root) + "2", {"input": {}, "config": {}}),
                      flows=flows_identity()))
-    assert [c["iterations"] for c in solve.calls[8:]] == [5] * 8
+    assert [c["iterations"] for c in solve.calls[1::2]] == [5] * 8
 
 
 def test_a_chunk_frame_starts_from_its_draft_pulled_toward_the_finished_frame_before(store):
     solve, flows = FakeSolver(), flows_identity()
     list(run_chunks(solve, chunk_cfg(), clip(8, first=0), store, flows=flows))
-    # Calls: drafts 0…7, then chunk 0 (keyframe 0, frames 1, 2, 3), then chunk 1.
-    f1 = solve.calls[9]
+    # Calls: draft 0, finish 0 (chunk 0's keyframe), draft 1, finish 1, …
+    f1 = solve.calls[3]
     assert np.all(f1["start"] == 12)                         # draft 1 (11 + 1)
     (previous, c), (draft, anchor) = f1["temporal"]
     assert np.all(previous == 12) and np.allclose(c, 1)      # keyframe 0 finished (11 + 1), warped

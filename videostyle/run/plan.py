@@ -201,11 +201,11 @@ def _manifest(input, files, styles, config, info, size, start, flow_dir) -> dict
     """What the finished frames in a work folder depend on: the input, style, weights and flow files by
     content, and the settings (the device is left out: moving a run to another machine is allowed).
     Single-pass frames are keyed by absolute number and depend only on earlier frames, so the folder
-    serves any ``--frames`` range of the same input; multi-pass results depend on the whole range."""
+    serves any ``--frames`` range of the same input; multi-pass and chunked results depend on the whole range."""
     settings = as_dict(config)
     settings.pop("device")
     weights = _weights_file(config)
-    selection = {"first": start, "n_frames": info.n_frames} if pick(config).NEEDS_WHOLE_CLIP else {}
+    selection = {"first": start, "n_frames": info.n_frames} if pick(config).RESULTS_DEPEND_ON_RANGE else {}
     return {"input": {"path": os.path.abspath(input), "identity": file_identity(list(files)), **selection},
             "styles": [content_identity(s) for s in styles], "size": list(size), "config": settings,
             "weights": content_identity(weights) if weights and os.path.isfile(weights) else None,

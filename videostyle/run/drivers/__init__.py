@@ -1,5 +1,6 @@
 """Drivers: they schedule frames and share one core (core.py). Each declares what it needs: a stream of
-prepared frames, or the whole clip in memory (``NEEDS_WHOLE_CLIP``)."""
+prepared frames, or the whole clip in memory (``NEEDS_WHOLE_CLIP``), and whether its results depend on
+the range selected (``RESULTS_DEPEND_ON_RANGE``: the work folder then serves that range only)."""
 from __future__ import annotations
 
 from ...config import StylizeConfig

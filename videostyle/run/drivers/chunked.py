@@ -29,7 +29,7 @@ by run/plan.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -40,7 +40,8 @@ from ...flow.warp import warp
 from .core import (FrameOutcome, Light, Prepared, Solve, iteration_cap, resumed, solve_and_keep, stylize_step,
                    temporal_targets)
 
-NEEDS_WHOLE_CLIP = True  # run() here: the whole draft comes first
+NEEDS_WHOLE_CLIP = False  # run() streams: draft n, then finish n
+RESULTS_DEPEND_ON_RANGE = True  # the chunk plan is made over the selected range
 
 
 @dataclass(frozen=True)
@@ -181,20 +182,20 @@ def critical_path(chunks: list[Chunk], records: dict[int, dict]) -> int:
     return max(done.values(), default=0)
 
 
-def run(solve: Solve, cfg: StylizeConfig, prepared: list[Prepared], store: WorkStore, flows=None,
+def run(solve: Solve, cfg: StylizeConfig, prepared: Iterable[Prepared], store: WorkStore, flows=None,
         chunks: tuple[Chunk, ...] | None = None) -> Iterator[FrameOutcome]:
-    """The chunked scheme in this process, task after task (the draft, then chunk after chunk): the same
-    frames a cluster makes (for a single machine, tests, and as the reference of a distributed run).
+    """The chunked scheme in this process: the same frames a cluster makes (for a single machine, tests,
+    and as the reference of a distributed run). It streams: each frame's draft, then the frame finished
+    (its two inputs, its draft and finished frame n − 1, are then ready), so only two frames are held.
     Yields the frames in order with the prepared frames' flows (for metrics). ``chunks``: the shot's plan
     (plan.Shot.chunks, made by ``plan``)."""
     if flows is None or not chunks:
         raise ValueError("the chunked driver needs the flow source and the shot's chunks")
-    by_number = {p.number: p for p in prepared}
-    read: Read = lambda numbers: [by_number[n].frame for n in numbers]  # noqa: E731
-    for c in chunks:
-        for n in c.numbers:
-            draft(solve, cfg, store, chunks, n, read, flows)
-    for c in chunks:
-        for n in c.numbers:
-            o = finish(solve, cfg, store, chunks, n, read, flows)
-            yield FrameOutcome(by_number[n], o.stylized, o.record, o.resumed)
+    window: dict[int, Prepared] = {}
+    read: Read = lambda numbers: [window[n].frame for n in numbers]  # noqa: E731
+    for p in prepared:
+        window[p.number] = p
+        window.pop(p.number - 2, None)
+        draft(solve, cfg, store, chunks, p.number, read, flows)
+        o = finish(solve, cfg, store, chunks, p.number, read, flows)
+        yield FrameOutcome(p, o.stylized, o.record, o.resumed)

@@ -23,6 +23,7 @@ from ..store import WorkStore
 from .core import FrameOutcome, Light, Prepared, Solve, resumed, solve_and_keep, stylize_step, temporal_targets, warped_neighbours
 
 NEEDS_WHOLE_CLIP = True
+RESULTS_DEPEND_ON_RANGE = True
 
 
 def blend_init(previous: np.ndarray, warped: np.ndarray | None, c: np.ndarray | None, delta: float) -> np.ndarray:

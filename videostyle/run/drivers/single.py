@@ -10,6 +10,7 @@ from ..store import WorkStore
 from .core import FrameOutcome, Prepared, Solve, stylize_step
 
 NEEDS_WHOLE_CLIP = False
+RESULTS_DEPEND_ON_RANGE = False  # frames depend only on earlier frames, by absolute number
 
 
 def run(solve: Solve, cfg: StylizeConfig, prepared: Iterable[Prepared], store: WorkStore) -> Iterator[FrameOutcome]:
