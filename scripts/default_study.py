@@ -43,13 +43,15 @@ from videostyle.run.evaluate import luminance
 from videostyle.run.flows import EstimatedFlows
 from videostyle.run.store import WorkStore
 
-# The configurations compared. "c551d7b" is that commit's defaults (no light following, bilinear warps).
+# The configurations compared: "c551d7b" is that commit's defaults (no light following); "default" is
+# today's; the others change one or two things from today's.
 CONFIGS = {
     "c551d7b": dict(follow_light=0.0, resampling="bilinear"),
-    "light": dict(resampling="bilinear"),
-    "new": dict(),
-    "new+init-warped": dict(init="warped"),
-    "new+draft-finish": dict(chunks=ChunkConfig(chunk_frames=8)),
+    "default": dict(),
+    "init-warped": dict(init="warped"),
+    "lanczos": dict(resampling="lanczos"),
+    "lanczos+init-warped": dict(resampling="lanczos", init="warped"),
+    "draft-finish": dict(chunks=ChunkConfig(chunk_frames=8)),
 }
 
 
@@ -149,7 +151,7 @@ def main(argv=None) -> int:
 
     names = [c.strip() for c in args.configs.split(",")]
     print(f"max side {args.max_side}, {args.frames} frames, iterations {first},{later}", flush=True)
-    header = f"{'shot':28s} {'painting':16s} {'config':18s}   we1   we2   we4  content  style   fade  sharp  light  evals"
+    header = f"{'shot':28s} {'painting':16s} {'config':20s}   we1   we2   we4  content  style   fade  sharp  light  evals"
     print(header, flush=True)
     summary: dict = {c: [] for c in names}
     for shot, frames in shots(args.clip, args.frames, size_of).items():
@@ -159,7 +161,7 @@ def main(argv=None) -> int:
             painting = os.path.splitext(os.path.basename(style_path))[0][:16]
             alone = None
             if "light" in shot:  # the first and last frames stylized alone
-                cfg = dataclasses.replace(base, **CONFIGS["new"])
+                cfg = dataclasses.replace(base, **CONFIGS["default"])
                 alone = [render(cfg, style, [f], {})[1][0] for f in (frames[0], frames[-1])]
             for c in names:
                 cfg = dataclasses.replace(base, **CONFIGS[c])
@@ -172,7 +174,7 @@ def main(argv=None) -> int:
                     row["light"], light = ratio, f"{ratio:5.2f}"
                 row["evals"] = evals
                 summary[c].append(row)
-                print(f"{shot:28s} {painting:16s} {c:18s} {row['we1']:5.2f} {row['we2']:5.2f} {row['we4']:5.2f}"
+                print(f"{shot:28s} {painting:16s} {c:20s} {row['we1']:5.2f} {row['we2']:5.2f} {row['we4']:5.2f}"
                       f"  {row['content']:6.3f}  {row['style']:6.3f} {row['fade']:5.2f}  {row['sharp']:5.2f}"
                       f"  {light:>5s}  {evals:5.1f}", flush=True)
                 if args.looks:
@@ -186,7 +188,7 @@ def main(argv=None) -> int:
         if rows:
             m = {k: np.mean([r[k] for r in rows if k in r]) for k in rows[0]}
             worst = {k: max(r[k] for r in rows) for k in ("we1", "we2", "we4", "fade")}
-            print(f"{c:18s} we {m['we1']:.2f}/{m['we2']:.2f}/{m['we4']:.2f} (worst {worst['we1']:.2f}/{worst['we2']:.2f}/"
+            print(f"{c:20s} we {m['we1']:.2f}/{m['we2']:.2f}/{m['we4']:.2f} (worst {worst['we1']:.2f}/{worst['we2']:.2f}/"
                   f"{worst['we4']:.2f})  content {m['content']:.3f}  style {m['style']:.3f}  fade {m['fade']:.2f} "
                   f"(worst {worst['fade']:.2f})  sharp {m['sharp']:.2f} (worst {min(r['sharp'] for r in rows):.2f})"
                   f"  evals {m['evals']:.1f}", flush=True)

@@ -25,3 +25,17 @@ def test_bench_prints_one_json_line_with_the_stage_timings(tmp_path):
     assert set(out["stages_seconds"]) >= {"decode", "flow", "optimize", "encode", "waited"}
     assert out["evaluations_per_later_frame"] > 0 and out["seconds_per_evaluation_later"] > 0
     assert len(out["final_loss"]) == 2 and out["warping_error"] is not None
+
+
+def test_the_default_study_prints_its_table(tmp_path):
+    """scripts/default_study.py (issue 24's study) on the bundled shot, two configurations, tiny: one row
+    per configuration with every column, and the means; frames to look at are written."""
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "default_study.py"), "--max-side", "32",
+                        "--frames", "5", "--iterations", "8,4", "--configs", "c551d7b,default",
+                        "--styles", str(ROOT / "assets" / "starry_night.jpg"), "--looks", str(tmp_path / "look")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rows = [line for line in r.stdout.splitlines() if line.startswith("astronaut")]
+    assert [row.split()[4] for row in rows] == ["c551d7b", "default"]
+    assert all(len(row.split()) == 5 + 8 for row in rows)  # we1 we2 we4 content style fade sharp evals
+    assert "means (worst)" in r.stdout and len(list((tmp_path / "look").iterdir())) == 6

@@ -325,9 +325,11 @@ class StylizeConfig:
                                  group="optimizer", bounds=Bounds(0, 2))
     # How the previous result is resampled when it is warped into the next frame (flow/warp.py). A
     # bilinear warp per frame softens the strokes along a shot: panning a texture 0.6 px a frame, the
-    # stylized gradient energy fell 7 % in 12 frames (frames stylized alone: none), with Lanczos it held
-    # (1.00). docs/design.md, "Sharp along the shot".
-    resampling: str = option("lanczos", "interpolation of the warped previous result", choices=RESAMPLINGS,
+    # stylized gradient energy fell 7 % in 12 frames (frames stylized alone: none); with Lanczos it held
+    # (1.00). But on the study's real shots Lanczos raised the warping error at offset 1 from 1.2–1.4× to
+    # 1.7–1.9× the floor, and at offset 4 too (docs/performance.md, "The default render"): bilinear stays.
+    resampling: str = option("bilinear", "interpolation of the warped previous result (lanczos keeps the strokes "
+                                         "sharp along a shot, at some steadiness)", choices=RESAMPLINGS,
                              group="optimizer")
     # temporal targets from frames t−j, j in this set (paper: 1,2,4)
     long_term: tuple[int, ...] = option((1,), "also pull toward stylized frames t−j warped by flow t→t−j; each "
