@@ -84,7 +84,8 @@ def shots(clip: str | None, n: int, size_of) -> dict[str, list[np.ndarray]]:
     return out
 
 
-def render(cfg: StylizeConfig, style: np.ndarray, frames: list[np.ndarray], stylizer_cache: dict):
+def render(cfg: StylizeConfig, style: np.ndarray, frames: list[np.ndarray]):
+    """The frames stylized by the driver the config picks; (stylizer, results, evaluations per frame)."""
     stylizer = Stylizer.create(cfg, [style])
     h, w = frames[0].shape[:2]
     flows = EstimatedFlows(cfg.flow, cfg.flow_preset, None, (w, h))
@@ -162,10 +163,10 @@ def main(argv=None) -> int:
             alone = None
             if "light" in shot:  # the first and last frames stylized alone
                 cfg = dataclasses.replace(base, **CONFIGS["default"])
-                alone = [render(cfg, style, [f], {})[1][0] for f in (frames[0], frames[-1])]
+                alone = [render(cfg, style, [f])[1][0] for f in (frames[0], frames[-1])]
             for c in names:
                 cfg = dataclasses.replace(base, **CONFIGS[c])
-                stylizer, out, evals = render(cfg, style, frames, {})
+                stylizer, out, evals = render(cfg, style, frames)
                 row = measure(stylizer, out, frames, pairs)
                 light = ""
                 if alone is not None:
