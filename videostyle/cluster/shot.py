@@ -64,6 +64,7 @@ class ClusterRender:
         self._kept = {"draft": set(self.store.numbers(chunked.DRAFT_PASS)), "finish": set(self.store.numbers())}
         already = set(self._kept["finish"])
         self._drafts = self._drafts_to_make(numbers)
+        self._last = None  # [number, source image, its object ref or None]: the frame before, for its light
         prepared = prepare(frames, flows, self.spec.config.long_term)
         self._actors: list = []
         try:
@@ -143,7 +144,7 @@ class ClusterRender:
         """Frame ``p``'s tasks that are not kept, its image and flow put into the object store once."""
         n = p.number
         draft, finish = n in self._drafts, n not in self._kept["finish"]
-        last, self._last = getattr(self, "_last", None), [n, p.frame, None]
+        last, self._last = self._last, [n, p.frame, None]
         if draft or finish:
             ray = self._ray
             frame, flow = ray.put(p.frame), ray.put(p.back.get(1))

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from ..errors import ConfigError
-from .warp import sample_bilinear
+from .warp import sample
 
 FLOW_METHODS = ("dis", "farneback", "deepflow", "tvl1")
 
@@ -101,7 +101,7 @@ def consistency_weights(flow_back: np.ndarray, flow_fwd: np.ndarray, smooth_sigm
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     tx, ty = xs + flow_back[..., 0], ys + flow_back[..., 1]
     inside = (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
-    fwd_at = sample_bilinear(flow_fwd, tx, ty)
+    fwd_at = sample(flow_fwd, tx, ty)
     round_trip = ((flow_back + fwd_at) ** 2).sum(-1)
     mag = (flow_back ** 2).sum(-1) + (fwd_at ** 2).sum(-1)
     occluded = ~inside | (round_trip >= 0.01 * mag + 0.5)

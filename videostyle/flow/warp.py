@@ -16,8 +16,8 @@ import numpy as np
 RESAMPLING = {"bilinear": cv2.INTER_LINEAR, "bicubic": cv2.INTER_CUBIC, "lanczos": cv2.INTER_LANCZOS4}
 
 
-def sample_bilinear(image: np.ndarray, x: np.ndarray, y: np.ndarray, resampling: str = "bilinear") -> np.ndarray:
-    """image[y, x] interpolated at float coordinates (H×W maps); edges replicated."""
+def sample(image: np.ndarray, x: np.ndarray, y: np.ndarray, resampling: str = "bilinear") -> np.ndarray:
+    """image[y, x] interpolated (a RESAMPLING name) at float coordinates (H×W maps); edges replicated."""
     return cv2.remap(image, x.astype(np.float32), y.astype(np.float32), RESAMPLING[resampling],
                      borderMode=cv2.BORDER_REPLICATE)
 
@@ -27,7 +27,7 @@ def warp(image: np.ndarray, flow: np.ndarray, resampling: str = "bilinear") -> n
     sampled by ``resampling`` (a RESAMPLING name; values outside the input's range clipped to it)."""
     h, w = flow.shape[:2]
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    out = sample_bilinear(image, xs + flow[..., 0], ys + flow[..., 1], resampling)
+    out = sample(image, xs + flow[..., 0], ys + flow[..., 1], resampling)
     if resampling != "bilinear" and out.dtype.kind == "f":
         out = np.clip(out, 0.0, 255.0)
     return out

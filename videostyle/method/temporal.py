@@ -56,6 +56,8 @@ def light_change(frame: np.ndarray, earlier_warped: np.ndarray, weight: np.ndarr
     d = (frame.astype(np.float32) - earlier_warped.astype(np.float32)) * c[..., None]
     num = cv2.GaussianBlur(d, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
     den = cv2.GaussianBlur(c, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    # den is the share of reliable pixels nearby: below 5 % the estimate rests on too few of them and is
+    # faded out toward "no change" (the 1e-3 floor only keeps the division finite).
     return (num / np.maximum(den, 1e-3)[..., None] * np.minimum(den / 0.05, 1.0)[..., None]).astype(np.float32)
 
 
