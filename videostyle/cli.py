@@ -90,6 +90,7 @@ def _require_bounds(parser: argparse.ArgumentParser) -> None:
 # (metadata "group", else its dataclass's HELP_GROUP); a section not listed here comes after these.
 _SECTIONS = ("loss weights", "optimizer", "flow and network", "multi-pass (Ruder et al. Sec. 3.3)",
              "chunks (parallel rendering of one shot; see --cluster)",
+             "fast mode (--method student: a network trained per shot on keyframes)",
              "input and output", "work folder and resume", "progress")
 
 
@@ -226,8 +227,10 @@ def _add_stylize_options(p: argparse.ArgumentParser, preview: bool = False) -> N
                    help="style image (painting); repeat for several")
     for title in _SECTIONS:  # made now, so that --help shows them in this order (empty ones it leaves out)
         _section(p, title)
-    add_config_options(p, StylizeConfig, skip=("multipass", "chunks") if preview else (),
+    add_config_options(p, StylizeConfig, skip=("multipass", "chunks", "student", "method") if preview else (),
                        hooks={"iterations_first": _add_iterations})
+    if not preview:
+        _add_student_options(_section(p, _SECTIONS[5]))
     if preview:
         p.add_argument("--quiet", action="store_true", help="no progress lines")
         return
@@ -238,9 +241,33 @@ def _add_stylize_options(p: argparse.ArgumentParser, preview: bool = False) -> N
                    help="json: one JSON object per event on stdout instead of a progress bar")
 
 
+def _keyframe(text: str) -> tuple[int, str]:
+    """--keyframe FRAME=IMAGE → (FRAME, IMAGE)."""
+    number, sep, path = text.partition("=")
+    if not sep or not number.strip().isdigit() or not path:
+        raise argparse.ArgumentTypeError(f"--keyframe takes FRAME=IMAGE (a frame number, then the painted frame), "
+                                         f"got {text!r}")
+    return int(number), path
+
+
+def _add_student_options(section, load: bool = True) -> None:
+    """The fast mode's two hand-made options: --keyframe is repeatable, --student names a file."""
+    section.add_argument("--keyframe", action="append", type=_keyframe, default=[], metavar="FRAME=IMAGE",
+                         dest="keyframes", help="a painted or retouched frame the student learns from (repeatable); "
+                         "FRAME as --frames counts it: 0-based for a video, the file's own number for frames"
+                         ).config_field = "keyframes"
+    if not load:
+        return
+    section.add_argument("--student", dest="load", metavar="PATH", default=None,
+                         help="render with a student saved by --save-student (no keyframes, no training): "
+                              "the shots of a sequence share one look").config_field = "load"
+
+
 def _config(a: argparse.Namespace) -> StylizeConfig:
     first, later = a.iterations
-    return build_config(StylizeConfig, {**vars(a), "iterations_first": first, "iterations_later": later})
+    values = {**vars(a), "iterations_first": first, "iterations_later": later}
+    values["keyframes"] = tuple(values.get("keyframes") or ())
+    return build_config(StylizeConfig, values)
 
 
 def _options(a: argparse.Namespace) -> OutputOptions:
@@ -324,8 +351,23 @@ class _Progress:
                 self.bar.write(event["message"], file=sys.stderr)
             else:
                 print(event["message"], file=sys.stderr)
+        elif kind == "keyframe":  # --method student, step 2
+            self.say(f"keyframe {event['frame']} ({event['why']}): {event['evaluations']} evaluations, "
+                     f"{event['seconds']:.1f} s")
+        elif kind == "training":  # step 3: a second bar while the student trains
+            self.say(f"training the student on {event['keyframes']} keyframes"
+                     + (f" (resuming at step {event['step']})" if event["step"] else ""))
+            self.train_bar = tqdm(total=event["steps"], initial=event["step"], unit="step", desc="training",
+                                  file=sys.stderr, dynamic_ncols=True, leave=False)
+        elif kind == "train" and getattr(self, "train_bar", None) is not None:
+            self.train_bar.set_postfix(loss=f"{event['loss']:.3g}")
+            self.train_bar.update(event["step"] - self.train_bar.n)
+            if event["step"] >= event["steps"]:
+                self.train_bar.close()
+                self.train_bar = None
         elif kind == "frame" and self.bar is not None:
-            self.bar.set_postfix(loss=f"{event['terms']['total']:.3g}", its=event["iterations"])
+            if "total" in event["terms"]:
+                self.bar.set_postfix(loss=f"{event['terms']['total']:.3g}", its=event["iterations"])
             self.bar.update(1)
         elif kind == "done":
             self.close()
@@ -363,6 +405,21 @@ def _cluster(a: argparse.Namespace):
     from .config import ClusterOptions
     opts = build_config(ClusterOptions, vars(a))
     return opts if opts.cluster else None
+
+
+def _keyframes(a: argparse.Namespace) -> int:
+    from .commands.keyframes import write_keyframes
+    a.method = "student"
+    progress = _Progress("none" if a.quiet else "text")
+    try:
+        keys = write_keyframes(a.input, a.style, a.output, _config(a), build_config(OutputOptions, vars(a)),
+                               on_event=progress)
+    finally:
+        progress.close()
+    if not a.quiet:
+        print(f"wrote {a.output}: {len(keys)} keyframes ({', '.join(str(k['frame']) for k in keys)}); retouch "
+              f"stylized.NNNN.png and give it back with --method student --keyframe NNNN=PATH", file=sys.stderr)
+    return 0
 
 
 def _stylize(a: argparse.Namespace) -> int:
@@ -736,6 +793,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_stylize_options(p, preview=True)
     _bounded(p.add_argument("--count", type=int, default=6, help="number of frames (default %(default)s)"), AT_LEAST_1)
     p.set_defaults(run=_preview)
+
+    p = sub.add_parser("keyframes", help="write the keyframes --method student learns from, for an artist to retouch",
+                       description="Choose the keyframes --method student would (the first frame, frames with much "
+                                   "new picture, at least every --keyframe-every frames), stylize them with the "
+                                   "optimizer chained by flow, and write source.NNNN.png and stylized.NNNN.png to "
+                                   "DIR. Retouch a stylized frame and give it back: stylize --method student "
+                                   "--keyframe NNNN=DIR/stylized.NNNN.png.")
+    p.add_argument("input", help="video file, a folder of images, or a pattern like frames/%%04d.png")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="a new (or empty) folder for the PNGs")
+    p.add_argument("--style", action="append", required=True, metavar="IMAGE", help="style image; repeat for several")
+    for title in _SECTIONS:
+        _section(p, title)
+    add_config_options(p, StylizeConfig, skip=("multipass", "chunks", "method"), hooks={"iterations_first": _add_iterations})
+    _add_student_options(_section(p, _SECTIONS[5]), load=False)
+    add_config_flags(_section(p, "input and output"), OutputOptions, ["frames", "fps", "flow_dir", "overwrite"])
+    add_config_flags(_section(p, "work folder and resume"), OutputOptions, ["work_dir", "restart", "keep_work"])
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(run=_keyframes)
 
     p = sub.add_parser("batch", help="run many inputs × styles from a TOML file or a glob",
                        description="Run stylize jobs one after another. Every job is checked first (option "

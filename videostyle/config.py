@@ -289,6 +289,37 @@ class DreamConfig:
             raise ConfigError(f"--layer must be a VGG19 ReLU layer: {', '.join(DREAM_LAYERS)}")
 
 
+METHODS = ("optimize", "student")
+
+
+@dataclass(frozen=True)
+class StudentConfig:
+    """The fast mode (--method student; run/drivers/student.py): keyframes stylized by the optimizer (or
+    painted by an artist) teach a small network the shot's look, which then paints every frame alone."""
+    HELP_GROUP: ClassVar[str] = "fast mode (--method student: a network trained per shot on keyframes)"
+    keyframe_every: int = option(16, "a keyframe at least every K frames", metavar="K", bounds=AT_LEAST_1)
+    # Summed over the frames since the last keyframe: the share of the picture whose flow check failed.
+    new_content: float = option(0.35, "a new keyframe once this share of the picture is new since the last one "
+                                      "(where the flow from the frame before found nothing)",
+                                metavar="SHARE", bounds=Bounds(0, 1, above=True))
+    steps: int = option(600, "training steps (each a batch of keyframe patches and one temporal crop)",
+                        flag="--student-steps", metavar="N", bounds=AT_LEAST_1)
+    patch: int = option(48, "side of the keyframe patches the student learns from, in pixels",
+                        flag="--student-patch", metavar="PX", bounds=Bounds(8))
+    width: int = option(32, "channels of the student's first layer (its size grows with the square)",
+                        flag="--student-width", metavar="C", bounds=Bounds(4, 256))
+    temporal: float = option(0.3, "weight of the student's temporal term (its paint of frames t and t−1 agree "
+                                  "where the flow is reliable) against the keyframe loss; 0 = none",
+                             flag="--student-temporal", metavar="W", bounds=NONNEGATIVE)
+    # ((frame number as --frames counts it, image path), ...): --keyframe FRAME=IMAGE, repeatable.
+    keyframes: tuple[tuple[int, str], ...] = field(default=(), metadata={"cli": False, "flag": "--keyframe"})
+    # A student saved by --save-student: render with it, no keyframes, no training (--student PATH).
+    load: str | None = field(default=None, metadata={"cli": False, "flag": "--student"})
+
+    def __post_init__(self):
+        check_bounds(self)
+
+
 @dataclass(frozen=True)
 class StylizeConfig:
     """Everything that determines the stylized pixels (plus device), independent of paths. The options
@@ -298,6 +329,10 @@ class StylizeConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     multipass: MultiPassConfig = field(default_factory=MultiPassConfig)
     chunks: ChunkConfig = field(default_factory=ChunkConfig)
+    student: StudentConfig = field(default_factory=StudentConfig)
+    # The optimizer on every frame (the paper), or a student network trained per shot on keyframes.
+    method: str = option("optimize", "optimize every frame (the paper's method), or train a small network on a few "
+                                     "optimized keyframes and let it paint every frame (fast)", choices=METHODS)
     # VGG19 pools 4 times: below 16 px the deepest style layers have no pixels left.
     max_side: int = option(256, "processing size: longer side in pixels, aspect kept, never enlarged",
                            bounds=Bounds(16))
@@ -376,6 +411,16 @@ class StylizeConfig:
             raise ConfigError("--precision must be auto, fp32 or bf16")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
             raise ConfigError("--device must be auto, cpu, cuda, cuda:N or mps")
+        if self.method not in METHODS:
+            raise ConfigError(f"--method must be one of {', '.join(METHODS)}")
+        if self.method == "student":
+            if self.objective != "style":
+                raise ConfigError("videostyle dream does not take --method student yet")
+            if self.chunks.chunk_frames or self.multipass.passes > 1:
+                raise ConfigError("--method student paints every frame on its own: --passes and --chunk-frames "
+                                  "do not apply")
+        elif self.student.keyframes or self.student.load:
+            raise ConfigError(f"{'--keyframe' if self.student.keyframes else '--student'} needs --method student")
         if self.chunks.chunk_frames and self.multipass.passes > 1:
             raise ConfigError("--chunk-frames and --passes cannot be combined: multi-pass needs the whole clip")
 
@@ -424,6 +469,8 @@ class OutputOptions:
     flow_dir: str | None = option(None, "use flows from this folder (forward_i_j.flo, backward_j_i.flo, optional "
                                         "reliable_*.pgm, 1-based) instead of estimating them; any size: resized to "
                                         "the processing size, vectors scaled", metavar="DIR")
+    save_student: str | None = option(None, "--method student: keep the trained student in this file (for --student)",
+                                      metavar="PATH", group="fast mode (--method student: a network trained per shot on keyframes)")
     work_dir: str | None = option(None, "where finished frames are kept until the output is written (default "
                                         "OUTPUT.videostyle); rerunning an interrupted command continues from there",
                                   metavar="DIR", group="work folder and resume")

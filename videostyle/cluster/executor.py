@@ -17,6 +17,8 @@ class RayExecutor:
         self.options = options
 
     def check(self, config: StylizeConfig) -> None:
+        if config.method == "student":
+            raise ConfigError("--method student does not run on --cluster yet; render it in one process")
         if not config.chunks.chunk_frames:
             # Multi-pass needs no check of its own: config refuses it together with chunks.
             raise ConfigError("--cluster renders one shot as chunks: add --chunk-frames K (e.g. 8-24)")

@@ -37,11 +37,12 @@ class Executor(Protocol):
 class LocalSession:
     """This process: the driver the config asks for, with flows and decoding prefetched in a thread."""
 
-    def __init__(self, shot: Shot):
-        self.shot = shot
+    def __init__(self, shot: Shot, emit: Event):
+        self.shot, self.emit = shot, emit
 
     def outcomes(self, stylizer, frames, flows, store, timer: Timer) -> Iterator[FrameOutcome]:
-        return render(stylizer, frames, flows, store, timer, self.shot.chunks)
+        return render(stylizer, frames, flows, store, timer, self.shot.chunks, self.shot.keyframe_images(),
+                      self.emit)
 
     def summary(self) -> dict | None:
         return None
@@ -53,4 +54,4 @@ class LocalExecutor:
 
     @contextlib.contextmanager
     def session(self, shot: Shot, config: StylizeConfig, emit: Event):
-        yield LocalSession(shot)
+        yield LocalSession(shot, emit)

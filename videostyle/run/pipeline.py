@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import os
 import time
 from typing import Any, Callable, Sequence
 
@@ -18,6 +19,8 @@ import torch
 
 from . import report as run_report
 from ..config import OutputOptions, StylizeConfig
+from ..errors import ConfigError, OutputError
+from ..io.atomic import write_atomic
 from ..io.frames import read_image
 from ..method.stylizer import Stylizer
 from .assemble import close_outputs, open_outputs
@@ -26,6 +29,7 @@ from .memory import check_fits
 from .outputs import Outputs
 from .plan import Shot, plan_shot
 from .render import Timer, decode, flow_source, frame_metrics
+from .drivers.student import FOLDER
 from .store import WorkStore
 
 Event = Callable[[dict[str, Any]], None]
@@ -102,8 +106,24 @@ def execute(shot: Shot, stylizer: Stylizer, store: WorkStore, session: Session, 
     return per_frame, timer
 
 
+def save_student(shot: Shot, store: WorkStore, config: StylizeConfig) -> None:
+    """--save-student: the student this run trained (or loaded), copied out of the work folder atomically."""
+    trained = os.path.join(store.root, FOLDER, "student.pt")
+    source = trained if os.path.isfile(trained) else config.student.load
+    if source is None:
+        raise ConfigError("--save-student: no student was trained in this run (every frame was already finished)")
+    with open(source, "rb") as f:
+        data = f.read()
+    try:
+        write_atomic(shot.options.save_student, data)
+    except OSError as exc:
+        raise OutputError(f"cannot write --save-student {shot.options.save_student}: {exc.strerror or exc}") from None
+
+
 def conclude(shot: Shot, store: WorkStore, result: dict, config: StylizeConfig, emit: Event) -> None:
     """After success: the evaluation and the report file when asked, the work folder removed unless kept."""
+    if shot.options.save_student:
+        save_student(shot, store, config)
     if shot.options.report:
         run_report.add_evaluation(result, shot, config)
         run_report.write(shot.options.report, result)

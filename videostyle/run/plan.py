@@ -20,7 +20,7 @@ from ..config import OutputOptions, StylizeConfig, as_dict
 from ..errors import ConfigError, InputError
 from ..io.bundled import resolve_style
 from ..io.frameranges import parse_frames
-from ..io.frames import image_has_alpha, list_sequence, normalize_pattern
+from ..io.frames import image_has_alpha, image_size, list_sequence, normalize_pattern, read_image
 from ..io.media import VIDEO_EXTENSIONS, MediaInfo, Source, input_warnings, is_sequence_path, open_source, sequence_pattern
 from ..io.paths import PathPlan, is_within, written_file, written_sequence
 from ..io.resize import processing_size
@@ -46,6 +46,13 @@ class Shot:
     work_dir: str
     manifest: dict                   # what the work folder's frames depend on (the store checks it)
     warnings: tuple[str, ...] = ()   # what the run goes on with but the user should know
+    keyframes: tuple[tuple[int, str], ...] = ()  # --keyframe: (absolute frame number, image path), checked
+
+    def keyframe_images(self) -> dict:
+        """The artist's keyframes read and resized to the processing size (RGB float32 0–255)."""
+        import numpy as np
+        from ..io.resize import resize_rgb
+        return {n: resize_rgb(read_image(path), self.size).astype(np.float32) for n, path in self.keyframes}
 
     @property
     def numbers(self) -> range:
@@ -86,10 +93,60 @@ def plan_shot(input: str, style: str | Sequence[str], output: str, config: Styli
                                          for s in styles if image_has_alpha(s)]
     info = source.info
     size = processing_size(info.width, info.height, config.max_side)
+    keyframes = check_keyframes(config, source, size, warnings)
     chunks = chunked.plan(source.start, info.n_frames, config.chunks.chunk_frames) if config.chunks.chunk_frames else []
+    manifest = _manifest(input, files, styles, config, info, size, source.start, opts.flow_dir)
+    if config.method == "student":
+        manifest["student"] = {"keyframes": [[n, content_identity(p)] for n, p in keyframes],
+                               "load": content_identity(config.student.load) if config.student.load else None}
     return Shot(input, files, styles, output, opts, rate, source, size,
                 size if opts.output_size == "processing" else (info.width, info.height), tuple(chunks), work,
-                _manifest(input, files, styles, config, info, size, source.start, opts.flow_dir), tuple(warnings))
+                manifest, tuple(warnings), tuple(keyframes))
+
+
+def keyframe_position(source: Source, number: int) -> int | None:
+    """The absolute position of frame ``number`` as --frames counts it (a video's 0-based number, a
+    sequence's own file number), or None when the selected range does not hold it."""
+    numbers = source.info.numbers
+    if source.info.kind == "sequence" and numbers is not None:
+        return source.start + numbers.index(number) if number in numbers else None
+    return number if source.start <= number < source.stop else None
+
+
+def check_keyframes(config: StylizeConfig, source: Source, size: tuple[int, int],
+                    warnings: list[str]) -> list[tuple[int, str]]:
+    """--keyframe FRAME=IMAGE checked: the frame lies in the range, the image reads and has the frame's
+    aspect ratio (another size is resized: a warning). ConfigError (one line, exit 2) otherwise."""
+    out = []
+    w, h = source.info.width, source.info.height
+    for number, path in config.student.keyframes:
+        position = keyframe_position(source, number)
+        if position is None:
+            raise ConfigError(f"--keyframe {number}={path}: frame {number} is not in the frames selected "
+                              f"({_range_text(source)})")
+        if not os.path.isfile(path):
+            raise ConfigError(f"--keyframe {number}={path}: no such file")
+        try:
+            kw, kh = image_size(path)
+            read_image(path)
+        except InputError as exc:
+            raise ConfigError(f"--keyframe {number}={path}: {exc}") from None
+        if abs(kw * h - kh * w) > max(w, h, kw, kh):  # one pixel of rounding either way
+            raise ConfigError(f"--keyframe {number}={path} is {kw}x{kh}, another aspect ratio than the input's "
+                              f"{w}x{h}")
+        if (kw, kh) != tuple(size):
+            warnings.append(f"keyframe {path} is {kw}x{kh}; resized to the processing size {size[0]}x{size[1]}")
+        if position in {p for p, _ in out}:
+            raise ConfigError(f"--keyframe {number} is given twice")
+        out.append((position, path))
+    return out
+
+
+def _range_text(source: Source) -> str:
+    numbers = source.info.numbers
+    if source.info.kind == "sequence" and numbers:
+        return f"{numbers[0]}-{numbers[-1]}"
+    return f"{source.start}-{source.stop - 1}"
 
 
 def plan_assembly(work_dir: str, output: str, opts: OutputOptions) -> tuple[Shot, WorkStore, int]:
@@ -183,6 +240,10 @@ def _path_plan(input, files, styles, config, output, opts: OutputOptions) -> Pat
         plan.read("style image", s)
     plan.read("weights file", _weights_file(config))
     plan.read("flow folder", opts.flow_dir)
+    for _, path in config.student.keyframes:
+        plan.read("keyframe", path)
+    plan.read("--student", config.student.load)
+    plan.write(written_file("--save-student", opts.save_student) if opts.save_student else None)
     plan.write(_written_output("output", output))
     plan.write(_written_output("--compare", opts.compare) if opts.compare else None)
     plan.write(written_file("--report", opts.report) if opts.report else None)

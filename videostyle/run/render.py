@@ -13,7 +13,7 @@ from typing import Iterator
 
 from ..config import StylizeConfig
 from ..method.device import to_tensor
-from .drivers import Frame, FrameOutcome, chunked, optimizer_solver, pick, prepare
+from .drivers import Frame, FrameOutcome, chunked, optimizer_solver, pick, prepare, student
 from .flows import EstimatedFlows, FileFlows
 from ..io.media import Source
 from ..method.metrics import warping_error
@@ -31,6 +31,7 @@ class Timer:
         self.started = time.perf_counter()
         self.total: float | None = None
         self.resized_flows: tuple[int, int] | None = None  # a --flow-dir's size when its flows were resized
+        self.student: dict | None = None  # --method student: keyframes, training, each step's seconds
 
     def done(self, encode_seconds: float) -> None:
         """The render and its encoding are over: their time, for the report."""
@@ -67,10 +68,12 @@ def decode(source: Source, size: tuple[int, int], timer: Timer, on_frame=None) -
 
 
 def render(stylizer: Stylizer, frames: Iterator[Frame], flows, store: WorkStore, timer: Timer,
-           chunks: tuple = ()) -> Iterator[FrameOutcome]:
+           chunks: tuple = (), keyframes: dict | None = None, emit=None) -> Iterator[FrameOutcome]:
     """Stylize ``frames`` with the driver the config asks for, keeping each in ``store``; yields the
     final results in frame order as they are finished (a streaming driver yields them one by one).
-    ``chunks`` is the shot's --chunk-frames plan (plan.Shot.chunks), for the chunked driver."""
+    ``chunks`` is the shot's --chunk-frames plan (plan.Shot.chunks), for the chunked driver;
+    ``keyframes`` (absolute number → painted image at the processing size) and ``emit`` are the student
+    driver's."""
     config = stylizer.config
     driver = pick(config)
     prepared = Prefetch(prepare(frames, flows, config.long_term))
@@ -78,6 +81,10 @@ def render(stylizer: Stylizer, frames: Iterator[Frame], flows, store: WorkStore,
         frames_in = list(prepared) if driver.NEEDS_WHOLE_CLIP else prepared
         # The chunked driver asks for the flows it needs itself (a worker has no prepared frames).
         extra = {"flows": flows, "chunks": chunks} if driver is chunked else {}
+        if driver is student:
+            timer.student = {}
+            extra = {"flows": flows, "job": student.Job(stylizer.device, store.root, keyframes or {},
+                                                        emit or (lambda event: None), timer.student)}
         for outcome in driver.run(optimizer_solver(stylizer), config, frames_in, store, **extra):
             if not outcome.resumed:
                 timer.seconds["flow"] += outcome.prepared.flow_seconds

@@ -21,6 +21,8 @@ def of_run(shot, config: StylizeConfig, per_frame: list[dict], timer, audio_mode
     result["flows_resized_from"] = list(timer.resized_flows) if timer.resized_flows else None
     if shot.chunks:
         result["chunks"] = chunk_section(per_frame, config.chunks, shot.chunks)
+    if timer.student is not None:
+        result["student"] = timer.student
     if executor_summary is not None:
         result["cluster"] = executor_summary
     return result

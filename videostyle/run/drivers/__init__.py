@@ -7,6 +7,7 @@ from ...config import StylizeConfig
 from . import chunked
 from . import multi
 from . import single
+from . import student
 from .core import Frame, FrameOutcome, Prepared, Solve, frame_rng, optimizer_solver, prepare
 
 __all__ = ["Frame", "FrameOutcome", "Prepared", "Solve", "chunked", "frame_rng", "optimizer_solver", "prepare", "pick"]
@@ -14,7 +15,10 @@ __all__ = ["Frame", "FrameOutcome", "Prepared", "Solve", "chunked", "frame_rng",
 
 def pick(config: StylizeConfig):
     """The driver for ``config`` (a module with ``run(solve, config, prepared, store)`` and
-    ``NEEDS_WHOLE_CLIP``): multi-pass for --passes > 1, chunked for --chunk-frames, else single-pass."""
+    ``NEEDS_WHOLE_CLIP``): the student's for --method student, multi-pass for --passes > 1, chunked for --chunk-frames, else
+    single-pass."""
+    if config.method == "student":
+        return student
     if config.chunks.chunk_frames:
         return chunked
     return multi if config.multipass.passes > 1 else single

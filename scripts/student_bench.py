@@ -1,0 +1,220 @@
+"""Both methods on the same frames of a real clip, in one run (issue 25's benchmark): the single pass
+with the defaults of the day, and --method student (keyframes + training + render). Prints each step's
+cost, the ratio, its projection to a 240-frame shot, and per method:
+
+- warping error at offsets 1 / 2 / 4 as a ratio to the source's own (its floor);
+- content (relu4_2) and style (Gram) distance, means over the frames;
+- the student's PSNR against its keyframes, and its gradient energy over the keyframes';
+- peak memory (resident set growth of the process; on CUDA the device's peak allocation);
+- with --hue: the optimizer's first keyframe with its hue rotated by 120° given as an artist's keyframe,
+  and how far the mean hue of the second half of the shot moved.
+
+    python scripts/student_bench.py --clip ../shared/data/videos/cockatoo.mp4 --frames 48 --max-side 128 \\
+        --style ../shared/data/styles/starry_night.jpg --looks /tmp/student-look --hue
+
+Results: docs/performance.md, "Fast mode (issue 25)".
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
+
+import cv2
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from default_study import measure, read_range, sharpness, source_flows  # noqa: E402
+
+from videostyle.config import OptimConfig, StudentConfig, StylizeConfig
+from videostyle.io.frames import read_image
+from videostyle.io.media import Frame
+from videostyle.io.resize import processing_size, resize_rgb
+from videostyle.method.stylizer import Stylizer
+from videostyle.run.drivers import optimizer_solver, pick, prepare, student
+from videostyle.run.flows import EstimatedFlows
+from videostyle.run.store import WorkStore
+
+
+def rss() -> float:
+    """Resident memory of this process now, MiB (Linux)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2 ** 20
+
+
+class Peaks(threading.Thread):
+    """Samples the resident memory every 20 ms; the peak above ``base`` per phase (the student's
+    progress events move it from keyframes to training to render)."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.base, self.phase, self.peaks, self.stop = rss(), "run", {}, False
+        self.start()
+
+    def run(self):
+        while not self.stop:
+            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0.0), rss() - self.base)
+            time.sleep(0.02)
+
+    def event(self, e: dict) -> None:
+        if e["event"] == "keyframe":
+            self.phase = "keyframes"
+        elif e["event"] == "training":
+            self.phase = "training"
+        elif e["event"] == "train" and e["step"] >= e["steps"]:
+            self.phase = "render"
+
+    def close(self) -> dict:
+        self.stop = True
+        self.join()
+        return {k: round(v) for k, v in self.peaks.items()}
+
+
+def run_method(cfg: StylizeConfig, stylizer: Stylizer, frames: list[np.ndarray], artist=None, work=None):
+    """(results, seconds, student summary or None, peak memory MiB by phase, store) of the driver the
+    config picks. ``work``: a work folder of an earlier student run (its keyframes are reused)."""
+    h, w = frames[0].shape[:2]
+    if work is None:
+        work = tempfile.mkdtemp(prefix="student-bench-")
+    else:  # keep the keyframes and flows, train and render again
+        shutil.rmtree(os.path.join(work, student.FOLDER), ignore_errors=True)
+        shutil.rmtree(os.path.join(work, "frames", "p00"), ignore_errors=True)
+    store = WorkStore.open(work, {"input": {}, "config": {}})
+    flows = EstimatedFlows(cfg.flow, cfg.flow_preset, os.path.join(work, "flows"), (w, h))
+    driver = pick(cfg)
+    t0, peaks = time.perf_counter(), Peaks()
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    prepared = prepare([Frame(i, None, f) for i, f in enumerate(frames)], flows, cfg.long_term)
+    extra, summary = {}, None
+    if driver is student:
+        summary = {}
+        extra = {"flows": flows, "job": student.Job(stylizer.device, work, artist or {}, peaks.event, summary)}
+        prepared = list(prepared)
+    outs = [o.stylized for o in driver.run(optimizer_solver(stylizer), cfg, prepared, store, **extra)]
+    memory = peaks.close()
+    if torch.cuda.is_available():
+        memory["cuda"] = round(torch.cuda.max_memory_allocated() / 2 ** 20)
+    return outs, time.perf_counter() - t0, summary, memory, store
+
+
+def mean_hue(images: list[np.ndarray]) -> float:
+    """Circular mean hue in degrees, weighted by saturation."""
+    z = 0j
+    for im in images:
+        hsv = cv2.cvtColor(np.clip(im, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV_FULL).astype(np.float32)
+        angle = hsv[..., 0] / 256 * 2 * np.pi
+        z += (hsv[..., 1] * np.exp(1j * angle)).sum()
+    return float(np.degrees(np.angle(z)) % 360)
+
+
+def rotate_hue(image: np.ndarray, degrees: float) -> np.ndarray:
+    hsv = cv2.cvtColor(np.clip(image, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV_FULL)
+    hsv[..., 0] = ((hsv[..., 0].astype(np.int32) + round(degrees / 360 * 256)) % 256).astype(np.uint8)
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB_FULL).astype(np.float32)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
+    return 10 * np.log10(255.0 ** 2 / max(mse, 1e-12))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clip", required=True)
+    ap.add_argument("--style", required=True)
+    ap.add_argument("--start", type=int, default=0)
+    ap.add_argument("--frames", type=int, default=48)
+    ap.add_argument("--max-side", type=int, default=128)
+    ap.add_argument("--iterations", default=None, help="FIRST,LATER caps (default: the defaults of the day)")
+    ap.add_argument("--steps", type=int, default=StudentConfig.steps)
+    ap.add_argument("--every", type=int, default=StudentConfig.keyframe_every)
+    ap.add_argument("--temporal", default=str(StudentConfig.temporal),
+                    help="the student's temporal weight; several (comma-separated): one student each, the first "
+                         "for the timing, the keyframes shared")
+    ap.add_argument("--looks", help="write first, middle and last frames of both methods as PNG here")
+    ap.add_argument("--hue", action="store_true", help="also the rotated-hue artist keyframe run")
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args(argv)
+    torch.manual_seed(0)
+    base = StylizeConfig(max_side=args.max_side, device=args.device)
+    if args.iterations:
+        first, later = (int(x) for x in args.iterations.split(","))
+        base = dataclasses.replace(base, optim=OptimConfig(iterations_first=first, iterations_later=later))
+    frames = [resize_rgb(f, processing_size(f.shape[1], f.shape[0], args.max_side))
+              for f in read_range(args.clip, args.start, args.frames)]
+    h, w = frames[0].shape[:2]
+    style = read_image(args.style)
+    stylizer = Stylizer.create(base, [style])
+    print(f"{args.clip} frames {args.start}-{args.start + len(frames) - 1} at {w}x{h} on {stylizer.device}, "
+          f"{torch.get_num_threads()} threads; style {os.path.basename(args.style)}", flush=True)
+    pairs = source_flows(frames, base.flow, base.flow_preset)
+
+    single, t_single, _, mem_single, _ = run_method(base, stylizer, frames)
+    print(f"single pass: {t_single:.1f} s ({t_single / len(frames):.2f} s/frame), peak memory +MiB {mem_single}",
+          flush=True)
+    weights = [float(x) for x in args.temporal.split(",")]
+    cfg = dataclasses.replace(base, method="student",
+                              student=StudentConfig(steps=args.steps, keyframe_every=args.every, temporal=weights[0]))
+    fast, t_fast, summary, mem_fast, store = run_method(cfg, stylizer, frames)
+    sec = summary["seconds"]
+    keys = [k["frame"] for k in summary["keyframes"]]
+    print(f"student: {t_fast:.1f} s = keyframes {sec['keyframes']:.1f} s ({len(keys)}: {keys}) + training "
+          f"{sec['training']:.1f} s ({args.steps} steps) + render {sec['render']:.2f} s "
+          f"({sec['render'] / len(frames) * 1000:.0f} ms/frame) + flow/decode {t_fast - sum(sec.values()):.1f} s; "
+          f"peak memory +MiB {mem_fast}", flush=True)
+    print(f"ratio student / single: {t_fast / t_single:.3f}", flush=True)
+    # A 240-frame shot: keyframes every --every frames (at least; new content may add more) at this
+    # run's mean keyframe cost, the same training, the render and flows per frame.
+    n = 240
+    per_key = sec["keyframes"] / len(keys)
+    other = (t_fast - sum(sec.values())) / len(frames)
+    projected = (per_key * max(len(keys) * n / len(frames), n / args.every) + sec["training"]
+                 + (sec["render"] / len(frames) + other) * n)
+    print(f"projected for {n} frames: student {projected:.0f} s vs single {t_single / len(frames) * n:.0f} s: "
+          f"ratio {projected / (t_single / len(frames) * n):.3f}", flush=True)
+
+    rows = {"single pass": measure(stylizer, single, frames, pairs),
+            f"student {weights[0]:g}": measure(stylizer, fast, frames, pairs)}
+    for tw in weights[1:]:
+        other = dataclasses.replace(cfg, student=dataclasses.replace(cfg.student, temporal=tw))
+        rows[f"student {tw:g}"] = measure(stylizer, run_method(other, stylizer, frames, work=store.root)[0], frames, pairs)
+    for name, r in rows.items():
+        print(f"{name:14s} we {r['we1']:.2f}/{r['we2']:.2f}/{r['we4']:.2f}  content {r['content']:.3f}  "
+              f"style {r['style']:.3f}  fade {r['fade']:.2f}  sharp {r['sharp']:.2f}", flush=True)
+    a, b = rows[f"student {weights[0]:g}"], rows["single pass"]
+    print(f"student vs single: content {a['content'] / b['content']:.3f}x  style {a['style'] / b['style']:.3f}x",
+          flush=True)
+    kept = {n: store.load(n, student.KEYFRAME_PASS)[0].astype(np.float32) / 257.0 for n in keys}
+    print("PSNR at keyframes: " + ", ".join(f"{n}: {psnr(fast[n], kept[n]):.1f} dB" for n in keys), flush=True)
+    energy = np.mean([sharpness(f) for f in fast]) / np.mean([sharpness(kept[n]) for n in keys])
+    print(f"gradient energy, student frames / keyframes: {energy:.2f}", flush=True)
+
+    if args.looks:
+        os.makedirs(args.looks, exist_ok=True)
+        for k in (0, len(frames) // 2, len(frames) - 1):
+            row = np.concatenate([frames[k], single[k], fast[k]], 1)
+            cv2.imwrite(os.path.join(args.looks, f"frame{k:03d}_source_single_student.png"),
+                        cv2.cvtColor(np.clip(row, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
+    if args.hue:
+        painted = {keys[0]: rotate_hue(kept[keys[0]], 120)}
+        hued, _, _, _, _ = run_method(cfg, stylizer, frames, artist=painted)
+        half = len(frames) // 2
+        before, after = mean_hue(fast[half:]), mean_hue(hued[half:])
+        moved = min(abs(after - before), 360 - abs(after - before))
+        print(f"artist keyframe (hue +120° at frame {keys[0]}): second half's mean hue {before:.0f}° → {after:.0f}° "
+              f"(moved {moved:.0f}°)", flush=True)
+        if args.looks:
+            cv2.imwrite(os.path.join(args.looks, "hue_rotated_last.png"),
+                        cv2.cvtColor(np.clip(hued[-1], 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,76 @@
+"""``videostyle keyframes INPUT --style … -o DIR``: the keyframes --method student would choose, as
+numbered PNGs for an artist to retouch and hand back with --keyframe FRAME=IMAGE.
+
+DIR gets ``source.NNNN.png`` (the frame at the processing size) and ``stylized.NNNN.png`` (the
+optimizer's stylization, chained by flow as the student's run makes them), NNNN the frame's number as
+--frames and --keyframe count it. DIR appears complete or not at all: the files are written into a hidden
+folder beside it, renamed into place at the end.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import secrets
+import shutil
+from typing import Callable
+
+from ..config import OutputOptions, StylizeConfig
+from ..errors import OutputError
+from ..io.frames import to_uint8, write_png
+from ..run.drivers import optimizer_solver, prepare
+from ..run.drivers.student import Job, choose_keyframes, stylize_keyframes
+from ..run.pipeline import start
+from ..run.plan import plan_shot
+from ..run.render import Timer, decode, flow_source
+
+
+def frame_label(shot, position: int) -> int:
+    """The number --frames and --keyframe use for the frame at absolute ``position``."""
+    numbers = shot.info.numbers
+    if shot.info.kind == "sequence" and numbers is not None:
+        return numbers[position - shot.source.start]
+    return position
+
+
+def write_keyframes(input: str, styles: list[str], folder: str, config: StylizeConfig, opts: OutputOptions,
+                    on_event: Callable[[dict], None] | None = None) -> list[dict]:
+    """Choose and stylize the keyframes of ``input`` and write them to ``folder``; their records."""
+    emit = on_event or (lambda event: None)
+    folder = os.path.abspath(folder.rstrip("/\\") or folder)
+    if os.path.exists(folder) and not (os.path.isdir(folder) and not os.listdir(folder)):
+        if not opts.overwrite or not os.path.isdir(folder):
+            raise OutputError(f"{folder} exists and is not an empty folder; give a new one (or -y to replace it)")
+    if not os.path.isdir(os.path.dirname(folder)):
+        raise OutputError(f"folder does not exist: {os.path.dirname(folder)}")
+    config = dataclasses.replace(config, method="student")
+    opts = dataclasses.replace(opts, work_dir=opts.work_dir or folder + ".videostyle")
+    shot = plan_shot(input, styles, os.path.join(folder, "stylized.%04d.png"), config, opts)
+    stylizer, store = start(shot, config, emit)
+    timer = Timer()
+    flows = flow_source(config, shot.size, shot.work_dir, opts.flow_dir)
+    frames = list(prepare(decode(shot.source, shot.size, timer), flows, config.long_term))
+    artist = shot.keyframe_images()
+    keys = choose_keyframes(config, frames, flows, artist)
+    job = Job(stylizer.device, shot.work_dir, artist, emit)
+    stylized = stylize_keyframes(optimizer_solver(stylizer), config, frames, keys, store, flows, job)
+    by_number = {p.number: p for p in frames}
+    staging = os.path.join(os.path.dirname(folder), f".{os.path.basename(folder)}.partial-{secrets.token_hex(4)}")
+    try:
+        os.makedirs(staging)
+        for n, image in stylized.items():
+            label = frame_label(shot, n)
+            write_png(os.path.join(staging, f"source.{label:04d}.png"), by_number[n].frame)
+            write_png(os.path.join(staging, f"stylized.{label:04d}.png"), to_uint8(image))
+        if os.path.isdir(folder):
+            shutil.rmtree(folder) if os.listdir(folder) else os.rmdir(folder)
+        os.rename(staging, folder)
+    except OSError as exc:
+        raise OutputError(f"cannot write {folder}: {exc.strerror or exc}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            shutil.rmtree(staging)
+    if not opts.keep_work:
+        store.remove()
+    return [{**k, "frame": frame_label(shot, k["frame"])} for k in job.summary["keyframes"]]
+

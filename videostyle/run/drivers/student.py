@@ -1,0 +1,206 @@
+"""Student driver (--method student; Texler et al. 2020): three steps, each reported.
+
+1. **Keyframes** (run/keyframes.py): the first frame, frames where much of the picture is new, at least
+   every ``--keyframe-every`` frames, and the artist's (--keyframe).
+2. **Keyframes stylized** by the optimizer, chained by flow: each warm-started from and pulled toward the
+   keyframe before it, warped by the flow between the two (the single-pass method over the keyframes with
+   long-range flows), so they agree with each other. They are kept in the work folder (pass 1), so a
+   rerun does not redo them; an artist's keyframe is taken as painted.
+3. **The student** is trained on them (method/student_training.py, checkpointed in the work folder),
+   then renders every frame on its own, a few at a time. ``--student PATH`` skips 1–3's training and
+   renders with a student saved by an earlier run (--save-student), so the shots of a sequence share one
+   look.
+
+Every frame's paint is a function of its own picture only: frame N is the same rendered alone, in a
+batch or on another machine.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from ...config import StylizeConfig
+from ...method import student as network
+from ...method.student_training import Pair, Settings, Trainer
+from ..keyframes import Keyframe, choose, new_fraction
+from ..store import WorkStore, make_dirs, note_written, work_folder_error
+from .core import FrameOutcome, Prepared, Solve, resumed, stylize_step
+
+NEEDS_WHOLE_CLIP = True          # training sees the whole shot before the first frame is rendered
+RESULTS_DEPEND_ON_RANGE = True   # the keyframes and the student are the selected range's
+KEYFRAME_PASS = 1                # the store pass that holds the stylized keyframes
+FOLDER = "student"
+
+
+@dataclass
+class Job:
+    """What the driver needs beyond the frames: the device, the artist's keyframes (absolute number →
+    RGB float32 0–255 at the processing size), the work folder, progress events, and the report's
+    ``summary`` (filled as it goes)."""
+    device: torch.device
+    work_dir: str
+    artist: dict[int, np.ndarray] = field(default_factory=dict)
+    emit: Callable[[dict], None] = lambda event: None
+    summary: dict = field(default_factory=dict)
+
+    @property
+    def checkpoint(self) -> str:
+        return os.path.join(self.work_dir, FOLDER, "checkpoint.pt")
+
+    @property
+    def trained(self) -> str:
+        return os.path.join(self.work_dir, FOLDER, "student.pt")
+
+
+def settings(cfg: StylizeConfig) -> Settings:
+    s = cfg.student
+    return Settings(steps=s.steps, patch=s.patch, width=s.width, temporal_weight=s.temporal, seed=cfg.seed)
+
+
+def run(solve: Solve, cfg: StylizeConfig, prepared: Sequence[Prepared], store: WorkStore, flows: Callable,
+        job: Job) -> Iterator[FrameOutcome]:
+    frames = list(prepared)
+
+    @functools.lru_cache(maxsize=None)
+    def student() -> network.StudentNet:  # only when a frame is left to paint (a rerun may have none)
+        if cfg.student.load:
+            net, info = network.load(cfg.student.load, job.device)
+            job.summary.update(loaded=cfg.student.load, trained_on=info)
+            return net
+        return trained_student(solve, cfg, frames, store, flows, job)
+
+    yield from render_frames(student, frames, store, job)
+
+
+def trained_student(solve: Solve, cfg: StylizeConfig, frames: list[Prepared], store: WorkStore, flows: Callable,
+                    job: Job) -> network.StudentNet:
+    """Steps 1–3's training: the keyframes chosen and stylized, and the student trained on them (or the
+    one an interrupted run finished training, from the work folder)."""
+    t0 = time.perf_counter()
+    keys = choose_keyframes(cfg, frames, flows, job.artist)
+    stylized = stylize_keyframes(solve, cfg, frames, keys, store, flows, job)
+    t1 = time.perf_counter()
+    job.summary["seconds"] = {"keyframes": round(t1 - t0, 3)}
+    try:
+        make_dirs(job.work_dir, FOLDER)
+        note_written(job.work_dir, f"{FOLDER}/checkpoint.pt", f"{FOLDER}/student.pt")
+    except OSError as exc:
+        raise work_folder_error(job.work_dir, exc) from None
+    if os.path.isfile(job.trained):
+        net, _ = network.load(job.trained, job.device)
+        job.summary["training"] = {"kept": True}
+    else:
+        by_number = {p.number: p for p in frames}
+        pairs = [Pair(by_number[p.number - 1].frame, p.frame, p.back[1][0], p.back[1][1])
+                 for p in frames if 1 in p.back and p.number - 1 in by_number]
+        trainer = Trainer([(by_number[n].frame, image) for n, image in stylized.items()], pairs, settings(cfg),
+                          job.device, job.checkpoint)
+        resumed_from = trainer.step
+        job.emit({"event": "training", "step": trainer.step, "steps": trainer.s.steps, "keyframes": len(stylized)})
+        net = trainer.run(lambda step, steps, loss, seconds: job.emit(
+            {"event": "train", "step": step, "steps": steps, "loss": loss, "seconds": seconds}))
+        try:
+            network.save(net, job.trained, {"keyframes": [k.number for k in keys], "steps": trainer.s.steps})
+        except Exception as exc:
+            raise work_folder_error(job.work_dir, exc) from None
+        job.summary["training"] = {"steps": trainer.s.steps, "resumed_from_step": resumed_from or None,
+                                   "seconds": round(trainer.curve.seconds, 3), "pairs": len(pairs),
+                                   "curve": [list(p) for p in trainer.curve.points]}
+    job.summary["seconds"]["training"] = round(time.perf_counter() - t1, 3)
+    return net
+
+
+def choose_keyframes(cfg: StylizeConfig, frames: list[Prepared], flows: Callable, artist: dict) -> list[Keyframe]:
+    """The keyframes of ``frames`` (run/keyframes.py), the new picture measured by the flow from each
+    frame to the last keyframe; with an artist's keyframes, those alone."""
+    by_number = {p.number: p for p in frames}
+    if artist:
+        # The artist's frames are the look (as with EbSynth, and in Texler et al.): keyframes of the
+        # optimizer beside them would pull the painting's own palette and strokes back in.
+        return [Keyframe(n, "artist") for n in sorted(artist)]
+
+    def new_since(n: int, k: int) -> float:
+        _, c, _, _ = flows(n, by_number[n].frame, k, by_number[k].frame)
+        return new_fraction(c)
+
+    return choose([p.number for p in frames], new_since, cfg.student.keyframe_every, cfg.student.new_content,
+                  sorted(artist))
+
+
+def stylize_keyframes(solve: Solve, cfg: StylizeConfig, frames: list[Prepared], keys: list[Keyframe],
+                      store: WorkStore, flows: Callable, job: Job) -> dict[int, np.ndarray]:
+    """Each keyframe's stylization (absolute number → H×W×3 float32 0–255), in order: the artist's as
+    painted, the others by the optimizer from the keyframe before warped by flow."""
+    by_number = {p.number: p for p in frames}
+    out: dict[int, np.ndarray] = {}
+    records = []
+    prev: Prepared | None = None
+    for k in keys:
+        p = by_number[k.number]
+        t = time.perf_counter()
+        if k.number in job.artist:
+            out[k.number] = job.artist[k.number]
+            record = {"evaluations": 0}
+        else:
+            back = {}
+            if prev is not None:
+                fb, cb, _, _ = flows(p.number, p.frame, prev.number, prev.frame)
+                back = {1: (fb, cb)}
+            linked = Prepared(p.number, p.frame, back, {}, 0.0, p.pts)
+            before = out[prev.number] if prev is not None else None
+            source = prev.frame if prev is not None else None
+            outcome = stylize_step(solve, cfg, store, linked, lambda j: before, pass_=KEYFRAME_PASS,
+                                   sources=lambda j: source)
+            out[k.number], record = outcome.stylized, outcome.record
+        entry = {"frame": k.number, "why": k.why, "evaluations": record.get("evaluations", 0),
+                 "seconds": round(time.perf_counter() - t, 3)}
+        records.append(entry)
+        job.emit({"event": "keyframe", **entry, "of": len(keys)})
+        prev = p
+    job.summary["keyframes"] = records
+    return out
+
+
+def render_batch_size(width: int, height: int) -> int:
+    """Frames rendered at once: about 1 GiB of activations (≈ 250 float32 values a pixel in flight)."""
+    return int(max(1, min(8, 2 ** 30 // max(width * height * 250 * 4, 1))))
+
+
+def render_frames(student: Callable[[], network.StudentNet], frames: list[Prepared], store: WorkStore, job: Job) -> Iterator[FrameOutcome]:
+    """Every frame painted by the student, in order, ``render_batch_size`` at a time, each kept in the
+    store; a frame the store already keeps is passed through."""
+    done = set(store.numbers(0))
+    h, w = frames[0].frame.shape[:2]
+    batch, pending, seconds = render_batch_size(w, h), [], [0.0]
+
+    def paint(group: list[Prepared]) -> Iterator[FrameOutcome]:
+        net = student()  # trained (or loaded) on the first call, outside the render's time
+        t = time.perf_counter()
+        images = network.render(net, [q.frame for q in group], job.device, batch=len(group))
+        each = (time.perf_counter() - t) / len(group)
+        seconds[0] += each * len(group)
+        for q, image in zip(group, images):
+            record = {"iterations": 0, "evaluations": 0, "seconds": round(each, 4), "terms": {}, "method": "student"}
+            yield FrameOutcome(q, store.keep(q.number, image, record), record, False)
+
+    for p in frames:
+        kept = resumed(store, p) if p.number in done else None
+        if kept is not None:
+            if pending:
+                yield from paint(pending)
+                pending = []
+            yield kept
+            continue
+        pending.append(p)
+        if len(pending) == batch:
+            yield from paint(pending)
+            pending = []
+    if pending:
+        yield from paint(pending)
+    job.summary.setdefault("seconds", {})["render"] = round(seconds[0], 3)
