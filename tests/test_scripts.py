@@ -39,3 +39,18 @@ def test_the_default_study_prints_its_table(tmp_path):
     assert [row.split()[4] for row in rows] == ["c551d7b", "default"]
     assert all(len(row.split()) == 5 + 8 for row in rows)  # we1 we2 we4 content style fade sharp evals
     assert "means (worst)" in r.stdout and len(list((tmp_path / "look").iterdir())) == 6
+
+
+def test_the_student_bench_compares_both_methods_in_one_run(tmp_path):
+    """scripts/student_bench.py (issue 25's benchmark), tiny: both methods' costs, the ratio and its
+    projection, each method's measures, the keyframes' PSNR and the rotated-hue keyframe."""
+    video = make_video(tmp_path / "in.mp4", n=8, image=lambda i, w, h: texture(h, w, (4, 6), seed=i // 4))
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "student_bench.py"), "--clip", str(video),
+                        "--style", str(ROOT / "assets" / "starry_night.jpg"), "--frames", "8", "--max-side", "48",
+                        "--iterations", "10,4", "--steps", "20", "--temporal", "0.3,0", "--device", "cpu",
+                        "--hue", "--looks", str(tmp_path / "look")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for text in ("single pass:", "student:", "ratio student / single:", "projected for 240 frames:",
+                 "student 0.3 ", "student 0 ", "PSNR at keyframes:", "gradient energy", "artist keyframe"):
+        assert text in r.stdout, (text, r.stdout)
+    assert len(list((tmp_path / "look").iterdir())) == 4

@@ -227,3 +227,28 @@ def test_keyframes_command_writes_frames_an_artist_can_hand_back(clip, capsys):
     assert main(["stylize", video, "--style", style, "-o", str(root / "back.mp4"), "--method", "student",
                  "--keyframe", f"5={keys / 'stylized.0005.png'}", *FAST]) == 0
     assert retouched is not None
+
+
+def test_a_run_killed_while_training_resumes_there_and_paints_the_same_frames(clip):
+    """Ctrl-C during training (an event callback raising, as the CLI's signal handler does), then the same
+    command again: training goes on from the work folder's checkpoint, and every frame equals an
+    uninterrupted run's."""
+    from videostyle.config import OptimConfig, StudentConfig, StylizeConfig
+    from videostyle.run.pipeline import stylize_video
+    root, video, style = clip
+    cfg = StylizeConfig(max_side=48, device="cpu", method="student", optim=OptimConfig(iterations_first=20,
+                        iterations_later=8), student=StudentConfig(steps=120, patch=24))
+
+    def kill(event):
+        if event["event"] == "train" and event["step"] == 70:  # the checkpoint holds step 50
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        stylize_video(video, style, str(root / "k" / "%02d.png"), cfg, on_event=kill, work_dir=str(root / "kw"))
+    assert os.path.isfile(root / "kw" / "student" / "checkpoint.pt") and not (root / "k").exists()
+    report = stylize_video(video, style, str(root / "k" / "%02d.png"), cfg, work_dir=str(root / "kw"))
+    assert report["student"]["training"]["resumed_from_step"] == 50
+    stylize_video(video, style, str(root / "whole" / "%02d.png"), cfg)
+    for name in sorted(os.listdir(root / "whole")):
+        a, b = cv2.imread(str(root / "k" / name)), cv2.imread(str(root / "whole" / name))
+        assert np.array_equal(a, b), name

@@ -96,23 +96,30 @@ def trained_student(solve: Solve, cfg: StylizeConfig, frames: list[Prepared], st
         net, _ = network.load(job.trained, job.device)
         job.summary["training"] = {"kept": True}
     else:
-        by_number = {p.number: p for p in frames}
-        pairs = [Pair(by_number[p.number - 1].frame, p.frame, p.back[1][0], p.back[1][1])
-                 for p in frames if 1 in p.back and p.number - 1 in by_number]
-        trainer = Trainer([(by_number[n].frame, image) for n, image in stylized.items()], pairs, settings(cfg),
-                          job.device, job.checkpoint)
-        resumed_from = trainer.step
-        job.emit({"event": "training", "step": trainer.step, "steps": trainer.s.steps, "keyframes": len(stylized)})
-        net = trainer.run(lambda step, steps, loss, seconds: job.emit(
-            {"event": "train", "step": step, "steps": steps, "loss": loss, "seconds": seconds}))
+        net = train(cfg, frames, stylized, job)
         try:
-            network.save(net, job.trained, {"keyframes": [k.number for k in keys], "steps": trainer.s.steps})
+            network.save(net, job.trained, {"keyframes": [k.number for k in keys], "steps": cfg.student.steps})
         except Exception as exc:
             raise work_folder_error(job.work_dir, exc) from None
-        job.summary["training"] = {"steps": trainer.s.steps, "resumed_from_step": resumed_from or None,
-                                   "seconds": round(trainer.curve.seconds, 3), "pairs": len(pairs),
-                                   "curve": [list(p) for p in trainer.curve.points]}
     job.summary["seconds"]["training"] = round(time.perf_counter() - t1, 3)
+    return net
+
+
+def train(cfg: StylizeConfig, frames: list[Prepared], stylized: dict[int, np.ndarray], job: Job) -> network.StudentNet:
+    """The student trained on the keyframes and on every pair of consecutive frames (the temporal term),
+    from the work folder's checkpoint when an interrupted run left one."""
+    by_number = {p.number: p for p in frames}
+    pairs = [Pair(by_number[p.number - 1].frame, p.frame, p.back[1][0], p.back[1][1])
+             for p in frames if 1 in p.back and p.number - 1 in by_number]
+    trainer = Trainer([(by_number[n].frame, image) for n, image in stylized.items()], pairs, settings(cfg),
+                      job.device, job.checkpoint)
+    resumed_from = trainer.step
+    job.emit({"event": "training", "step": trainer.step, "steps": trainer.s.steps, "keyframes": len(stylized)})
+    net = trainer.run(lambda step, steps, loss, seconds: job.emit(
+        {"event": "train", "step": step, "steps": steps, "loss": loss, "seconds": seconds}))
+    job.summary["training"] = {"steps": trainer.s.steps, "resumed_from_step": resumed_from or None,
+                               "seconds": round(trainer.curve.seconds, 3), "pairs": len(pairs),
+                               "curve": [list(p) for p in trainer.curve.points]}
     return net
 
 
