@@ -173,7 +173,7 @@ NOT_FLAGS = {"iterations_first", "iterations_later", "line_search", "content_lay
 
 def test_every_config_field_is_a_flag_with_the_config_default():
     from videostyle.cli import _config, _options
-    from videostyle.config import OutputOptions, StylizeConfig
+    from videostyle.config import OutputOptions, StylizeConfig, flag_of
     p = _stylize_parser()
     by_dest = {a.dest: a for a in p._actions}
     for f, owner in [*_option_fields(StylizeConfig), *_option_fields(OutputOptions)]:
@@ -181,7 +181,7 @@ def test_every_config_field_is_a_flag_with_the_config_default():
             assert f.metadata.get("cli", True) is False or owner.__name__ == "DreamConfig", f.name
             continue
         assert f.name in by_dest, f"{owner.__name__}.{f.name} has no flag"
-        assert "--" + f.name.replace("_", "-") in by_dest[f.name].option_strings
+        assert flag_of(f) in by_dest[f.name].option_strings  # --field-name, or the flag its metadata names
         assert by_dest[f.name].help, f.name
     # Parsed with no options, the namespace gives the dataclasses' own defaults.
     a = p.parse_args(["in.mp4", "-o", "out.mp4", "--style", "s.png"])
