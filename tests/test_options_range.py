@@ -52,6 +52,7 @@ def command_line(command: str, media: dict, out) -> list:
         "stylize": ["stylize", media["video"], "--style", media["style"], "-o", out / "out.mp4", *FAST],
         "dream": ["dream", media["video"], "-o", out / "out.mp4", *FAST],
         "preview": ["preview", media["video"], "--style", media["style"], "-o", out / "sheet.png", *FAST],
+        "keyframes": ["keyframes", media["video"], "--style", media["style"], "-o", out / "keys", *FAST],
         # Its numbers are --cluster's: a missing job file, so that a number let through ends on another
         # error (not naming the flag) instead of starting Ray.
         "batch": ["batch", out / "missing.toml", "--quiet"],
@@ -143,8 +144,8 @@ def test_every_number_of_every_command_has_bounds():
     _subparsers(parser)["flow"].add_argument("--new-number", type=float)
     with pytest.raises(TypeError, match="--new-number"):
         cli._require_bounds(parser)
-    assert {c for c, _, _ in FLAGS} == {"stylize", "dream", "preview", "batch", "evaluate", "flow", "assemble",
-                                        "demo"}
+    assert {c for c, _, _ in FLAGS} == {"stylize", "dream", "preview", "keyframes", "batch", "evaluate", "flow",
+                                        "assemble", "demo"}
     assert len({(c, f) for c, f, _ in FLAGS}) >= 80
 
 

@@ -92,10 +92,12 @@ def test_the_temporal_term_lowers_the_warping_error_and_keeps_the_look():
         error = float(np.mean([warping_error(out[t], out[t - 1], *flows[t - 1]) for t in range(1, len(frames))]))
         return error, np.abs(out[0] - look).mean(), np.mean([sharpness(o) for o in out])
 
-    (we0, fit0, sharp0), (we1, fit1, sharp1) = trained(0.0), trained(0.5)
+    # The default weight (0.3). Measured with 2 / 1 torch threads: warping error 0.71 / 0.64x, sharpness
+    # 0.91 / 0.78x, keyframe error 1.06 / 1.07x of training without the term.
+    (we0, fit0, sharp0), (we1, fit1, sharp1) = trained(0.0), trained(0.3)
     assert we1 < 0.8 * we0, (we1, we0)
     # Not by blurring the look away (a washed-out picture has no flicker either).
-    assert sharp1 > 0.7 * sharp0 and fit1 < 1.25 * fit0, (sharp1, sharp0, fit1, fit0)
+    assert sharp1 > 0.7 * sharp0 and fit1 < 1.2 * fit0, (sharp1, sharp0, fit1, fit0)
 
 
 def test_a_frame_rendered_alone_equals_it_rendered_in_a_batch():
