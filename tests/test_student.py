@@ -223,8 +223,12 @@ def test_keyframes_command_writes_frames_an_artist_can_hand_back(clip, capsys):
     names = sorted(os.listdir(keys))
     assert names == ["source.0000.png", "source.0005.png", "stylized.0000.png", "stylized.0005.png"], names
     assert not os.path.exists(str(keys) + ".videostyle")
-    # The same again into the same folder is refused (nothing replaced without -y).
+    # The same again into the same folder is refused (nothing replaced without -y), and with -y too once
+    # the folder holds a file the command did not write.
     assert main(["keyframes", video, "--style", style, "-o", str(keys), "--max-side", "48", "--quiet"]) == 1
+    (keys / "notes.txt").write_text("mine")
+    assert main(["keyframes", video, "--style", style, "-o", str(keys), "--max-side", "48", "-y", "--quiet"]) == 1
+    assert (keys / "notes.txt").read_text() == "mine" and len(os.listdir(keys)) == 5
     retouched = cv2.imread(str(keys / "stylized.0005.png"))
     assert main(["stylize", video, "--style", style, "-o", str(root / "back.mp4"), "--method", "student",
                  "--keyframe", f"5={keys / 'stylized.0005.png'}", *FAST]) == 0

@@ -4,13 +4,15 @@ numbered PNGs for an artist to retouch and hand back with --keyframe FRAME=IMAGE
 DIR gets ``source.NNNN.png`` (the frame at the processing size) and ``stylized.NNNN.png`` (the
 optimizer's stylization, chained by flow as the student's run makes them), NNNN the frame's number as
 --frames and --keyframe count it. DIR appears complete or not at all: the files are written into a hidden
-folder beside it, renamed into place at the end.
+folder beside it, renamed into place at the end. With -y, an existing DIR that holds only such files has
+them replaced; one holding anything else is refused.
 """
 from __future__ import annotations
 
 import contextlib
 import dataclasses
 import os
+import re
 import secrets
 import shutil
 from typing import Callable
@@ -23,6 +25,9 @@ from ..run.drivers.student import Job, choose_keyframes, stylize_keyframes
 from ..run.pipeline import start
 from ..run.plan import plan_shot
 from ..run.render import Timer, decode, flow_source
+
+
+_OURS = re.compile(r"(source|stylized)\.\d+\.png")  # what write_keyframes puts in its folder
 
 
 def frame_label(shot, position: int) -> int:
@@ -41,6 +46,10 @@ def write_keyframes(input: str, styles: list[str], folder: str, config: StylizeC
     if os.path.exists(folder) and not (os.path.isdir(folder) and not os.listdir(folder)):
         if not opts.overwrite or not os.path.isdir(folder):
             raise OutputError(f"{folder} exists and is not an empty folder; give a new one (or -y to replace it)")
+        others = [n for n in os.listdir(folder) if not _OURS.fullmatch(n)]
+        if others:  # -y replaces keyframes written before, never a file of the user's
+            raise OutputError(f"{folder} holds {others[0]}, which videostyle keyframes did not write; give another "
+                              "folder")
     if not os.path.isdir(os.path.dirname(folder)):
         raise OutputError(f"folder does not exist: {os.path.dirname(folder)}")
     config = dataclasses.replace(config, method="student")
@@ -62,9 +71,13 @@ def write_keyframes(input: str, styles: list[str], folder: str, config: StylizeC
             label = frame_label(shot, n)
             write_png(os.path.join(staging, f"source.{label:04d}.png"), by_number[n].frame)
             write_png(os.path.join(staging, f"stylized.{label:04d}.png"), to_uint8(image))
-        if os.path.isdir(folder):
-            shutil.rmtree(folder) if os.listdir(folder) else os.rmdir(folder)
-        os.rename(staging, folder)
+        if os.path.isdir(folder):  # only our files are there (checked above): replaced one by one
+            for name in os.listdir(folder):
+                os.remove(os.path.join(folder, name))
+            for name in os.listdir(staging):
+                os.replace(os.path.join(staging, name), os.path.join(folder, name))
+        else:
+            os.rename(staging, folder)
     except OSError as exc:
         raise OutputError(f"cannot write {folder}: {exc.strerror or exc}") from None
     finally:

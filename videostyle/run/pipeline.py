@@ -29,7 +29,7 @@ from .memory import check_fits
 from .outputs import Outputs
 from .plan import Shot, plan_shot
 from .render import Timer, decode, flow_source, frame_metrics
-from .drivers.student import FOLDER
+from .drivers.student import trained_path
 from .store import WorkStore
 
 Event = Callable[[dict[str, Any]], None]
@@ -108,7 +108,7 @@ def execute(shot: Shot, stylizer: Stylizer, store: WorkStore, session: Session, 
 
 def save_student(shot: Shot, store: WorkStore, config: StylizeConfig) -> None:
     """--save-student: the student this run trained (or loaded), copied out of the work folder atomically."""
-    trained = os.path.join(store.root, FOLDER, "student.pt")
+    trained = trained_path(store.root)
     source = trained if os.path.isfile(trained) else config.student.load
     if source is None:
         raise ConfigError("--save-student: no student was trained in this run (every frame was already finished)")

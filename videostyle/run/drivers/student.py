@@ -55,7 +55,12 @@ class Job:
 
     @property
     def trained(self) -> str:
-        return os.path.join(self.work_dir, FOLDER, "student.pt")
+        return trained_path(self.work_dir)
+
+
+def trained_path(work_dir: str) -> str:
+    """Where a run keeps its trained student: --save-student copies it out, a rerun loads it."""
+    return os.path.join(work_dir, FOLDER, "student.pt")
 
 
 def settings(cfg: StylizeConfig) -> Settings:
