@@ -210,7 +210,7 @@ def test_assemble_takes_the_encoding_options_with_stylize_help():
     stylize = {a.dest: a for a in sub["stylize"]._actions}
     assemble = {a.dest: a for a in sub["assemble"]._actions}
     assert set(_ENCODE) == {"fps", "no_audio", "codec", "crf", "output_size", "preserve_colors", "compare",
-                            "depth", "overwrite"}
+                            "depth", "overwrite", "output_colorspace", "ocio_config"}
     for name in _ENCODE:
         assert assemble[name].option_strings == stylize[name].option_strings
         assert assemble[name].help == stylize[name].help and assemble[name].default == stylize[name].default

@@ -2,6 +2,8 @@
 ``--frames FIRST-LAST`` in a sequence's own numbers, ``####`` / ``@`` patterns, ``--fps`` on a video
 refused (audio would drift), ``-an``."""
 import os
+import subprocess
+import sys
 from fractions import Fraction
 
 import av
@@ -12,7 +14,7 @@ import pytest
 from mediagen import make_video, texture
 from videostyle.cli import main
 from videostyle.errors import ConfigError, InputError
-from videostyle.io.frameranges import Numbers, Positions, parse_frames
+from videostyle.io.frameranges import Numbers, NumberSet, Positions, parse_frames
 from videostyle.io.frames import format_pattern, has_number_field, list_sequence, normalize_pattern
 from videostyle.io.media import is_sequence_path, open_source
 
@@ -80,7 +82,7 @@ def test_frames_forms_parse():
     assert parse_frames("0:48") == Positions(0, 48) and tuple(parse_frames("10:")) == (10, None)
     assert parse_frames("1001-1050") == Numbers(1001, 1050)
     assert parse_frames("1001") == Numbers(1001, 1001)  # one frame, by its number
-    for bad in ("1050-1001", "a:b", "3:3", "-4", "1-2-3", "1001-1050x2"):
+    for bad in ("1050-1001", "a:b", "3:3", "-4", "1-2-3"):
         with pytest.raises(ConfigError):
             parse_frames(bad)
 
@@ -119,6 +121,123 @@ def test_frame_numbers_the_sequence_does_not_have_are_refused(shot, tmp_path):
         open_source(str(plain), "1-1")
 
 
+# Stepped and listed --frames (fileseq's FrameSet syntax), mapped onto numbers as an input gives them.
+SHOT = list(range(1001, 1011))  # a sequence's numbers, 1001-1010
+
+
+def test_stepped_and_listed_frames_parse():
+    stepped = parse_frames("1001-1010x2")
+    assert stepped == NumberSet((1001, 1003, 1005, 1007, 1009)) and str(stepped) == "1001-1010x2"
+    assert parse_frames("1001,1005-1010").numbers == (1001, 1005, 1006, 1007, 1008, 1009, 1010)
+    assert parse_frames("1-9x2,20").numbers == (1, 3, 5, 7, 9, 20)
+    assert parse_frames("1-10y3").numbers == (2, 3, 5, 6, 8, 9)  # y: the numbers x3 leaves out
+    assert parse_frames("7, 1-3,2") == NumberSet((1, 2, 3, 7))  # sorted, once each; equal whatever was typed
+    assert str(NumberSet((1, 2, 3, 7))) == "1-3,7"  # built in code: runs
+    # The two older forms are untouched by fileseq: ':' is positions, FIRST-LAST and N are Numbers.
+    assert parse_frames("0:3") == Positions(0, 3)
+    assert parse_frames("5") == Numbers(5, 5) and parse_frames("3-7") == Numbers(3, 7)
+
+
+def test_stepped_is_true_only_for_a_set_that_is_not_one_run():
+    assert parse_frames("1001-1010x2").stepped and parse_frames("1,3").stepped
+    assert parse_frames("1-9x2,20").stepped
+    assert not parse_frames("1001,1002-1005").stepped  # listed, but contiguous
+    assert not parse_frames("1-10x1").stepped
+    assert not any(parse_frames(t).stepped for t in ("0:3", "5", "3-7", None))
+
+
+def test_a_set_selects_the_positions_of_its_numbers():
+    assert parse_frames("1001-1010x2").positions(SHOT, "shot") == (0, 2, 4, 6, 8)
+    assert parse_frames("1001,1005-1010").positions(SHOT, "shot") == (0, 4, 5, 6, 7, 8, 9)
+    assert parse_frames("1002-1010x4").select(SHOT, "shot") == (1, 10)  # the span: 1002 to 1010
+    # Positions and Numbers give the contiguous positions their select gives.
+    assert parse_frames("0:3").positions(SHOT, "shot") == (0, 1, 2)
+    assert parse_frames("1003-1005").positions(SHOT, "shot") == (2, 3, 4)
+    assert parse_frames("1003-1005").select(SHOT, "shot") == (2, 5)
+    assert parse_frames("1004").positions(SHOT, "shot") == (3,)
+
+
+def test_a_set_on_a_videos_0_based_frames():
+    assert parse_frames("0-9x3").positions(range(20), "clip.mp4") == (0, 3, 6, 9)
+    assert parse_frames("0-9x3").select(range(20), "clip.mp4") == (0, 10)
+    assert parse_frames("18,19").positions(range(20), "clip.mp4") == (18, 19)
+    with pytest.raises(InputError, match="clip.mp4 holds frames 0-19"):
+        parse_frames("15-20x5").positions(range(20), "clip.mp4")
+
+
+def test_a_gap_inside_a_set_is_skipped(shot):
+    folder, _ = shot
+    os.remove(folder / "shot.1003.png")
+    numbers = [n for n, _ in list_sequence(str(folder))]
+    assert numbers == [1001, 1002, 1004, 1005, 1006]
+    assert parse_frames("1001-1005x2").positions(numbers, str(folder)) == (0, 3)  # 1001, 1005; not 1003
+    assert parse_frames("1001-1005x2").select(numbers, str(folder)) == (0, 4)
+    with pytest.raises(InputError, match="no frame in that range"):
+        parse_frames("1003").positions([1001, 1002, 1004], "shot")  # as Numbers refuses it
+    with pytest.raises(InputError, match="has none of those frames"):
+        parse_frames("1003,1005").positions([1001, 1002, 1004, 1006], "shot")  # all in gaps
+
+
+def test_a_set_the_input_does_not_hold_is_refused():
+    for outside in ("1001-1012x2", "1000,1005", "1-5x2", "1001,1011"):
+        with pytest.raises(InputError, match="shot holds frames 1001-1010"):
+            parse_frames(outside).positions(SHOT, "shot")
+    with pytest.raises(InputError, match="carry no frame numbers"):
+        parse_frames("1,3").positions([None, None], "plain")
+    with pytest.raises(InputError, match="carry no frame numbers"):
+        parse_frames("1,3").positions([], "empty")
+    with pytest.raises(InputError, match="not in order"):
+        parse_frames("1,3").positions([3, 2, 1], "shuffled")
+
+
+@pytest.mark.parametrize("text, words", [
+    ("1-10x", "--frames must be"),         # fileseq cannot parse it
+    ("a-b", "--frames must be"),
+    ("1-10x0", "--frames must be"),
+    ("1.5", "no subframes"),                # fileseq reads subframes
+    ("1-3x0.5", "no subframes"),
+    ("-3", "not negative"),                 # fileseq reads negative frames
+    ("1--3", "not negative"),
+    ("10-1", "LAST is before FIRST"),       # fileseq counts down
+    ("1,10-1x2", "LAST is before FIRST"),
+    ("1-10:2", "only for START:END"),       # fileseq staggers
+    ("1-10y1", "selects no frames"),        # y1 leaves none
+    ("1 2", "--frames must be"),            # fileseq reads 12
+    ("1001#", "--frames must be"),          # fileseq drops padding characters
+    ("1,,3", "--frames must be"),
+    ("1-100000000x2", "more frames than fileseq allows"),
+])
+def test_bad_sets_are_one_line_config_errors(text, words):
+    with pytest.raises(ConfigError) as caught:
+        parse_frames(text)
+    message = str(caught.value)
+    assert words in message and text in message and "\n" not in message, message
+    if text != "10-1":  # FIRST-LAST's own message, as before
+        assert "1001-1100x2" in message  # the accepted forms, with the new ones
+
+
+def test_no_fileseq_exception_escapes(monkeypatch):
+    import fileseq
+
+    def broken(text):
+        raise RuntimeError("a fileseq surprise")
+
+    monkeypatch.setattr(fileseq, "FrameSet", broken)
+    with pytest.raises(ConfigError, match="--frames must be"):
+        parse_frames("1-9x2")
+
+
+def test_frameranges_imports_and_reads_older_forms_without_fileseq():
+    script = ("import sys; sys.modules['fileseq'] = None\n"  # any import of fileseq now fails
+              "from videostyle.errors import ConfigError\n"
+              "from videostyle.io.frameranges import parse_frames\n"
+              "print(parse_frames('0:3'), parse_frames('3-7'))\n"
+              "try:\n    parse_frames('1,3')\nexcept ConfigError as e:\n    print(e)\n")
+    got = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert got.returncode == 0, got.stderr
+    assert got.stdout.splitlines()[0] == "0:3 3-7" and "need the fileseq package" in got.stdout
+
+
 def test_stylize_a_vfx_range_into_a_hash_pattern(shot, tmp_path, capsys):
     """The issue's case: --frames FIRST-LAST on a shot numbered from 1001 selects those files; the output
     keeps their numbers; #### and @ patterns work for input and output."""
@@ -148,6 +267,8 @@ def test_a_video_into_an_exr_hash_pattern(tmp_path, capsys):
     ("1050-1001", 2, "LAST is before FIRST"),
     ("10:20", 1, "selects no frames"),       # positions past the end
     ("first-last", 2, "--frames must be"),
+    ("1001-1006x", 2, "--frames must be"),  # fileseq's syntax, cut short
+    ("1001-1006x2,1.5", 2, "no subframes"),
 ])
 def test_bad_ranges_end_in_one_line(shot, tmp_path, capsys, frames, code, words):
     folder, style = shot

@@ -426,7 +426,9 @@ class StylizeConfig:
 
 
 OUTPUT_SIZES = ("processing", "original")
-DEPTHS = (8, 16)
+DEPTHS = (8, 10, 16, 32)  # 10: DPX; 32: float EXR
+VIEW_CHOICES = ("auto", "shoulder", "reinhard", "clip")  # io/colour.py VIEWS
+_COLOUR = "colour (OpenColorIO)"
 
 
 @dataclass(frozen=True)
@@ -457,9 +459,23 @@ class OutputOptions:
                                           "(YCrCb)", encode=True)
     compare: str | None = option(None, "also write a side-by-side video: source | stylized", metavar="PATH.mp4",
                                  encode=True)
-    depth: int = option(8, "bits per channel kept (default %(default)s); 16 for .png/.tif frames, --codec ffv1 "
-                           "(.mkv, lossless 16-bit) or prores_ks (.mov, 10-bit); .exr frames are always linear half "
-                           "float", choices=DEPTHS, encode=True)
+    depth: int = option(8, "bits per channel kept (default %(default)s); 16 for .png/.tif/.dpx frames, --codec "
+                           "ffv1 (.mkv, lossless 16-bit) or prores_ks (.mov, 10-bit); .exr frames are half float "
+                           "unless 32 (float); .dpx frames are 10-bit unless 16", choices=DEPTHS, encode=True)
+    input_colorspace: str | None = option(
+        None, "the input's colour space, an OCIO name (ACEScg, lin_srgb, 'sRGB - Texture', ...); default: sRGB for "
+              "8/16-bit images and videos, linear Rec.709 for EXR", metavar="NAME", group=_COLOUR)
+    output_colorspace: str | None = option(
+        None, "the output's colour space (default: sRGB, linear Rec.709 for .exr)", metavar="NAME", encode=True,
+        group=_COLOUR)
+    style_colorspace: str | None = option(None, "the style image's colour space (default sRGB)", metavar="NAME",
+                                          group=_COLOUR)
+    ocio_config: str | None = option(None, "an OCIO config file naming the colour spaces (default: $OCIO, else "
+                                           "OpenColorIO's built-in ACES studio config)", metavar="FILE",
+                                     encode=True, group=_COLOUR)
+    view: str = option("auto", "how scene light is shown to the network and brought back: shoulder (sRGB with a "
+                               "highlight roll-off, invertible), reinhard, clip; auto: shoulder for scene-linear "
+                               "and log spaces, clip for display ones", choices=VIEW_CHOICES, group=_COLOUR)
     # -y as FFmpeg's: without it an existing output is refused
     overwrite: bool = option(False, "replace an existing output (a file, or every frame of the pattern in the "
                                     "folder); without it an existing output is refused and left as it is",
@@ -484,7 +500,16 @@ class OutputOptions:
         if self.output_size not in OUTPUT_SIZES:
             raise ConfigError("--output-size must be 'processing' or 'original'")
         if self.depth not in DEPTHS:
-            raise ConfigError(f"--depth must be 8 or 16, got {self.depth}")
+            raise ConfigError(f"--depth must be 8, 10, 16 or 32, got {self.depth}")
+        if self.view not in VIEW_CHOICES:
+            raise ConfigError(f"--view must be one of {', '.join(VIEW_CHOICES)}, got {self.view!r}")
+
+    @property
+    def colour(self):
+        """The colour settings (io/colour.ColourOptions)."""
+        from .io.colour import ColourOptions
+        return ColourOptions(self.ocio_config, self.input_colorspace, self.output_colorspace,
+                             self.style_colorspace, self.view)
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,8 @@ assert tuple(_BACKENDS) == FLOW_METHODS
 
 
 def _gray(image: np.ndarray) -> np.ndarray:
+    if image.dtype != np.uint8:  # deep frames (float 0–255): the backends take 8-bit pictures
+        image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
     return image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
 
 

@@ -587,13 +587,25 @@ class SequenceWriter:
             h, w = self._shape[:2]
             raise ValueError(f"frame size {image.shape[1]}x{image.shape[0]} differs from the first frame's {w}x{h}")
         self._shape = image.shape
+        self._stage_bytes(encode_image(image, self._ext))
+
+    def write_encoded(self, data: bytes, shape: tuple) -> None:
+        """Stage one frame already encoded in the pattern's format (plates.PlateEncoder), ``shape`` the
+        H x W x 3 of its picture (every frame must have the first one's)."""
+        if self._staged and tuple(shape) != tuple(self._shape):
+            h, w = self._shape[:2]
+            raise ValueError(f"frame size {shape[1]}x{shape[0]} differs from the first frame's {w}x{h}")
+        self._shape = tuple(shape)
+        self._stage_bytes(data)
+
+    def _stage_bytes(self, data: bytes) -> None:
         if self._numbers is not None:
             if len(self._staged) >= len(self._numbers):
                 raise ValueError(f"more frames than the {len(self._numbers)} numbers given for {self.pattern}")
             self.next_number = self._numbers[len(self._staged)]
         name = os.path.basename(format_pattern(self.pattern, self.next_number))
         try:
-            _write_synced(os.path.join(self._stage, name), encode_image(image, self._ext))
+            _write_synced(os.path.join(self._stage, name), data)
         except OSError as e:
             raise OutputError(f"cannot write frame {name} for {self.pattern}: {e.strerror or e}") from None
         self._staged.append(name)

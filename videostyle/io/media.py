@@ -1,8 +1,9 @@
 """One interface over videos and image sequences: open_source() to read, open_sink() to write.
 
-Frames read are H x W x 3 ``uint8`` RGB arrays (0..255). Sinks also take float arrays in 0..255 (the
-optimizer's precision) and store them at their own depth: 8 bits, 16 bits (PNG/TIFF sequences with
-``depth=16``) or half float (EXR).
+Frames read are H x W x 3 RGB display values (colour.py): ``uint8`` (0..255) for 8-bit pictures that need
+no conversion, float32 in 0..255 for deep or colour-managed ones (plates.py), with their alpha and what else
+the outputs need in ``Frame.plate``. Sinks take float arrays in 0..255 (the optimizer's precision) and store
+them at their own depth and colour space: 8 bits, 16 bits (PNG/TIFF), 10/16-bit DPX, half or float EXR.
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ import numpy as np
 from . import frames as _frames
 from . import video as _video
 from ..errors import ConfigError, InputError, OutputError
+from .colour import ColourOptions, Transfer
 from .frameranges import FrameRange, Numbers, Positions, parse_frames
+from .plates import ALPHA_EXTENSIONS, PlateData, PlateEncoder, alpha_at, read_plate
 
 VIDEO_EXTENSIONS = frozenset(_video.VIDEO_FORMATS)
 DEFAULT_SEQUENCE_RATE = Fraction(25)
-_SEQUENCE_OUTPUT_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr"})
+_SEQUENCE_OUTPUT_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".exr", ".dpx"})
 
 
 @dataclass(frozen=True)
@@ -41,7 +44,10 @@ class MediaInfo:
     numbers: tuple[int, ...] | None = None
     missing: tuple[tuple[int, int], ...] = ()  # sequences: (first, last) runs of numbers absent in the span
     ended_early: tuple[int, int] | None = None  # a video cut short: (frames decoded, frames its index lists)
-    has_alpha: bool = False  # a frame carries alpha, which reading drops (frames are RGB)
+    has_alpha: bool = False  # a frame carries alpha (Frame.plate.alpha; videos: dropped on reading)
+    view: str = "clip"  # the view the frames were read with (colour.VIEWS): outputs invert it
+    plates: bool = False  # frames carry PlateData the outputs need (alpha, a highlight cap, EXR attributes)
+    timecode: str | None = None  # a video's timecode at the first selected frame (video outputs carry it)
 
 
 @dataclass(frozen=True)
@@ -51,7 +57,9 @@ class Frame:
     other fields)."""
     number: int  # the frame's absolute position in the input: 0-based from the first frame of the file/sequence
     pts: int | None  # in info.time_base (video); None for sequences or unusable timestamps
-    image: np.ndarray  # H x W x 3, uint8, RGB (full size as decoded; processing size after render.decode)
+    image: np.ndarray  # H x W x 3 RGB display values: uint8, or float32 0..255 (full size as decoded;
+    # processing size after render.decode)
+    plate: PlateData | None = None  # alpha (straight), highlight cap, EXR attributes; None: a plain picture
 
 
 def is_sequence_path(path: str) -> bool:
@@ -95,8 +103,10 @@ class Source:
 
     path: str
     info: MediaInfo
-    start: int  # the selected frames' positions in the input: 0-based, stop exclusive
+    start: int  # the span of the selected frames' positions in the input: 0-based, stop exclusive
     stop: int
+    positions: tuple[int, ...]  # the selected positions, ascending: range(start, stop) unless the range
+    # is stepped or listed (``--frames 1001-1100x2``), then every frame's absolute number
 
     def frames(self) -> Iterator[Frame]:
         raise NotImplementedError
@@ -106,25 +116,31 @@ class VideoSource(Source):
     """A video file. Its frame numbers (FIRST-LAST ranges) are the 0-based positions of its frames.
     ``audio`` False: the source reports no audio, so sinks copying its audio write none (``-an``)."""
 
-    def __init__(self, path: str, frames: FrameRange, audio: bool = True):
+    def __init__(self, path: str, frames: FrameRange, audio: bool = True, colour: ColourOptions = ColourOptions()):
         self.path = path
+        self.colour = colour.reading(float_file=False)
         self.probe = _video.probe_video(path)
         decoded, declared = self.probe.n_frames, self.probe.declared_frames
         if declared is not None and _wanted_stop(frames) > decoded:
             # An explicit range is what the user needs whole: a cut-short file cannot give it.
             raise InputError(f"--frames {frames}: {path} ends early: {_ended_early(decoded, declared)}")
-        self.start, self.stop = frames.select(range(decoded), path)
+        self.positions = frames.positions(range(decoded), path)
+        self.start, self.stop = self.positions[0], self.positions[-1] + 1
         self.info = MediaInfo(
             kind="video",
             width=self.probe.width,
             height=self.probe.height,
-            n_frames=self.stop - self.start,
+            n_frames=len(self.positions),
             rate=self.probe.rate,
             time_base=self.probe.time_base,
             has_audio=self.probe.has_audio and audio,
             first_number=None,
             ended_early=None if declared is None else (decoded, declared),
             has_alpha=self.probe.has_alpha,
+            view=self.colour.view,
+            # A stepped range's frames are named as a video's always are: position + 1 (frame 0 is 000001).
+            numbers=tuple(p + 1 for p in self.positions) if frames.stepped else None,
+            timecode=_start_timecode(self.probe, self.start),
         )
 
     def time_span(self) -> tuple[Fraction, Fraction]:
@@ -135,9 +151,15 @@ class VideoSource(Source):
         count = 0
         # Closed here, on this thread, when the caller stops early and closes this generator, so the
         # decoder is never left for the garbage collector to close on another thread.
+        wanted = set(self.positions)
         with contextlib.closing(_video.decode_video(self.path, self.probe, self.start, self.stop)) as decoded:
-            for count, (pts, image) in enumerate(decoded, start=1):
-                yield Frame(number=self.start + count - 1, pts=pts, image=image)
+            for position, (pts, image) in enumerate(decoded, start=self.start):
+                if position not in wanted:  # a stepped range: decoded (a video is read in order), not kept
+                    continue
+                count += 1
+                if not self.colour.identity:
+                    image = self.colour.to_display(image.astype(np.float32) / np.float32(255.0))[0]
+                yield Frame(number=position, pts=pts, image=image)
         if count != self.info.n_frames:
             raise InputError(f"{self.path} gave {count} frames on decoding, {self.info.n_frames} when opened")
 
@@ -149,7 +171,7 @@ class SequenceSource(Source):
     for each decoded frame, so a mismatch is reported naming the first offending file.
     """
 
-    def __init__(self, path: str, frames: FrameRange, fps: Fraction | None):
+    def __init__(self, path: str, frames: FrameRange, fps: Fraction | None, colour: ColourOptions = ColourOptions()):
         self.path = path
         if os.path.isfile(path):
             files = [(None, path)]
@@ -158,10 +180,15 @@ class SequenceSource(Source):
             if not files:
                 raise InputError(f"no image files found for {path}")
         # FIRST-LAST ranges are the numbers in the file names; START:END positions in this list.
-        self.start, self.stop = frames.select([n for n, _ in files], path)
-        self.files = files[self.start:self.stop]
+        self.positions = frames.positions([n for n, _ in files], path)
+        self.start, self.stop = self.positions[0], self.positions[-1] + 1
+        self.files = [files[p] for p in self.positions]
         first = self.files[0][1]
-        height, width = _frames.read_image(first).shape[:2]  # also proves the first file readable
+        # A float plate (EXR) holds light, linear by default; an 8/16-bit picture display values.
+        self.colour = colour.reading(float_file=first.lower().endswith(".exr"))
+        image, plate = read_plate(first, self.colour)  # also proves the first file readable
+        height, width = image.shape[:2]
+        plate_fps = plate.fps if plate is not None else None
         for _, name in self.files[1:]:
             size = _frames.image_size(name)
             if size != (width, height):
@@ -172,30 +199,44 @@ class SequenceSource(Source):
             width=width,
             height=height,
             n_frames=len(self.files),
-            rate=_as_fraction(fps, "fps") if fps is not None else DEFAULT_SEQUENCE_RATE,
+            rate=_as_fraction(fps, "fps") if fps is not None else (plate_fps or DEFAULT_SEQUENCE_RATE),
             time_base=None,
             has_audio=False,
             first_number=self.files[0][0],
             numbers=numbers,
             missing=missing,
             has_alpha=any(_frames.image_has_alpha(name) for _, name in self.files),
+            view=self.colour.view,
+            plates=plate is not None or any(_frames.image_has_alpha(name) for _, name in self.files),
         )
 
     def frames(self) -> Iterator[Frame]:
         expected = (self.info.width, self.info.height)
         for index, (_, name) in enumerate(self.files):
-            image = _frames.read_image(name)
+            image, plate = read_plate(name, self.colour)
             size = (image.shape[1], image.shape[0])
             if size != expected:
                 raise InputError(_size_message(name, size, self.files[0][1], expected))
-            yield Frame(number=self.start + index, pts=None, image=image)
+            yield Frame(number=self.positions[index], pts=None, image=image, plate=plate)
+
+
+def _start_timecode(probe, start: int) -> str | None:
+    """The timecode of frame ``start`` of a video whose first frame has ``probe.timecode``."""
+    if probe.timecode is None:
+        return None
+    try:
+        return _video.offset_timecode(probe.timecode, probe.rate, start)
+    except ValueError:
+        return None  # a timecode this rate cannot count: the output goes without one
 
 
 def _wanted_stop(frames: FrameRange) -> int:
     """The position after the last frame a range asks for by name (0: it asks for none in particular)."""
     if isinstance(frames, Numbers):
         return frames.last + 1
-    return frames.stop or 0
+    if isinstance(frames, Positions):
+        return frames.stop or 0
+    return frames.numbers[-1] + 1  # a stepped or listed set
 
 
 def _ended_early(decoded: int, declared: int) -> str:
@@ -208,10 +249,28 @@ def _numbering(files: list[tuple[int | None, str]], frames: FrameRange):
     numbers = [n for n, _ in files]
     if any(n is None for n in numbers) or any(b <= a for a, b in zip(numbers, numbers[1:])):
         return None, ()
-    lo, hi = (frames.first, frames.last) if isinstance(frames, Numbers) else (numbers[0], numbers[-1])
+    if isinstance(frames, Positions):
+        lo, hi = numbers[0], numbers[-1]
+    elif isinstance(frames, Numbers):
+        lo, hi = frames.first, frames.last
+    else:  # a set: the numbers it asks for that the input lacks
+        have = set(numbers)
+        gone = [n for n in frames.numbers if n not in have]
+        return tuple(numbers), tuple(_as_runs(gone))
     bounds = [lo - 1, *numbers, hi + 1]
     missing = tuple((a + 1, b - 1) for a, b in zip(bounds, bounds[1:]) if b - a > 1)
     return tuple(numbers), missing
+
+
+def _as_runs(values: list[int]) -> list[tuple[int, int]]:
+    """Ascending numbers as (first, last) runs of consecutive ones."""
+    runs: list[tuple[int, int]] = []
+    for v in values:
+        if runs and v == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], v)
+        else:
+            runs.append((v, v))
+    return runs
 
 
 def _runs(runs, most: int = 8) -> str:
@@ -231,9 +290,25 @@ def input_warnings(source: "Source") -> list[str]:
     if info.ended_early is not None:
         decoded, declared = info.ended_early
         lines.append(f"{path} ends early: {_ended_early(decoded, declared)}; using the frames that decode")
-    if info.has_alpha:
-        lines.append(f"{path} has an alpha channel, which is dropped: frames are read as RGB")
+    if info.has_alpha and info.kind == "video":
+        lines.append(f"{path} has an alpha channel, which is dropped: video frames are read as RGB")
     return lines
+
+
+def alpha_dropped(source: Source, output: str, codec: str | None = None) -> str | None:
+    """The line saying that an output cannot hold the input's alpha, or None when nothing is dropped."""
+    info = source.info
+    if not info.has_alpha or info.kind == "video":
+        return None
+    ext = os.path.splitext(output)[1].lower()
+    if ext not in VIDEO_EXTENSIONS and is_sequence_path(output):
+        ext = os.path.splitext(sequence_pattern(output))[1].lower()
+        if ext in ALPHA_EXTENSIONS:
+            return None
+    elif _video.holds_alpha(ext, codec):
+        return None
+    return (f"{source.path} has an alpha channel, which is dropped: {output} cannot hold it (write .png, .tif, "
+            ".exr or .dpx frames, or a .mov with --codec prores_ks / .mkv with --codec ffv1)")
 
 
 def _size_message(name, size, first, expected) -> str:
@@ -241,7 +316,8 @@ def _size_message(name, size, first, expected) -> str:
 
 
 def open_source(path: str, start: int | str | FrameRange | None = 0, stop: int | None = None,
-                fps: Fraction | None = None, *, audio: bool = True) -> Source:
+                fps: Fraction | None = None, *, audio: bool = True,
+                colour: ColourOptions = ColourOptions()) -> Source:
     """Open a video file, an image folder, a frame pattern (``shot/%04d.png``, ``shot/####.png``,
     ``shot/@.png``: frames.normalize_pattern) or one image.
 
@@ -252,12 +328,13 @@ def open_source(path: str, start: int | str | FrameRange | None = 0, stop: int |
     InputError; bad range syntax ConfigError. ``fps`` is the rate of an image sequence (default 25);
     a video keeps its own rate and timestamps (its audio would drift from re-timed frames), so
     ``fps`` with a video is a ConfigError. ``audio`` False: the source reports no audio (``-an``).
+    ``colour``: the input's colour space and view (colour.py; ConfigError for an unknown name).
     Raises InputError (one line, naming the path) for anything missing, unreadable, empty or inconsistent.
     """
     path = _frames.normalize_pattern(os.fspath(path))
     frames = _frame_range(start, stop)
     if is_sequence_path(path):
-        return SequenceSource(path, frames, fps)
+        return SequenceSource(path, frames, fps, colour)
     if not os.path.exists(path):
         raise InputError(f"input not found: {path}")
     if not os.path.isfile(path):
@@ -265,11 +342,11 @@ def open_source(path: str, start: int | str | FrameRange | None = 0, stop: int |
     if os.path.getsize(path) == 0:
         raise InputError(f"input file is empty: {path}")
     if _frames.is_image_path(path):
-        return SequenceSource(path, frames, fps)
+        return SequenceSource(path, frames, fps, colour)
     if fps is not None:
         raise ConfigError(f"--fps sets the rate of a frame-sequence input; the video {path} keeps its own "
                           "timing, so its audio stays in sync (re-time it with ffmpeg first)")
-    return VideoSource(path, frames, audio)
+    return VideoSource(path, frames, audio, colour)
 
 
 # --------------------------------------------------------------------------- sinks
@@ -303,12 +380,15 @@ class Sink:
     process dies, only a hidden ``.NAME.partial-XXXX`` file or folder can remain.
     """
 
-    def __init__(self, path: str, writer, kind: str, depth: int = 8, overwrite: bool = False):
+    def __init__(self, path: str, writer, kind: str, depth: int = 8, overwrite: bool = False,
+                 encoder: PlateEncoder | None = None, rate: Fraction | None = None):
         self.path = path
         self.kind = kind  # "video" or "sequence"
-        self.depth = depth  # bits per channel stored: 8, or 16 (16-bit PNG/TIFF, half-float EXR)
+        self.depth = depth  # bits per channel stored: 8, 10 (DPX), 16, or 32 (float EXR)
         self.overwrite = overwrite
         self._writer = writer
+        self._encoder = encoder  # colour space out, alpha, EXR/DPX (plates.PlateEncoder); None: plain frames
+        self._rate = rate
         self._finished = False
 
     @property
@@ -320,14 +400,22 @@ class Sink:
     def n_written(self) -> int:
         return self._writer.count
 
-    def write(self, image: np.ndarray, pts: int | None = None) -> None:
-        """Add one H x W x 3 RGB frame (uint8, or float 0..255 rounded to the sink's depth); every frame
-        must have the first one's size. ``pts`` (video outputs) is in the source's time base; see open_sink."""
+    def write(self, image: np.ndarray, pts: int | None = None, plate: PlateData | None = None) -> None:
+        """Add one H x W x 3 RGB frame of display values (uint8, or float 0..255 rounded to the sink's
+        depth); every frame must have the first one's size. ``pts`` (video outputs) is in the source's time
+        base; see open_sink. ``plate``: the source frame's alpha and attributes (plates.PlateData)."""
         if self._finished:
             raise ValueError(f"sink {self.path} is already closed")
+        enc = self._encoder
+        if enc is not None and self.kind == "sequence" and not (enc.plain and (plate is None or plate.alpha is None)):
+            self._writer.write_encoded(enc.encode(image, plate, self._rate), image.shape)
+            return
+        if enc is not None and not enc.plain:
+            image = enc.values(image, plate.peak if plate is not None else None) * np.float32(255.0)
         image = _at_depth(image, self.depth)
         if self.kind == "video":
-            self._writer.write(image, pts)
+            alpha = plate.alpha if plate is not None and getattr(self._writer, "alpha", False) else None
+            self._writer.write(image, pts, None if alpha is None else alpha_at(alpha, 16 if self.depth == 16 else 8))
         else:
             self._writer.write(image)
 
@@ -394,6 +482,7 @@ def open_sink(
     audio_from: Source | None = None,
     depth: int = 8,
     overwrite: bool = False,
+    colour: ColourOptions = ColourOptions(),
 ) -> Sink:
     """Open an output for frames shaped like ``info`` describes.
 
@@ -423,8 +512,8 @@ def open_sink(
     exists (without ``overwrite``), or an output that is the input; ConfigError for an unusable codec, fps or depth.
     """
     path = os.fspath(path)
-    if depth not in (8, 16):
-        raise ConfigError(f"--depth must be 8 or 16, got {depth}")
+    if depth not in (8, 10, 16, 32):
+        raise ConfigError(f"--depth must be 8, 10, 16 or 32, got {depth}")
     if audio_from is not None:
         check_output_path(audio_from.path, path)
     rate = _as_fraction(fps, "fps") if fps is not None else info.rate
@@ -434,15 +523,16 @@ def open_sink(
         pattern = sequence_pattern(path)
         ext = os.path.splitext(pattern)[1].lower()
         if ext not in _SEQUENCE_OUTPUT_EXTENSIONS:
-            raise OutputError(f"cannot write frames named {pattern}: use .png, .jpg, .tif, .bmp, .webp or .exr")
-        if ext == ".exr":
-            depth = 16
-        elif depth == 16 and ext not in _frames.SIXTEEN_BIT_EXTENSIONS:
-            raise ConfigError(f"--depth 16 needs .png, .tif or .exr frames, not {ext}")
+            raise OutputError(f"cannot write frames named {pattern}: use .png, .jpg, .tif, .bmp, .webp, .exr or .dpx")
+        depth = _sequence_depth(ext, depth)
+        encoder = PlateEncoder(ext, depth, colour.writing(float_file=ext == ".exr"), info.view)
         first = info.first_number if info.first_number is not None else 1
         writer = _frames.SequenceWriter(pattern, first, overwrite, numbers=info.numbers)
-        return Sink(path, writer, "sequence", depth, overwrite)
+        return Sink(path, writer, "sequence", depth, overwrite, encoder, rate)
 
+    if depth in (10, 32):
+        raise ConfigError(f"--depth {depth} is for {'.dpx' if depth == 10 else '.exr'} frames; a video takes 8 or 16")
+    encoder = PlateEncoder(ext, depth, colour.writing(float_file=False), info.view)
     if os.path.isdir(path):
         raise OutputError(f"output {path} is a folder")
     _check_folder(os.path.dirname(os.path.abspath(path)))
@@ -460,5 +550,20 @@ def open_sink(
         crf=crf,
         audio=audio,
         depth=depth,
+        timecode=info.timecode,
+        alpha=info.has_alpha and info.kind == "sequence",
     )
-    return Sink(path, writer, "video", depth, overwrite)
+    return Sink(path, writer, "video", depth, overwrite, encoder, rate)
+
+
+def _sequence_depth(ext: str, depth: int) -> int:
+    """The depth frames of ``ext`` are written at: EXR half (16) unless 32 is asked, DPX 10 unless 16."""
+    if ext == ".exr":
+        return 32 if depth == 32 else 16
+    if ext == ".dpx":
+        return 16 if depth == 16 else 10
+    if depth in (10, 32):
+        raise ConfigError(f"--depth {depth} is for {'.dpx' if depth == 10 else '.exr'} frames, not {ext}")
+    if depth == 16 and ext not in _frames.SIXTEEN_BIT_EXTENSIONS:
+        raise ConfigError(f"--depth 16 needs .png, .tif, .dpx or .exr frames, not {ext}")
+    return depth

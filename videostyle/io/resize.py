@@ -17,3 +17,14 @@ def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return image
     shrink = size[0] < image.shape[1]
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
+def resize_alpha(alpha: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An alpha plane (H×W, any dtype) at ``size``, in its own dtype; unchanged (exact) at its own size."""
+    if (alpha.shape[1], alpha.shape[0]) == tuple(size):
+        return alpha
+    shrink = size[0] < alpha.shape[1]
+    out = cv2.resize(alpha.astype(np.float32), size, interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+    if alpha.dtype.kind == "u":
+        return np.clip(np.rint(out), 0, np.iinfo(alpha.dtype).max).astype(alpha.dtype)
+    return np.clip(out, 0.0, 1.0).astype(alpha.dtype)

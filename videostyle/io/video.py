@@ -50,6 +50,15 @@ _CODECS = {
 _DEFAULT_CODEC = {"webm": "libvpx-vp9", "gif": "gif"}  # everything else: libx264
 # Codecs that keep more than 8 bits, and the pixel format they get from 16-bit frames (depth=16).
 _DEEP_CODECS = {"ffv1": "gbrp16le", "prores_ks": "yuv422p10le"}
+# Codecs that hold alpha, and their pixel format at depth 8 / 16. ProRes 4444 stores alpha losslessly
+# (16 bits), so 8- and 16-bit alpha come back exactly, as with FFV1.
+_ALPHA_CODECS = {"prores_ks": ("yuva444p10le", "yuva444p10le"), "ffv1": ("bgra", "gbrap16le")}
+
+
+def holds_alpha(ext: str, codec: str | None) -> bool:
+    """Whether a video named ``*ext`` with ``codec`` (None: the container's default) keeps alpha."""
+    fmt = VIDEO_FORMATS.get(ext.lower())
+    return fmt is not None and (codec or _DEFAULT_CODEC.get(fmt, "libx264")) in _ALPHA_CODECS
 DEFAULT_CRF = 18
 
 # Containers that store frame timestamps; AVI only has a frame index (constant rate).
@@ -92,6 +101,9 @@ class VideoProbe:
     # cut short): more than n_frames. None for a whole file, or a container that states no count.
     declared_frames: int | None = None
     has_alpha: bool = False  # the stream's pixel format carries alpha (decoding drops it)
+    # Start timecode "HH:MM:SS:FF" (";" before FF: drop frame), from the video stream's metadata, the
+    # container's, or a timecode (tmcd) data stream's; None if there is none or it is not valid at ``rate``.
+    timecode: str | None = None
 
     def frame_time(self, index: int) -> Fraction:
         """Start time of frame ``index`` in seconds (index == n_frames gives the end of the video)."""
@@ -194,7 +206,16 @@ def _stream_facts(stream, container) -> tuple:
     time_base = stream.time_base or Fraction(1, 90000)
     rate = stream.average_rate or stream.guessed_rate
     return (Fraction(time_base), rate, stream.start_time, len(container.streams.audio) > 0,
-            _has_alpha(stream.codec_context.pix_fmt))
+            _has_alpha(stream.codec_context.pix_fmt), _timecode_tags(stream, container))
+
+
+def _timecode_tags(stream, container) -> tuple[str, ...]:
+    """The "timecode" tags of the video stream, the container and the data (tmcd) streams, in that order.
+    FFmpeg's MOV/MP4 demuxer puts a tmcd track's start on both the video stream and the tmcd stream;
+    Matroska spells the tag TIMECODE; AVI keeps it in the container (ISMP)."""
+    return tuple(str(value).strip()
+                 for metadata in (stream.metadata, container.metadata, *(s.metadata for s in container.streams.data))
+                 for key, value in metadata.items() if key.lower() == "timecode" and value)
 
 
 def _has_alpha(pix_fmt: str | None) -> bool:
@@ -260,8 +281,8 @@ def _scan_frames(container, stream) -> _Scan:
                  _quarter_turns(first.rotation))
 
 
-def _make_probe(scan: _Scan, time_base: Fraction, rate, stream_start, has_audio: bool, has_alpha: bool
-                ) -> VideoProbe:
+def _make_probe(scan: _Scan, time_base: Fraction, rate, stream_start, has_audio: bool, has_alpha: bool,
+                timecodes: tuple[str, ...] = ()) -> VideoProbe:
     n, pts_list = scan.n, scan.pts
     if not rate or rate <= 0:
         if pts_list is not None and n > 1 and pts_list[-1] > pts_list[0]:
@@ -292,7 +313,19 @@ def _make_probe(scan: _Scan, time_base: Fraction, rate, stream_start, has_audio:
         quarter_turns=scan.turns,
         has_audio=has_audio,
         has_alpha=has_alpha,
+        timecode=_first_valid_timecode(timecodes, rate),
     )
+
+
+def _first_valid_timecode(tags: tuple[str, ...], rate: Fraction) -> str | None:
+    """The first of ``tags`` that is a timecode at ``rate``, canonical; None if none is. A tag nobody can use
+    is dropped here rather than failing the writer it would be handed to."""
+    for tag in tags:
+        try:
+            return offset_timecode(tag, rate, 0)
+        except ValueError:
+            continue
+    return None
 
 
 def _to_rgb(frame, turns: int) -> np.ndarray:
@@ -471,6 +504,75 @@ def _emit(frames, path: str, probe: VideoProbe, start: int, stop: int, after_see
         index += 1
 
 
+# --------------------------------------------------------------------------- timecode
+
+# HH:MM:SS then the frame field; FFmpeg treats any separator but ":" before the frames as drop frame.
+_TIMECODE = re.compile(r"(\d{1,2}):(\d{2}):(\d{2})([:;.,])(\d{2,3})")
+
+
+@dataclass(frozen=True)
+class _Timecode:
+    fps: int  # nominal frames per second: 30 for 30000/1001
+    drop: int  # frame numbers skipped each minute but every tenth (0: non-drop frame)
+
+    @property
+    def per_day(self) -> int:
+        return 144 * (600 * self.fps - 9 * self.drop)  # 144 ten-minute blocks, each short 9 minutes' drops
+
+    def to_frames(self, h: int, m: int, s: int, f: int) -> int:
+        minutes = 60 * h + m
+        return (60 * minutes + s) * self.fps + f - self.drop * (minutes - minutes // 10)
+
+    def to_label(self, n: int) -> str:
+        if self.drop:
+            # Put the skipped numbers back (FFmpeg's av_timecode_adjust_ntsc_framenum2): each ten-minute
+            # block loses ``drop`` numbers in each of its last nine minutes.
+            per_10 = 600 * self.fps - 9 * self.drop
+            tens, rest = divmod(n, per_10)
+            n += 9 * self.drop * tens + self.drop * (max(rest - self.drop, 0) // (per_10 // 10))
+        s, f = divmod(n, self.fps)
+        m, s = divmod(s, 60)
+        h, m = divmod(m, 60)
+        return f"{h:02d}:{m:02d}:{s:02d}{';' if self.drop else ':'}{f:02d}"
+
+
+def _timecode_at(timecode: str, rate: Fraction) -> tuple[_Timecode, int]:
+    """(counting rules, frame number since 00:00:00:00) of ``timecode`` at ``rate``; ValueError if it is not
+    a timecode there."""
+    match = _TIMECODE.fullmatch(timecode.strip()) if isinstance(timecode, str) else None
+    if match is None:
+        raise ValueError(f"not a timecode (HH:MM:SS:FF, or HH:MM:SS;FF for drop frame): {timecode!r}")
+    rate = Fraction(rate)
+    if rate <= 0:
+        raise ValueError(f"timecode needs a positive frame rate, got {rate}")
+    fps = (rate.numerator + rate.denominator // 2) // rate.denominator  # rounded half up, as FFmpeg does
+    drop = match[4] != ":"
+    if drop and fps % 30:
+        raise ValueError(f"drop-frame timecode {timecode} needs 29.97 fps or a multiple of it, not {float(rate):g}")
+    counting = _Timecode(fps, fps // 15 if drop else 0)  # 2 numbers a minute at 29.97, 4 at 59.94
+    h, m, s, f = (int(match[i]) for i in (1, 2, 3, 5))
+    if h > 23 or m > 59 or s > 59 or f >= fps:
+        raise ValueError(f"timecode {timecode} is out of range at {float(rate):g} fps")
+    if counting.drop and s == 0 and m % 10 and f < counting.drop:
+        raise ValueError(f"drop-frame timecode {timecode} does not exist: frames 0-{counting.drop - 1} "
+                         "are skipped at every minute but every tenth")
+    return counting, counting.to_frames(h, m, s, f)
+
+
+def offset_timecode(timecode: str, rate: Fraction, frames: int) -> str:
+    """The timecode ``frames`` frames after ``timecode`` (earlier if negative) at ``rate`` frames per second,
+    wrapping around 24 hours: a render that starts at frame 100 of a clip starts at the clip's timecode
+    + 100 frames.
+
+    Frames are counted at the nominal rate (``rate`` rounded: 30 for 30000/1001). A drop-frame timecode
+    (";", "." or "," before the frames) is counted as drop frame, correctly: at 29.97 fps frame numbers 0
+    and 1 are skipped at each minute except every tenth (0-3 at 59.94), and the result is written with ";".
+    Drop frame at a rate that is not a multiple of 29.97 raises ValueError, as does a malformed or
+    out-of-range timecode (including a drop-frame label that is skipped, e.g. 00:01:00;00)."""
+    counting, start = _timecode_at(timecode, rate)
+    return counting.to_label((start + int(frames)) % counting.per_day)
+
+
 # --------------------------------------------------------------------------- writing
 
 
@@ -635,6 +737,11 @@ class VideoWriter:
 
     ``depth=16`` takes uint16 frames and keeps their precision: FFV1 as 16-bit planar RGB
     (lossless), ProRes 422 HQ at its 10 bits. Other codecs are 8-bit only (ConfigError).
+
+    ``timecode`` ("HH:MM:SS:FF", ";" before FF for drop frame): the start timecode of the output, checked
+    against ``rate`` (ConfigError if it is not a timecode there; see offset_timecode). Kept by .mov and
+    .mp4 (a tmcd timecode track), .mkv and .webm (the video track's TIMECODE tag) and .avi (the file's ISMP
+    tag); .gif has no place for it and it is silently dropped. probe_video reads it back from all four.
     """
 
     def __init__(
@@ -647,6 +754,8 @@ class VideoWriter:
         crf: int | None = None,
         audio: AudioSpan | None = None,
         depth: int = 8,
+        timecode: str | None = None,
+        alpha: bool = False,
     ):
         self.path = path
         self.depth = depth
@@ -669,6 +778,10 @@ class VideoWriter:
                 raise ConfigError(f"{self.codec} video is 8-bit: for --depth 16 use --codec ffv1 (.mkv, lossless) "
                                   "or prores_ks (.mov), or write frames")
             self._pix_fmt = _DEEP_CODECS[self.codec]
+        # alpha: frames come with an alpha plane (write(alpha=...)), kept by ProRes 4444 and FFV1 only.
+        self.alpha = bool(alpha) and self.codec in _ALPHA_CODECS
+        if self.alpha:
+            self._pix_fmt = _ALPHA_CODECS[self.codec][depth == 16]
         if self._pix_fmt is None:
             supported = [f.name for f in (encoder.video_formats or ())]
             self._pix_fmt = "yuv420p" if not supported or "yuv420p" in supported else supported[0]
@@ -679,6 +792,7 @@ class VideoWriter:
 
         self._rate = Fraction(rate)
         self._time_base = Fraction(time_base) if time_base is not None else None
+        self._timecode = _writer_timecode(timecode, self._rate)
         self._options = {}
         if takes_crf:
             top = 63 if self.codec == "libvpx-vp9" else 51
@@ -692,6 +806,8 @@ class VideoWriter:
             self._options.update({"b": "0", "cpu-used": "4", "row-mt": "1"})
         if self.codec == "libx265":
             self._options["x265-params"] = "log-level=error"
+        if self.alpha and self.codec == "prores_ks":
+            self._options.update({"profile": "4444", "alpha_bits": "16"})
         if self._fmt == "avi":
             # AVI has no timestamps: B-frames' negative decode times would delay video a frame.
             self._options["bf"] = "0"
@@ -719,11 +835,21 @@ class VideoWriter:
                 # mpeg4 ignores crf; a fixed quantiser keeps quality up instead of its 200 kb/s default.
                 self._stream.codec_context.qscale = True
                 self._stream.codec_context.global_quality = 3 * 118  # q 3 in FF_QP2LAMBDA units
+            self._tag_timecode()
             if audio is not None:
                 self._audio = _AudioTrack(self._out, self._fmt, audio)
         except BaseException:
             self.abort()
             raise
+
+    def _tag_timecode(self) -> None:
+        # Before the header is written (at the first mux): MOV/MP4 build their tmcd track from it then.
+        if self._timecode is None or self._fmt == "gif":
+            return
+        if self._fmt == "avi":
+            self._out.metadata["timecode"] = self._timecode  # AVI drops stream tags; the file's ISMP keeps it
+        else:
+            self._stream.metadata["timecode"] = self._timecode
 
     @property
     def audio_mode(self) -> str:
@@ -763,10 +889,11 @@ class VideoWriter:
             cc.colorspace = cc.color_primaries = cc.color_trc = _SMPTE170M if self._bt601 else _BT709
             cc.color_range = _LIMITED_RANGE
 
-    def write(self, image: np.ndarray, pts: int | None = None) -> None:
+    def write(self, image: np.ndarray, pts: int | None = None, alpha: np.ndarray | None = None) -> None:
         """Encode one H x W x 3 RGB frame (uint8; uint16 when depth=16). ``pts`` (in the time base
         given at creation) is used only if the first frame had one; later frames must then have
-        increasing pts."""
+        increasing pts. ``alpha`` (H x W, the image's dtype): the frame's alpha, when the writer was made
+        with ``alpha`` (opaque where None)."""
         dtype = np.uint16 if self.depth == 16 else np.uint8
         if not (isinstance(image, np.ndarray) and image.dtype == dtype and image.ndim == 3 and image.shape[2] == 3):
             raise ValueError(f"expected an H x W x 3 {np.dtype(dtype).name} RGB image, "
@@ -784,10 +911,17 @@ class VideoWriter:
                 raise ValueError(f"pts must increase (got {pts} after {self._last_pts + self._pts0})")
         else:
             out_pts = self._count
+        if self.alpha:
+            if alpha is None:
+                alpha = np.full(image.shape[:2], np.iinfo(dtype).max, dtype)
+            image = np.concatenate([image, alpha.astype(dtype)[..., None]], -1)
         if any(self._pad):
             image = np.pad(image, ((0, self._pad[1]), (0, self._pad[0]), (0, 0)), mode="edge")
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb48le" if self.depth == 16 else "rgb24")
-        if self.depth == 16 and not self._yuv:
+        fmt = ("rgba64le" if self.depth == 16 else "rgba") if self.alpha else ("rgb48le" if self.depth == 16 else "rgb24")
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=fmt)
+        if self.alpha and not self._yuv:
+            frame = frame.reformat(format=self._pix_fmt)
+        elif self.depth == 16 and not self._yuv:
             frame = frame.reformat(format=self._pix_fmt)
         if self._yuv:
             matrix = "ITU601" if self._bt601 else "ITU709"
@@ -844,6 +978,17 @@ class VideoWriter:
     def _release(self) -> None:
         locks.release(self._lock)
         self._lock = None
+
+
+def _writer_timecode(timecode: str | None, rate: Fraction) -> str | None:
+    """``timecode`` canonical, or ConfigError: a muxer given a bad one drops it without a word (MOV) or
+    stores it as it is (Matroska)."""
+    if timecode is None:
+        return None
+    try:
+        return offset_timecode(timecode, rate, 0)
+    except ValueError as e:
+        raise ConfigError(f"invalid output timecode: {e}") from None
 
 
 # A writer's hidden temporary file has a lock (locks.py) held for as long as the writer lives, so the next

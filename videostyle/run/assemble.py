@@ -26,7 +26,7 @@ def open_outputs(shot: Shot) -> Outputs:
     nothing appears under the output's name unless the run succeeds."""
     o = shot.options
     return Outputs(shot.output, o.compare, shot.out_info, shot.size, o.preserve_colors, o.depth, codec=o.codec,
-                   crf=o.crf, fps=shot.rate, audio_from=shot.source, overwrite=o.overwrite)
+                   crf=o.crf, fps=shot.rate, audio_from=shot.source, overwrite=o.overwrite, colour=o.colour)
 
 
 def close_outputs(shot: Shot, outputs: Outputs) -> None:

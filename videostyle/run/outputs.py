@@ -12,7 +12,7 @@ from ..method.colour import preserve_colors
 from ..errors import InputError
 from ..io.frames import to_uint8
 from ..io.media import Sink, open_sink
-from ..io.resize import resize_rgb
+from ..io.resize import resize_alpha, resize_rgb
 
 # How often a wait for the writer thread wakes up, so that a signal is handled while waiting.
 _POLL_SECONDS = 0.05
@@ -40,7 +40,8 @@ class Outputs:
     def __init__(self, output, compare, out_info, size, keep_colors, depth, *, audio_from=None,
                  overwrite: bool = False, **sink_options):
         self.out_size, self.keep_colors = (out_info.width, out_info.height), keep_colors
-        need_full = bool(keep_colors or compare) and self.out_size != tuple(size)
+        # A plate's alpha, highlight cap and EXR attributes are read again with its full-size frame.
+        need_full = (bool(keep_colors or compare) and self.out_size != tuple(size)) or out_info.plates
         if need_full and audio_from is None:
             raise ValueError("full-size output frames need the source (audio_from)")
         self.main: Sink | None = None
@@ -120,14 +121,22 @@ class Outputs:
 
     def _encode(self, number: int, stylized: np.ndarray, source_small: np.ndarray) -> None:
         t = time.perf_counter()
-        source = self._originals.get(number) if self._originals is not None else source_small
+        original = self._originals.get(number) if self._originals is not None else None
+        source = resize_rgb(original.image, self.out_size) if original is not None else source_small
+        plate = original.plate if original is not None else None
         image = resize_rgb(stylized, self.out_size)
         if self.keep_colors:
             image = preserve_colors(image, source)
+        if plate is not None and plate.alpha is not None:
+            alpha = resize_alpha(plate.alpha, self.out_size)
+            # No paint where the plate is transparent: the input's own colour stays there (straight
+            # outputs show it; premultiplied EXR multiplies it by 0).
+            image = np.where((alpha == 0)[..., None], np.asarray(source, np.float32), image)
+            plate = dataclasses.replace(plate, alpha=alpha)
         pts = self._pts.pop(number)
-        self.main.write(image, pts)
+        self.main.write(image, pts, plate)
         if self.side is not None:
-            self.side.write(np.concatenate([source, to_uint8(image)], axis=1), pts)
+            self.side.write(np.concatenate([to_uint8(source), to_uint8(image)], axis=1), pts)
         self.encode_seconds += time.perf_counter() - t
 
     # ---- stopping
@@ -188,16 +197,17 @@ class _SourceFrames:
         self._frames = None
         self._last = None
 
-    def get(self, number: int) -> np.ndarray:
+    def get(self, number: int):
+        """The source's Frame record ``number`` at full size (its image, and its plate data)."""
         if self._last is not None and self._last.number == number:
-            return self._last.image
+            return self._last
         if self._frames is None or (self._last is not None and self._last.number > number):
             self.close()
             self._frames = self._source.frames()
         for frame in self._frames:
             self._last = frame
             if frame.number == number:
-                return frame.image
+                return frame
         raise InputError(f"{self._source.path}: frame {number} is missing when read again for the output")
 
     def close(self) -> None:

@@ -21,7 +21,7 @@ from . import report as run_report
 from ..config import OutputOptions, StylizeConfig
 from ..errors import ConfigError, OutputError
 from ..io.atomic import write_atomic
-from ..io.frames import read_image
+from ..io.plates import read_style
 from ..method.stylizer import Stylizer
 from .assemble import close_outputs, open_outputs
 from .execute import Executor, LocalExecutor, Session
@@ -68,7 +68,7 @@ def start(shot: Shot, config: StylizeConfig, emit: Event) -> tuple[Stylizer, Wor
     """The network and style targets, the memory check, the work store (resuming what it holds), and the
     start and warning events."""
     torch.manual_seed(config.seed)
-    stylizer = Stylizer.create(config, [read_image(s) for s in shot.styles])
+    stylizer = Stylizer.create(config, [read_style(s, shot.options.colour) for s in shot.styles])
     check_fits(shot.size[0], shot.size[1], stylizer.device)
     store = WorkStore.open(shot.work_dir, shot.manifest, shot.options.restart)
     emit({"event": "start", "input": shot.input, "output": shot.output, "n_frames": shot.info.n_frames,

@@ -21,7 +21,8 @@ from ..errors import ConfigError, InputError
 from ..io.bundled import resolve_style
 from ..io.frameranges import parse_frames
 from ..io.frames import image_has_alpha, image_size, list_sequence, normalize_pattern, read_image
-from ..io.media import VIDEO_EXTENSIONS, MediaInfo, Source, input_warnings, is_sequence_path, open_source, sequence_pattern
+from ..io.media import (VIDEO_EXTENSIONS, MediaInfo, Source, alpha_dropped, input_warnings, is_sequence_path,
+                        open_source, sequence_pattern)
 from ..io.paths import PathPlan, is_within, written_file, written_sequence
 from ..io.resize import processing_size
 from ..method.objectives import lookup
@@ -55,9 +56,9 @@ class Shot:
         return {n: resize_rgb(read_image(path), self.size).astype(np.float32) for n, path in self.keyframes}
 
     @property
-    def numbers(self) -> range:
-        """The absolute numbers of the selected frames."""
-        return range(self.source.start, self.source.stop)
+    def numbers(self) -> tuple[int, ...]:
+        """The absolute numbers of the selected frames (every one in the span unless the range is stepped)."""
+        return self.source.positions
 
     @property
     def info(self) -> MediaInfo:
@@ -88,14 +89,23 @@ def plan_shot(input: str, style: str | Sequence[str], output: str, config: Styli
     work = opts.work_dir or default_work_dir(output)
     files = tuple(input_files(input)) if _is_input_sequence(input) or os.path.isfile(input) else ()
     check_path_plan(_path_plan(input, files, styles, config, output, opts), work, opts.report)
-    source = open_source(input, span, fps=rate, audio=not opts.no_audio)
+    source = open_source(input, span, fps=rate, audio=not opts.no_audio, colour=opts.colour)
+    check_stepped(span, source, output, config, opts)
     warnings = input_warnings(source) + [f"style image {s} has an alpha channel, which is dropped: it is read as RGB"
                                          for s in styles if image_has_alpha(s)]
+    dropped = alpha_dropped(source, output, opts.codec)
+    warnings += [dropped] if dropped else []
+    if opts.compare and source.info.has_alpha and source.info.kind == "sequence":
+        warnings.append(f"--compare {opts.compare} shows no alpha")
     info = source.info
     size = processing_size(info.width, info.height, config.max_side)
     keyframes = check_keyframes(config, source, size, warnings)
     chunks = chunked.plan(source.start, info.n_frames, config.chunks.chunk_frames) if config.chunks.chunk_frames else []
     manifest = _manifest(input, files, styles, config, info, size, source.start, opts.flow_dir)
+    if span.stepped:  # each frame then follows the previous *selected* one: another chain of frames
+        manifest["input"]["positions"] = list(source.positions)
+    if not opts.colour.plain:  # the network sees another picture (the output's space is only encoding)
+        manifest["colour"] = colour_identity(opts.colour)
     if config.method == "student":
         manifest["student"] = {"keyframes": [[n, content_identity(p)] for n, p in keyframes],
                                "load": content_identity(config.student.load) if config.student.load else None}
@@ -104,13 +114,34 @@ def plan_shot(input: str, style: str | Sequence[str], output: str, config: Styli
                 manifest, tuple(warnings), tuple(keyframes))
 
 
+def check_stepped(span, source: Source, output: str, config: StylizeConfig, opts: OutputOptions) -> None:
+    """A stepped or listed --frames range (1001-1100x2): frames only, one chain of the selected frames.
+    ConfigError (exit 2) for what cannot follow it."""
+    if not span.stepped:
+        return
+    ext = os.path.splitext(output)[1].lower()
+    if ext in VIDEO_EXTENSIONS or (opts.compare and os.path.splitext(opts.compare)[1].lower() in VIDEO_EXTENSIONS):
+        raise ConfigError(f"--frames {span} skips frames: a video of it would play them as one shot; "
+                          "write frames (out/shot.####.exr), or select a range without steps")
+    if config.chunks.chunk_frames:
+        raise ConfigError(f"--frames {span} skips frames; --chunk-frames needs one unbroken range")
+
+
+def colour_identity(colour) -> dict:
+    """What of the colour settings the stylized frames depend on (the output space is applied after)."""
+    from ..io.colour import config_source
+    cfg = config_source(colour.ocio_config)
+    return {"input": colour.input, "style": colour.style, "view": colour.view,
+            "config": content_identity(cfg) if os.path.isfile(cfg) else cfg}
+
+
 def keyframe_position(source: Source, number: int) -> int | None:
     """The absolute position of frame ``number`` as --frames counts it (a video's 0-based number, a
     sequence's own file number), or None when the selected range does not hold it."""
     numbers = source.info.numbers
     if source.info.kind == "sequence" and numbers is not None:
-        return source.start + numbers.index(number) if number in numbers else None
-    return number if source.start <= number < source.stop else None
+        return source.positions[numbers.index(number)] if number in numbers else None
+    return number if number in source.positions else None
 
 
 def check_keyframes(config: StylizeConfig, source: Source, size: tuple[int, int],
@@ -156,11 +187,14 @@ def plan_assembly(work_dir: str, output: str, opts: OutputOptions) -> tuple[Shot
     output = normalize_pattern(output)  # out/####.png → out/%04d.png: what paths and sinks expect
     store, manifest = WorkStore.existing(work_dir)
     input = manifest["input"]["path"]
-    if not os.path.exists(input):
+    files = tuple(input_files(input)) if os.path.exists(input) or _is_input_sequence(input) else ()
+    if not files:  # a frame pattern names no file of its own: it is gone when no frame of it is left
         raise InputError(f"the input {input} named by {work_dir} is gone; assembly needs it for timing and audio")
-    files = tuple(input_files(input))
     if file_identity(list(files)) != manifest["input"]["identity"]:
         raise InputError(f"the input {input} changed since {work_dir} was rendered; rerun stylize")
+    if "positions" in manifest["input"]:
+        raise InputError(f"{work_dir} holds a stepped --frames range, which videostyle assemble cannot "
+                         "encode yet; rerun stylize with -o naming the new output")
     pass_ = final_pass(manifest)
     numbers = store.numbers(pass_)
     if not numbers:
@@ -182,7 +216,11 @@ def plan_assembly(work_dir: str, output: str, opts: OutputOptions) -> tuple[Shot
         if path and is_within(path, work_dir):
             raise ConfigError(f"{path} lies inside the work folder {work_dir}; write it elsewhere")
     rate = Fraction(opts.fps).limit_denominator(1_000_000) if opts.fps is not None else None
-    source = open_source(input, first, last + 1, rate, audio=not opts.no_audio)
+    # The frames were read in the render's colour space and view; only the output's space is this run's.
+    drawn = manifest.get("colour") or {}
+    opts = dataclasses.replace(opts, input_colorspace=drawn.get("input"), style_colorspace=drawn.get("style"),
+                               view=drawn.get("view", "auto"))
+    source = open_source(input, first, last + 1, rate, audio=not opts.no_audio, colour=opts.colour)
     size = tuple(manifest["size"])
     out_size = size if opts.output_size == "processing" else (source.info.width, source.info.height)
     shot = Shot(input, files, (), output, opts, rate, source, size, out_size, (), work_dir, manifest)

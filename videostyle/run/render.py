@@ -19,7 +19,8 @@ from ..io.media import Source
 from ..method.metrics import warping_error
 from .prefetch import Prefetch
 from .store import WorkStore
-from ..io.resize import resize_rgb
+from ..io.plates import alpha_float
+from ..io.resize import resize_alpha, resize_rgb
 from ..method.stylizer import Stylizer
 
 
@@ -62,8 +63,11 @@ def decode(source: Source, size: tuple[int, int], timer: Timer, on_frame=None) -
             if on_frame is not None:
                 on_frame(frame)
             image = resize_rgb(frame.image, size)
+            plate = frame.plate
+            if plate is not None and plate.alpha is not None:  # the drivers' coverage, at processing size
+                plate = dataclasses.replace(plate, alpha=resize_alpha(alpha_float(plate.alpha), size))
             t = timer.add("decode", t)
-            yield dataclasses.replace(frame, image=image)
+            yield dataclasses.replace(frame, image=image, plate=plate)
             t = time.perf_counter()
 
 

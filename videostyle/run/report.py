@@ -7,6 +7,7 @@ import time
 from ..io.atomic import write_json
 from ..config import StylizeConfig, as_dict
 from ..errors import OutputError
+from ..io.media import alpha_dropped
 from ..method.metrics import WARPING_ERROR_DEFINITION
 
 
@@ -18,6 +19,7 @@ def of_run(shot, config: StylizeConfig, per_frame: list[dict], timer, audio_mode
                    timer.seconds, timer.total, audio_mode)
     result["work_dir"] = shot.work_dir if shot.options.keep_work else None
     result["warnings"] = list(shot.warnings)
+    result["source"]["alpha_dropped"] = alpha_dropped(shot.source, shot.output, shot.options.codec) is not None
     result["flows_resized_from"] = list(timer.resized_flows) if timer.resized_flows else None
     if shot.chunks:
         result["chunks"] = chunk_section(per_frame, config.chunks, shot.chunks)
@@ -122,11 +124,15 @@ def add_evaluation(result: dict, shot, config: StylizeConfig) -> None:
     """The measures of ``videostyle evaluate`` (offsets 1, 2, 4, flicker) on the written output of
     ``shot`` (plan.Shot), against the same selection of its source."""
     from .evaluate import evaluate_video
+    if shot.source.positions != tuple(range(shot.source.start, shot.source.stop)):
+        # The evaluator compares the output with an unbroken range of the source, frame by frame.
+        result["evaluation"] = {"skipped": "a stepped --frames range is not evaluated"}
+        return
     t = time.perf_counter()
     result["evaluation"] = evaluate_video(shot.output, shot.input, flow_method=config.flow,
                                           flow_preset=config.flow_preset, max_side=max(shot.size),
                                           device=config.device, weights=config.weights,
-                                          source_frames=(shot.numbers.start, shot.numbers.stop))
+                                          source_frames=(shot.source.start, shot.source.stop))
     result["evaluation"].pop("per_frame", None)
     result["stages_seconds"]["evaluate"] = round(time.perf_counter() - t, 3)
 

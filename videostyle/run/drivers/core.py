@@ -65,9 +65,20 @@ def prepare(frames: Iterable[Frame], flows: Callable, offsets: tuple[int, ...] =
             if j <= len(history):
                 earlier = history[-j]
                 fb, cb, ff, cf = flows(f.number, f.image, earlier.number, earlier.image)
+                # Fully transparent pixels hold no picture: neither the warm start nor the temporal term
+                # may carry paint into or out of them.
+                cb, cf = cb * _covered(f), cf * _covered(earlier)
                 back[j], ahead[j] = (fb, cb), (ff, cf)
         yield Prepared(f.number, f.image, back, ahead, time.perf_counter() - t0, f.pts)
         history.append(f)
+
+
+def _covered(frame: Frame):
+    """1 where the frame has a picture, 0 where its alpha is 0 (1 everywhere without alpha)."""
+    plate = getattr(frame, "plate", None)
+    if plate is None or plate.alpha is None:
+        return np.float32(1.0)
+    return (plate.alpha > 0).astype(np.float32)
 
 
 @dataclass(frozen=True)
