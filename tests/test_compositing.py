@@ -318,3 +318,48 @@ def test_a_movs_timecode_reaches_the_output_from_the_first_selected_frame(tmp_pa
     assert code == 0, err
     from videostyle.io.video import probe_video
     assert probe_video(str(out)).timecode == "01:00:00:02"
+
+
+def test_a_stepped_range_of_a_video_keeps_the_selected_frames(tmp_path, capsys, style):
+    from mediagen import make_video
+    src = tmp_path / "clip.mp4"
+    make_video(src, 6)
+    out = tmp_path / "out"
+    code, err = cli(capsys, "stylize", str(src), "--style", style, "--frames", "0-4x2", "-o", str(out / "%06d.png"),
+                    *RUN)
+    assert code == 0, err
+    # A video's frames are named position + 1, as a video's frames always are.
+    assert sorted(os.listdir(out)) == ["000001.png", "000003.png", "000005.png"]
+
+
+def test_dpx_keeps_alpha_at_16_bits_and_says_it_drops_it_at_10(tmp_path, capsys, style):
+    folder = tmp_path / "rgba"
+    folder.mkdir()
+    for i in range(2):
+        cv2.imwrite(str(folder / f"f.{i + 1:04d}.png"), np.dstack([texture(H, W, (4, 6), seed=i)[..., ::-1], hole(i)]))
+    code, err = cli(capsys, "stylize", str(folder), "--style", style, "-o", str(tmp_path / "d16" / "o.####.dpx"),
+                    "--depth", "16", *RUN)
+    assert code == 0 and "alpha" not in err, err
+    with av.open(str(tmp_path / "d16" / "o.0002.dpx")) as c:
+        got = next(c.decode(video=0)).reformat(format="rgba64le").to_ndarray()
+    assert np.array_equal(got[..., 3], hole(1).astype(np.uint16) * 257)
+    code, err = cli(capsys, "stylize", str(folder), "--style", style, "-o", str(tmp_path / "d10" / "o.####.dpx"), *RUN)
+    assert code == 0, err
+    assert len([l for l in err.splitlines() if "alpha" in l and "dropped" in l]) == 1
+
+
+def test_the_style_image_is_read_in_its_own_colour_space(tmp_path):
+    import PyOpenColorIO as ocio
+    from videostyle.io.colour import ColourOptions, srgb_encode
+    from videostyle.io.plates import read_style
+
+    path = str(tmp_path / "painting.png")
+    painting = texture(32, 32, (4, 4), seed=7)
+    cv2.imwrite(path, painting[..., ::-1])
+    assert np.array_equal(read_style(path, ColourOptions()), painting)  # sRGB: read as it is
+    got = read_style(path, ColourOptions(style="Gamma 2.2 Encoded AdobeRGB"))
+    linear = painting.astype(np.float32) / 255.0
+    ocio.Config.CreateFromFile("ocio://studio-config-latest").getProcessor(
+        "Gamma 2.2 Encoded AdobeRGB", "Linear Rec.709 (sRGB)").getDefaultCPUProcessor().applyRGB(linear)
+    assert np.allclose(got, srgb_encode(linear) * 255.0, atol=0.05)
+    assert np.abs(got - painting).mean() > 2  # Adobe RGB is not sRGB

@@ -469,29 +469,15 @@ def encode_image(image: np.ndarray, ext: str = ".png") -> bytes:
 
 
 def encode_exr(image: np.ndarray) -> bytes:
-    """OpenEXR bytes (RGB half float, ZIP compression, scanlines) of a display-encoded uint8/uint16 RGB
-    image. The sRGB curve is removed, so the file holds linear light with Rec.709/sRGB primaries in
-    [0, 1] — what read_image assumes of EXR, so an 8-bit image reads back exactly (a 16-bit one within
-    one 8-bit level).
-    Encoded by FFmpeg (PyAV): the OpenCV wheels are built without an EXR writer."""
-    import av  # only needed for EXR
-    from fractions import Fraction
+    """OpenEXR bytes (RGB half float, ZIP) of a display-encoded uint8/uint16 RGB image: the sRGB curve is
+    removed, so the file holds linear light with Rec.709/sRGB primaries in [0, 1] and an 8-bit image reads
+    back exactly. The one EXR writer is exr.encode_exr (the OpenEXR library); colour-managed frames go
+    through plates.PlateEncoder instead."""
+    from .exr import encode_exr as write_exr
 
     _check_rgb(image)
     peak = 255.0 if image.dtype == np.uint8 else 65535.0
-    linear = srgb_to_linear(image.astype(np.float32) / peak).astype(np.float32)
-    try:
-        ctx = av.CodecContext.create("exr", "w")
-        ctx.width, ctx.height, ctx.pix_fmt = image.shape[1], image.shape[0], "gbrpf32le"
-        ctx.time_base = Fraction(1, 25)
-        ctx.options = {"compression": "zip16", "format": "half"}
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(linear), format="gbrpf32le")
-        data = b"".join(bytes(p) for p in ctx.encode(frame) + ctx.encode(None))
-    except (av.FFmpegError, ValueError) as e:
-        raise OutputError(f"cannot encode an EXR frame: {e}") from None
-    if not data:
-        raise OutputError("cannot encode an EXR frame: the encoder returned nothing")
-    return data
+    return write_exr(srgb_to_linear(image.astype(np.float32) / peak).astype(np.float32))
 
 
 def read_image16(path: str) -> np.ndarray:

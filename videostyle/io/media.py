@@ -21,7 +21,7 @@ from . import video as _video
 from ..errors import ConfigError, InputError, OutputError
 from .colour import ColourOptions, Transfer
 from .frameranges import FrameRange, Numbers, Positions, parse_frames
-from .plates import ALPHA_EXTENSIONS, PlateData, PlateEncoder, alpha_at, read_plate
+from .plates import PlateData, PlateEncoder, alpha_at, holds_alpha, read_plate
 
 VIDEO_EXTENSIONS = frozenset(_video.VIDEO_FORMATS)
 DEFAULT_SEQUENCE_RATE = Fraction(25)
@@ -295,7 +295,7 @@ def input_warnings(source: "Source") -> list[str]:
     return lines
 
 
-def alpha_dropped(source: Source, output: str, codec: str | None = None) -> str | None:
+def alpha_dropped(source: Source, output: str, codec: str | None = None, depth: int = 8) -> str | None:
     """The line saying that an output cannot hold the input's alpha, or None when nothing is dropped."""
     info = source.info
     if not info.has_alpha or info.kind == "video":
@@ -303,12 +303,12 @@ def alpha_dropped(source: Source, output: str, codec: str | None = None) -> str 
     ext = os.path.splitext(output)[1].lower()
     if ext not in VIDEO_EXTENSIONS and is_sequence_path(output):
         ext = os.path.splitext(sequence_pattern(output))[1].lower()
-        if ext in ALPHA_EXTENSIONS:
+        if holds_alpha(ext, depth):
             return None
     elif _video.holds_alpha(ext, codec):
         return None
     return (f"{source.path} has an alpha channel, which is dropped: {output} cannot hold it (write .png, .tif, "
-            ".exr or .dpx frames, or a .mov with --codec prores_ks / .mkv with --codec ffv1)")
+            ".exr or --depth 16 .dpx frames, or a .mov with --codec prores_ks / .mkv with --codec ffv1)")
 
 
 def _size_message(name, size, first, expected) -> str:
@@ -500,7 +500,8 @@ def open_sink(
     images named by the pattern (``%06d.png`` in a folder), format by the pattern's extension,
     named by ``info.numbers`` (the input's own, gaps kept), else numbered from ``info.first_number``
     (or 1). Files appear only at close. ``depth`` 16 writes
-    16-bit PNG/TIFF; ``.exr`` is always linear half float (frames.encode_exr), whatever ``depth``.
+    16-bit PNG/TIFF/DPX (DPX: 10-bit unless 16); ``.exr`` is half float (float32 with ``depth`` 32), in
+    the output colour space (``colour``, see colour.py), with the input's alpha and EXR attributes.
     Videos with ``depth`` 16: FFV1 (16-bit RGB) or ProRes (10-bit), see video.VideoWriter.
 
     An existing output is never replaced unless ``overwrite``: a video file that exists (at open, or

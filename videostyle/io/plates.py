@@ -33,6 +33,11 @@ ALPHA_EXTENSIONS = frozenset({".png", ".tif", ".tiff", ".exr", ".dpx"})
 _INTEGER_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 
 
+def holds_alpha(ext: str, depth: int) -> bool:
+    """Whether frames of ``ext`` written at ``depth`` keep alpha (FFmpeg has no 10-bit RGBA DPX)."""
+    return ext.lower() in ALPHA_EXTENSIONS and not (ext.lower() == ".dpx" and depth != 16)
+
+
 @dataclass(frozen=True)
 class PlateData:
     alpha: np.ndarray | None = None    # H×W, straight, as stored (uint8, uint16, or float32 in [0, 1])
@@ -135,7 +140,7 @@ class PlateEncoder:
 
     def __init__(self, ext: str, depth: int, colour: Transfer, view: str):
         self.ext, self.depth, self.colour, self.view = ext.lower(), depth, colour, view
-        self.holds_alpha = self.ext in ALPHA_EXTENSIONS
+        self.holds_alpha = holds_alpha(self.ext, depth)
 
     @property
     def plain(self) -> bool:

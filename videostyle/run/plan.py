@@ -93,7 +93,7 @@ def plan_shot(input: str, style: str | Sequence[str], output: str, config: Styli
     check_stepped(span, source, output, config, opts)
     warnings = input_warnings(source) + [f"style image {s} has an alpha channel, which is dropped: it is read as RGB"
                                          for s in styles if image_has_alpha(s)]
-    dropped = alpha_dropped(source, output, opts.codec)
+    dropped = alpha_dropped(source, output, opts.codec, opts.depth)
     warnings += [dropped] if dropped else []
     if opts.compare and source.info.has_alpha and source.info.kind == "sequence":
         warnings.append(f"--compare {opts.compare} shows no alpha")

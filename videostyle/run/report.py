@@ -19,7 +19,7 @@ def of_run(shot, config: StylizeConfig, per_frame: list[dict], timer, audio_mode
                    timer.seconds, timer.total, audio_mode)
     result["work_dir"] = shot.work_dir if shot.options.keep_work else None
     result["warnings"] = list(shot.warnings)
-    result["source"]["alpha_dropped"] = alpha_dropped(shot.source, shot.output, shot.options.codec) is not None
+    result["source"]["alpha_dropped"] = alpha_dropped(shot.source, shot.output, shot.options.codec, shot.options.depth) is not None
     result["flows_resized_from"] = list(timer.resized_flows) if timer.resized_flows else None
     if shot.chunks:
         result["chunks"] = chunk_section(per_frame, config.chunks, shot.chunks)
