@@ -504,13 +504,6 @@ class OutputOptions:
         if self.view not in VIEW_CHOICES:
             raise ConfigError(f"--view must be one of {', '.join(VIEW_CHOICES)}, got {self.view!r}")
 
-    @property
-    def colour(self):
-        """The colour settings (io/colour.ColourOptions)."""
-        from .io.colour import ColourOptions
-        return ColourOptions(self.ocio_config, self.input_colorspace, self.output_colorspace,
-                             self.style_colorspace, self.view)
-
 
 @dataclass(frozen=True)
 class ClusterOptions:

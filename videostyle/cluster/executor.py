@@ -10,6 +10,7 @@ from ..io.plates import read_style
 from .connect import connect, disconnect
 from .shot import ClusterRender
 from .worker import WorkerSpec
+from ..io.colour import ColourOptions
 
 
 class RayExecutor:
@@ -44,7 +45,7 @@ class _RaySession:
     def outcomes(self, stylizer, frames, flows, store, timer):
         shot = self.shot
         # The style images decoded here: a worker never opens the driver's files.
-        spec = WorkerSpec(self.config, tuple(read_style(s, shot.options.colour) for s in shot.styles), tuple(shot.chunks))
+        spec = WorkerSpec(self.config, tuple(read_style(s, ColourOptions.of(shot.options)) for s in shot.styles), tuple(shot.chunks))
         self.render = ClusterRender(self.placement, spec, store, timer, self.emit)
         # Closed on any error too: its workers are stopped before the cluster is left.
         with contextlib.closing(self.render.outcomes(frames, flows)) as outcomes:

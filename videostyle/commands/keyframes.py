@@ -69,7 +69,7 @@ def write_keyframes(input: str, styles: list[str], folder: str, config: StylizeC
         os.makedirs(staging)
         for n, image in stylized.items():
             label = frame_label(shot, n)
-            write_png(os.path.join(staging, f"source.{label:04d}.png"), by_number[n].frame)
+            write_png(os.path.join(staging, f"source.{label:04d}.png"), to_uint8(by_number[n].frame))
             write_png(os.path.join(staging, f"stylized.{label:04d}.png"), to_uint8(image))
         if os.path.isdir(folder):  # only our files are there (checked above): replaced one by one
             for name in os.listdir(folder):

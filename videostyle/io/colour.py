@@ -241,3 +241,9 @@ class ColourOptions:
     def plain(self) -> bool:
         """Nothing asked of colour management: the defaults."""
         return self == ColourOptions()
+
+    @classmethod
+    def of(cls, opts) -> "ColourOptions":
+        """The colour settings of an OutputOptions (config.py, a layer below: it cannot build this)."""
+        return cls(opts.ocio_config, opts.input_colorspace, opts.output_colorspace, opts.style_colorspace,
+                   opts.view)

@@ -19,6 +19,7 @@ from ..io.frames import from_uint16
 from ..io.resize import resize_rgb
 from .outputs import Outputs
 from .plan import Shot, plan_assembly
+from ..io.colour import ColourOptions
 
 
 def open_outputs(shot: Shot) -> Outputs:
@@ -26,7 +27,7 @@ def open_outputs(shot: Shot) -> Outputs:
     nothing appears under the output's name unless the run succeeds."""
     o = shot.options
     return Outputs(shot.output, o.compare, shot.out_info, shot.size, o.preserve_colors, o.depth, codec=o.codec,
-                   crf=o.crf, fps=shot.rate, audio_from=shot.source, overwrite=o.overwrite, colour=o.colour)
+                   crf=o.crf, fps=shot.rate, audio_from=shot.source, overwrite=o.overwrite, colour=ColourOptions.of(o))
 
 
 def close_outputs(shot: Shot, outputs: Outputs) -> None:

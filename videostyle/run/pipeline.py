@@ -31,6 +31,7 @@ from .plan import Shot, plan_shot
 from .render import Timer, decode, flow_source, frame_metrics
 from .drivers.student import trained_path
 from .store import WorkStore
+from ..io.colour import ColourOptions
 
 Event = Callable[[dict[str, Any]], None]
 
@@ -68,7 +69,7 @@ def start(shot: Shot, config: StylizeConfig, emit: Event) -> tuple[Stylizer, Wor
     """The network and style targets, the memory check, the work store (resuming what it holds), and the
     start and warning events."""
     torch.manual_seed(config.seed)
-    stylizer = Stylizer.create(config, [read_style(s, shot.options.colour) for s in shot.styles])
+    stylizer = Stylizer.create(config, [read_style(s, ColourOptions.of(shot.options)) for s in shot.styles])
     check_fits(shot.size[0], shot.size[1], stylizer.device)
     store = WorkStore.open(shot.work_dir, shot.manifest, shot.options.restart)
     emit({"event": "start", "input": shot.input, "output": shot.output, "n_frames": shot.info.n_frames,

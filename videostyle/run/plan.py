@@ -28,6 +28,7 @@ from ..io.resize import processing_size
 from ..method.objectives import lookup
 from .drivers import chunked, pick
 from .store import WorkStore, check_work_folder, content_identity, default_work_dir, file_identity, folder_identity
+from ..io.colour import ColourOptions
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def plan_shot(input: str, style: str | Sequence[str], output: str, config: Styli
     work = opts.work_dir or default_work_dir(output)
     files = tuple(input_files(input)) if _is_input_sequence(input) or os.path.isfile(input) else ()
     check_path_plan(_path_plan(input, files, styles, config, output, opts), work, opts.report)
-    source = open_source(input, span, fps=rate, audio=not opts.no_audio, colour=opts.colour)
+    source = open_source(input, span, fps=rate, audio=not opts.no_audio, colour=ColourOptions.of(opts))
     check_stepped(span, source, output, config, opts)
     warnings = input_warnings(source) + [f"style image {s} has an alpha channel, which is dropped: it is read as RGB"
                                          for s in styles if image_has_alpha(s)]
@@ -104,8 +105,8 @@ def plan_shot(input: str, style: str | Sequence[str], output: str, config: Styli
     manifest = _manifest(input, files, styles, config, info, size, source.start, opts.flow_dir)
     if span.stepped:  # each frame then follows the previous *selected* one: another chain of frames
         manifest["input"]["positions"] = list(source.positions)
-    if not opts.colour.plain:  # the network sees another picture (the output's space is only encoding)
-        manifest["colour"] = colour_identity(opts.colour)
+    if not ColourOptions.of(opts).plain:  # the network sees another picture (the output's space is only encoding)
+        manifest["colour"] = colour_identity(ColourOptions.of(opts))
     if config.method == "student":
         manifest["student"] = {"keyframes": [[n, content_identity(p)] for n, p in keyframes],
                                "load": content_identity(config.student.load) if config.student.load else None}
@@ -220,7 +221,7 @@ def plan_assembly(work_dir: str, output: str, opts: OutputOptions) -> tuple[Shot
     drawn = manifest.get("colour") or {}
     opts = dataclasses.replace(opts, input_colorspace=drawn.get("input"), style_colorspace=drawn.get("style"),
                                view=drawn.get("view", "auto"))
-    source = open_source(input, first, last + 1, rate, audio=not opts.no_audio, colour=opts.colour)
+    source = open_source(input, first, last + 1, rate, audio=not opts.no_audio, colour=ColourOptions.of(opts))
     size = tuple(manifest["size"])
     out_size = size if opts.output_size == "processing" else (source.info.width, source.info.height)
     shot = Shot(input, files, (), output, opts, rate, source, size, out_size, (), work_dir, manifest)
