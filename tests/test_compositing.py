@@ -363,3 +363,26 @@ def test_the_style_image_is_read_in_its_own_colour_space(tmp_path):
         "Gamma 2.2 Encoded AdobeRGB", "Linear Rec.709 (sRGB)").getDefaultCPUProcessor().applyRGB(linear)
     assert np.allclose(got, srgb_encode(linear) * 255.0, atol=0.05)
     assert np.abs(got - painting).mean() > 2  # Adobe RGB is not sRGB
+
+
+def test_a_prores_4444_inputs_alpha_is_read_and_carried(tmp_path, capsys, style):
+    src = tmp_path / "in.mov"
+    with av.open(str(src), "w") as c:
+        s = c.add_stream("prores_ks", rate=24)
+        s.width, s.height, s.pix_fmt = W, H, "yuva444p10le"
+        s.codec_context.options = {"profile": "4444", "alpha_bits": "16"}
+        for i in range(3):
+            rgba = np.dstack([np.roll(texture(H, W, (4, 6), seed=3), i, axis=1), hole(i)])
+            for p in s.encode(av.VideoFrame.from_ndarray(rgba, format="rgba").reformat(format="yuva444p10le")):
+                c.mux(p)
+        for p in s.encode(None):
+            c.mux(p)
+    with av.open(str(src)) as c:  # what FFmpeg itself reads back: the reference for "unchanged"
+        alphas = [f.to_ndarray(format="rgba")[..., 3] for f in c.decode(video=0)]
+    code, err = cli(capsys, "stylize", str(src), "--style", style, "-o", str(tmp_path / "out" / "%06d.png"), *RUN)
+    assert code == 0 and "alpha" not in err, err
+    for i in range(3):
+        png = cv2.imread(str(tmp_path / "out" / f"{i + 1:06d}.png"), cv2.IMREAD_UNCHANGED)
+        assert png.shape == (H, W, 4) and np.array_equal(png[..., 3], alphas[i])
+    code, err = cli(capsys, "stylize", str(src), "--style", style, "-o", str(tmp_path / "o.mp4"), *RUN)
+    assert code == 0 and len([l for l in err.splitlines() if "alpha" in l and "dropped" in l]) == 1, err

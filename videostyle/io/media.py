@@ -44,7 +44,7 @@ class MediaInfo:
     numbers: tuple[int, ...] | None = None
     missing: tuple[tuple[int, int], ...] = ()  # sequences: (first, last) runs of numbers absent in the span
     ended_early: tuple[int, int] | None = None  # a video cut short: (frames decoded, frames its index lists)
-    has_alpha: bool = False  # a frame carries alpha (Frame.plate.alpha; videos: dropped on reading)
+    has_alpha: bool = False  # a frame carries alpha (Frame.plate.alpha)
     view: str = "clip"  # the view the frames were read with (colour.VIEWS): outputs invert it
     plates: bool = False  # frames carry PlateData the outputs need (alpha, a highlight cap, EXR attributes)
     timecode: str | None = None  # a video's timecode at the first selected frame (video outputs carry it)
@@ -137,6 +137,7 @@ class VideoSource(Source):
             first_number=None,
             ended_early=None if declared is None else (decoded, declared),
             has_alpha=self.probe.has_alpha,
+            plates=self.probe.has_alpha,
             view=self.colour.view,
             # A stepped range's frames are named as a video's always are: position + 1 (frame 0 is 000001).
             numbers=tuple(p + 1 for p in self.positions) if frames.stepped else None,
@@ -152,14 +153,18 @@ class VideoSource(Source):
         # Closed here, on this thread, when the caller stops early and closes this generator, so the
         # decoder is never left for the garbage collector to close on another thread.
         wanted = set(self.positions)
-        with contextlib.closing(_video.decode_video(self.path, self.probe, self.start, self.stop)) as decoded:
+        with contextlib.closing(_video.decode_video(self.path, self.probe, self.start, self.stop,
+                                                    alpha=self.info.has_alpha)) as decoded:
             for position, (pts, image) in enumerate(decoded, start=self.start):
                 if position not in wanted:  # a stepped range: decoded (a video is read in order), not kept
                     continue
                 count += 1
+                plate = None
+                if image.shape[2] == 4:  # ProRes 4444, FFV1 with alpha: straight, 8 bits
+                    plate, image = PlateData(np.ascontiguousarray(image[..., 3])), np.ascontiguousarray(image[..., :3])
                 if not self.colour.identity:
                     image = self.colour.to_display(image.astype(np.float32) / np.float32(255.0))[0]
-                yield Frame(number=position, pts=pts, image=image)
+                yield Frame(number=position, pts=pts, image=image, plate=plate)
         if count != self.info.n_frames:
             raise InputError(f"{self.path} gave {count} frames on decoding, {self.info.n_frames} when opened")
 
@@ -290,15 +295,13 @@ def input_warnings(source: "Source") -> list[str]:
     if info.ended_early is not None:
         decoded, declared = info.ended_early
         lines.append(f"{path} ends early: {_ended_early(decoded, declared)}; using the frames that decode")
-    if info.has_alpha and info.kind == "video":
-        lines.append(f"{path} has an alpha channel, which is dropped: video frames are read as RGB")
     return lines
 
 
 def alpha_dropped(source: Source, output: str, codec: str | None = None, depth: int = 8) -> str | None:
     """The line saying that an output cannot hold the input's alpha, or None when nothing is dropped."""
     info = source.info
-    if not info.has_alpha or info.kind == "video":
+    if not info.has_alpha:
         return None
     ext = os.path.splitext(output)[1].lower()
     if ext not in VIDEO_EXTENSIONS and is_sequence_path(output):
@@ -552,7 +555,7 @@ def open_sink(
         audio=audio,
         depth=depth,
         timecode=info.timecode,
-        alpha=info.has_alpha and info.kind == "sequence",
+        alpha=info.has_alpha,
     )
     return Sink(path, writer, "video", depth, overwrite, encoder, rate)
 

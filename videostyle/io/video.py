@@ -328,10 +328,10 @@ def _first_valid_timecode(tags: tuple[str, ...], rate: Fraction) -> str | None:
     return None
 
 
-def _to_rgb(frame, turns: int) -> np.ndarray:
+def _to_rgb(frame, turns: int, alpha: bool = False) -> np.ndarray:
     # to_ndarray converts with the frame's own colour matrix/range tags (FFmpeg's default,
-    # BT.601, if untagged).
-    image = frame.to_ndarray(format="rgb24")
+    # BT.601, if untagged). alpha: H x W x 4, the alpha plane at 8 bits last.
+    image = frame.to_ndarray(format="rgba" if alpha else "rgb24")
     if turns:
         image = np.ascontiguousarray(np.rot90(image, turns))
     return image
@@ -445,10 +445,11 @@ def _second_keyframe(container, stream, probe: VideoProbe) -> int | None:
     return None
 
 
-def decode_video(path: str, probe: VideoProbe, start: int, stop: int) -> Iterator[tuple[int | None, np.ndarray]]:
+def decode_video(path: str, probe: VideoProbe, start: int, stop: int,
+                 alpha: bool = False) -> Iterator[tuple[int | None, np.ndarray]]:
     """Yield ``(pts, image)`` for frames ``start`` .. ``stop - 1`` (0-based, presentation
-    order). ``image`` is H x W x 3 uint8 RGB, rotated upright. ``pts`` is None when
-    the file's timestamps are unusable (see VideoProbe.pts).
+    order). ``image`` is H x W x 3 uint8 RGB, rotated upright (``alpha`` and a stream with alpha:
+    H x W x 4 RGBA). ``pts`` is None when the file's timestamps are unusable (see VideoProbe.pts).
 
     A range that starts past frame 0 is reached by a keyframe seek only where seeking was verified
     exact for this file (_seek_is_exact); every frame after a seek is checked again (pts, size,
@@ -459,7 +460,7 @@ def decode_video(path: str, probe: VideoProbe, start: int, stop: int) -> Iterato
         done = start
         if start > 0 and probe.pts is not None and _seek_is_exact(path, probe):
             try:
-                with contextlib.closing(_decode_after_seek(path, probe, start, stop)) as frames:
+                with contextlib.closing(_decode_after_seek(path, probe, start, stop, alpha)) as frames:
                     for item in frames:
                         yield item
                         done += 1
@@ -471,19 +472,20 @@ def decode_video(path: str, probe: VideoProbe, start: int, stop: int) -> Iterato
             for _ in range(done):
                 if next(frames, None) is None:
                     break
-            yield from _emit(frames, path, probe, done, stop, after_seek=False)
+            yield from _emit(frames, path, probe, done, stop, after_seek=False, alpha=alpha)
     except InputError:
         raise
     except _AV_ERRORS as e:
         raise InputError(f"cannot decode video {path}: {_reason(e)}") from None
 
 
-def _decode_after_seek(path: str, probe: VideoProbe, start: int, stop: int):
+def _decode_after_seek(path: str, probe: VideoProbe, start: int, stop: int, alpha: bool = False):
     with _opened(path) as (container, stream):
-        yield from _emit(_seek_decode(container, stream, probe.pts[start]), path, probe, start, stop, after_seek=True)
+        yield from _emit(_seek_decode(container, stream, probe.pts[start]), path, probe, start, stop,
+                         after_seek=True, alpha=alpha)
 
 
-def _emit(frames, path: str, probe: VideoProbe, start: int, stop: int, after_seek: bool):
+def _emit(frames, path: str, probe: VideoProbe, start: int, stop: int, after_seek: bool, alpha: bool = False):
     """Frames ``start`` .. ``stop - 1`` of ``frames`` as (pts, RGB image). Frame indices must mean the same
     frames on every read, or ranges would drift: a frame is checked against the probe (pts) and, after a
     seek, against what a decode from the start would give (size; not flagged damaged by the decoder)."""
@@ -500,7 +502,7 @@ def _emit(frames, path: str, probe: VideoProbe, start: int, stop: int, after_see
                              "its timestamps do not match its frames")
         if after_seek and ((frame.width, frame.height) != size or frame.is_corrupt):
             raise _SeekMissed
-        yield pts, _to_rgb(frame, probe.quarter_turns)
+        yield pts, _to_rgb(frame, probe.quarter_turns, alpha and probe.has_alpha)
         index += 1
 
 

@@ -96,7 +96,7 @@ def plan_shot(input: str, style: str | Sequence[str], output: str, config: Styli
                                          for s in styles if image_has_alpha(s)]
     dropped = alpha_dropped(source, output, opts.codec, opts.depth)
     warnings += [dropped] if dropped else []
-    if opts.compare and source.info.has_alpha and source.info.kind == "sequence":
+    if opts.compare and source.info.has_alpha:
         warnings.append(f"--compare {opts.compare} shows no alpha")
     info = source.info
     size = processing_size(info.width, info.height, config.max_side)
