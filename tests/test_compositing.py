@@ -218,6 +218,18 @@ def test_a_stepped_range_selects_and_numbers_its_frames(tmp_path, capsys, style)
     assert sorted(os.listdir(tmp_path / "out")) == [f"o.{n}.png" for n in (1001, 1003, 1005, 1007, 1009)]
     frames = json.loads(report.read_text())["frames"]
     assert [f["index"] for f in frames] == [0, 2, 4, 6, 8]  # positions; each follows the one selected before
+    # A kept work folder of it encodes again, the same frames under the same numbers.
+    work = tmp_path / "work"
+    code, err = cli(capsys, "stylize", str(folder / "shot.####.png"), "--style", style, "--frames", "1001-1010x2",
+                    "-o", str(tmp_path / "kept" / "o.####.png"), "--keep-work", "--work-dir", str(work), *RUN)
+    assert code == 0, err
+    code, err = cli(capsys, "assemble", str(work), "-o", str(tmp_path / "again" / "o.####.png"))
+    assert code == 0, err
+    assert sorted(os.listdir(tmp_path / "again")) == sorted(os.listdir(tmp_path / "out"))
+    for name in os.listdir(tmp_path / "again"):
+        assert np.array_equal(cv2.imread(str(tmp_path / "again" / name)), cv2.imread(str(tmp_path / "kept" / name)))
+    code, err = cli(capsys, "assemble", str(work), "-o", str(tmp_path / "again.mp4"))
+    assert code == 2 and "stepped" in err and not os.path.exists(tmp_path / "again.mp4")
     code, err = cli(capsys, "stylize", str(folder / "shot.####.png"), "--style", style, "--frames", "1001,1005-1006",
                     "-o", str(tmp_path / "o.mp4"), *RUN)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "skips frames" in err

@@ -19,7 +19,7 @@ from typing import Sequence
 from ..config import OutputOptions, StylizeConfig, as_dict
 from ..errors import ConfigError, InputError
 from ..io.bundled import resolve_style
-from ..io.frameranges import parse_frames
+from ..io.frameranges import NumberSet, parse_frames
 from ..io.frames import image_has_alpha, image_size, list_sequence, normalize_pattern, read_image
 from ..io.media import (VIDEO_EXTENSIONS, MediaInfo, Source, alpha_dropped, input_warnings, is_sequence_path,
                         open_source, sequence_pattern)
@@ -193,15 +193,13 @@ def plan_assembly(work_dir: str, output: str, opts: OutputOptions) -> tuple[Shot
         raise InputError(f"the input {input} named by {work_dir} is gone; assembly needs it for timing and audio")
     if file_identity(list(files)) != manifest["input"]["identity"]:
         raise InputError(f"the input {input} changed since {work_dir} was rendered; rerun stylize")
-    if "positions" in manifest["input"]:
-        raise InputError(f"{work_dir} holds a stepped --frames range, which videostyle assemble cannot "
-                         "encode yet; rerun stylize with -o naming the new output")
     pass_ = final_pass(manifest)
     numbers = store.numbers(pass_)
     if not numbers:
         raise InputError(f"{work_dir} holds no finished frames")
     first, last = numbers[0], numbers[-1]
-    missing = sorted(set(range(first, last + 1)) - set(numbers))
+    stepped = manifest["input"].get("positions")  # a stepped --frames range: exactly those frames
+    missing = sorted(set(stepped or range(first, last + 1)) - set(numbers))
     if missing:
         raise InputError(f"frame {missing[0]} is not finished in {work_dir} (it holds {len(numbers)} frames of "
                          f"{first}–{last}); finish the render first")
@@ -221,7 +219,16 @@ def plan_assembly(work_dir: str, output: str, opts: OutputOptions) -> tuple[Shot
     drawn = manifest.get("colour") or {}
     opts = dataclasses.replace(opts, input_colorspace=drawn.get("input"), style_colorspace=drawn.get("style"),
                                view=drawn.get("view", "auto"))
-    source = open_source(input, first, last + 1, rate, audio=not opts.no_audio, colour=ColourOptions.of(opts))
+    if stepped:
+        if os.path.splitext(output)[1].lower() in VIDEO_EXTENSIONS or (
+                opts.compare and os.path.splitext(opts.compare)[1].lower() in VIDEO_EXTENSIONS):
+            raise ConfigError(f"{work_dir} holds a stepped --frames range: write frames, not a video")
+        # The positions, as the numbers --frames selected them by (a sequence's own; a video's positions).
+        named = [n for n, _ in list_sequence(input)] if _is_input_sequence(input) else None
+        span = NumberSet(tuple(named[p] for p in stepped) if named else tuple(stepped))
+        source = open_source(input, span, fps=rate, audio=not opts.no_audio, colour=ColourOptions.of(opts))
+    else:
+        source = open_source(input, first, last + 1, rate, audio=not opts.no_audio, colour=ColourOptions.of(opts))
     size = tuple(manifest["size"])
     out_size = size if opts.output_size == "processing" else (source.info.width, source.info.height)
     shot = Shot(input, files, (), output, opts, rate, source, size, out_size, (), work_dir, manifest)
