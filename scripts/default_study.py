@@ -44,14 +44,18 @@ from videostyle.run.flows import EstimatedFlows
 from videostyle.run.store import WorkStore
 
 # The configurations compared: "c551d7b" is that commit's defaults (no light following); "default" is
-# today's; the others change one or two things from today's.
+# today's (the single pass); the others change one or two things from today's.
 CONFIGS = {
     "c551d7b": dict(follow_light=0.0, resampling="bilinear"),
     "default": dict(),
     "init-warped": dict(init="warped"),
     "lanczos": dict(resampling="lanczos"),
     "lanczos+init-warped": dict(resampling="lanczos", init="warped"),
-    "draft-finish": dict(chunks=ChunkConfig(chunk_frames=8)),
+    # Draft-then-finish on one machine: one chunk over the shot.
+    "draft-finish": dict(draft_finish=True),
+    "draft-finish+lanczos": dict(draft_finish=True, resampling="lanczos"),
+    # Chunks of 8 (on one machine); a shot shorter than 12 frames is then one chunk, as --draft-finish.
+    "chunks-8": dict(chunks=ChunkConfig(chunk_frames=8)),
 }
 
 
@@ -93,8 +97,8 @@ def render(cfg: StylizeConfig, style: np.ndarray, frames: list[np.ndarray]):
     driver = pick(cfg)
     prepared = prepare([Frame(i, None, f) for i, f in enumerate(frames)], flows, cfg.long_term)
     extra = {}
-    if driver is chunked:
-        extra = {"flows": flows, "chunks": tuple(chunked.plan(0, len(frames), cfg.chunks.chunk_frames))}
+    if driver is chunked:  # --chunk-frames K, or --draft-finish: one chunk
+        extra = {"flows": flows, "chunks": tuple(chunked.plan(0, len(frames), cfg.chunks.chunk_frames or len(frames)))}
     prepared = list(prepared) if driver.NEEDS_WHOLE_CLIP else prepared
     outs = list(driver.run(optimizer_solver(stylizer), cfg, prepared, store, **extra))
     return stylizer, [o.stylized for o in outs], sum(o.record["evaluations"] for o in outs) / len(frames)
@@ -139,6 +143,7 @@ def main(argv=None) -> int:
     ap.add_argument("--frames", type=int, default=10)
     ap.add_argument("--iterations", default="400,200")
     ap.add_argument("--configs", default=",".join(CONFIGS), help="which of: " + ", ".join(CONFIGS))
+    ap.add_argument("--shots", help="only the shots whose name contains one of these words (comma-separated)")
     ap.add_argument("--looks", help="write first, middle and last stylized frames as PNG here")
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
@@ -156,6 +161,8 @@ def main(argv=None) -> int:
     print(header, flush=True)
     summary: dict = {c: [] for c in names}
     for shot, frames in shots(args.clip, args.frames, size_of).items():
+        if args.shots and not any(w in shot for w in args.shots.split(",")):
+            continue
         pairs = source_flows(frames, base.flow, base.flow_preset)
         for style_path in styles:
             style = read_image(style_path)

@@ -227,7 +227,7 @@ def _add_stylize_options(p: argparse.ArgumentParser, preview: bool = False) -> N
                    help="style image (painting); repeat for several")
     for title in _SECTIONS:  # made now, so that --help shows them in this order (empty ones it leaves out)
         _section(p, title)
-    add_config_options(p, StylizeConfig, skip=("multipass", "chunks", "student", "method") if preview else (),
+    add_config_options(p, StylizeConfig, skip=("multipass", "chunks", "student", "method", "draft_finish") if preview else (),
                        hooks={"iterations_first": _add_iterations})
     if not preview:
         _add_student_options(_section(p, _SECTIONS[5]))
@@ -805,7 +805,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--style", action="append", required=True, metavar="IMAGE", help="style image; repeat for several")
     for title in _SECTIONS:
         _section(p, title)
-    add_config_options(p, StylizeConfig, skip=("multipass", "chunks", "method"), hooks={"iterations_first": _add_iterations})
+    add_config_options(p, StylizeConfig, skip=("multipass", "chunks", "method", "draft_finish"), hooks={"iterations_first": _add_iterations})
     _add_student_options(_section(p, _SECTIONS[5]), load=False)
     add_config_flags(_section(p, "input and output"), OutputOptions, ["frames", "fps", "flow_dir", "overwrite"])
     add_config_flags(_section(p, "work folder and resume"), OutputOptions, ["work_dir", "restart", "keep_work"])

@@ -333,11 +333,22 @@ class StylizeConfig:
     # The optimizer on every frame (the paper), or a student network trained per shot on keyframes.
     method: str = option("optimize", "optimize every frame (the paper's method), or train a small network on a few "
                                      "optimized keyframes and let it paint every frame (fast)", choices=METHODS)
+    # Draft-then-finish on one machine: drivers/chunked.py with one chunk over the range. Every frame is
+    # first drafted from the draft before it, then finished from its own draft while pulled toward the
+    # finished frame before it, so frames two and four apart share the draft's texture, which a chain of
+    # single-pass frames inherits one step at a time. At 96 px (docs/performance.md, "The default render")
+    # it cut the warping error four frames apart by 20–45 % at fewer evaluations per frame, but the draft
+    # carries paint into what an occluder uncovers (content distance +16–27 % on that shot) and softens
+    # the strokes a little: not the default.
+    draft_finish: bool = option(False, "draft the whole shot quickly, then finish each frame from its draft: "
+                                       "steadier several frames apart; smears where an occluder uncovers the "
+                                       "scene (one machine; see --chunk-frames for a cluster)")
     # VGG19 pools 4 times: below 16 px the deepest style layers have no pixels left.
     max_side: int = option(256, "processing size: longer side in pixels, aspect kept, never enlarged",
                            bounds=Bounds(16))
     # later frames; the first frame has no previous one
-    init: str = option("prevwarped", "start of each later frame: the warped previous result (the frame where "
+    init: str = option("prevwarped", "start of each later frame (a --draft-finish draft always starts from the "
+                                     "warped draft before it): the warped previous result (the frame where "
                                      "the flow is unreliable), the warped previous result everywhere, the "
                                      "frame, or noise",
                        choices=INITS, group="optimizer")
@@ -421,6 +432,9 @@ class StylizeConfig:
                                   "do not apply")
         elif self.student.keyframes or self.student.load:
             raise ConfigError(f"{'--keyframe' if self.student.keyframes else '--student'} needs --method student")
+        if self.draft_finish and (self.method == "student" or self.chunks.chunk_frames or self.multipass.passes > 1):
+            raise ConfigError("--draft-finish is one chunk over the whole range: it does not combine with --method "
+                              "student, --chunk-frames or --passes")
         if self.chunks.chunk_frames and self.multipass.passes > 1:
             raise ConfigError("--chunk-frames and --passes cannot be combined: multi-pass needs the whole clip")
 

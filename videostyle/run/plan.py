@@ -101,7 +101,9 @@ def plan_shot(input: str, style: str | Sequence[str], output: str, config: Styli
     info = source.info
     size = processing_size(info.width, info.height, config.max_side)
     keyframes = check_keyframes(config, source, size, warnings)
-    chunks = chunked.plan(source.start, info.n_frames, config.chunks.chunk_frames) if config.chunks.chunk_frames else []
+    # --chunk-frames K: chunks of K; --draft-finish: one chunk over the whole range.
+    chunks = (chunked.plan(source.start, info.n_frames, config.chunks.chunk_frames or info.n_frames)
+              if pick(config) is chunked else [])
     manifest = _manifest(input, files, styles, config, info, size, source.start, opts.flow_dir)
     if span.stepped:  # each frame then follows the previous *selected* one: another chain of frames
         manifest["input"]["positions"] = list(source.positions)
@@ -124,8 +126,9 @@ def check_stepped(span, source: Source, output: str, config: StylizeConfig, opts
     if ext in VIDEO_EXTENSIONS or (opts.compare and os.path.splitext(opts.compare)[1].lower() in VIDEO_EXTENSIONS):
         raise ConfigError(f"--frames {span} skips frames: a video of it would play them as one shot; "
                           "write frames (out/shot.####.exr), or select a range without steps")
-    if config.chunks.chunk_frames:
-        raise ConfigError(f"--frames {span} skips frames; --chunk-frames needs one unbroken range")
+    if config.chunks.chunk_frames or config.draft_finish:
+        flag = "--chunk-frames" if config.chunks.chunk_frames else "--draft-finish"
+        raise ConfigError(f"--frames {span} skips frames; {flag} needs one unbroken range")
 
 
 def colour_identity(colour) -> dict:

@@ -21,13 +21,28 @@ def of_run(shot, config: StylizeConfig, per_frame: list[dict], timer, audio_mode
     result["warnings"] = list(shot.warnings)
     result["source"]["alpha_dropped"] = alpha_dropped(shot.source, shot.output, shot.options.codec, shot.options.depth) is not None
     result["flows_resized_from"] = list(timer.resized_flows) if timer.resized_flows else None
-    if shot.chunks:
+    result["scheme"] = scheme(config)
+    if shot.chunks and config.chunks.chunk_frames:
         result["chunks"] = chunk_section(per_frame, config.chunks, shot.chunks)
+    if result["scheme"] == "draft-then-finish":  # the draft's share of the work
+        result["draft_evaluations"] = sum(f.get("draft_evaluations", 0) for f in per_frame)
     if timer.student is not None:
         result["student"] = timer.student
     if executor_summary is not None:
         result["cluster"] = executor_summary
     return result
+
+
+def scheme(config: StylizeConfig) -> str:
+    """How the frames were rendered, by the driver the config picks (run/drivers)."""
+    from .drivers import draft_then_finish
+    if config.method == "student":
+        return "student"
+    if config.chunks.chunk_frames:
+        return "chunked"
+    if config.multipass.passes > 1:
+        return "multi-pass"
+    return "draft-then-finish" if draft_then_finish(config) else "single-pass"
 
 
 def build(input, styles, output, config: StylizeConfig, info, size, per_frame: list[dict], stages: dict,

@@ -10,15 +10,21 @@ from . import single
 from . import student
 from .core import Frame, FrameOutcome, Prepared, Solve, frame_rng, optimizer_solver, prepare
 
-__all__ = ["Frame", "FrameOutcome", "Prepared", "Solve", "chunked", "frame_rng", "optimizer_solver", "prepare", "pick"]
+__all__ = ["Frame", "FrameOutcome", "Prepared", "Solve", "chunked", "frame_rng", "optimizer_solver", "prepare", "pick", "draft_then_finish"]
+
+
+def draft_then_finish(config: StylizeConfig) -> bool:
+    """Whether ``config`` renders by draft-then-finish on one machine (--draft-finish: the chunked
+    driver with one chunk over the range)."""
+    return config.draft_finish and not config.chunks.chunk_frames
 
 
 def pick(config: StylizeConfig):
     """The driver for ``config`` (a module with ``run(solve, config, prepared, store)`` and
-    ``NEEDS_WHOLE_CLIP``): the student's for --method student, multi-pass for --passes > 1, chunked for --chunk-frames, else
-    single-pass."""
+    ``NEEDS_WHOLE_CLIP``): the student's for --method student, multi-pass for --passes > 1, chunked for
+    --chunk-frames and --draft-finish (one chunk), else single-pass."""
     if config.method == "student":
         return student
-    if config.chunks.chunk_frames:
+    if config.chunks.chunk_frames or draft_then_finish(config):
         return chunked
     return multi if config.multipass.passes > 1 else single
