@@ -35,7 +35,7 @@ def renders(tmp_path_factory):
     for i in range(N):
         cv2.imwrite(str(root / "src" / f"{i:03d}.png"), pan(i)[..., ::-1])
     out = {}
-    for name, cfg in {"default": StylizeConfig(optim=ITERATIONS, device="cpu", draft_finish=True),
+    for name, cfg in {"draft": StylizeConfig(optim=ITERATIONS, device="cpu", draft_finish=True),
                       "single": StylizeConfig(optim=ITERATIONS, device="cpu")}.items():
         report = stylize_video(str(root / "src"), paintings()["starry_night"], str(root / name / "%03d.png"), cfg)
         stability = evaluate_video(str(root / name), str(root / "src"), device="cpu")
@@ -46,20 +46,20 @@ def renders(tmp_path_factory):
 
 @pytest.mark.slow
 def test_draft_finish_is_steadier_four_frames_apart_than_the_single_pass(renders):
-    (_, default), (_, single_pass) = renders["default"], renders["single"]
+    (_, draft), (_, single_pass) = renders["draft"], renders["single"]
     # Guarded: with pick() returning the single-pass driver for --draft-finish, both are the same render.
-    assert default["4"] < 0.85 * single_pass["4"], (default, single_pass)
-    assert default["2"] < single_pass["2"], (default, single_pass)
+    assert draft["4"] < 0.85 * single_pass["4"], (draft, single_pass)
+    assert draft["2"] < single_pass["2"], (draft, single_pass)
 
 
 @pytest.mark.slow
 def test_the_report_says_how_the_frames_were_rendered_and_counts_the_draft(renders):
-    (default, _), (single_pass, _) = renders["default"], renders["single"]
-    assert default["scheme"] == "draft-then-finish" and single_pass["scheme"] == "single-pass"
-    assert "chunks" not in default  # one chunk over the range: no seams to report
-    assert 0 < default["draft_evaluations"] < default["totals"]["evaluations"]
+    (draft, _), (single_pass, _) = renders["draft"], renders["single"]
+    assert draft["scheme"] == "draft-then-finish" and single_pass["scheme"] == "single-pass"
+    assert "chunks" not in draft  # one chunk over the range: no seams to report
+    assert 0 < draft["draft_evaluations"] < draft["totals"]["evaluations"]
     # The evaluations per frame count the draft too, and stay near the single pass's (issue 24: ≤ 1.25×).
-    assert default["totals"]["evaluations"] <= 1.5 * single_pass["totals"]["evaluations"]
+    assert draft["totals"]["evaluations"] <= 1.5 * single_pass["totals"]["evaluations"]
 
 
 def test_a_stepped_range_is_refused_with_one_line(tmp_path):

@@ -337,7 +337,7 @@ class StylizeConfig:
     # first drafted from the draft before it, then finished from its own draft while pulled toward the
     # finished frame before it, so frames two and four apart share the draft's texture, which a chain of
     # single-pass frames inherits one step at a time. At 96 px (docs/performance.md, "The default render")
-    # it cut the warping error four frames apart by 20–45 % at fewer evaluations per frame, but the draft
+    # it cut the warping error four frames apart by 33–46 % at fewer evaluations per frame, but the draft
     # carries paint into what an occluder uncovers (content distance +16–27 % on that shot) and softens
     # the strokes a little: not the default.
     draft_finish: bool = option(False, "draft the whole shot quickly, then finish each frame from its draft: "

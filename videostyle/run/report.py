@@ -34,15 +34,12 @@ def of_run(shot, config: StylizeConfig, per_frame: list[dict], timer, audio_mode
 
 
 def scheme(config: StylizeConfig) -> str:
-    """How the frames were rendered, by the driver the config picks (run/drivers)."""
-    from .drivers import draft_then_finish
-    if config.method == "student":
-        return "student"
-    if config.chunks.chunk_frames:
-        return "chunked"
-    if config.multipass.passes > 1:
-        return "multi-pass"
-    return "draft-then-finish" if draft_then_finish(config) else "single-pass"
+    """How the frames were rendered: the driver the config picks (run/drivers)."""
+    from .drivers import chunked, multi, pick, student
+    driver = pick(config)
+    if driver is chunked:
+        return "chunked" if config.chunks.chunk_frames else "draft-then-finish"
+    return {student: "student", multi: "multi-pass"}.get(driver, "single-pass")
 
 
 def build(input, styles, output, config: StylizeConfig, info, size, per_frame: list[dict], stages: dict,

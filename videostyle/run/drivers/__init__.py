@@ -10,13 +10,7 @@ from . import single
 from . import student
 from .core import Frame, FrameOutcome, Prepared, Solve, frame_rng, optimizer_solver, prepare
 
-__all__ = ["Frame", "FrameOutcome", "Prepared", "Solve", "chunked", "frame_rng", "optimizer_solver", "prepare", "pick", "draft_then_finish"]
-
-
-def draft_then_finish(config: StylizeConfig) -> bool:
-    """Whether ``config`` renders by draft-then-finish on one machine (--draft-finish: the chunked
-    driver with one chunk over the range)."""
-    return config.draft_finish and not config.chunks.chunk_frames
+__all__ = ["Frame", "FrameOutcome", "Prepared", "Solve", "chunked", "frame_rng", "optimizer_solver", "prepare", "pick"]
 
 
 def pick(config: StylizeConfig):
@@ -25,6 +19,6 @@ def pick(config: StylizeConfig):
     --chunk-frames and --draft-finish (one chunk), else single-pass."""
     if config.method == "student":
         return student
-    if config.chunks.chunk_frames or draft_then_finish(config):
+    if config.chunks.chunk_frames or config.draft_finish:  # --draft-finish: one chunk (plan_shot)
         return chunked
     return multi if config.multipass.passes > 1 else single
