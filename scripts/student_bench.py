@@ -76,14 +76,17 @@ class Peaks(threading.Thread):
         return {k: round(v) for k, v in self.peaks.items()}
 
 
-def run_method(cfg: StylizeConfig, stylizer: Stylizer, frames: list[np.ndarray], artist=None, work=None):
+def run_method(cfg: StylizeConfig, stylizer: Stylizer, frames: list[np.ndarray], artist=None, work=None,
+               retrain=True):
     """(results, seconds, student summary or None, peak memory MiB by phase, store) of the driver the
-    config picks. ``work``: a work folder of an earlier student run (its keyframes are reused)."""
+    config picks. ``work``: a work folder of an earlier student run (its keyframes are reused, and with
+    ``retrain`` False its trained student too)."""
     h, w = frames[0].shape[:2]
     if work is None:
         work = tempfile.mkdtemp(prefix="student-bench-")
-    else:  # keep the keyframes and flows, train and render again
-        shutil.rmtree(os.path.join(work, student.FOLDER), ignore_errors=True)
+    else:  # keep the keyframes and flows, train (unless kept) and render again
+        if retrain:
+            shutil.rmtree(os.path.join(work, student.FOLDER), ignore_errors=True)
         shutil.rmtree(os.path.join(work, "frames", "p00"), ignore_errors=True)
     store = WorkStore.open(work, {"input": {}, "config": {}})
     flows = EstimatedFlows(cfg.flow, cfg.flow_preset, os.path.join(work, "flows"), (w, h))
@@ -182,6 +185,13 @@ def main(argv=None) -> int:
 
     rows = {"single pass": measure(stylizer, single, frames, pairs),
             f"student {weights[0]:g}": measure(stylizer, fast, frames, pairs)}
+    # The same trained student with the keyframe carry switched (method/carry.py): its paint alone, or carried.
+    switched = dataclasses.replace(cfg, student=dataclasses.replace(cfg.student, no_carry=not cfg.student.no_carry))
+    alone_or_carried, t_switched = run_method(switched, stylizer, frames, work=store.root, retrain=False)[:2]
+    name = "student alone" if switched.student.no_carry else "student carried"
+    rows[name] = measure(stylizer, alone_or_carried, frames, pairs)
+    print(f"{name}: render again with the same student {t_switched:.1f} s", flush=True)
+    alone = alone_or_carried if switched.student.no_carry else fast
     for tw in weights[1:]:
         other = dataclasses.replace(cfg, student=dataclasses.replace(cfg.student, temporal=tw))
         rows[f"student {tw:g}"] = measure(stylizer, run_method(other, stylizer, frames, work=store.root)[0], frames, pairs)
@@ -192,15 +202,18 @@ def main(argv=None) -> int:
     print(f"student vs single: content {a['content'] / b['content']:.3f}x  style {a['style'] / b['style']:.3f}x",
           flush=True)
     kept = {n: store.load(n, student.KEYFRAME_PASS)[0].astype(np.float32) / 257.0 for n in keys}
-    print("PSNR at keyframes: " + ", ".join(f"{n}: {psnr(fast[n], kept[n]):.1f} dB" for n in keys), flush=True)
-    energy = np.mean([sharpness(f) for f in fast]) / np.mean([sharpness(kept[n]) for n in keys])
-    print(f"gradient energy, student frames / keyframes: {energy:.2f}", flush=True)
+    print("PSNR at keyframes (the student alone; carried, a keyframe is its own stylization): "
+          + ", ".join(f"{n}: {psnr(alone[n], kept[n]):.1f} dB" for n in keys), flush=True)
+    for name, out in (("student", fast), ("other", alone_or_carried)):
+        energy = np.mean([sharpness(f) for f in out]) / np.mean([sharpness(kept[n]) for n in keys])
+        print(f"gradient energy, {name if name == 'student' else 'switched'} frames / keyframes: {energy:.2f}",
+              flush=True)
 
     if args.looks:
         os.makedirs(args.looks, exist_ok=True)
         for k in (0, len(frames) // 2, len(frames) - 1):
-            row = np.concatenate([frames[k], single[k], fast[k]], 1)
-            cv2.imwrite(os.path.join(args.looks, f"frame{k:03d}_source_single_student.png"),
+            row = np.concatenate([frames[k], single[k], fast[k], alone_or_carried[k]], 1)
+            cv2.imwrite(os.path.join(args.looks, f"frame{k:03d}_source_single_student_switched.png"),
                         cv2.cvtColor(np.clip(row, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
     if args.hue:
         painted = {keys[0]: rotate_hue(kept[keys[0]], 120)}

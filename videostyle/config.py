@@ -311,6 +311,10 @@ class StudentConfig:
     temporal: float = option(0.3, "weight of the student's temporal term (its paint of frames t and t−1 agree "
                                   "where the flow is reliable) against the keyframe loss; 0 = none",
                              flag="--student-temporal", metavar="W", bounds=NONNEGATIVE)
+    # The keyframes' own paint carried into the frames between them by the flow, the student's where the
+    # flow does not hold (method/carry.py): the student alone paints the average of the strokes.
+    no_carry: bool = option(False, "paint every frame with the student alone, without carrying the keyframes' "
+                                   "own paint into the frames between them by the flow", flag="--no-carry")
     # ((frame number as --frames counts it, image path), ...): --keyframe FRAME=IMAGE, repeatable.
     keyframes: tuple[tuple[int, str], ...] = field(default=(), metadata={"cli": False, "flag": "--keyframe"})
     # A student saved by --save-student: render with it, no keyframes, no training (--student PATH).

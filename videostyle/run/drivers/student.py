@@ -22,10 +22,12 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
+import cv2
 import numpy as np
 import torch
 
 from ...config import StylizeConfig
+from ...method import carry as carry_paint
 from ...method import student as network
 from ...method.student_training import Pair, Settings, Trainer
 from ..keyframes import Keyframe, choose, new_fraction
@@ -48,6 +50,8 @@ class Job:
     artist: dict[int, np.ndarray] = field(default_factory=dict)
     emit: Callable[[dict], None] = lambda event: None
     summary: dict = field(default_factory=dict)
+    # The stylized keyframes (absolute number → RGB float32 0–255), once made: the carry paints from them.
+    keys: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def checkpoint(self) -> str:
@@ -80,7 +84,54 @@ def run(solve: Solve, cfg: StylizeConfig, prepared: Sequence[Prepared], store: W
             return net
         return trained_student(solve, cfg, frames, store, flows, job)
 
-    yield from render_frames(student, frames, store, job)
+    carry = functools.partial(carried, cfg, frames, flows, job) if not cfg.student.no_carry else None
+    yield from render_frames(student, frames, store, job, carry)
+
+
+def carried(cfg: StylizeConfig, frames: list[Prepared], flows: Callable, job: Job, p: Prepared,
+            paint: np.ndarray) -> np.ndarray:
+    """Frame ``p``'s final paint (method/carry.py): the keyframes before and after it carried in along
+    the chain of frame-to-frame flows where it holds, the student's ``paint`` elsewhere; a keyframe is its
+    own stylization. Without keyframes (--student PATH), the student's paint."""
+    keys = sorted(job.keys)
+    if not keys:
+        return paint
+    if p.number in job.keys:
+        return job.keys[p.number].astype(np.float32)
+    by_number = {q.number: q for q in frames}
+    before = [k for k in keys if k < p.number]
+    after = [k for k in keys if k > p.number]
+    a, b = (before[-1] if before else None), (after[0] if after else None)
+    sides = []
+    for k in (a, b):
+        if k is None:
+            continue
+        other = b if k == a else a
+        nearness = 1.0 if other is None else 1.0 - abs(p.number - k) / abs(other - k)
+        flow, weight = chained(frames, by_number, flows, p.number, k)
+        sides.append(carry_paint.Side(job.keys[k], by_number[k].frame, flow, weight, nearness))
+    return carry_paint.carry(p.frame, paint, sides, cfg.follow_light)
+
+
+def chained(frames, by_number, flows, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The flow from frame n to keyframe k composed from the frame-to-frame flows between them, and its
+    reliability (the product of theirs along the path). A flow straight to k would be as good on one
+    frame, but its errors are new on every frame, and the carried paint would shimmer; along the chain
+    frame n's path is frame n∓1's plus one step, so neighbouring frames err alike."""
+    step = 1 if k > n else -1
+    h, w = by_number[n].frame.shape[:2]
+    grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), -1)
+    to_k = np.zeros((h, w, 2), np.float32)
+    weight = np.ones((h, w), np.float32)
+    # From frame m's neighbour toward k back to n: to_k(m) = f(m→m+step) + to_k(m+step) sampled there.
+    path = list(range(n, k, step))
+    for m in reversed(path):
+        f, c, _, _ = flows(m, by_number[m].frame, m + step, by_number[m + step].frame)
+        moved = grid + f
+        to_k = f + cv2.remap(to_k, moved[..., 0], moved[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        weight = c * cv2.remap(weight, moved[..., 0], moved[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                               borderValue=0)
+    return to_k, weight
 
 
 def trained_student(solve: Solve, cfg: StylizeConfig, frames: list[Prepared], store: WorkStore, flows: Callable,
@@ -90,6 +141,7 @@ def trained_student(solve: Solve, cfg: StylizeConfig, frames: list[Prepared], st
     t0 = time.perf_counter()
     keys = choose_keyframes(cfg, frames, flows, job.artist)
     stylized = stylize_keyframes(solve, cfg, frames, keys, store, flows, job)
+    job.keys = stylized
     t1 = time.perf_counter()
     job.summary["seconds"] = {"keyframes": round(t1 - t0, 3)}
     try:
@@ -184,9 +236,11 @@ def render_batch_size(width: int, height: int) -> int:
     return int(max(1, min(8, 2 ** 30 // max(width * height * 250 * 4, 1))))
 
 
-def render_frames(student: Callable[[], network.StudentNet], frames: list[Prepared], store: WorkStore, job: Job) -> Iterator[FrameOutcome]:
-    """Every frame painted by the student, in order, ``render_batch_size`` at a time, each kept in the
-    store; a frame the store already keeps is passed through."""
+def render_frames(student: Callable[[], network.StudentNet], frames: list[Prepared], store: WorkStore, job: Job,
+                  carry: Callable[[Prepared, np.ndarray], np.ndarray] | None = None) -> Iterator[FrameOutcome]:
+    """Every frame painted by the student, in order, ``render_batch_size`` at a time (then ``carry``:
+    the keyframes' paint where the flow holds), each kept in the store; a frame the store already keeps
+    is passed through."""
     done = set(store.numbers(0))
     h, w = frames[0].frame.shape[:2]
     batch, pending, seconds = render_batch_size(w, h), [], [0.0]
@@ -195,6 +249,8 @@ def render_frames(student: Callable[[], network.StudentNet], frames: list[Prepar
         net = student()  # trained (or loaded) on the first call, outside the render's time
         t = time.perf_counter()
         images = network.render(net, [q.frame for q in group], job.device, batch=len(group))
+        if carry is not None:
+            images = [carry(q, image) for q, image in zip(group, images)]
         each = (time.perf_counter() - t) / len(group)
         seconds[0] += each * len(group)
         for q, image in zip(group, images):

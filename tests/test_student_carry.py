@@ -1,0 +1,67 @@
+"""The fast mode's keyframe carry (method/carry.py, issue 25): between keyframes, each frame is painted
+with the keyframes' own strokes carried in by the flow where it holds, and by the student elsewhere."""
+import dataclasses
+
+import cv2
+import numpy as np
+
+from mediagen import make_video, texture
+from videostyle.config import OptimConfig, StudentConfig, StylizeConfig
+from videostyle.io.bundled import paintings
+from videostyle.method.carry import Side, carry
+from videostyle.run.pipeline import stylize_video
+
+W, H = 48, 32
+
+
+def strokes(h: int, w: int, seed: int) -> np.ndarray:
+    """A fine high-contrast pattern no colour mapping of a smooth frame would give: the 'paint'."""
+    return texture(h, w, (h // 2, w // 2), seed, cv2.INTER_NEAREST).astype(np.float32)
+
+
+def test_the_keyframes_paint_where_the_flow_holds_and_the_students_elsewhere():
+    key = strokes(H, W + 8, 3)
+    frame = texture(H, W, (4, 6), 1)
+    student = np.full((H, W, 3), 128.0, np.float32)
+    flow = np.zeros((H, W, 2), np.float32)
+    flow[..., 0] = 3.0                      # pixel p of the frame is at p + (3, 0) in the keyframe
+    weight = np.ones((H, W), np.float32)
+    weight[:, 30:] = 0.0                    # the flow fails on the right: the student paints there
+    out = carry(frame, student, [Side(key, frame, flow, weight, 1.0)], follow_light=0.0)
+    carried = key[:, 3:3 + W]
+    assert np.abs(out[:, :24] - carried[:, :24]).mean() < 1.0          # the keyframe's strokes, moved
+    assert np.abs(out[:, 36:] - student[:, 36:]).max() < 1.0            # the student's paint
+    # Two keyframes: the nearer one counts more.
+    other = Side(np.zeros_like(key), frame, flow, np.ones((H, W), np.float32), 0.25)
+    both = carry(frame, student, [Side(key, frame, flow, np.ones((H, W), np.float32), 0.75), other], 0.0)
+    assert np.allclose(both[:, :W - 8], 0.75 * carried[:, :W - 8], atol=1.5)
+
+
+def pan(i: int, w: int, h: int) -> np.ndarray:
+    big = texture(h + 4, w + 40, (5, 12), 7)
+    return big[2:2 + h, 2 * i:2 * i + w]     # 2 px a frame to the left
+
+
+def test_frames_between_keyframes_keep_the_keyframes_strokes(tmp_path):
+    """A pan with keyframe 0 its only keyframe: with the carry, frame t is (nearly) keyframe 0's paint moved
+    by the pan, along the chain of frame-to-frame flows; the student alone
+    paints an average that misses it by far more."""
+    video = tmp_path / "pan.mp4"
+    make_video(video, n=8, w=W, h=H, image=pan)
+    style = paintings()["starry_night"]
+    cfg = StylizeConfig(max_side=W, device="cpu", method="student",
+                        optim=OptimConfig(iterations_first=30, iterations_later=10),
+                        student=StudentConfig(steps=60, patch=24, keyframe_every=100, new_content=1.0))
+
+    def frames(config, name):
+        stylize_video(str(video), style, str(tmp_path / name / "%02d.png"), config)
+        return [cv2.imread(str(tmp_path / name / f"{t + 1:02d}.png")).astype(np.float32) for t in range(8)]
+
+    carried = frames(cfg, "carried")
+    alone = frames(dataclasses.replace(cfg, student=dataclasses.replace(cfg.student, no_carry=True)), "alone")
+    key = carried[0]                          # a keyframe is its own stylization
+    for t in (2, 4, 6):
+        moved = key[:, 2 * t:]                # frame t's pixel x is frame 0's x + 2t
+        err_carried = np.abs(carried[t][:, :W - 2 * t - 2] - moved[:, :W - 2 * t - 2]).mean()
+        err_alone = np.abs(alone[t][:, :W - 2 * t - 2] - moved[:, :W - 2 * t - 2]).mean()
+        assert err_carried < 0.5 * err_alone, (t, err_carried, err_alone)
