@@ -420,6 +420,33 @@ def test_a_dream_renders_on_the_cluster_as_it_does_in_one_process(clip, cluster,
     assert os.path.getsize(tmp_path / "cluster.mp4") > 0
 
 
+def test_the_student_paints_on_the_workers_the_frames_it_paints_in_one_process(clip, cluster, tmp_path):
+    """``--method student --cluster``: keyframes and training on the driver, the painting on the workers
+    (which cannot open the driver's folders), no --chunk-frames; the frames within one 16-bit level of
+    the local run's (the workers' torch runs on one thread, the driver's on its own)."""
+    video, style = clip
+    quick = ["--style", style, "--max-side", "48", "--iterations", "4,2", "--device", "cpu", "--quiet",
+             "--method", "student", "--student-steps", "12", "--keyframe-every", "6", "--new-content", "1",
+             "--keep-work", "--report", None]
+    def args(name):
+        return [video, "-o", str(tmp_path / f"{name}.mp4")] + [str(tmp_path / f"{name}.json") if a is None else a
+                                                                 for a in quick]
+    assert main(["stylize", *args("local")]) == 0
+    assert main(["stylize", *args("cluster"), "--cluster", "auto"]) == 0
+    local, made = frames_of(str(tmp_path / "local.mp4.videostyle")), frames_of(str(tmp_path / "cluster.mp4.videostyle"))
+    assert sorted(made) == list(range(N)) and sorted(local) == list(range(N))
+    worst = max(int(np.abs(made[n].astype(np.int32) - local[n].astype(np.int32)).max()) for n in range(N))
+    assert worst <= 1, worst
+    report = json.load(open(tmp_path / "cluster.json"))
+    keys = [k["frame"] for k in report["student"]["keyframes"]]
+    assert keys == [0, 6]
+    painted = report["cluster"]["painted_by"]
+    # Every frame painted on a worker, and both workers painted (one group of 8 frames each way).
+    assert sum(w["frames"] for w in painted) == N and len(painted) == 2
+    assert all(w["pid"] != os.getpid() for w in painted)
+    assert os.path.getsize(tmp_path / "cluster.mp4") > 0
+
+
 @pytest.mark.slow
 def test_a_node_lost_mid_run_costs_only_its_unfinished_frames(clip, cluster, distributed, tmp_path):
     """Last in the module: it takes a node away from the shared test cluster (and adds a spare one

@@ -206,13 +206,15 @@ class _no_raise:
         return False
 
 
-def test_dream_and_the_cluster_refuse_the_student(clip, capsys):
+def test_dream_and_chunks_refuse_the_student(clip, capsys):
     root, video, style = clip
     assert main(["dream", video, "-o", str(root / "d.mp4"), "--method", "student", "--quiet"]) == 2
     assert "dream does not take --method student" in capsys.readouterr().err
+    # On a cluster too, the student's frames are independent: no chunks (refused before Ray starts).
     assert main(["stylize", video, "--style", style, "-o", str(root / "c.mp4"), "--method", "student",
-                 "--cluster", "local", "--quiet"]) == 2
-    assert "--cluster" in capsys.readouterr().err
+                 "--cluster", "local", "--chunk-frames", "4", "--quiet"]) == 2
+    assert "--chunk-frames" in capsys.readouterr().err
+    assert not os.path.exists(root / "c.mp4")
 
 
 def test_keyframes_command_writes_frames_an_artist_can_hand_back(clip, capsys):

@@ -1,4 +1,5 @@
-"""The Ray executor (run/execute.py's interface): one shot's chunks rendered by Ray actors. The commands
+"""The Ray executor (run/execute.py's interface): one shot's chunks rendered by Ray actors, or with
+``--method student`` its frames painted by them (cluster/student.py). The commands
 (cli.py, ``videostyle.stylize_video(cluster=…)``) build it from ``--cluster`` and hand it to the run."""
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from ..errors import ConfigError
 from ..io.plates import read_style
 from .connect import connect, disconnect
 from .shot import ClusterRender
+from .student import ClusterPainter
+from ..run.render import render
 from .worker import WorkerSpec
 from ..io.colour import ColourOptions
 
@@ -19,7 +22,7 @@ class RayExecutor:
 
     def check(self, config: StylizeConfig) -> None:
         if config.method == "student":
-            raise ConfigError("--method student does not run on --cluster yet; render it in one process")
+            return  # its frames are independent: no chunks (config refuses --chunk-frames with it)
         if not config.chunks.chunk_frames:
             # Multi-pass needs no check of its own: config refuses it together with chunks.
             raise ConfigError("--cluster renders one shot as chunks: add --chunk-frames K (e.g. 8-24)")
@@ -39,11 +42,17 @@ class RayExecutor:
 class _RaySession:
     def __init__(self, placement, shot, config, emit):
         self.placement, self.shot, self.config, self.emit = placement, shot, config, emit
-        self.render: ClusterRender | None = None
+        self.render: ClusterRender | ClusterPainter | None = None
         self._closing = contextlib.ExitStack()
 
     def outcomes(self, stylizer, frames, flows, store, timer):
         shot = self.shot
+        if self.config.method == "student":
+            # Keyframes and training here, as in one process; the painting on the workers.
+            self.render = ClusterPainter(self.placement)
+            yield from render(stylizer, frames, flows, store, timer, (), shot.keyframe_images(), self.emit,
+                              painter=self.render)
+            return
         # The style images decoded here: a worker never opens the driver's files.
         spec = WorkerSpec(self.config, tuple(read_style(s, ColourOptions.of(shot.options)) for s in shot.styles), tuple(shot.chunks))
         self.render = ClusterRender(self.placement, spec, store, timer, self.emit)

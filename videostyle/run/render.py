@@ -72,11 +72,12 @@ def decode(source: Source, size: tuple[int, int], timer: Timer, on_frame=None) -
 
 
 def render(stylizer: Stylizer, frames: Iterator[Frame], flows, store: WorkStore, timer: Timer,
-           chunks: tuple = (), keyframes: dict | None = None, emit=None) -> Iterator[FrameOutcome]:
+           chunks: tuple = (), keyframes: dict | None = None, emit=None, painter=None) -> Iterator[FrameOutcome]:
     """Stylize ``frames`` with the driver the config asks for, keeping each in ``store``; yields the
     final results in frame order as they are finished (a streaming driver yields them one by one).
     ``chunks`` is the shot's --chunk-frames plan (plan.Shot.chunks), for the chunked driver;
-    ``keyframes`` (absolute number → painted image at the processing size) and ``emit`` are the student
+    ``keyframes`` (absolute number → painted image at the processing size), ``emit`` and ``painter``
+    (where the student paints: drivers/student.Painter; this process's by default) are the student
     driver's."""
     config = stylizer.config
     driver = pick(config)
@@ -88,7 +89,8 @@ def render(stylizer: Stylizer, frames: Iterator[Frame], flows, store: WorkStore,
         if driver is student:
             timer.student = {}
             extra = {"flows": flows, "job": student.Job(stylizer.device, store.root, keyframes or {},
-                                                        emit or (lambda event: None), timer.student)}
+                                                        emit or (lambda event: None), timer.student,
+                                                        painter=painter)}
         for outcome in driver.run(optimizer_solver(stylizer), config, frames_in, store, **extra):
             if not outcome.resumed:
                 timer.seconds["flow"] += outcome.prepared.flow_seconds

@@ -7,7 +7,8 @@
    long-range flows), so they agree with each other. They are kept in the work folder (pass 1), so a
    rerun does not redo them; an artist's keyframe is taken as painted.
 3. **The student** is trained on them (method/student_training.py, checkpointed in the work folder),
-   then renders every frame on its own, a few at a time. ``--student PATH`` skips 1–3's training and
+   then renders every frame on its own, a few at a time (on a cluster's workers with ``--cluster``:
+   cluster/student.py). ``--student PATH`` skips 1–3's training and
    renders with a student saved by an earlier run (--save-student), so the shots of a sequence share one
    look.
 
@@ -52,6 +53,8 @@ class Job:
     summary: dict = field(default_factory=dict)
     # The stylized keyframes (absolute number → RGB float32 0–255), once made: the carry paints from them.
     keys: dict[int, np.ndarray] = field(default_factory=dict)
+    # Where the student paints (Painter): this process by default, a cluster's workers with --cluster.
+    painter: Callable | None = None
 
     @property
     def checkpoint(self) -> str:
@@ -236,39 +239,73 @@ def render_batch_size(width: int, height: int) -> int:
     return int(max(1, min(8, 2 ** 30 // max(width * height * 250 * 4, 1))))
 
 
+# A painter paints groups of frames with a student: given the net and the groups (lists of H×W×3 uint8
+# frames), it yields each group's paint (H×W×3 float32 0–255), in order. This process's paints each group
+# when asked; the cluster's (cluster/student.py) has several on its workers at once. Every frame is
+# painted on its own, so where it is painted does not change it (beyond float rounding).
+Painter = Callable[[network.StudentNet, list[list[np.ndarray]]], Iterator[list[np.ndarray]]]
+
+
+def local_painter(device: torch.device) -> Painter:
+    def paint(net: network.StudentNet, groups: list[list[np.ndarray]]) -> Iterator[list[np.ndarray]]:
+        for group in groups:
+            yield network.render(net, group, device, batch=len(group))
+    return paint
+
+
 def render_frames(student: Callable[[], network.StudentNet], frames: list[Prepared], store: WorkStore, job: Job,
                   carry: Callable[[Prepared, np.ndarray], np.ndarray] | None = None) -> Iterator[FrameOutcome]:
-    """Every frame painted by the student, in order, ``render_batch_size`` at a time (then ``carry``:
-    the keyframes' paint where the flow holds), each kept in the store; a frame the store already keeps
-    is passed through."""
+    """Every frame painted by the student, in order, ``render_batch_size`` at a time by the job's painter
+    (then ``carry``: the keyframes' paint where the flow holds), each kept in the store; a frame the store
+    already keeps is passed through."""
     done = set(store.numbers(0))
     h, w = frames[0].frame.shape[:2]
-    batch, pending, seconds = render_batch_size(w, h), [], [0.0]
-
-    def paint(group: list[Prepared]) -> Iterator[FrameOutcome]:
-        net = student()  # trained (or loaded) on the first call, outside the render's time
-        t = time.perf_counter()
-        images = network.render(net, [q.frame for q in group], job.device, batch=len(group))
-        if carry is not None:
-            images = [carry(q, image) for q, image in zip(group, images)]
-        each = (time.perf_counter() - t) / len(group)
-        seconds[0] += each * len(group)
-        for q, image in zip(group, images):
-            record = {"iterations": 0, "evaluations": 0, "seconds": round(each, 4), "terms": {}, "method": "student"}
-            yield FrameOutcome(q, store.keep(q.number, image, record), record, False)
-
+    batch, seconds = render_batch_size(w, h), [0.0]
+    painter = job.painter or local_painter(job.device)
+    # The frames to paint, in groups of consecutive ones; a kept frame ends a group.
+    groups: list[list[Prepared]] = [[]]
     for p in frames:
-        kept = resumed(store, p) if p.number in done else None
-        if kept is not None:
-            if pending:
-                yield from paint(pending)
-                pending = []
-            yield kept
-            continue
-        pending.append(p)
-        if len(pending) == batch:
-            yield from paint(pending)
-            pending = []
-    if pending:
-        yield from paint(pending)
+        if p.number in done or len(groups[-1]) == batch:
+            groups.append([])
+        if p.number not in done:
+            groups[-1].append(p)
+    groups = [g for g in groups if g]
+    painted: Iterator[list[np.ndarray]] | None = None
+    ready: dict[int, np.ndarray] = {}
+
+    def finish(q: Prepared, image: np.ndarray, each: float) -> FrameOutcome:
+        t = time.perf_counter()
+        if carry is not None:
+            image = carry(q, image)
+        each += time.perf_counter() - t
+        seconds[0] += each
+        record = {"iterations": 0, "evaluations": 0, "seconds": round(each, 4), "terms": {}, "method": "student"}
+        return FrameOutcome(q, store.keep(q.number, image, record), record, False)
+
+    try:
+        for p in frames:
+            kept = resumed(store, p) if p.number in done else None
+            if kept is not None:
+                yield kept
+                continue
+            if p.number in done:  # listed as kept but unreadable (a full disk's damage): painted again
+                net = student()
+                t = time.perf_counter()
+                (image,) = next(iter(painter(net, [[p.frame]])))
+                yield finish(p, image, time.perf_counter() - t)
+                continue
+            if p.number not in ready:
+                if painted is None:  # trained (or loaded) here, outside the render's time
+                    net = student()
+                    painted = painter(net, [[q.frame for q in g] for g in groups])
+                t = time.perf_counter()
+                group = groups.pop(0)
+                images = next(painted)
+                each = (time.perf_counter() - t) / len(group)
+                ready.update({q.number: (image, each) for q, image in zip(group, images)})
+            image, each = ready.pop(p.number)
+            yield finish(p, image, each)
+    finally:
+        if painted is not None:
+            painted.close()  # a cluster painter's workers stop with the render, on errors too
     job.summary.setdefault("seconds", {})["render"] = round(seconds[0], 3)
