@@ -65,3 +65,31 @@ def test_frames_between_keyframes_keep_the_keyframes_strokes(tmp_path):
         err_carried = np.abs(carried[t][:, :W - 2 * t - 2] - moved[:, :W - 2 * t - 2]).mean()
         err_alone = np.abs(alone[t][:, :W - 2 * t - 2] - moved[:, :W - 2 * t - 2]).mean()
         assert err_carried < 0.5 * err_alone, (t, err_carried, err_alone)
+
+
+def test_a_keyframe_is_linked_to_the_one_before_along_the_frames_between(tmp_path):
+    """The optimizer starts keyframe 6 from keyframe 0's paint moved by the flows composed frame to frame
+    (0→1→…→6), as the carry moves it, not by one long-range flow. The solver here returns its start
+    unchanged, so the keyframe is that warm start: the pan's 12 px shift of keyframe 0's strokes."""
+    from videostyle.run.drivers.core import Prepared
+    from videostyle.run.drivers.student import Job, stylize_keyframes
+    from videostyle.run.flows import EstimatedFlows
+    from videostyle.run.keyframes import Keyframe
+    from videostyle.run.store import WorkStore
+    frames = [Prepared(t, pan(t, W, H), {}, {}, 0.0) for t in range(7)]
+    estimate, asked = EstimatedFlows("dis", "medium"), []
+
+    def flows(t, image_t, s, image_s):
+        asked.append((t, s))
+        return estimate(t, image_t, s, image_s)
+
+    paint0 = strokes(H, W, 5)
+    cfg = StylizeConfig(max_side=W, device="cpu", method="student", follow_light=0.0)
+    job = Job(device=None, work_dir=str(tmp_path), artist={0: paint0})
+    out = stylize_keyframes(lambda frame, start, temporal, iterations, cold: (start, {"evaluations": 0}), cfg,
+                            frames, [Keyframe(0, "artist"), Keyframe(6, "every 6 frames")],
+                            WorkStore(str(tmp_path / "w")), flows, job)
+    assert asked and all(abs(t - s) == 1 for t, s in asked), asked
+    # Frame 6 shows the panorama 12 px further right: its column x is keyframe 0's column x + 12.
+    moved = out[6][4:-4, 4:W - 16]
+    assert np.abs(moved - paint0[4:-4, 16:W - 4]).mean() < 12.0

@@ -3,9 +3,9 @@
 1. **Keyframes** (run/keyframes.py): the first frame, frames where much of the picture is new, at least
    every ``--keyframe-every`` frames, and the artist's (--keyframe).
 2. **Keyframes stylized** by the optimizer, chained by flow: each warm-started from and pulled toward the
-   keyframe before it, warped by the flow between the two (the single-pass method over the keyframes with
-   long-range flows), so they agree with each other. They are kept in the work folder (pass 1), so a
-   rerun does not redo them; an artist's keyframe is taken as painted.
+   keyframe before it, warped by the flow composed along the frames between (the single-pass method over
+   the keyframes), so they agree with each other. They are kept in the work folder (pass 1), so a rerun
+   does not redo them; an artist's keyframe is taken as painted.
 3. **The student** is trained on them (method/student_training.py, checkpointed in the work folder),
    then renders every frame on its own, a few at a time (on a cluster's workers with ``--cluster``:
    cluster/student.py). ``--student PATH`` skips 1–3's training and
@@ -217,8 +217,11 @@ def stylize_keyframes(solve: Solve, cfg: StylizeConfig, frames: list[Prepared], 
         else:
             back = {}
             if prev is not None:
-                fb, cb, _, _ = flows(p.number, p.frame, prev.number, prev.frame)
-                back = {1: (fb, cb)}
+                # Along the chain of frame-to-frame flows, as the carry will move both keyframes' paint:
+                # then the two agree where the carry mixes them. A long-range flow straight to the
+                # keyframe before put them a pixel or two apart there (frame to frame 2.23× the floor at
+                # 256 px against 1.76×, 1.25× at 128 px against 1.05×; docs/performance.md).
+                back = {1: chained(frames, by_number, flows, p.number, prev.number)}
             linked = Prepared(p.number, p.frame, back, {}, 0.0, p.pts)
             before = out[prev.number] if prev is not None else None
             source = prev.frame if prev is not None else None
