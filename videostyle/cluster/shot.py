@@ -230,10 +230,10 @@ class ClusterRender:
                 name, where = self._name(*cause.videostyle_task[:2]), f" on {cause.videostyle_task[2]}"
             if isinstance(cause, VideostyleError):
                 raise type(cause)(f"{name}{where}: {cause}") from None
-            raise RuntimeError(f"{name}{where}: {type(cause).__name__}: {_first_line(cause)}") from None
+            raise RuntimeError(f"{name}{where}: {type(cause).__name__}: {first_line(cause)}") from None
         except ray.exceptions.RayError as exc:  # the actor or its node died more often than Ray retries
             raise VideostyleError(f"{name}: its worker was lost and Ray's retries ran out (the last loss: "
-                                  f"{type(exc).__name__}: {_first_line(exc)})") from None
+                                  f"{type(exc).__name__}: {first_line(exc)})") from None
 
     # --- the report ---------------------------------------------------------------------------------
 
@@ -269,6 +269,7 @@ def _error_class(name: str):
     return cls if isinstance(cls, type) and issubclass(cls, VideostyleError) else VideostyleError
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (its type's name when it has none), for one-line errors."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__

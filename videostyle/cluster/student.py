@@ -25,7 +25,7 @@ from typing import Iterator
 import numpy as np
 
 from .connect import Placement, require_ray
-from .shot import _first_line
+from .shot import first_line
 from .worker import MAX_RESTARTS, MAX_TASK_RETRIES
 
 IN_FLIGHT_PER_WORKER = 2  # one painting, one waiting: the worker never waits for the driver
@@ -117,8 +117,8 @@ def _get(ray, ref, name: str):
         return ray.get(ref)
     except ray.exceptions.RayTaskError as exc:
         cause = exc.cause
-        raise VideostyleError(f"{name}: {type(cause).__name__}: {_first_line(cause)}") from None
+        raise VideostyleError(f"{name}: {type(cause).__name__}: {first_line(cause)}") from None
     except ray.exceptions.RayError as exc:
         raise VideostyleError(f"{name}: its worker was lost and Ray's retries ran out (the last loss: "
-                              f"{type(exc).__name__}: {_first_line(exc)})") from None
+                              f"{type(exc).__name__}: {first_line(exc)})") from None
 
