@@ -93,3 +93,38 @@ def test_a_keyframe_is_linked_to_the_one_before_along_the_frames_between(tmp_pat
     # Frame 6 shows the panorama 12 px further right: its column x is keyframe 0's column x + 12.
     moved = out[6][4:-4, 4:W - 16]
     assert np.abs(moved - paint0[4:-4, 16:W - 4]).mean() < 12.0
+
+
+def test_the_chains_of_an_interval_cost_one_flow_a_frame_and_side_and_equal_the_frame_by_frame_loop():
+    """Painting the frames between keyframes 0 and 8 in order asks each frame-to-frame flow once (the
+    chain of frame n is frame n∓1's plus one step), not once per frame it lies on the path of (8 × 7
+    asks without the kept steps); and the chains are the loop's, to the bit."""
+    from videostyle.run.drivers.core import Prepared
+    from videostyle.run.drivers.student import Chains
+    from videostyle.run.flows import EstimatedFlows
+    frames = [Prepared(t, pan(t, W, H), {}, {}, 0.0) for t in range(9)]
+    estimate, asked = EstimatedFlows("dis", "medium"), []
+
+    def flows(t, image_t, s, image_s):
+        asked.append((t, s))
+        return estimate(t, image_t, s, image_s)
+
+    def loop(n, k):  # the chain composed from k back to n, every step asked again
+        step = 1 if k > n else -1
+        grid = np.stack(np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32)), -1)
+        to_k, weight = np.zeros((H, W, 2), np.float32), np.ones((H, W), np.float32)
+        for m in reversed(range(n, k, step)):
+            f, c, _, _ = estimate(m, frames[m].frame, m + step, frames[m + step].frame)
+            moved = grid + f
+            to_k = f + cv2.remap(to_k, moved[..., 0], moved[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            weight = c * cv2.remap(weight, moved[..., 0], moved[..., 1], cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return to_k, weight
+
+    chains = Chains(frames, flows)
+    chains.interval(0, 8)
+    for n in range(1, 8):
+        for k in (0, 8):
+            got, want = chains(n, k), loop(n, k)
+            assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]), (n, k)
+    assert len(asked) == len(set(asked)) == 14, asked  # 1→0 … 7→6 and 7→8 … 1→2, each once

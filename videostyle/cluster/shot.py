@@ -219,21 +219,8 @@ class ClusterRender:
         return f"{'draft of frame' if kind == 'draft' else 'frame'} {n} (chunk {chunk})"
 
     def _get(self, ref, name: str, where: str):
-        """``ray.get``, a failure as one line: the task's own error (its traceback is in Ray's worker
-        log), or its worker lost more often than Ray retries."""
-        ray = self._ray
-        try:
-            return ray.get(ref)
-        except ray.exceptions.RayTaskError as exc:
-            cause = exc.cause
-            if getattr(cause, "videostyle_task", None):  # the task it was raised in (worker._run)
-                name, where = self._name(*cause.videostyle_task[:2]), f" on {cause.videostyle_task[2]}"
-            if isinstance(cause, VideostyleError):
-                raise type(cause)(f"{name}{where}: {cause}") from None
-            raise RuntimeError(f"{name}{where}: {type(cause).__name__}: {first_line(cause)}") from None
-        except ray.exceptions.RayError as exc:  # the actor or its node died more often than Ray retries
-            raise VideostyleError(f"{name}: its worker was lost and Ray's retries ran out (the last loss: "
-                                  f"{type(exc).__name__}: {first_line(exc)})") from None
+        return ray_get(self._ray, ref, name, where,
+                       lambda task: (self._name(*task[:2]), f" on {task[2]}"))
 
     # --- the report ---------------------------------------------------------------------------------
 
@@ -267,6 +254,26 @@ def _error_class(name: str):
     from .. import errors
     cls = getattr(errors, name, None)
     return cls if isinstance(cls, type) and issubclass(cls, VideostyleError) else VideostyleError
+
+
+def ray_get(ray, ref, name: str, where: str = "", named: Callable[[tuple], tuple[str, str]] | None = None):
+    """``ray.get``, a failure as one line: the task's own error (its traceback is in Ray's worker log),
+    named ``name`` + ``where``, or by ``named`` from the task the error was raised in (worker._run
+    marks it), or its worker lost more often than Ray retries. A VideostyleError keeps its class (its
+    exit status)."""
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = exc.cause
+        task = getattr(cause, "videostyle_task", None)
+        if task and named is not None:
+            name, where = named(task)
+        if isinstance(cause, VideostyleError):
+            raise type(cause)(f"{name}{where}: {cause}") from None
+        raise RuntimeError(f"{name}{where}: {type(cause).__name__}: {first_line(cause)}") from None
+    except ray.exceptions.RayError as exc:  # the actor or its node died more often than Ray retries
+        raise VideostyleError(f"{name}: its worker was lost and Ray's retries ran out (the last loss: "
+                              f"{type(exc).__name__}: {first_line(exc)})") from None
 
 
 def first_line(exc: BaseException) -> str:

@@ -25,7 +25,7 @@ from typing import Iterator
 import numpy as np
 
 from .connect import Placement, require_ray
-from .shot import first_line
+from .shot import ray_get
 from .worker import MAX_RESTARTS, MAX_TASK_RETRIES
 
 IN_FLIGHT_PER_WORKER = 2  # one painting, one waiting: the worker never waits for the driver
@@ -81,7 +81,7 @@ class ClusterPainter:
                 while len(refs) < min(len(groups), i + window):
                     k = len(refs)
                     refs.append(actors[k % len(actors)].paint.remote(ray.put(np.stack(groups[k]))))
-                images, where = _get(ray, refs[i], f"the student's paint of frames group {i + 1} of {len(groups)}")
+                images, where = ray_get(ray, refs[i], f"the student's paint of frames group {i + 1} of {len(groups)}")
                 refs[i] = None  # its frames and paint leave the object store
                 self.painted.append({"frames": len(group), **where})
                 yield images
@@ -108,17 +108,3 @@ class ClusterPainter:
             w["frames"] += g["frames"]
         return {"address": p.address, "workers": p.workers, "num_cpus_per_worker": p.num_cpus,
                 "num_gpus_per_worker": p.num_gpus, "painted_by": list(workers.values())}
-
-
-def _get(ray, ref, name: str):
-    """``ray.get``, a failure as one line naming the frames."""
-    from ..errors import VideostyleError
-    try:
-        return ray.get(ref)
-    except ray.exceptions.RayTaskError as exc:
-        cause = exc.cause
-        raise VideostyleError(f"{name}: {type(cause).__name__}: {first_line(cause)}") from None
-    except ray.exceptions.RayError as exc:
-        raise VideostyleError(f"{name}: its worker was lost and Ray's retries ran out (the last loss: "
-                              f"{type(exc).__name__}: {first_line(exc)})") from None
-

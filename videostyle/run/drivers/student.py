@@ -87,12 +87,12 @@ def run(solve: Solve, cfg: StylizeConfig, prepared: Sequence[Prepared], store: W
             return net
         return trained_student(solve, cfg, frames, store, flows, job)
 
-    carry = functools.partial(carried, cfg, frames, flows, job) if not cfg.student.no_carry else None
+    chains = Chains(frames, flows)
+    carry = functools.partial(carried, cfg, chains, job) if not cfg.student.no_carry else None
     yield from render_frames(student, frames, store, job, carry)
 
 
-def carried(cfg: StylizeConfig, frames: list[Prepared], flows: Callable, job: Job, p: Prepared,
-            paint: np.ndarray) -> np.ndarray:
+def carried(cfg: StylizeConfig, chains: Chains, job: Job, p: Prepared, paint: np.ndarray) -> np.ndarray:
     """Frame ``p``'s final paint (method/carry.py): the keyframes before and after it carried in along
     the chain of frame-to-frame flows where it holds, the student's ``paint`` elsewhere; a keyframe is its
     own stylization. Without keyframes (--student PATH), the student's paint."""
@@ -101,40 +101,71 @@ def carried(cfg: StylizeConfig, frames: list[Prepared], flows: Callable, job: Jo
         return paint
     if p.number in job.keys:
         return job.keys[p.number].astype(np.float32)
-    by_number = {q.number: q for q in frames}
+    by_number = chains.by_number
     before = [k for k in keys if k < p.number]
     after = [k for k in keys if k > p.number]
     a, b = (before[-1] if before else None), (after[0] if after else None)
+    if a is not None and b is not None:
+        chains.interval(a, b)
     sides = []
     for k in (a, b):
         if k is None:
             continue
         other = b if k == a else a
         nearness = 1.0 if other is None else 1.0 - abs(p.number - k) / abs(other - k)
-        flow, weight = chained(frames, by_number, flows, p.number, k)
+        flow, weight = chains(p.number, k)
         sides.append(carry_paint.Side(job.keys[k], by_number[k].frame, flow, weight, nearness))
     return carry_paint.carry(p.frame, paint, sides, cfg.follow_light)
 
 
-def chained(frames, by_number, flows, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+class Chains:
     """The flow from frame n to keyframe k composed from the frame-to-frame flows between them, and its
     reliability (the product of theirs along the path). A flow straight to k would be as good on one
     frame, but its errors are new on every frame, and the carried paint would shimmer; along the chain
-    frame n's path is frame n∓1's plus one step, so neighbouring frames err alike."""
-    step = 1 if k > n else -1
-    h, w = by_number[n].frame.shape[:2]
-    grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), -1)
-    to_k = np.zeros((h, w, 2), np.float32)
-    weight = np.ones((h, w), np.float32)
-    # From frame m's neighbour toward k back to n: to_k(m) = f(m→m+step) + to_k(m+step) sampled there.
-    path = list(range(n, k, step))
-    for m in reversed(path):
-        f, c, _, _ = flows(m, by_number[m].frame, m + step, by_number[m + step].frame)
-        moved = grid + f
-        to_k = f + cv2.remap(to_k, moved[..., 0], moved[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        weight = c * cv2.remap(weight, moved[..., 0], moved[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                               borderValue=0)
-    return to_k, weight
+    frame n's path is frame n∓1's plus one step, so neighbouring frames err alike.
+
+    That is also how it is computed: chain(n, k) = f(n → n±1) + chain(n±1, k) sampled there, each step
+    kept for the frames next to it, so painting the frames between two keyframes in order costs one
+    warp per frame and side, not one per frame between (the same arrays: the recursion is the loop)."""
+
+    def __init__(self, frames: list[Prepared], flows: Callable):
+        self.by_number = {p.number: p for p in frames}
+        self.flows = flows
+        self._kept: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
+        # How many chains are kept: the frames of one interval use two per frame between (grown to
+        # the interval by ``interval``); one dropped too soon is only computed again.
+        self.keep = 8
+
+    def interval(self, a: int, b: int) -> None:
+        self.keep = max(self.keep, 2 * abs(b - a) + 4)
+
+    def __call__(self, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
+        if (n, k) in self._kept:
+            return self._kept[(n, k)]
+        h, w = self.by_number[n].frame.shape[:2]
+        if n == k:
+            return np.zeros((h, w, 2), np.float32), np.ones((h, w), np.float32)
+        step = 1 if k > n else -1
+        # Iteratively from the nearest kept chain toward n (deep recursion would be as long as the gap).
+        m = n
+        while m != k and (m, k) not in self._kept:
+            m += step
+        to_k, weight = self(m, k)
+        grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), -1)
+        for j in range(m - step, n - step, -step):
+            f, c, _, _ = self.flows(j, self.by_number[j].frame, j + step, self.by_number[j + step].frame)
+            moved = grid + f
+            to_k = f + cv2.remap(to_k, moved[..., 0], moved[..., 1], cv2.INTER_LINEAR,
+                                 borderMode=cv2.BORDER_REPLICATE)
+            weight = c * cv2.remap(weight, moved[..., 0], moved[..., 1], cv2.INTER_LINEAR,
+                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            self._keep((j, k), to_k, weight)
+        return to_k, weight
+
+    def _keep(self, key, to_k, weight) -> None:
+        self._kept[key] = (to_k, weight)
+        while len(self._kept) > self.keep:
+            self._kept.pop(next(iter(self._kept)))  # the oldest: dicts keep their order
 
 
 def trained_student(solve: Solve, cfg: StylizeConfig, frames: list[Prepared], store: WorkStore, flows: Callable,
@@ -205,6 +236,7 @@ def stylize_keyframes(solve: Solve, cfg: StylizeConfig, frames: list[Prepared], 
     """Each keyframe's stylization (absolute number → H×W×3 float32 0–255), in order: the artist's as
     painted, the others by the optimizer from the keyframe before warped by flow."""
     by_number = {p.number: p for p in frames}
+    chained = Chains(frames, flows)
     out: dict[int, np.ndarray] = {}
     records = []
     prev: Prepared | None = None
@@ -221,7 +253,7 @@ def stylize_keyframes(solve: Solve, cfg: StylizeConfig, frames: list[Prepared], 
                 # then the two agree where the carry mixes them. A long-range flow straight to the
                 # keyframe before put them a pixel or two apart there (frame to frame 2.23× the floor at
                 # 256 px against 1.76×, 1.25× at 128 px against 1.05×; docs/performance.md).
-                back = {1: chained(frames, by_number, flows, p.number, prev.number)}
+                back = {1: chained(p.number, prev.number)}
             linked = Prepared(p.number, p.frame, back, {}, 0.0, p.pts)
             before = out[prev.number] if prev is not None else None
             source = prev.frame if prev is not None else None
