@@ -128,6 +128,19 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return 10 * np.log10(255.0 ** 2 / max(mse, 1e-12))
 
 
+SHOT = 240  # the frames of the shot the cost is projected to
+
+
+def project(total: float, sec: dict, n_keys: int, n_frames: int, every: int) -> float:
+    """A student run's seconds for a SHOT-frame shot: keyframes every ``every`` frames (at least; new
+    content may add more) at this run's mean keyframe cost, the same training, the render and flows per
+    frame."""
+    per_key = sec["keyframes"] / n_keys
+    other = (total - sum(sec.values())) / n_frames
+    return (per_key * max(n_keys * SHOT / n_frames, SHOT / every) + sec["training"]
+            + (sec["render"] / n_frames + other) * SHOT)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clip", required=True)
@@ -143,6 +156,9 @@ def main(argv=None) -> int:
                          "for the timing, the keyframes shared")
     ap.add_argument("--looks", help="write first, middle and last frames of both methods as PNG here")
     ap.add_argument("--hue", action="store_true", help="also the rotated-hue artist keyframe run")
+    ap.add_argument("--keyframe-side", type=int, default=None,
+                    help="also the student with its keyframes at this longer side (rendered at --max-side): "
+                         "--stroke-scale picture, carried, and pixel, alone")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
     torch.manual_seed(0)
@@ -173,15 +189,9 @@ def main(argv=None) -> int:
           f"({sec['render'] / len(frames) * 1000:.0f} ms/frame) + flow/decode {t_fast - sum(sec.values()):.1f} s; "
           f"peak memory +MiB {mem_fast}", flush=True)
     print(f"ratio student / single: {t_fast / t_single:.3f}", flush=True)
-    # A 240-frame shot: keyframes every --every frames (at least; new content may add more) at this
-    # run's mean keyframe cost, the same training, the render and flows per frame.
-    n = 240
-    per_key = sec["keyframes"] / len(keys)
-    other = (t_fast - sum(sec.values())) / len(frames)
-    projected = (per_key * max(len(keys) * n / len(frames), n / args.every) + sec["training"]
-                 + (sec["render"] / len(frames) + other) * n)
-    print(f"projected for {n} frames: student {projected:.0f} s vs single {t_single / len(frames) * n:.0f} s: "
-          f"ratio {projected / (t_single / len(frames) * n):.3f}", flush=True)
+    projected = project(t_fast, sec, len(keys), len(frames), args.every)
+    print(f"projected for {SHOT} frames: student {projected:.0f} s vs single {t_single / len(frames) * SHOT:.0f} s: "
+          f"ratio {projected / (t_single / len(frames) * SHOT):.3f}", flush=True)
 
     rows = {"single pass": measure(stylizer, single, frames, pairs),
             f"student {weights[0]:g}": measure(stylizer, fast, frames, pairs)}
@@ -195,6 +205,33 @@ def main(argv=None) -> int:
     for tw in weights[1:]:
         other = dataclasses.replace(cfg, student=dataclasses.replace(cfg.student, temporal=tw))
         rows[f"student {tw:g}"] = measure(stylizer, run_method(other, stylizer, frames, work=store.root)[0], frames, pairs)
+    if args.keyframe_side:
+        # Keyframes at a smaller side, frames rendered at --max-side (issue 25: keyframes at 512 px, output
+        # at 1080p). Its own work folder: the keyframes are made again at their size.
+        times = {}
+        small = dataclasses.replace(cfg, student=dataclasses.replace(cfg.student, keyframe_side=args.keyframe_side))
+        picture, t_small, s_small, _, small_store = run_method(small, stylizer, frames)
+        name = f"keys@{args.keyframe_side} picture"
+        rows[name], times[name] = measure(stylizer, picture, frames, pairs), (t_small, s_small["seconds"])
+        pixel = dataclasses.replace(small, student=dataclasses.replace(small.student, stroke_scale="pixel",
+                                                                       no_carry=True))
+        out, t_pixel, s_pixel, _, _ = run_method(pixel, stylizer, frames, work=small_store.root)
+        name = f"keys@{args.keyframe_side} pixel"
+        rows[name], times[name] = measure(stylizer, out, frames, pairs), (t_pixel, s_pixel["seconds"])
+        n_keys = len(s_small["keyframes"])
+        for name, (t, sec_) in times.items():
+            if "pixel" in name:  # its keyframes kept from the run before: only training and render timed
+                print(f"{name}: {t:.1f} s ({sec_}), its keyframes kept from the run before", flush=True)
+                continue
+            single_shot = t_single / len(frames) * SHOT
+            print(f"{name}: {t:.1f} s ({sec_}); ratio to the single pass {t / t_single:.3f}; projected for "
+                  f"{SHOT} frames {project(t, sec_, n_keys, len(frames), args.every) / single_shot:.3f}", flush=True)
+        if args.looks:
+            os.makedirs(args.looks, exist_ok=True)
+            for k in (0, len(frames) // 2, len(frames) - 1):
+                row = np.concatenate([fast[k], picture[k], out[k]], 1)
+                cv2.imwrite(os.path.join(args.looks, f"frame{k:03d}_student_keys{args.keyframe_side}_picture_pixel.png"),
+                            cv2.cvtColor(np.clip(row, 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
     for name, r in rows.items():
         print(f"{name:14s} we {r['we1']:.2f}/{r['we2']:.2f}/{r['we4']:.2f}  content {r['content']:.3f}  "
               f"style {r['style']:.3f}  fade {r['fade']:.2f}  sharp {r['sharp']:.2f}", flush=True)

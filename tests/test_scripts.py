@@ -43,16 +43,17 @@ def test_the_default_study_prints_its_table(tmp_path):
 
 def test_the_student_bench_compares_both_methods_in_one_run(tmp_path):
     """scripts/student_bench.py (issue 25's benchmark), tiny: both methods' costs, the ratio and its
-    projection, each method's measures (the student carried and alone), the keyframes' PSNR and the
-    rotated-hue keyframe."""
+    projection, each method's measures (the student carried and alone, and with its keyframes at a smaller
+    side), the keyframes' PSNR and the rotated-hue keyframe."""
     video = make_video(tmp_path / "in.mp4", n=8, image=lambda i, w, h: texture(h, w, (4, 6), seed=i // 4))
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "student_bench.py"), "--clip", str(video),
                         "--style", str(ROOT / "assets" / "starry_night.jpg"), "--frames", "8", "--max-side", "48",
                         "--iterations", "10,4", "--steps", "20", "--temporal", "0.3,0", "--device", "cpu",
-                        "--hue", "--looks", str(tmp_path / "look")], capture_output=True, text=True)
+                        "--hue", "--keyframe-side", "24", "--looks", str(tmp_path / "look")],
+                       capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     for text in ("single pass:", "student:", "ratio student / single:", "projected for 240 frames:",
                  "student 0.3 ", "student 0 ", "student alone ", "PSNR at keyframes (", "gradient energy",
-                 "artist keyframe"):
+                 "artist keyframe", "keys@24 picture:", "keys@24 pixel:", "keys@24 picture we "):
         assert text in r.stdout, (text, r.stdout)
-    assert len(list((tmp_path / "look").iterdir())) == 4
+    assert len(list((tmp_path / "look").iterdir())) == 7

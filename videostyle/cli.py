@@ -352,10 +352,12 @@ class _Progress:
             else:
                 print(event["message"], file=sys.stderr)
         elif kind == "keyframe":  # --method student, step 2
-            self.say(f"keyframe {event['frame']} ({event['why']}): {event['evaluations']} evaluations, "
+            at = f" at {event['size'][0]}x{event['size'][1]}" if event.get("size") else ""
+            self.say(f"keyframe {event['frame']} ({event['why']}){at}: {event['evaluations']} evaluations, "
                      f"{event['seconds']:.1f} s")
         elif kind == "training":  # step 3: a second bar while the student trains
-            self.say(f"training the student on {event['keyframes']} keyframes"
+            w, h = event.get("size") or (0, 0)
+            self.say(f"training the student on {event['keyframes']} keyframes" + (f" at {w}x{h}" if w else "")
                      + (f" (resuming at step {event['step']})" if event["step"] else ""))
             self.train_bar = tqdm(total=event["steps"], initial=event["step"], unit="step", desc="training",
                                   file=sys.stderr, dynamic_ncols=True, leave=False)

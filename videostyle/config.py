@@ -290,6 +290,7 @@ class DreamConfig:
 
 
 METHODS = ("optimize", "student")
+STROKE_SCALES = ("picture", "pixel")
 
 
 @dataclass(frozen=True)
@@ -315,6 +316,18 @@ class StudentConfig:
     # flow does not hold (method/carry.py): the student alone paints the average of the strokes.
     no_carry: bool = option(False, "paint every frame with the student alone, without carrying the keyframes' "
                                    "own paint into the frames between them by the flow", flag="--no-carry")
+    # Keyframes at a smaller size than the frames are rendered at (keyframes at 512 px, frames at 1080p):
+    # the optimizer's cost falls with the square of the side, the student paints at the full size.
+    keyframe_side: int | None = option(None, "stylize the keyframes at this longer side (smaller than --max-side, "
+                                             "at which every frame is rendered); default: at --max-side",
+                                       metavar="PX", bounds=Bounds(16))
+    # How big the strokes come out at the render size: what the picture shows at the keyframes' size
+    # (their paint enlarged, and the student trained on it) or what the student's pixels paint (trained
+    # at the keyframes' size, then run on the larger frames: finer strokes, more of the frame's detail).
+    stroke_scale: str = option("picture", "with --keyframe-side: picture = strokes as large in the picture as in "
+                                          "the keyframes (their paint enlarged); pixel = strokes as many pixels "
+                                          "wide as in the keyframes, so finer in the picture (needs --no-carry)",
+                               choices=STROKE_SCALES)
     # ((frame number as --frames counts it, image path), ...): --keyframe FRAME=IMAGE, repeatable.
     keyframes: tuple[tuple[int, str], ...] = field(default=(), metadata={"cli": False, "flag": "--keyframe"})
     # A student saved by --save-student: render with it, no keyframes, no training (--student PATH).
@@ -322,6 +335,16 @@ class StudentConfig:
 
     def __post_init__(self):
         check_bounds(self)
+        if self.stroke_scale not in STROKE_SCALES:
+            raise ConfigError("--stroke-scale must be picture or pixel")
+        if self.stroke_scale == "pixel" and not self.keyframe_side:
+            raise ConfigError("--stroke-scale pixel needs --keyframe-side (the keyframes' size it is relative to)")
+        if self.stroke_scale == "pixel" and not self.no_carry:
+            # The carry paints the keyframes' enlarged strokes; the student's finer ones beside them would
+            # show as patches of another brush wherever the flow fails.
+            raise ConfigError("--stroke-scale pixel paints finer strokes than the keyframes' own: it needs --no-carry")
+        if self.keyframe_side and self.load:
+            raise ConfigError("--keyframe-side sizes this run's keyframes: --student PATH renders without any")
 
 
 @dataclass(frozen=True)
@@ -434,8 +457,12 @@ class StylizeConfig:
             if self.chunks.chunk_frames or self.multipass.passes > 1:
                 raise ConfigError("--method student paints every frame on its own: --passes and --chunk-frames "
                                   "do not apply")
-        elif self.student.keyframes or self.student.load:
-            raise ConfigError(f"{'--keyframe' if self.student.keyframes else '--student'} needs --method student")
+            if self.student.keyframe_side and self.student.keyframe_side >= self.max_side:
+                raise ConfigError(f"--keyframe-side {self.student.keyframe_side} must be smaller than --max-side "
+                                  f"{self.max_side} (the size every frame is rendered at)")
+        elif self.student.keyframes or self.student.load or self.student.keyframe_side:
+            flag = "--keyframe" if self.student.keyframes else "--student" if self.student.load else "--keyframe-side"
+            raise ConfigError(f"{flag} needs --method student")
         if self.draft_finish and (self.method == "student" or self.chunks.chunk_frames or self.multipass.passes > 1):
             raise ConfigError("--draft-finish is one chunk over the whole range: it does not combine with --method "
                               "student, --chunk-frames or --passes")

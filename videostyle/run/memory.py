@@ -65,9 +65,10 @@ def parse_meminfo(text: str) -> int | None:
     return None
 
 
-def check_fits(width: int, height: int, device: torch.device, available: int | None = None) -> None:
+def check_fits(width: int, height: int, device: torch.device, available: int | None = None,
+               flag: str = "--max-side") -> None:
     """Raise ConfigError when a ``width``×``height`` optimization will not fit, with the largest
-    --max-side (longer side) that would."""
+    longer side that would, as the option ``flag`` that sets it."""
     available = available_bytes(device) if available is None else available
     if available is None:
         return
@@ -78,4 +79,4 @@ def check_fits(width: int, height: int, device: torch.device, available: int | N
     scale = math.sqrt(usable / (width * height))
     side = int(max(width, height) * scale) // 8 * 8
     raise ConfigError(f"{width}x{height} needs about {need / 2 ** 30:.1f} GiB on {device.type} but "
-                      f"{available / 2 ** 30:.1f} GiB are free; use --max-side {side} or less")
+                      f"{available / 2 ** 30:.1f} GiB are free; use {flag} {side} or less")

@@ -29,7 +29,7 @@ from .memory import check_fits
 from .outputs import Outputs
 from .plan import Shot, plan_shot
 from .render import Timer, decode, flow_source, frame_metrics
-from .drivers.student import trained_path
+from .drivers.student import keyframe_size, trained_path
 from .store import WorkStore
 from ..io.colour import ColourOptions
 
@@ -70,7 +70,12 @@ def start(shot: Shot, config: StylizeConfig, emit: Event) -> tuple[Stylizer, Wor
     start and warning events."""
     torch.manual_seed(config.seed)
     stylizer = Stylizer.create(config, [read_style(s, ColourOptions.of(shot.options)) for s in shot.styles])
-    check_fits(shot.size[0], shot.size[1], stylizer.device)
+    if config.method == "student" and config.student.keyframe_side:
+        # The optimizer stylizes only the keyframes, at their side; the student paints the frames in
+        # batches sized to the memory (drivers/student.render_batch_size).
+        check_fits(*keyframe_size(config, shot.size), stylizer.device, flag="--keyframe-side")
+    else:
+        check_fits(shot.size[0], shot.size[1], stylizer.device)
     store = WorkStore.open(shot.work_dir, shot.manifest, shot.options.restart)
     emit({"event": "start", "input": shot.input, "output": shot.output, "n_frames": shot.info.n_frames,
           "work_dir": shot.work_dir, "resuming": store.count(), "source_size": [shot.info.width, shot.info.height],

@@ -28,6 +28,8 @@ import numpy as np
 import torch
 
 from ...config import StylizeConfig
+from ...flow.files import resize_flow, resize_mask
+from ...io.resize import processing_size, resize_rgb
 from ...method import carry as carry_paint
 from ...method import student as network
 from ...method.student_training import Pair, Settings, Trainer
@@ -53,6 +55,8 @@ class Job:
     summary: dict = field(default_factory=dict)
     # The stylized keyframes (absolute number → RGB float32 0–255), once made: the carry paints from them.
     keys: dict[int, np.ndarray] = field(default_factory=dict)
+    # The same at the keyframes' own size (--keyframe-side; the frames' size without it).
+    small_keys: dict[int, np.ndarray] = field(default_factory=dict)
     # Where the student paints (Painter): this process by default, a cluster's workers with --cluster.
     painter: Callable | None = None
 
@@ -200,12 +204,25 @@ def train(cfg: StylizeConfig, frames: list[Prepared], stylized: dict[int, np.nda
     """The student trained on the keyframes and on every pair of consecutive frames (the temporal term),
     from the work folder's checkpoint when an interrupted run left one."""
     by_number = {p.number: p for p in frames}
-    pairs = [Pair(by_number[p.number - 1].frame, p.frame, p.back[1][0], p.back[1][1])
+    h, w = frames[0].frame.shape[:2]
+    size = (w, h)
+    if cfg.student.stroke_scale == "pixel" and job.small_keys:
+        # Trained at the keyframes' size on their paint as made; run on the larger frames, its strokes
+        # keep their width in pixels, so they are finer in the picture.
+        size, stylized = keyframe_size(cfg, frame_size(frames)), job.small_keys
+    job.summary["stroke_scale"] = {"scale": cfg.student.stroke_scale, "trained_at": list(size)}
+
+    def at(image: np.ndarray) -> np.ndarray:
+        return resize_rgb(image, size)
+
+    pairs = [Pair(at(by_number[p.number - 1].frame), at(p.frame), resize_flow(p.back[1][0], size),
+                  resize_mask(p.back[1][1], size))
              for p in frames if 1 in p.back and p.number - 1 in by_number]
-    trainer = Trainer([(by_number[n].frame, image) for n, image in stylized.items()], pairs, settings(cfg),
+    trainer = Trainer([(at(by_number[n].frame), image) for n, image in stylized.items()], pairs, settings(cfg),
                       job.device, job.checkpoint)
     resumed_from = trainer.step
-    job.emit({"event": "training", "step": trainer.step, "steps": trainer.s.steps, "keyframes": len(stylized)})
+    job.emit({"event": "training", "step": trainer.step, "steps": trainer.s.steps, "keyframes": len(stylized),
+              "size": list(size)})
     net = trainer.run(lambda step, steps, loss, seconds: job.emit(
         {"event": "train", "step": step, "steps": steps, "loss": loss, "seconds": seconds}))
     job.summary["training"] = {"steps": trainer.s.steps, "resumed_from_step": resumed_from or None,
@@ -237,7 +254,11 @@ def stylize_keyframes(solve: Solve, cfg: StylizeConfig, frames: list[Prepared], 
     painted, the others by the optimizer from the keyframe before warped by flow."""
     by_number = {p.number: p for p in frames}
     chained = Chains(frames, flows)
-    out: dict[int, np.ndarray] = {}
+    w, h = frame_size(frames)
+    size = keyframe_size(cfg, (w, h))
+    job.summary["keyframe_size"] = list(size)
+    out: dict[int, np.ndarray] = {}      # at the render size
+    small: dict[int, np.ndarray] = {}    # at the keyframes' size
     records = []
     prev: Prepared | None = None
     for k in keys:
@@ -245,6 +266,7 @@ def stylize_keyframes(solve: Solve, cfg: StylizeConfig, frames: list[Prepared], 
         t = time.perf_counter()
         if k.number in job.artist:
             out[k.number] = job.artist[k.number]
+            small[k.number] = resize_rgb(job.artist[k.number], size).astype(np.float32)
             record = {"evaluations": 0}
         else:
             back = {}
@@ -253,20 +275,45 @@ def stylize_keyframes(solve: Solve, cfg: StylizeConfig, frames: list[Prepared], 
                 # then the two agree where the carry mixes them. A long-range flow straight to the
                 # keyframe before put them a pixel or two apart there (frame to frame 2.23× the floor at
                 # 256 px against 1.76×, 1.25× at 128 px against 1.05×; docs/performance.md).
-                back = {1: chained(p.number, prev.number)}
-            linked = Prepared(p.number, p.frame, back, {}, 0.0, p.pts)
-            before = out[prev.number] if prev is not None else None
-            source = prev.frame if prev is not None else None
+                flow, weight = chained(p.number, prev.number)
+                back = {1: (resize_flow(flow, size), resize_mask(weight, size))}
+            linked = Prepared(p.number, resize_rgb(p.frame, size), back, {}, 0.0, p.pts)
+            before = small[prev.number] if prev is not None else None
+            source = resize_rgb(prev.frame, size) if prev is not None else None
             outcome = stylize_step(solve, cfg, store, linked, lambda j: before, pass_=KEYFRAME_PASS,
                                    sources=lambda j: source)
-            out[k.number], record = outcome.stylized, outcome.record
+            small[k.number], record = outcome.stylized, outcome.record
+            out[k.number] = enlarged(outcome.stylized, (w, h))
         entry = {"frame": k.number, "why": k.why, "evaluations": record.get("evaluations", 0),
                  "seconds": round(time.perf_counter() - t, 3)}
         records.append(entry)
-        job.emit({"event": "keyframe", **entry, "of": len(keys)})
+        job.emit({"event": "keyframe", **entry, "of": len(keys), "size": list(size) if size != (w, h) else None})
         prev = p
     job.summary["keyframes"] = records
+    job.small_keys = small
     return out
+
+
+def keyframe_size(cfg: StylizeConfig, size: tuple[int, int]) -> tuple[int, int]:
+    """(W, H) the keyframes are stylized at, for frames of ``size`` (W, H): that size with
+    --keyframe-side's longer side (never larger than the frames). The optimizer runs at no other size
+    in a student run, so the memory check before the run asks about this one."""
+    w, h = size
+    side = cfg.student.keyframe_side
+    return (w, h) if not side or side >= max(w, h) else processing_size(w, h, side)
+
+
+def frame_size(frames: Sequence[Prepared]) -> tuple[int, int]:
+    h, w = frames[0].frame.shape[:2]
+    return w, h
+
+
+def enlarged(paint: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A keyframe's paint at the render size (W, H): Lanczos, which keeps more of the strokes' edges than
+    bicubic (the carry resamples it once more, so it is not a chain of blurs)."""
+    if (paint.shape[1], paint.shape[0]) == tuple(size):
+        return paint.astype(np.float32)
+    return np.clip(cv2.resize(paint.astype(np.float32), tuple(size), interpolation=cv2.INTER_LANCZOS4), 0, 255)
 
 
 def render_batch_size(width: int, height: int) -> int:
