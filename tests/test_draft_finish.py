@@ -82,3 +82,51 @@ def test_which_driver_renders_what():
     for bad in (dict(method="student"), dict(chunks=ChunkConfig(chunk_frames=8)), dict(multipass=MultiPassConfig(passes=2))):
         with pytest.raises(ConfigError, match="--draft-finish is one chunk"):
             StylizeConfig(draft_finish=True, **bad)
+
+
+def card_clip(n: int = 8) -> list[np.ndarray]:
+    """A dark textured scene (still) with a bright textured card moving 4 px right a frame in front of it."""
+    scene = (texture(H, W, (12, 16), seed=5) * 0.5).astype(np.uint8)
+    card = np.clip(texture(14, 12, (3, 3), seed=6).astype(np.int32) + 140, 0, 255).astype(np.uint8)
+    frames = []
+    for i in range(n):
+        f = scene.copy()
+        f[9:23, 4 + 4 * i: 16 + 4 * i] = card
+        frames.append(f)
+    return frames
+
+
+def test_the_draft_does_not_drag_a_passing_cards_paint_behind_it(tmp_path):
+    """Where a card has moved away, frame n shows scene that frame n − 1 did not: the draft starts from
+    the photo there, not from the draft before it warped (which drags the card's paint and the scene
+    around it into the gap: a trail the finish is held to). A solver that returns its start image shows
+    the start rule itself, with real flow; the reference is the same chain of warps with no restart.
+    Broken on purpose (started from the warped draft on every pixel): the driver's trail is the
+    reference's."""
+    from videostyle.flow.warp import warp
+    from videostyle.io.media import Frame
+    from videostyle.run.drivers.core import prepare
+    from videostyle.run.flows import EstimatedFlows
+    from videostyle.run.store import WorkStore
+
+    frames = card_clip()
+    flows = EstimatedFlows("dis", "medium", None, (W, H))
+    store = WorkStore.open(str(tmp_path / "w"), {"input": {}, "config": {}})
+    cfg = StylizeConfig(device="cpu", draft_finish=True, follow_light=0.0)
+
+    def solve(content, start, temporal, iterations, cold):
+        return start, {"iterations": 0, "evaluations": 0, "seconds": 0.0, "terms": {}}
+
+    out = list(chunked.run(solve, cfg, prepare([Frame(i, None, f) for i, f in enumerate(frames)], flows),
+                           store, flows=flows, chunks=tuple(chunked.plan(0, len(frames), len(frames)))))
+    dragged = frames[0].astype(np.float32)
+    for n in range(1, len(frames)):
+        dragged = warp(dragged, flows(n, frames[n], n - 1, frames[n - 1])[0])
+    last = len(frames) - 1
+    behind = (slice(11, 21), slice(6, 4 + 4 * last - 2))  # scene the card has left, away from its edges
+    drafted = store.load(last, chunked.DRAFT_PASS)[0].astype(np.float32) / 257.0
+    scene = frames[last][behind].astype(np.float32)
+    trail, reference = (np.abs(image[behind] - scene).mean() for image in (drafted, dragged))
+    assert reference > 30, reference  # without the restart the gap holds dragged paint
+    assert trail < 0.7 * reference, (trail, reference)
+    assert np.array_equal(out[last].stylized, drafted)  # the solver kept the start: the frame is the draft

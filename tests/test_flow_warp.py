@@ -5,7 +5,7 @@ import pytest
 from mediagen import texture as make_texture
 
 from videostyle.flow.estimate import FlowEstimator, consistency_weights
-from videostyle.flow.warp import warp
+from videostyle.flow.warp import uncovered, warp
 
 
 def texture(h=64, w=96, seed=0):
@@ -66,3 +66,26 @@ def test_motion_boundary_gets_zero_weight():
     c = consistency_weights(back, fwd, smooth_sigma=0)
     assert c[10:30, 29:31].max() == 0
     assert c[10:30, 5:25].min() == 1
+
+
+def test_uncovered_is_the_strip_a_moving_square_leaves_and_the_edge_a_pan_brings_in():
+    """Known answers for ``uncovered`` (nothing of frame t−1 lands there): a 16-px square moving 6 px
+    right uncovers the 6 columns it left, and nothing else (where it lands, on the background, two
+    pixels' worth arrive: covered twice, not uncovered). A pan that moves the picture 2.5 px right
+    brings in its 2 leftmost columns whole and half of the third."""
+    h, w, x0, size, d = 48, 64, 20, 16, 6
+    fwd = np.zeros((h, w, 2), np.float32)
+    fwd[16:32, x0:x0 + size, 0] = d
+    new = uncovered(fwd)
+    expected = np.zeros((h, w), bool)
+    expected[16:32, x0:x0 + d] = True
+    assert np.array_equal(new, expected)
+    pan = np.zeros((h, w, 2), np.float32)
+    pan[..., 0] = 2.5
+    new = uncovered(pan)
+    assert new[:, :2].all() and not new[:, 3:].any()
+    # The consistency check cannot tell such pixels from a motion boundary; this does: a shear moves
+    # every pixel somewhere, so none is uncovered.
+    shear = np.zeros((h, w, 2), np.float32)
+    shear[:, 30:, 1] = 1.0
+    assert not uncovered(shear)[1:, :].any()

@@ -31,3 +31,25 @@ def warp(image: np.ndarray, flow: np.ndarray, resampling: str = "bilinear") -> n
     if resampling != "bilinear" and out.dtype.kind == "f":
         out = np.clip(out, 0.0, 255.0)
     return out
+
+
+def uncovered(forward: np.ndarray, below: float = 0.5) -> np.ndarray:
+    """Where frame t shows picture that frame t−1 did not: H×W bool, True where less than ``below`` of a
+    pixel's worth of frame t−1 lands when every pixel of t−1 is moved by ``forward`` (flow t−1 → t,
+    H×W×2, pixels) and splatted bilinearly. A pixel that something moved off (the scene behind a passing
+    card, picture entering at an edge) receives nothing; one under a smooth motion receives about 1.
+
+    The consistency weights cannot tell this apart from a motion boundary or a textureless wall where
+    the two flows merely disagree: there the warped paint is still the right paint, here it is paint
+    dragged in from whatever moved away."""
+    h, w = forward.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    x, y = xs + forward[..., 0], ys + forward[..., 1]
+    x0, y0 = np.floor(x), np.floor(y)
+    fx, fy = x - x0, y - y0
+    cover = np.zeros(h * w, np.float64)
+    for dx, dy, share in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
+        tx, ty = (x0 + dx).astype(np.int64), (y0 + dy).astype(np.int64)
+        inside = (tx >= 0) & (tx < w) & (ty >= 0) & (ty < h)
+        np.add.at(cover, ty[inside] * w + tx[inside], share[inside])
+    return cover.reshape(h, w) < below

@@ -6,8 +6,9 @@ strokes. So the texture is fixed once, along the whole shot, and the chunks only
 
 1. **The draft**: the single-pass method over the whole shot with a small cap on warm-started frames
    (``draft_iterations``), one task per frame, each going on from the draft of the frame before, started
-   from it warped on every pixel (the paper's prevWarped; the temporal loss still ignores unreliable
-   pixels). Every frame's texture is then decided, consistently, by the flow from the frame before.
+   from it warped (the paper's prevWarped; the temporal loss still ignores unreliable pixels), except
+   where the frame shows picture the frame before did not (``flow.warp.uncovered``): there from the
+   photo. Every frame's texture is then decided, consistently, by the flow from the frame before.
 2. **Finishing**, one task per frame, chunks in parallel: each frame starts from its draft, is held near
    it on every pixel (``draft_anchor`` × the temporal weight), and (after its chunk's first frame, the
    keyframe) is pulled toward the finished frame before it warped by flow, as in the single-pass method,
@@ -36,7 +37,7 @@ import numpy as np
 from ...config import StylizeConfig
 from ...io.frames import from_uint16
 from ..store import WorkStore
-from ...flow.warp import warp
+from ...flow.warp import uncovered, warp
 from .core import (FrameOutcome, Light, Prepared, Solve, iteration_cap, resumed, solve_and_keep, stylize_step,
                    temporal_targets)
 
@@ -122,18 +123,23 @@ def draft(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chunk
         return done
     if len(numbers) == 1:
         return stylize_step(solve, cfg, store, p, lambda j: None, pass_=DRAFT_PASS)
-    flow, weight = _flow_back(flows, images, n)
+    flow, weight, forward, _ = flows(n, images[n], n - 1, images[n - 1])
     warped = _relit(cfg, images, n, warp(_kept(store, n - 1, DRAFT_PASS, f"the draft of frame {n}"), flow, cfg.resampling),
                     flow, weight)
-    # Started from the warped draft before it on every pixel, disocclusions and motion boundaries
-    # included (the paper's prevWarped; whatever --init says), not from the photo there as the single
-    # pass is: a draft's few iterations leave such pixels half painted, the next draft inherits them, and
-    # the style deficit grows along the shot (+16 % at 15 iterations; from paint, −7 % at 8: this
-    # module's docstring). The temporal loss still ignores them (weight 0): the finishing repaints them.
+    # Started from the warped draft before it (the paper's prevWarped; whatever --init says), motion
+    # boundaries and pixels the consistency check merely doubts included, not from the photo wherever
+    # the flow is unreliable as the single pass is: a draft's few iterations leave such pixels half
+    # painted, the next draft inherits them, and the style deficit grows along the shot (+26 % on the
+    # occluder shot, docs/performance.md). Only picture that frame n − 1 did not show at all (behind
+    # something that moved away, entering at an edge: nothing lands there when n − 1 is moved forward)
+    # starts from the photo: there the warped draft holds paint dragged in from what moved, a trail the
+    # finish was held to (content +16–27 % behind a moving card; from the photo there +7–11 %).
+    start = np.where(uncovered(forward)[..., None], images[n].astype(np.float32), warped)
+    # The temporal loss ignores unreliable pixels (weight 0): the finishing repaints them.
     temporal = temporal_targets(cfg, {1: warped}, {1: weight})
     # The draft is the cheap pass: never more iterations than a finished frame gets (``--iterations``).
     cap = min(cfg.chunks.draft_iterations, cfg.optim.iterations_later)
-    return solve_and_keep(solve, store, p, warped, temporal, cap, cold=False, pass_=DRAFT_PASS)
+    return solve_and_keep(solve, store, p, start, temporal, cap, cold=False, pass_=DRAFT_PASS)
 
 
 def finish(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chunk], n: int, read: Read,
