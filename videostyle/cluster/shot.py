@@ -6,7 +6,8 @@ Ray does the scheduling and the retries; this module only says what depends on w
 * The driver decodes the frames and computes their flows (it needs them anyway, for the report's
   warping errors, and ``--flow-dir`` files are on its disk only; a worker computing them again would do
   the same work twice, once for the draft and once for the finishing). Each frame at processing size and
-  its flow to the frame before go into Ray's object store once (``ray.put``), as the frame is decoded.
+  its flow to the frame before go into Ray's object store once (``ray.put``), as the frame is decoded,
+  and for the draft the flow from the frame before (to find the picture it did not show).
 * One task per frame and kind (``chunked.tasks``), submitted as soon as its frame is decoded, its inputs
   object references passed as arguments: ("draft", n) gets the reference of draft n − 1's result;
   ("finish", n) gets draft n's and, inside its chunk, finished frame n − 1's. Ray starts a task when
@@ -155,7 +156,9 @@ class ClusterRender:
                 earlier = last[2] if last[2] is not None else ray.put(last[1])
             if draft:
                 before = self._ref("draft", n - 1) if n > self.first else None
-                self._call("draft", n, frame, flow, before, earlier)
+                # The flow n − 1 → n too: the draft starts picture n − 1 did not show from the photo.
+                forward = ray.put(p.ahead[1]) if 1 in p.ahead else None
+                self._call("draft", n, frame, flow, before, earlier, forward)
             if finish:
                 before = self._ref("finish", n - 1) if n > chunked.chunk_of(self.chunks, n).numbers[0] else None
                 self._call("finish", n, frame, flow, self._ref("draft", n), before, earlier)

@@ -102,13 +102,15 @@ class RenderWorker:
             return {"error": self.error}
         return {**self.where, "setup_seconds": round(self.setup_seconds, 3)}
 
-    def draft(self, n: int, frame: np.ndarray, flow, before: Kept | None, earlier: np.ndarray | None = None) -> Kept:
+    def draft(self, n: int, frame: np.ndarray, flow, before: Kept | None, earlier: np.ndarray | None = None,
+              forward=None) -> Kept:
         """Draft frame ``n``: ``frame`` H×W×3 uint8 at processing size, ``flow`` (backward flow n → n−1
         H×W×2 in pixels, its consistency weights H×W in [0, 1]) or None for the shot's first frame,
         ``before`` the draft of frame n − 1 (None for the first frame), ``earlier`` frame n − 1's source
-        image (for --follow-light)."""
+        image (for --follow-light), ``forward`` the flow n − 1 → n and its weights (where n − 1 did not
+        show the picture, the draft starts from the photo)."""
         given = {} if before is None else {(n - 1, chunked.DRAFT_PASS): before}
-        return self._run(chunked.draft, n, frame, flow, given, earlier)
+        return self._run(chunked.draft, n, frame, (*flow, *forward) if flow and forward else flow, given, earlier)
 
     def finish(self, n: int, frame: np.ndarray, flow, drafted: Kept, before: Kept | None,
                earlier: np.ndarray | None = None) -> Kept:
@@ -122,7 +124,7 @@ class RenderWorker:
         # read and flows as the chunked task asks for them: frame n's image, and frame n − 1's for the
         # change of light (the flow to the frame before is given, so no flow is estimated here).
         read = lambda numbers: [frame if m == n else earlier for m in numbers]  # noqa: E731
-        flows = lambda t, image_t, s, image_s: (*flow, None, None)  # noqa: E731
+        flows = lambda t, image_t, s, image_s: flow if len(flow) == 4 else (*flow, None, None)  # noqa: E731
         try:
             task(self._solve, self.cfg, store, self.chunks, n, read, flows)
         except Exception as exc:
