@@ -5,7 +5,7 @@ import pytest
 from mediagen import texture as make_texture
 
 from videostyle.flow.estimate import FlowEstimator, consistency_weights
-from videostyle.flow.warp import uncovered, warp
+from videostyle.flow.warp import inside, uncovered, warp
 
 
 def texture(h=64, w=96, seed=0):
@@ -84,6 +84,9 @@ def test_uncovered_is_the_strip_a_moving_square_leaves_and_the_edge_a_pan_brings
     pan[..., 0] = 2.5
     new = uncovered(pan)
     assert new[:, :2].all() and not new[:, 3:].any()
+    # Seen from frame t, that edge's flow back to t−1 points outside t−1 (``inside``: the draft keeps
+    # its warped paint there); half a pixel beyond the outermost centre still counts as inside.
+    assert np.array_equal(inside(-pan)[0], np.arange(w) >= 2)
     # The consistency check cannot tell such pixels from a motion boundary; this does: a shear moves
     # every pixel somewhere, so none is uncovered.
     shear = np.zeros((h, w, 2), np.float32)

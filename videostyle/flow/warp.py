@@ -53,3 +53,12 @@ def uncovered(forward: np.ndarray, below: float = 0.5) -> np.ndarray:
         inside = (tx >= 0) & (tx < w) & (ty >= 0) & (ty < h)
         np.add.at(cover, ty[inside] * w + tx[inside], share[inside])
     return cover.reshape(h, w) < below
+
+
+def inside(backward: np.ndarray, margin: float = 0.5) -> np.ndarray:
+    """H×W bool: True where ``backward`` (flow t → t−1, H×W×2, pixels) points inside frame t−1 (less
+    than ``margin`` beyond its outermost pixel centres). Picture that enters at an edge points outside."""
+    h, w = backward.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    x, y = xs + backward[..., 0], ys + backward[..., 1]
+    return (x >= -margin) & (x <= w - 1 + margin) & (y >= -margin) & (y <= h - 1 + margin)

@@ -7,8 +7,8 @@ strokes. So the texture is fixed once, along the whole shot, and the chunks only
 1. **The draft**: the single-pass method over the whole shot with a small cap on warm-started frames
    (``draft_iterations``), one task per frame, each going on from the draft of the frame before, started
    from it warped (the paper's prevWarped; the temporal loss still ignores unreliable pixels), except
-   where the frame shows picture the frame before did not (``flow.warp.uncovered``): there from the
-   photo. Every frame's texture is then decided, consistently, by the flow from the frame before.
+   where the frame shows picture the frame before did not, behind something that moved away
+   (``flow.warp.uncovered``, not at the frame's edges): there from the photo. Every frame's texture is then decided, consistently, by the flow from the frame before.
 2. **Finishing**, one task per frame, chunks in parallel: each frame starts from its draft, is held near
    it on every pixel (``draft_anchor`` × the temporal weight), and (after its chunk's first frame, the
    keyframe) is pulled toward the finished frame before it warped by flow, as in the single-pass method,
@@ -37,7 +37,7 @@ import numpy as np
 from ...config import StylizeConfig
 from ...io.frames import from_uint16
 from ..store import WorkStore
-from ...flow.warp import uncovered, warp
+from ...flow.warp import inside, uncovered, warp
 from .core import (FrameOutcome, Light, Prepared, Solve, iteration_cap, resumed, solve_and_keep, stylize_step,
                    temporal_targets)
 
@@ -133,8 +133,12 @@ def draft(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chunk
     # occluder shot, docs/performance.md). Only picture that frame n − 1 did not show at all (behind
     # something that moved away, entering at an edge: nothing lands there when n − 1 is moved forward)
     # starts from the photo: there the warped draft holds paint dragged in from what moved, a trail the
-    # finish was held to (content +16–27 % behind a moving card; from the photo there +7–11 %).
-    start = np.where(uncovered(forward)[..., None], images[n].astype(np.float32), warped)
+    # finish was held to (content +16–25 % behind a moving card; from the photo there +12–19 %). Picture
+    # entering at an edge keeps the warped draft (its edge paint drawn out), as before: restarted from
+    # the photo, that strip was half painted in every draft and chunks' keyframes met it differently
+    # (seams on a sub-pixel pan 3× the pairs' inside, from 8–26×).
+    behind = uncovered(forward) & inside(flow)
+    start = np.where(behind[..., None], images[n].astype(np.float32), warped)
     # The temporal loss ignores unreliable pixels (weight 0): the finishing repaints them.
     temporal = temporal_targets(cfg, {1: warped}, {1: weight})
     # The draft is the cheap pass: never more iterations than a finished frame gets (``--iterations``).
