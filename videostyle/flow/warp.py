@@ -50,8 +50,8 @@ def uncovered(forward: np.ndarray, below: float = 0.5) -> np.ndarray:
     cover = np.zeros(h * w, np.float64)
     for dx, dy, share in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
         tx, ty = (x0 + dx).astype(np.int64), (y0 + dy).astype(np.int64)
-        inside = (tx >= 0) & (tx < w) & (ty >= 0) & (ty < h)
-        np.add.at(cover, ty[inside] * w + tx[inside], share[inside])
+        within = (tx >= 0) & (tx < w) & (ty >= 0) & (ty < h)
+        np.add.at(cover, ty[within] * w + tx[within], share[within])
     return cover.reshape(h, w) < below
 
 
