@@ -8,7 +8,8 @@ strokes. So the texture is fixed once, along the whole shot, and the chunks only
    (``draft_iterations``), one task per frame, each going on from the draft of the frame before, started
    from it warped (the paper's prevWarped; the temporal loss still ignores unreliable pixels), except
    where the frame shows picture the frame before did not, behind something that moved away
-   (``flow.warp.uncovered``, not at the frame's edges): there from the photo. Every frame's texture is then decided, consistently, by the flow from the frame before.
+   (``flow.warp.uncovered``, not at the frame's edges): there from the photo. Every frame's texture is
+   then decided, consistently, by the flow from the frame before.
 2. **Finishing**, one task per frame, chunks in parallel: each frame starts from its draft, is held near
    it on every pixel (``draft_anchor`` × the temporal weight), and (after its chunk's first frame, the
    keyframe) is pulled toward the finished frame before it warped by flow, as in the single-pass method,
@@ -130,13 +131,13 @@ def draft(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chunk
     # boundaries and pixels the consistency check merely doubts included, not from the photo wherever
     # the flow is unreliable as the single pass is: a draft's few iterations leave such pixels half
     # painted, the next draft inherits them, and the style deficit grows along the shot (+26 % on the
-    # occluder shot, docs/performance.md). Only picture that frame n − 1 did not show at all (behind
-    # something that moved away, entering at an edge: nothing lands there when n − 1 is moved forward)
-    # starts from the photo: there the warped draft holds paint dragged in from what moved, a trail the
-    # finish was held to (content +16–25 % behind a moving card; from the photo there +12–19 %). Picture
-    # entering at an edge keeps the warped draft (its edge paint drawn out), as before: restarted from
-    # the photo, that strip was half painted in every draft and chunks' keyframes met it differently
-    # (seams on a sub-pixel pan 3× the pairs' inside, from 8–26×).
+    # occluder shot, docs/performance.md). Only picture that frame n − 1 did not show at all, behind
+    # something that moved away (nothing lands there when n − 1 is moved forward, and the flow back
+    # points inside n − 1), starts from the photo: there the warped draft holds paint dragged in from
+    # what moved, a trail the finish was held to (content +16–25 % behind a moving card; from the photo
+    # there +12–19 %). Picture entering at an edge keeps the warped draft (its edge paint drawn out):
+    # restarted from the photo, that strip was half painted in every draft and chunks' keyframes met it
+    # differently (seams on a sub-pixel pan 3× below those of drafts started anew, from 8–26×).
     behind = uncovered(forward) & inside(flow)
     start = np.where(behind[..., None], images[n].astype(np.float32), warped)
     # The temporal loss ignores unreliable pixels (weight 0): the finishing repaints them.

@@ -204,12 +204,11 @@ def train(cfg: StylizeConfig, frames: list[Prepared], stylized: dict[int, np.nda
     """The student trained on the keyframes and on every pair of consecutive frames (the temporal term),
     from the work folder's checkpoint when an interrupted run left one."""
     by_number = {p.number: p for p in frames}
-    h, w = frames[0].frame.shape[:2]
-    size = (w, h)
+    size = frame_size(frames)
     if cfg.student.stroke_scale == "pixel" and job.small_keys:
         # Trained at the keyframes' size on their paint as made; run on the larger frames, its strokes
         # keep their width in pixels, so they are finer in the picture.
-        size, stylized = keyframe_size(cfg, frame_size(frames)), job.small_keys
+        size, stylized = keyframe_size(cfg, size), job.small_keys
     job.summary["stroke_scale"] = {"scale": cfg.student.stroke_scale, "trained_at": list(size)}
 
     def at(image: np.ndarray) -> np.ndarray:
