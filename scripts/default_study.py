@@ -29,7 +29,7 @@ import tempfile
 import cv2
 import numpy as np
 
-from videostyle.config import ChunkConfig, OptimConfig, StylizeConfig
+from videostyle.config import ChunkConfig, LossConfig, OptimConfig, StylizeConfig
 from videostyle.flow.estimate import FlowEstimator, consistency_weights
 from videostyle.io.bundled import clip_path, paintings
 from videostyle.io.frames import read_image
@@ -51,6 +51,13 @@ CONFIGS = {
     "init-warped": dict(init="warped"),
     "lanczos": dict(resampling="lanczos"),
     "lanczos+init-warped": dict(resampling="lanczos", init="warped"),
+    # The paper's long-term targets (each pixel follows the closest frame where it was visible), and the
+    # same targets pulling every pixel toward each frame where it was visible.
+    "long-term": dict(long_term=(1, 2, 4)),
+    "long-term-every": dict(long_term=(1, 2, 4), long_term_rule="every"),
+    "long-term-every+lanczos": dict(long_term=(1, 2, 4), long_term_rule="every", resampling="lanczos"),
+    # A control for "long-term-every": the short-term pull alone, three times as strong.
+    "temporal-x3": dict(loss=LossConfig(temporal_weight=3 * LossConfig().temporal_weight)),
     # Draft-then-finish on one machine: one chunk over the shot.
     "draft-finish": dict(draft_finish=True),
     "draft-finish+lanczos": dict(draft_finish=True, resampling="lanczos"),

@@ -105,6 +105,14 @@ def test_long_term_targets_follow_the_closest_visible_frame(store):
     assert np.all(targets[0][1] == 1.0) and np.all(targets[1][1] == 0.0)  # t−1 visible everywhere
 
 
+def test_every_rule_pulls_each_pixel_toward_every_frame_where_it_was_visible(store):
+    solve = FakeSolver()
+    cfg = replace(CFG, long_term=(1, 2), long_term_rule="every")
+    list(single.run(solve, cfg, clip(3, offsets=(1, 2)), store))
+    targets = solve.calls[2]["temporal"]
+    assert len(targets) == 2 and all(np.all(c == 1.0) for _, c in targets)
+
+
 def test_random_init_is_seeded_by_the_absolute_frame_number(tmp_path):
     cfg = replace(CFG, init="random", first_init="random")
     starts = []

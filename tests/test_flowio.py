@@ -426,6 +426,24 @@ def test_non_finite_flow_file_stops_stylize_with_one_line(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_flow_folder_without_the_long_term_offsets_is_refused_before_the_render(tmp_path, capsys):
+    """Flows written for --long-term 1 do not serve a render that needs flows 2 frames apart: one line,
+    naming the offset and both ways out, before any frame is stylized; a folder whose clip is too short
+    to hold frames 4 apart is not asked for them."""
+    from videostyle.cli import main
+    shot = reference_shot(tmp_path / "shot", n=4, w=48, h=32, ext=".png")
+    flows = tmp_path / "flows"
+    assert main(["flow", shot, "-o", str(flows), "--long-term", "1"]) == 0
+    capsys.readouterr()
+    assert stylize(tmp_path, shot, tmp_path / "out", "--flow-dir", str(flows), "--long-term", "1,2,4") == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "2 frames apart" in err and "--long-term 1" in err, err
+    assert not (tmp_path / "out").exists() and not list((tmp_path / "out-work").glob("**/*.png"))
+    both = tmp_path / "flows124"
+    assert main(["flow", shot, "-o", str(both), "--long-term", "1,2,4"]) == 0
+    assert stylize(tmp_path, shot, tmp_path / "ok", "--flow-dir", str(both), "--long-term", "1,2,4") == 0
+
+
 def test_the_flow_command_does_not_load_torch(tmp_path):
     """`videostyle flow` is a tool of its own (OpenCV and FFmpeg): it starts without the network's framework."""
     import subprocess

@@ -192,6 +192,7 @@ class LossConfig:
 
 PASS_TARGETS = ("both", "processed")
 RESAMPLINGS = ("bilinear", "bicubic", "lanczos")  # flow/warp.RESAMPLING
+LONG_TERM_RULES = ("nearest", "every")  # method/temporal.long_term_weights
 
 
 @dataclass(frozen=True)
@@ -405,10 +406,19 @@ class StylizeConfig:
                                          "sharp along a shot, at some steadiness)", choices=RESAMPLINGS,
                              group="optimizer")
     # temporal targets from frames t−j, j in this set (paper: 1,2,4)
-    long_term: tuple[int, ...] = option((1,), "also pull toward stylized frames t−j warped by flow t→t−j; each "
-                                              "pixel follows the closest frame where it was visible (default 1: "
-                                              "short-term only)", metavar="1,2,4", group="optimizer",
+    long_term: tuple[int, ...] = option((1,), "also pull toward stylized frames t−j warped by flow t→t−j, shared "
+                                              "per pixel by --long-term-rule (default 1: short-term only)", metavar="1,2,4", group="optimizer",
                                   bounds=AT_LEAST_1)
+    # How the targets of --long-term share a pixel. Ruder et al. eq. 8 ("nearest") pulls each pixel only
+    # toward the closest earlier frame where it was visible: a pixel seen in t−1 is never pulled toward
+    # t−2 or t−4, so the small change each frame's optimization makes adds up frame after frame and the
+    # paint crawls (the single pass's warping error four frames apart is 3–5× the source's). "every" pulls
+    # it toward each of them where it was visible, each by the full temporal weight: four frames apart the
+    # paint is held to where it was. docs/performance.md, "Long-term targets on every pixel".
+    long_term_rule: str = option("nearest", "how the --long-term targets share a pixel: only the closest frame "
+                                            "where it was visible (the paper), or every frame where it was "
+                                            "(holds the paint still over several frames)",
+                                 choices=LONG_TERM_RULES, group="optimizer")
     flow: str = option("dis", "optical flow: OpenCV DIS, Farneback, DeepFlow or TV-L1", choices=FLOW_METHODS,
                        group="flow and network")
     flow_preset: str = option("medium", "OpenCV DIS preset", choices=DIS_PRESETS, group="flow and network")
@@ -439,6 +449,8 @@ class StylizeConfig:
             raise ConfigError("--first-init must be 'image' or 'random'")
         if self.style_blend is not None and not sum(self.style_blend) > 0:
             raise ConfigError("--style-blend weights must not all be zero")
+        if self.long_term_rule not in LONG_TERM_RULES:
+            raise ConfigError(f"--long-term-rule must be one of {', '.join(LONG_TERM_RULES)}")
         if not self.long_term or 1 not in self.long_term:
             raise ConfigError("--long-term must be positive frame offsets including 1, e.g. 1,2,4")
         if self.flow not in FLOW_METHODS:

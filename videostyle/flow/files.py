@@ -166,6 +166,7 @@ def write_mask(path: str | os.PathLike, weight: np.ndarray) -> None:
             raise OutputError(f"cannot write {path}")
 
 
+_BACKWARD = re.compile(r"backward_(\d+)_(\d+)\.flo")
 _PGM_TOKEN = re.compile(rb"(?:\s|#[^\n]*\n?)+(\d+)")
 
 
@@ -344,6 +345,20 @@ class FlowDirectory:
         self._size = (width, height)
         self._file_size = read_flo_size(self._file(names[0]))
         self.resized_from = self._file_size if self._file_size != self._size else None
+
+    def check_offsets(self, offsets) -> None:
+        """InputError if the folder holds no backward flow ``j`` frames apart for an offset ``j`` of
+        ``offsets`` (the render's --long-term): found now, not frames into the render."""
+        pairs = [(int(m.group(1)), int(m.group(2))) for m in map(_BACKWARD.fullmatch, os.listdir(self.path)) if m]
+        apart = {a - b for a, b in pairs}
+        # A clip shorter than j + 1 frames has no frames j apart to hold.
+        span = max(a for a, _ in pairs) - min(b for _, b in pairs) if pairs else 0
+        for j in sorted(offsets):
+            if j not in apart and j <= span:
+                raise InputError(f"flow folder {self.path} has no flows {j} frame{'s' if j > 1 else ''} apart, "
+                                 f"which --long-term {','.join(map(str, sorted(offsets)))} needs: write them with "
+                                 f"`videostyle flow --long-term {','.join(map(str, sorted(offsets)))}`, or render "
+                                 f"with --long-term {','.join(str(o) for o in sorted(offsets) if o in apart) or 1}")
 
     def _check(self, path: str, size: tuple[int, int]) -> None:
         # Files of two sizes in one folder are two exports mixed, not one flow field resized.

@@ -9,9 +9,15 @@ import numpy as np
 
 
 
-def long_term_weights(weights: dict[int, np.ndarray]) -> dict[int, np.ndarray]:
-    """Ruder et al. eq. 8: c_long(t−j) = max(c(t−j) − Σ_{k∈J, k<j} c(t−k), 0), so each pixel follows the
-    closest earlier frame in which it was visible. ``weights``: offset j → c(t−j), H×W in [0, 1]."""
+def long_term_weights(weights: dict[int, np.ndarray], rule: str = "nearest") -> dict[int, np.ndarray]:
+    """The weight of each long-term target per pixel. ``weights``: offset j → c(t−j), H×W in [0, 1].
+
+    "nearest", Ruder et al. eq. 8: c_long(t−j) = max(c(t−j) − Σ_{k∈J, k<j} c(t−k), 0), so each pixel
+    follows the closest earlier frame in which it was visible. "every": c(t−j) itself, so a pixel is held
+    to each earlier frame where it was visible; the frames further back then damp the drift that a chain of
+    one-frame pulls lets add up."""
+    if rule == "every":
+        return dict(sorted(weights.items()))
     out, covered = {}, None
     for j in sorted(weights):
         c = weights[j]

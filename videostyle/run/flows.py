@@ -71,9 +71,10 @@ class FileFlows:
     to the processing size ``size``, vectors scaled; files are named by 1-based frame numbers).
     ``resized_from``: the files' (width, height) when they were resized, else None (for the report)."""
 
-    def __init__(self, path: str, size: tuple[int, int]):
+    def __init__(self, path: str, size: tuple[int, int], offsets=(1,)):
         self._dir = FlowDirectory(path)
         self._dir.check_size(*size)
+        self._dir.check_offsets(offsets)
         self.resized_from = self._dir.resized_from
 
     def __call__(self, t: int, frame_t: np.ndarray, s: int, frame_s: np.ndarray) -> Pair:

@@ -49,7 +49,7 @@ def flow_source(config: StylizeConfig, size: tuple[int, int], work_dir: str, flo
     """Flows from ``flow_dir`` (.flo files, resized to ``size`` when needed), or estimated and cached in the
     work folder. Both are called with absolute frame numbers."""
     if flow_dir:
-        return FileFlows(flow_dir, size)
+        return FileFlows(flow_dir, size, config.long_term)
     return EstimatedFlows(config.flow, config.flow_preset, os.path.join(work_dir, "flows"), size)
 
 

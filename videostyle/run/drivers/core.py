@@ -115,11 +115,12 @@ def iteration_cap(cfg: StylizeConfig, warm: bool, pass_no: int = 1) -> int:
 def temporal_targets(cfg: StylizeConfig, warped: dict[int, np.ndarray],
                      weights: dict[int, np.ndarray]) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
     """(warped neighbour, weight) pairs for the temporal loss: the offsets of ``--long-term`` that have a
-    warped neighbour, each pixel following the closest one where it was visible (Ruder et al. eq. 8)."""
+    warped neighbour, shared per pixel by ``--long-term-rule`` (the closest one where it was visible, Ruder
+    et al. eq. 8, or every one)."""
     if cfg.loss.temporal_weight <= 0:
         return ()
     used = {j: weights[j] for j in cfg.long_term if j in warped}
-    return tuple((warped[j], c) for j, c in long_term_weights(used).items())
+    return tuple((warped[j], c) for j, c in long_term_weights(used, cfg.long_term_rule).items())
 
 
 def warped_neighbours(results: Callable[[int], np.ndarray | None], flows: dict[int, Flow],
