@@ -38,7 +38,7 @@ from videostyle.io.resize import processing_size, resize_rgb
 from videostyle.method.device import to_tensor
 from videostyle.method.metrics import warping_error
 from videostyle.method.stylizer import Stylizer
-from videostyle.run.drivers import chunked, optimizer_solver, pick, prepare
+from videostyle.run.drivers import chunked, flow_offsets, optimizer_solver, pick, prepare
 from videostyle.run.evaluate import luminance
 from videostyle.run.flows import EstimatedFlows
 from videostyle.run.store import WorkStore
@@ -53,7 +53,7 @@ CONFIGS = {
     "lanczos+init-warped": dict(resampling="lanczos", init="warped"),
     # The paper's long-term targets (each pixel follows the closest frame where it was visible), and the
     # same targets pulling every pixel toward each frame where it was visible.
-    "long-term": dict(long_term=(1, 2, 4)),
+    "long-term": dict(long_term=(1, 2, 4), long_term_rule="nearest"),
     "long-term-every": dict(long_term=(1, 2, 4), long_term_rule="every"),
     "long-term-every+lanczos": dict(long_term=(1, 2, 4), long_term_rule="every", resampling="lanczos"),
     # A control for "long-term-every": the short-term pull alone, three times as strong.
@@ -102,7 +102,7 @@ def render(cfg: StylizeConfig, style: np.ndarray, frames: list[np.ndarray]):
     flows = EstimatedFlows(cfg.flow, cfg.flow_preset, None, (w, h))
     store = WorkStore.open(tempfile.mkdtemp(prefix="study-"), {"input": {}, "config": {}})
     driver = pick(cfg)
-    prepared = prepare([Frame(i, None, f) for i, f in enumerate(frames)], flows, cfg.long_term)
+    prepared = prepare([Frame(i, None, f) for i, f in enumerate(frames)], flows, flow_offsets(cfg))
     extra = {}
     if driver is chunked:  # --chunk-frames K, or --draft-finish: one chunk
         extra = {"flows": flows, "chunks": tuple(chunked.plan(0, len(frames), cfg.chunks.chunk_frames or len(frames)))}

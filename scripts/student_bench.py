@@ -37,7 +37,7 @@ from videostyle.io.frames import read_image
 from videostyle.io.media import Frame
 from videostyle.io.resize import processing_size, resize_rgb
 from videostyle.method.stylizer import Stylizer
-from videostyle.run.drivers import optimizer_solver, pick, prepare, student
+from videostyle.run.drivers import flow_offsets, optimizer_solver, pick, prepare, student
 from videostyle.run.flows import EstimatedFlows
 from videostyle.run.store import WorkStore
 
@@ -94,7 +94,7 @@ def run_method(cfg: StylizeConfig, stylizer: Stylizer, frames: list[np.ndarray],
     t0, peaks = time.perf_counter(), Peaks()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    prepared = prepare([Frame(i, None, f) for i, f in enumerate(frames)], flows, cfg.long_term)
+    prepared = prepare([Frame(i, None, f) for i, f in enumerate(frames)], flows, flow_offsets(cfg))
     extra, summary = {}, None
     if driver is student:
         summary = {}

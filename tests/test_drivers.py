@@ -32,13 +32,14 @@ class FakeSolver:
                              "terms": {"total": 0.0}}
 
 
-def clip(n, first=100, offsets=(1,), weight=1.0):
-    """Frames numbered from ``first``: flat grey levels 10, 20, …; identity flows with weight ``weight``."""
+def clip(n, first=100, offsets=(1,), weight=1.0, rise=10):
+    """Frames numbered from ``first``: flat grey levels 10, 10 + rise, …; identity flows with weight
+    ``weight``."""
     out = []
     for i in range(n):
         flows = {j: (np.zeros((H, W, 2), np.float32), np.full((H, W), weight, np.float32))
                  for j in offsets if j <= i}
-        out.append(Prepared(first + i, np.full((H, W, 3), 10 * (i + 1), np.uint8), flows, dict(flows), 0.0))
+        out.append(Prepared(first + i, np.full((H, W, 3), 10 + rise * i, np.uint8), flows, dict(flows), 0.0))
     return out
 
 
@@ -98,7 +99,7 @@ def test_resume_skips_finished_frames_and_continues_from_them(store):
 
 def test_long_term_targets_follow_the_closest_visible_frame(store):
     solve = FakeSolver()
-    cfg = replace(CFG, long_term=(1, 2))
+    cfg = replace(CFG, long_term=(1, 2), long_term_rule="nearest")
     list(single.run(solve, cfg, clip(3, offsets=(1, 2)), store))
     targets = solve.calls[2]["temporal"]
     assert len(targets) == 2
@@ -108,9 +109,10 @@ def test_long_term_targets_follow_the_closest_visible_frame(store):
 def test_every_rule_pulls_each_pixel_toward_every_frame_where_it_was_visible(store):
     solve = FakeSolver()
     cfg = replace(CFG, long_term=(1, 2), long_term_rule="every")
-    list(single.run(solve, cfg, clip(3, offsets=(1, 2)), store))
+    list(single.run(solve, cfg, clip(3, offsets=(1, 2), rise=0), store))
     targets = solve.calls[2]["temporal"]
-    assert len(targets) == 2 and all(np.all(c == 1.0) for _, c in targets)
+    # The results of frames t−1 and t−2 differ by one level here: the farther pull stays (nearly) whole.
+    assert len(targets) == 2 and all(np.allclose(c, 1.0, atol=0.01) for _, c in targets)
 
 
 def test_random_init_is_seeded_by_the_absolute_frame_number(tmp_path):
@@ -176,7 +178,7 @@ def test_refinement_passes_pull_toward_both_sides_by_default(store):
     """Pass 2 runs backward. Frame t is pulled toward the frames t+j just redone (warped into t by the
     flow t → t+j) and, by default, toward the frames t−j as pass 1 left them (warped by the flow t → t−j),
     each side with its flows' weights combined as in eq. 8. Computed here from those definitions."""
-    cfg = replace(CFG, long_term=(1, 2), multipass=replace(CFG.multipass, passes=2))
+    cfg = replace(CFG, long_term=(1, 2), long_term_rule="nearest", multipass=replace(CFG.multipass, passes=2))
     assert cfg.multipass.pass_targets == "both"
     frames = moving_clip(4)
     solve = FakeSolver()
@@ -231,3 +233,26 @@ def test_multi_pass_resumes_inside_a_pass(store):
 def test_pick_declares_what_each_driver_needs():
     assert pick(CFG) is single and not single.NEEDS_WHOLE_CLIP
     assert pick(replace(CFG, multipass=replace(CFG.multipass, passes=3))) is multi and multi.NEEDS_WHOLE_CLIP
+
+
+def test_every_rule_lets_go_of_a_far_frame_where_the_source_contradicts_its_flow(store):
+    """Under "every" the pull toward t−2 fades where the source frame t−2 brought in by its flow does not
+    show what frame t shows (a long flow gone wrong: another object's picture), and stays whole where
+    they differ by a level a frame."""
+    h, w = 32, 48
+    frames = []
+    for i in range(3):
+        flows = {j: (np.zeros((h, w, 2), np.float32), np.ones((h, w), np.float32)) for j in (1, 2) if j <= i}
+        image = np.full((h, w, 3), 100 + i, np.uint8)
+        if i == 0:
+            image[:, :w // 2] = 200         # frame t−2 shows something else on the left half
+        frames.append(Prepared(100 + i, image, flows, dict(flows), 0.0))
+    solve = FakeSolver()
+    list(single.run(solve, replace(CFG, long_term=(1, 2), long_term_rule="every"), frames, store))
+    near, far = (c for _, c in solve.calls[2]["temporal"])
+    assert np.all(near == 1.0)
+    assert far[:, :w // 2 - 8].max() < 0.05 and far[:, w // 2 + 8:].min() > 0.9
+    solve = FakeSolver()
+    list(single.run(solve, replace(CFG, long_term=(1, 2), long_term_rule="nearest"), frames,
+                    WorkStore.open(store.root + "n", {"input": {}, "config": {}})))
+    assert np.all(solve.calls[2]["temporal"][1][1] == 0.0)  # the paper's rule: t−1 saw every pixel

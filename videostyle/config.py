@@ -405,16 +405,22 @@ class StylizeConfig:
     resampling: str = option("bilinear", "interpolation of the warped previous result (lanczos keeps the strokes "
                                          "sharp along a shot, at some steadiness)", choices=RESAMPLINGS,
                              group="optimizer")
-    # temporal targets from frames t−j, j in this set (paper: 1,2,4)
+    # Temporal targets from frames t−j, j in this set (the paper's long-term consistency: 1,2,4). With
+    # --long-term-rule every they hold the paint still over four frames (the warping error four frames
+    # apart fell 1.3–3.5× at 96–256 px), but at 256 px the error frame to frame rose 50–80 % on a
+    # hand-held shot and behind an occluder, so the default stays 1 (docs/performance.md, "Long-term
+    # targets on every pixel"). The chunked and student drivers read the flow from the frame before only.
     long_term: tuple[int, ...] = option((1,), "also pull toward stylized frames t−j warped by flow t→t−j, shared "
                                               "per pixel by --long-term-rule (default 1: short-term only)", metavar="1,2,4", group="optimizer",
                                   bounds=AT_LEAST_1)
     # How the targets of --long-term share a pixel. Ruder et al. eq. 8 ("nearest") pulls each pixel only
     # toward the closest earlier frame where it was visible: a pixel seen in t−1 is never pulled toward
     # t−2 or t−4, so the small change each frame's optimization makes adds up frame after frame and the
-    # paint crawls (the single pass's warping error four frames apart is 3–5× the source's). "every" pulls
-    # it toward each of them where it was visible, each by the full temporal weight: four frames apart the
-    # paint is held to where it was. docs/performance.md, "Long-term targets on every pixel".
+    # paint crawls (the single pass's warping error four frames apart was 3–5× the source's at 96 px,
+    # 10–13× at 256). "every" pulls it toward each of them where it was visible, each by the full temporal
+    # weight, so four frames apart the paint is held to where it was; where the source shows that a
+    # farther flow is wrong, that pull fades (method/temporal.py, source_agreement).
+    # docs/performance.md, "Long-term targets on every pixel".
     long_term_rule: str = option("nearest", "how the --long-term targets share a pixel: only the closest frame "
                                             "where it was visible (the paper), or every frame where it was "
                                             "(holds the paint still over several frames)",

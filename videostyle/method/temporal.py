@@ -9,13 +9,25 @@ import numpy as np
 
 
 
+# The "every" rule's check of a farther frame's flow (``source_agreement``): how far (levels on 0–255, RMS
+# over the channels, 3×3 mean) the source frame t−j brought in by that flow may differ from frame t
+# before the pull toward t−j fades. With a right flow the two differ by noise and resampling, a few
+# levels; a long flow gone wrong (another object's picture four frames back) by tens. The change of light
+# is not taken out: its estimate (a low-pass band) would absorb a large wrong region too; where the light
+# moves by more than this over two to four frames (a fast fade) the far pulls fade and the pull toward
+# t−1, relit, remains. Measured on the source, not on the paint, so it does not depend on the painting's contrast or the
+# size (a threshold on the paint's own departure, 15 levels, tried first, let go of the drift itself on
+# high-contrast paint at 48 px and lost the gain). docs/performance.md, "Long-term targets on every pixel".
+SOURCE_LEVELS = 20.0
+
+
 def long_term_weights(weights: dict[int, np.ndarray], rule: str = "nearest") -> dict[int, np.ndarray]:
     """The weight of each long-term target per pixel. ``weights``: offset j → c(t−j), H×W in [0, 1].
 
     "nearest", Ruder et al. eq. 8: c_long(t−j) = max(c(t−j) − Σ_{k∈J, k<j} c(t−k), 0), so each pixel
     follows the closest earlier frame in which it was visible. "every": c(t−j) itself, so a pixel is held
-    to each earlier frame where it was visible; the frames further back then damp the drift that a chain of
-    one-frame pulls lets add up."""
+    to each earlier frame where it was visible, and the frames further back damp the drift that a chain
+    of one-frame pulls lets add up."""
     if rule == "every":
         return dict(sorted(weights.items()))
     out, covered = {}, None
@@ -24,6 +36,15 @@ def long_term_weights(weights: dict[int, np.ndarray], rule: str = "nearest") -> 
         out[j] = c if covered is None else np.maximum(c - covered, 0.0)
         covered = c.copy() if covered is None else covered + c
     return out
+
+
+def source_agreement(frame: np.ndarray, earlier_warped: np.ndarray) -> np.ndarray:
+    """H×W in [0, 1]: 1 where the source frame t−j brought into frame t by the flow (``earlier_warped``)
+    shows what frame t shows, fading (Gaussian) as they differ by more than SOURCE_LEVELS: there the flow
+    is wrong, whatever the consistency check said."""
+    f, e = frame.astype(np.float32), earlier_warped.astype(np.float32)
+    apart = cv2.blur(np.sqrt(((f - e) ** 2).mean(-1)), (3, 3))
+    return np.exp(-(apart / SOURCE_LEVELS) ** 2).astype(np.float32)
 
 
 def init_image(kind: str, content: np.ndarray, warped: np.ndarray | None, weight: np.ndarray | None,

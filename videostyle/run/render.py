@@ -13,7 +13,7 @@ from typing import Iterator
 
 from ..config import StylizeConfig
 from ..method.device import to_tensor
-from .drivers import Frame, FrameOutcome, chunked, optimizer_solver, pick, prepare, student
+from .drivers import Frame, FrameOutcome, chunked, flow_offsets, optimizer_solver, pick, prepare, student
 from .flows import EstimatedFlows, FileFlows
 from ..io.media import Source
 from ..method.metrics import warping_error
@@ -49,7 +49,7 @@ def flow_source(config: StylizeConfig, size: tuple[int, int], work_dir: str, flo
     """Flows from ``flow_dir`` (.flo files, resized to ``size`` when needed), or estimated and cached in the
     work folder. Both are called with absolute frame numbers."""
     if flow_dir:
-        return FileFlows(flow_dir, size, config.long_term)
+        return FileFlows(flow_dir, size, flow_offsets(config))
     return EstimatedFlows(config.flow, config.flow_preset, os.path.join(work_dir, "flows"), size)
 
 
@@ -81,7 +81,7 @@ def render(stylizer: Stylizer, frames: Iterator[Frame], flows, store: WorkStore,
     driver's."""
     config = stylizer.config
     driver = pick(config)
-    prepared = Prefetch(prepare(frames, flows, config.long_term))
+    prepared = Prefetch(prepare(frames, flows, flow_offsets(config)))
     try:
         frames_in = list(prepared) if driver.NEEDS_WHOLE_CLIP else prepared
         # The chunked driver asks for the flows it needs itself (a worker has no prepared frames).

@@ -10,7 +10,8 @@ from . import single
 from . import student
 from .core import Frame, FrameOutcome, Prepared, Solve, frame_rng, optimizer_solver, prepare
 
-__all__ = ["Frame", "FrameOutcome", "Prepared", "Solve", "chunked", "frame_rng", "optimizer_solver", "prepare", "pick"]
+__all__ = ["Frame", "FrameOutcome", "Prepared", "Solve", "chunked", "flow_offsets", "frame_rng", "optimizer_solver",
+           "prepare", "pick"]
 
 
 def pick(config: StylizeConfig):
@@ -22,3 +23,10 @@ def pick(config: StylizeConfig):
     if config.chunks.chunk_frames or config.draft_finish:  # --draft-finish: one chunk (plan_shot)
         return chunked
     return multi if config.multipass.passes > 1 else single
+
+
+def flow_offsets(config: StylizeConfig) -> tuple[int, ...]:
+    """The frame offsets whose flows the driver reads: ``--long-term``'s for the single pass and
+    multi-pass; the chunked draft and finish and the student's carry read the flow from the frame before
+    only (estimating the others would cost two flow pairs a frame for nothing)."""
+    return tuple(config.long_term) if pick(config) in (single, multi) else (1,)

@@ -25,7 +25,7 @@ from ...method.multiscale import stylize_multiscale
 from ...method.optimize import FrameResult
 from ..store import WorkStore
 from ...method.stylizer import Stylizer
-from ...method.temporal import init_image, light_change, long_term_weights, relight
+from ...method.temporal import init_image, light_change, long_term_weights, relight, source_agreement
 from ...flow.warp import warp
 
 Flow = tuple[np.ndarray, np.ndarray]  # (flow H×W×2 in pixels, its consistency weights c H×W in [0, 1])
@@ -191,6 +191,15 @@ def resumed(store: WorkStore, p: Prepared, pass_: int = 0) -> FrameOutcome | Non
     return FrameOutcome(p, from_uint16(done[0]), done[1], True)
 
 
+def checked_far_weights(p: Prepared, weights: dict[int, np.ndarray],
+                        sources: Callable[[int], np.ndarray]) -> dict[int, np.ndarray]:
+    """The "every" rule holds every pixel to frames t−2 and t−4 too, so a long flow that the consistency
+    check let through wrongly would pull it toward another object's paint: those weights are multiplied
+    by the source's own check of the flow (``source_agreement``)."""
+    return {j: c if j == 1 else c * source_agreement(p.frame, warp(sources(j), p.back[j][0]))
+            for j, c in weights.items()}
+
+
 def stylize_step(solve: Solve, cfg: StylizeConfig, store: WorkStore, p: Prepared,
                  earlier: Callable[[int], np.ndarray | None], pass_: int = 0, extra: dict | None = None,
                  sources: Callable[[int], np.ndarray] | None = None) -> FrameOutcome:
@@ -202,6 +211,8 @@ def stylize_step(solve: Solve, cfg: StylizeConfig, store: WorkStore, p: Prepared
         return done
     light = Light.of(cfg, p.frame, sources) if sources is not None else None
     warped, weights = warped_neighbours(earlier, p.back, light, cfg.resampling)
+    if cfg.long_term_rule == "every" and sources is not None:
+        weights = checked_far_weights(p, weights, sources)
     kind = start_kind(cfg, 1 in warped)
     start = init_image(kind, p.frame.astype(np.float32), warped.get(1), weights.get(1),
                        frame_rng(cfg.seed, p.number))
