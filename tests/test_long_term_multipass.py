@@ -135,5 +135,4 @@ def test_every_rule_holds_the_paint_still_four_frames_apart(tmp_path):
         out = tmp_path / rule
         stylize_video(str(src_dir), style, str(out) + "/", config(long_term=(1, 2, 4), long_term_rule=rule))
         errors[rule] = error_four_frames_apart(frames_of(out))
-    print("error four frames apart", errors)
     assert errors["every"] < 0.7 * errors["nearest"], errors

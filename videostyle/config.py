@@ -411,8 +411,8 @@ class StylizeConfig:
     # hand-held shot and behind an occluder, so the default stays 1 (docs/performance.md, "Long-term
     # targets on every pixel"). The chunked and student drivers read the flow from the frame before only.
     long_term: tuple[int, ...] = option((1,), "also pull toward stylized frames t−j warped by flow t→t−j, shared "
-                                              "per pixel by --long-term-rule (default 1: short-term only)", metavar="1,2,4", group="optimizer",
-                                  bounds=AT_LEAST_1)
+                                              "per pixel by --long-term-rule (default 1: short-term only)",
+                                  metavar="1,2,4", group="optimizer", bounds=AT_LEAST_1)
     # How the targets of --long-term share a pixel. Ruder et al. eq. 8 ("nearest") pulls each pixel only
     # toward the closest earlier frame where it was visible: a pixel seen in t−1 is never pulled toward
     # t−2 or t−4, so the small change each frame's optimization makes adds up frame after frame and the

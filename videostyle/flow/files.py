@@ -353,12 +353,13 @@ class FlowDirectory:
         apart = {a - b for a, b in pairs}
         # A clip shorter than j + 1 frames has no frames j apart to hold.
         span = max(a for a, _ in pairs) - min(b for _, b in pairs) if pairs else 0
+        wanted = ",".join(map(str, sorted(offsets)))
         for j in sorted(offsets):
             if j not in apart and j <= span:
+                held = ",".join(str(o) for o in sorted(offsets) if o in apart) or "1"
                 raise InputError(f"flow folder {self.path} has no flows {j} frame{'s' if j > 1 else ''} apart, "
-                                 f"which --long-term {','.join(map(str, sorted(offsets)))} needs: write them with "
-                                 f"`videostyle flow --long-term {','.join(map(str, sorted(offsets)))}`, or render "
-                                 f"with --long-term {','.join(str(o) for o in sorted(offsets) if o in apart) or 1}")
+                                 f"which --long-term {wanted} needs: write them with `videostyle flow "
+                                 f"--long-term {wanted}`, or render with --long-term {held}")
 
     def _check(self, path: str, size: tuple[int, int]) -> None:
         # Files of two sizes in one folder are two exports mixed, not one flow field resized.

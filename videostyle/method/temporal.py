@@ -15,9 +15,10 @@ import numpy as np
 # levels; a long flow gone wrong (another object's picture four frames back) by tens. The change of light
 # is not taken out: its estimate (a low-pass band) would absorb a large wrong region too; where the light
 # moves by more than this over two to four frames (a fast fade) the far pulls fade and the pull toward
-# t−1, relit, remains. Measured on the source, not on the paint, so it does not depend on the painting's contrast or the
-# size (a threshold on the paint's own departure, 15 levels, tried first, let go of the drift itself on
-# high-contrast paint at 48 px and lost the gain). docs/performance.md, "Long-term targets on every pixel".
+# t−1, relit, remains. Measured on the source, not on the paint, so it does not depend on the painting's
+# contrast or the size (a threshold on the paint's own departure, 15 levels, tried first, let go of the
+# drift itself on high-contrast paint at 48 px and lost the gain). docs/performance.md, "Long-term
+# targets on every pixel".
 SOURCE_LEVELS = 20.0
 
 
