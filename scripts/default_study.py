@@ -56,6 +56,9 @@ CONFIGS = {
     "long-term": dict(long_term=(1, 2, 4), long_term_rule="nearest"),
     "long-term-every": dict(long_term=(1, 2, 4), long_term_rule="every"),
     "long-term-every+lanczos": dict(long_term=(1, 2, 4), long_term_rule="every", resampling="lanczos"),
+    # Another flow for the render (the evaluator's flow then differs from the render's: --eval-flow).
+    "deepflow": dict(flow="deepflow"),
+    "tvl1": dict(flow="tvl1"),
     # A control for "long-term-every": the short-term pull alone, three times as strong.
     "temporal-x3": dict(loss=LossConfig(temporal_weight=3 * LossConfig().temporal_weight)),
     # Draft-then-finish on one machine: one chunk over the shot.
@@ -124,6 +127,13 @@ def measure(stylizer, out, frames, flow_pairs, offsets=(1, 2, 4)) -> dict:
     rel = [sharpness(o) / sharpness(f) for o, f in zip(out, frames)]
     row = {"content": float(np.mean([m["content_distance"] for m in fid])), "style": float(np.mean(sd)),
            "fade": float(np.mean(sd[-q:]) / np.mean(sd[:q])), "sharp": float(np.mean(rel[-q:]) / np.mean(rel[:q]))}
+    return {**row, **measure_warp(out, frames, flow_pairs, offsets)}
+
+
+def measure_warp(out, frames, flow_pairs, offsets=(1, 2, 4)) -> dict:
+    """Warping error at each offset over the source's own (its floor), with the given flows."""
+    row = {}
+    n = len(frames)
     for d in offsets:
         e = [warping_error(out[t], out[t - d], *flow_pairs[d][t]) for t in range(d, n)]
         s = [warping_error(frames[t], frames[t - d], *flow_pairs[d][t]) for t in range(d, n)]
@@ -153,6 +163,9 @@ def main(argv=None) -> int:
     ap.add_argument("--shots", help="only the shots whose name contains one of these words (comma-separated)")
     ap.add_argument("--looks", help="write first, middle and last stylized frames as PNG here")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--eval-flow", help="also measure the warping error with these flow methods (comma-separated: "
+                    "deepflow, tvl1, farneback, dis): a check that does not share the render's own flow "
+                    "estimates (three columns each, named by the method's initial and the offset)")
     args = ap.parse_args(argv)
     first, later = (int(x) for x in args.iterations.split(","))
     styles = args.styles or list(paintings().values())
@@ -163,14 +176,17 @@ def main(argv=None) -> int:
         return resize_rgb(image, processing_size(image.shape[1], image.shape[0], args.max_side))
 
     names = [c.strip() for c in args.configs.split(",")]
+    evals_by = [m.strip() for m in args.eval_flow.split(",")] if args.eval_flow else []
     print(f"max side {args.max_side}, {args.frames} frames, iterations {first},{later}", flush=True)
-    header = f"{'shot':28s} {'painting':16s} {'config':20s}   we1   we2   we4  content  style   fade  sharp  light  evals"
+    header = (f"{'shot':28s} {'painting':16s} {'config':20s}   we1   we2   we4  content  style   fade  sharp  light  evals"
+              + "".join(f"   {m[:2]}1   {m[:2]}2   {m[:2]}4" for m in evals_by))
     print(header, flush=True)
     summary: dict = {c: [] for c in names}
     for shot, frames in shots(args.clip, args.frames, size_of).items():
         if args.shots and not any(w in shot for w in args.shots.split(",")):
             continue
         pairs = source_flows(frames, base.flow, base.flow_preset)
+        other = {m: source_flows(frames, m, base.flow_preset) for m in evals_by}
         for style_path in styles:
             style = read_image(style_path)
             painting = os.path.splitext(os.path.basename(style_path))[0][:16]
@@ -182,6 +198,8 @@ def main(argv=None) -> int:
                 cfg = dataclasses.replace(base, **CONFIGS[c])
                 stylizer, out, evals = render(cfg, style, frames)
                 row = measure(stylizer, out, frames, pairs)
+                for m, flows_m in other.items():
+                    row.update({f"{m[:2]}{k[2:]}": x for k, x in measure_warp(out, frames, flows_m).items()})
                 light = ""
                 if alone is not None:
                     ratio = ((luminance(out[-1].astype(np.uint8)) - luminance(out[0].astype(np.uint8)))
@@ -191,7 +209,9 @@ def main(argv=None) -> int:
                 summary[c].append(row)
                 print(f"{shot:28s} {painting:16s} {c:20s} {row['we1']:5.2f} {row['we2']:5.2f} {row['we4']:5.2f}"
                       f"  {row['content']:6.3f}  {row['style']:6.3f} {row['fade']:5.2f}  {row['sharp']:5.2f}"
-                      f"  {light:>5s}  {evals:5.1f}", flush=True)
+                      f"  {light:>5s}  {evals:5.1f}"
+                      + "".join(f"  {row[m[:2] + '1']:5.2f} {row[m[:2] + '2']:5.2f} {row[m[:2] + '4']:5.2f}" for m in evals_by),
+                      flush=True)
                 if args.looks:
                     os.makedirs(args.looks, exist_ok=True)
                     for k in (0, len(out) // 2, len(out) - 1):
@@ -206,7 +226,9 @@ def main(argv=None) -> int:
             print(f"{c:20s} we {m['we1']:.2f}/{m['we2']:.2f}/{m['we4']:.2f} (worst {worst['we1']:.2f}/{worst['we2']:.2f}/"
                   f"{worst['we4']:.2f})  content {m['content']:.3f}  style {m['style']:.3f}  fade {m['fade']:.2f} "
                   f"(worst {worst['fade']:.2f})  sharp {m['sharp']:.2f} (worst {min(r['sharp'] for r in rows):.2f})"
-                  f"  evals {m['evals']:.1f}", flush=True)
+                  f"  evals {m['evals']:.1f}"
+                  + "".join(f"  by {e} {m[e[:2] + '1']:.2f}/{m[e[:2] + '2']:.2f}/{m[e[:2] + '4']:.2f}" for e in evals_by),
+                  flush=True)
     return 0
 
 

@@ -62,3 +62,18 @@ def inside(backward: np.ndarray, margin: float = 0.5) -> np.ndarray:
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
     x, y = xs + backward[..., 0], ys + backward[..., 1]
     return (x >= -margin) & (x <= w - 1 + margin) & (y >= -margin) & (y <= h - 1 + margin)
+
+
+def compose(flow: np.ndarray, weight: np.ndarray, then_flow: np.ndarray,
+            then_weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Two flows one after the other, as one: ``flow`` takes frame a to frame b (pixel p of a is at
+    p + flow[p] in b), ``then_flow`` frame b to frame c; the result takes a to c, and its reliability is
+    the product of the two's along the path (0 where the path leaves b). Paint moved by the result is
+    resampled once, and lands where moving it step by step would put it."""
+    h, w = flow.shape[:2]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    x, y = xs + flow[..., 0], ys + flow[..., 1]
+    moved = flow + cv2.remap(then_flow, x, y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    carried = cv2.remap(then_weight.astype(np.float32), x, y, cv2.INTER_LINEAR,
+                        borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+    return moved.astype(np.float32), (weight * carried).astype(np.float32)

@@ -29,6 +29,7 @@ import torch
 
 from ...config import StylizeConfig
 from ...flow.files import resize_flow, resize_mask
+from ...flow.warp import compose
 from ...io.resize import processing_size, resize_rgb
 from ...method import carry as carry_paint
 from ...method import student as network
@@ -155,14 +156,9 @@ class Chains:
         while m != k and (m, k) not in self._kept:
             m += step
         to_k, weight = self(m, k)
-        grid = np.stack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)), -1)
         for j in range(m - step, n - step, -step):
             f, c, _, _ = self.flows(j, self.by_number[j].frame, j + step, self.by_number[j + step].frame)
-            moved = grid + f
-            to_k = f + cv2.remap(to_k, moved[..., 0], moved[..., 1], cv2.INTER_LINEAR,
-                                 borderMode=cv2.BORDER_REPLICATE)
-            weight = c * cv2.remap(weight, moved[..., 0], moved[..., 1], cv2.INTER_LINEAR,
-                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            to_k, weight = compose(f, c, to_k, weight)
             self._keep((j, k), to_k, weight)
         return to_k, weight
 
