@@ -74,7 +74,9 @@ def test_assemble_refuses_what_it_cannot_do(rendered, tmp_path, capsys):
 
 def test_a_work_folder_serves_any_frame_range(rendered, tmp_path):
     """Frames are stored by absolute number: rendering 1:5 after 0:3 in the same work folder reuses 1 and
-    2 and computes 3 and 4 from them, exactly as the uninterrupted 0:5 render did."""
+    2 and computes 3 from them (pulled toward 2 and 1), exactly as the uninterrupted 0:5 render did.
+    Frame 4 is not compared: with the default --long-term 1,2,4 the full render also pulled it toward
+    frame 0, which lies outside the range 1:5 (documented in docs/usage.md)."""
     d, clip, style = rendered
     work = str(tmp_path / "w")
     argv = ["stylize", clip, "--style", style, "--work-dir", work, "--keep-work", "--depth", "16", *FAST]
@@ -85,4 +87,4 @@ def test_a_work_folder_serves_any_frame_range(rendered, tmp_path):
     assert resumed == [1, 2]
     full, part = frames16(d / "seq"), frames16(tmp_path / "b")
     assert len(part) == 4
-    assert all(np.array_equal(a, b) for a, b in zip(list(full.values())[1:], part.values()))
+    assert all(np.array_equal(a, b) for a, b in zip(list(full.values())[1:4], list(part.values())[:3]))

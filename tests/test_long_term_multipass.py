@@ -124,15 +124,16 @@ def error_four_frames_apart(frames):
 
 
 @pytest.mark.slow
-def test_every_rule_holds_the_paint_still_four_frames_apart(tmp_path):
-    """--long-term-rule every pulls each pixel toward t−2 and t−4 too, not only toward the closest frame
-    where it was visible (the paper's rule, under which a pan that hides nothing is pulled toward t−1 only
-    and the paint crawls). Guarded: with the paper's rule both renders are the same."""
+def test_the_default_holds_the_paint_still_four_frames_apart(tmp_path):
+    """The default (--long-term 1,2,4 --long-term-rule every) pulls each pixel toward t−2 and t−4 too,
+    not only toward t−1; pulled toward t−1 alone (as the paper's rule also does on a pan that hides
+    nothing) each frame's repaint adds up and the paint crawls. Guarded: with --long-term 1 or the
+    paper's rule as the default, both renders are the same (measured 679 against 1196: 0.57×)."""
     src_dir = make_sequence(tmp_path / "src", 12, subpixel_pan)
     style = style_file(tmp_path)
     errors = {}
-    for rule in ("nearest", "every"):
-        out = tmp_path / rule
-        stylize_video(str(src_dir), style, str(out) + "/", config(long_term=(1, 2, 4), long_term_rule=rule))
-        errors[rule] = error_four_frames_apart(frames_of(out))
-    assert errors["every"] < 0.7 * errors["nearest"], errors
+    for name, cfg in (("short-term", config(long_term=(1,))), ("default", config())):
+        out = tmp_path / name
+        stylize_video(str(src_dir), style, str(out) + "/", cfg)
+        errors[name] = error_four_frames_apart(frames_of(out))
+    assert errors["default"] < 0.7 * errors["short-term"], errors

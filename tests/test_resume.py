@@ -111,10 +111,11 @@ def test_a_stop_signal_stops_cleanly_and_the_rerun_finishes(clip, tmp_path, sig,
 @pytest.fixture()
 def small_disk(tmp_path):
     """A real, tiny file system (tmpfs): writes fail with ENOSPC when it is full. Needs the right to mount
-    (root, as on the project's machines and CI)."""
+    (root, as on the project's machines and CI). 360 KB: the 8 frames at 48×32 with their cached flows
+    (1, 2 and 4 frames apart, ~52 KB a frame) take ~500 KB, so the disk fills after a few frames."""
     disk = tmp_path / "disk"
     disk.mkdir()
-    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(disk)], capture_output=True, text=True)
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=360k", "tmpfs", str(disk)], capture_output=True, text=True)
     if r.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {r.stderr.strip()}")
     yield disk

@@ -859,7 +859,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="video file or frame sequence")
     p.add_argument("-o", "--output", required=True, help="folder for the .flo and .pgm files")
     add_config_flags(p, StylizeConfig, ("flow", "flow_preset", "long_term", "max_side"), {
-        "long_term": {"help": "frame offsets to write (default 1)"},
+        "long_term": {"help": "frame offsets to write (default 1,2,4, as stylize reads them)"},
         "max_side": {"default": None, "help": "compute at this size (longer side), as stylize --max-side"}})
     p.set_defaults(run=_flow)
 

@@ -405,25 +405,25 @@ class StylizeConfig:
     resampling: str = option("bilinear", "interpolation of the warped previous result (lanczos keeps the strokes "
                                          "sharp along a shot, at some steadiness)", choices=RESAMPLINGS,
                              group="optimizer")
-    # Temporal targets from frames t−j, j in this set (the paper's long-term consistency: 1,2,4). With
-    # --long-term-rule every they hold the paint still over four frames (the warping error four frames
-    # apart fell 1.3–3.5× at 96–256 px), but at 256 px the error frame to frame rose 50–80 % on a
-    # hand-held shot and behind an occluder, so the default stays 1 (docs/performance.md, "Long-term
-    # targets on every pixel"). The chunked and student drivers read the flow from the frame before only.
-    long_term: tuple[int, ...] = option((1,), "also pull toward stylized frames t−j warped by flow t→t−j, shared "
-                                              "per pixel by --long-term-rule (default 1: short-term only)",
+    # Temporal targets from frames t−j, j in this set (the paper's long-term consistency). Pulled toward
+    # t−1 alone, each frame's small repaint adds up and the paint crawls: four frames apart the warping
+    # error was 3–17× the source's. With 1,2,4 and --long-term-rule every it fell 1.5–2.5× on camera
+    # moves and hand-held shots (96 and 256 px), at −21 % to +9 % frame to frame, judged by a flow the
+    # render does not use (DeepFlow); judged by the render's own DIS flows, frame to frame looked 19–90 %
+    # worse, because the short-term render follows exactly the flow that judged it (docs/performance.md,
+    # "Judged by another flow"). The chunked and student drivers read the flow from the frame before only.
+    long_term: tuple[int, ...] = option((1, 2, 4), "also pull toward stylized frames t−j warped by flow t→t−j, shared "
+                                                   "per pixel by --long-term-rule (1 alone: short-term only)",
                                   metavar="1,2,4", group="optimizer", bounds=AT_LEAST_1)
     # How the targets of --long-term share a pixel. Ruder et al. eq. 8 ("nearest") pulls each pixel only
     # toward the closest earlier frame where it was visible: a pixel seen in t−1 is never pulled toward
-    # t−2 or t−4, so the small change each frame's optimization makes adds up frame after frame and the
-    # paint crawls (the single pass's warping error four frames apart was 3–5× the source's at 96 px,
-    # 10–13× at 256). "every" pulls it toward each of them where it was visible, each by the full temporal
-    # weight, so four frames apart the paint is held to where it was; where the source shows that a
-    # farther flow is wrong, that pull fades (method/temporal.py, source_agreement).
-    # docs/performance.md, "Long-term targets on every pixel".
-    long_term_rule: str = option("nearest", "how the --long-term targets share a pixel: only the closest frame "
-                                            "where it was visible (the paper), or every frame where it was "
-                                            "(holds the paint still over several frames)",
+    # t−2 or t−4, so the paper's long-term targets change nothing where nothing occludes. "every" pulls
+    # it toward each of them where it was visible, each by the full temporal weight, so four frames apart
+    # the paint is held to where it was; where the source shows that a farther flow is wrong, that pull
+    # fades (method/temporal.py, source_agreement). docs/performance.md, "Long-term targets on every pixel".
+    long_term_rule: str = option("every", "how the --long-term targets share a pixel: every frame where it was "
+                                          "visible (holds the paint still over several frames), or only the "
+                                          "closest (the paper's eq. 8)",
                                  choices=LONG_TERM_RULES, group="optimizer")
     flow: str = option("dis", "optical flow: OpenCV DIS, Farneback, DeepFlow or TV-L1", choices=FLOW_METHODS,
                        group="flow and network")
