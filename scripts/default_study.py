@@ -165,7 +165,7 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--eval-flow", help="also measure the warping error with these flow methods (comma-separated: "
                     "deepflow, tvl1, farneback, dis): a check that does not share the render's own flow "
-                    "estimates (three columns each, named by the method's initial and the offset)")
+                    "estimates (three columns each, named by the method's first two letters and the offset)")
     args = ap.parse_args(argv)
     first, later = (int(x) for x in args.iterations.split(","))
     styles = args.styles or list(paintings().values())
