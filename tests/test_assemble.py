@@ -74,9 +74,8 @@ def test_assemble_refuses_what_it_cannot_do(rendered, tmp_path, capsys):
 
 def test_a_work_folder_serves_any_frame_range(rendered, tmp_path):
     """Frames are stored by absolute number: rendering 1:5 after 0:3 in the same work folder reuses 1 and
-    2 and computes 3 from them (pulled toward 2 and 1), exactly as the uninterrupted 0:5 render did.
-    Frame 4 is not compared: with the default --long-term 1,2,4 the full render also pulled it toward
-    frame 0, which lies outside the range 1:5 (documented in docs/usage.md)."""
+    2 and computes 3 and 4 from them exactly as the uninterrupted 0:5 render did, frame 4 pulled toward
+    frame 0 too (--long-term 1,2,4), which lies before the range: the work folder's frame 0 leads in."""
     d, clip, style = rendered
     work = str(tmp_path / "w")
     argv = ["stylize", clip, "--style", style, "--work-dir", work, "--keep-work", "--depth", "16", *FAST]
@@ -87,4 +86,20 @@ def test_a_work_folder_serves_any_frame_range(rendered, tmp_path):
     assert resumed == [1, 2]
     full, part = frames16(d / "seq"), frames16(tmp_path / "b")
     assert len(part) == 4
-    assert all(np.array_equal(a, b) for a, b in zip(list(full.values())[1:4], list(part.values())[:3]))
+    assert all(np.array_equal(a, b) for a, b in zip(list(full.values())[1:], part.values()))
+
+
+def test_a_range_continues_the_one_before_it(rendered, tmp_path, capsys):
+    """0:3, then 3:5 in the same work folder: frame 3 is warm-started from the kept frame 2 and pulled
+    toward 2 and 1 as in one render, frame 4 toward 3, 2 and 0; without the lead-in frame 3 would be a
+    cold start (a jump at the seam) and both would differ."""
+    d, clip, style = rendered
+    argv = ["stylize", clip, "--style", style, "--work-dir", str(tmp_path / "w"), "--keep-work", "--depth", "16", *FAST]
+    assert main([*argv, "-o", str(tmp_path / "a") + "/", "--frames", "0:3"]) == 0
+    capsys.readouterr()
+    loud = [a for a in argv if a != "--quiet"]
+    assert main([*loud, "-o", str(tmp_path / "b") + "/", "--frames", "3:5"]) == 0
+    assert "continues from finished frames 0, 1, 2" in capsys.readouterr().err
+    full, part = list(frames16(d / "seq").values()), list(frames16(tmp_path / "b").values())
+    assert len(part) == 2 and np.array_equal(full[3], part[0]) and np.array_equal(full[4], part[1])
+    assert len(os.listdir(tmp_path / "b")) == 2  # the lead-in frames are not written

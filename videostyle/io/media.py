@@ -9,6 +9,7 @@ them at their own depth and colour space: 8 bits, 16 bits (PNG/TIFF), 10/16-bit 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -60,6 +61,8 @@ class Frame:
     image: np.ndarray  # H x W x 3 RGB display values: uint8, or float32 0..255 (full size as decoded;
     # processing size after render.decode)
     plate: PlateData | None = None  # alpha (straight), highlight cap, EXR attributes; None: a plain picture
+    lead_in: bool = False  # decoded before the selected range only to lead into it (Source.before): the
+    # single pass reads its stylized result from the work folder; it is never solved, written or reported
 
 
 def is_sequence_path(path: str) -> bool:
@@ -110,6 +113,28 @@ class Source:
 
     def frames(self) -> Iterator[Frame]:
         raise NotImplementedError
+
+    def before(self, count: int) -> "Source | None":
+        """The ``count`` frames just before the selection (fewer at the input's start), opened as a Source
+        whose frames are marked ``lead_in``; None when the selection starts at frame 0 or is stepped (its
+        frames are not neighbours), or when this Source was not opened by ``open_source``."""
+        reopen = getattr(self, "reopen", None)
+        if reopen is None or self.start == 0 or len(self.positions) != self.stop - self.start:
+            return None
+        return _LeadIn(reopen(max(0, self.start - count), self.start))
+
+
+class _LeadIn(Source):
+    """Another Source's frames, marked as a lead-in."""
+
+    def __init__(self, source: Source):
+        self.source, self.path, self.info = source, source.path, source.info
+        self.start, self.stop, self.positions = source.start, source.stop, source.positions
+
+    def frames(self) -> Iterator[Frame]:
+        with contextlib.closing(self.source.frames()) as frames:
+            for frame in frames:
+                yield dataclasses.replace(frame, lead_in=True)
 
 
 class VideoSource(Source):
@@ -336,6 +361,13 @@ def open_source(path: str, start: int | str | FrameRange | None = 0, stop: int |
     """
     path = _frames.normalize_pattern(os.fspath(path))
     frames = _frame_range(start, stop)
+    source = _opened_source(path, frames, fps, audio, colour)
+    # The same input, other frames (Source.before): what a range render needs of the frames before it.
+    source.reopen = lambda start, stop: open_source(path, start, stop, fps, audio=False, colour=colour)
+    return source
+
+
+def _opened_source(path: str, frames: FrameRange, fps: Fraction | None, audio: bool, colour: ColourOptions) -> Source:
     if is_sequence_path(path):
         return SequenceSource(path, frames, fps, colour)
     if not os.path.exists(path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import os
 import time
 from typing import Any, Callable, Sequence
@@ -31,6 +32,8 @@ from .plan import Shot, plan_shot
 from .render import Timer, decode, flow_source, frame_metrics
 from .drivers.student import keyframe_size, trained_path
 from .store import WorkStore
+from .drivers import pick, single
+from ..io.media import Source
 from ..io.colour import ColourOptions
 
 Event = Callable[[dict[str, Any]], None]
@@ -91,6 +94,9 @@ def execute(shot: Shot, stylizer: Stylizer, store: WorkStore, session: Session, 
     records (with fidelity and warping error) and the stage timings."""
     timer = Timer()
     frames = decode(shot.source, shot.size, timer, on_frame=outputs.remember)
+    before = lead_in(shot, stylizer.config, store, emit)
+    if before is not None:
+        frames = itertools.chain(decode(before, shot.size, timer), frames)
     flows = flow_source(stylizer.config, shot.size, shot.work_dir, shot.options.flow_dir)
     timer.resized_flows = getattr(flows, "resized_from", None)
     if timer.resized_flows:
@@ -110,6 +116,27 @@ def execute(shot: Shot, stylizer: Stylizer, store: WorkStore, session: Session, 
             per_frame.append(record)
             emit({"event": "frame", "n_frames": shot.info.n_frames, **record})
     return per_frame, timer
+
+
+def lead_in(shot: Shot, config: StylizeConfig, store: WorkStore, emit: Event) -> Source | None:
+    """The frames just before the selected range, when the work folder holds any of them finished: the
+    single pass's first frames of the range are then warm-started from and pulled toward them, so a
+    range that follows another (``0:50``, then ``50:200``) continues it exactly, with no cold start and
+    no jump at the seam. None for the other drivers (their frames depend on the range) and when nothing
+    before the range is kept."""
+    if pick(config) is not single:
+        return None
+    before = shot.source.before(max(config.long_term))
+    kept = sorted(set(store.numbers()) & set(before.positions)) if before is not None else []
+    if not kept:
+        return None
+    info = before.info  # named as --frames names them: a video's positions, a sequence's own numbers
+    named = info.numbers or (tuple(range(info.first_number, info.first_number + info.n_frames))
+                             if info.first_number is not None else before.positions)
+    names = [str(named[before.positions.index(n)]) for n in kept]
+    emit({"event": "note", "message": f"the range continues from finished frame{'s' if len(kept) > 1 else ''} "
+          f"{', '.join(names)} in the work folder"})
+    return before
 
 
 def save_student(shot: Shot, store: WorkStore, config: StylizeConfig) -> None:

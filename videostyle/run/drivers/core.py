@@ -42,6 +42,7 @@ class Prepared:
     ahead: dict[int, Flow]       # offset j → flow t−j → t and its weights (frame t−j looks ahead to t)
     flow_seconds: float
     pts: int | None = None       # presentation time in the source's time base (videos)
+    lead_in: bool = False        # a frame before the selected range (Frame.lead_in): no flows of its own
 
     @property
     def flow_back(self) -> np.ndarray | None:
@@ -62,14 +63,15 @@ def prepare(frames: Iterable[Frame], flows: Callable, offsets: tuple[int, ...] =
         t0 = time.perf_counter()
         back, ahead = {}, {}
         for j in offsets:
-            if j <= len(history):
+            # A lead-in frame is only a neighbour of the range's first frames: its own flows serve nothing.
+            if j <= len(history) and not f.lead_in:
                 earlier = history[-j]
                 fb, cb, ff, cf = flows(f.number, f.image, earlier.number, earlier.image)
                 # Fully transparent pixels hold no picture: neither the warm start nor the temporal term
                 # may carry paint into or out of them.
                 cb, cf = cb * _covered(f), cf * _covered(earlier)
                 back[j], ahead[j] = (fb, cb), (ff, cf)
-        yield Prepared(f.number, f.image, back, ahead, time.perf_counter() - t0, f.pts)
+        yield Prepared(f.number, f.image, back, ahead, time.perf_counter() - t0, f.pts, f.lead_in)
         history.append(f)
 
 
