@@ -103,3 +103,20 @@ def test_a_range_continues_the_one_before_it(rendered, tmp_path, capsys):
     full, part = list(frames16(d / "seq").values()), list(frames16(tmp_path / "b").values())
     assert len(part) == 2 and np.array_equal(full[3], part[0]) and np.array_equal(full[4], part[1])
     assert len(os.listdir(tmp_path / "b")) == 2  # the lead-in frames are not written
+
+
+def test_a_flow_dir_without_the_pairs_into_the_range_still_serves_it(rendered, tmp_path):
+    """--flow-dir files for 0:3 and 3:5 but none between them (two ranges estimated apart): the lead-in
+    frames have no flow into the range, so the range starts as it would have without them, no error."""
+    d, clip, style = rendered
+    flows = tmp_path / "fl"
+    assert main(["flow", clip, "-o", str(flows)]) == 0
+    for name in os.listdir(flows):  # 1-based: drop the pairs joining frames 1-3 to 4-5 (those 4 apart stay:
+        a, b = (int(x) for x in os.path.splitext(name)[0].split("_")[1:3])  # the folder's offsets check)
+        if min(a, b) <= 3 < max(a, b) and abs(a - b) < 4:
+            os.remove(flows / name)
+    argv = ["stylize", clip, "--style", style, "--work-dir", str(tmp_path / "w"), "--keep-work",
+            "--flow-dir", str(flows), *FAST]
+    assert main([*argv, "-o", str(tmp_path / "a") + "/", "--frames", "0:3"]) == 0
+    assert main([*argv, "-o", str(tmp_path / "b") + "/", "--frames", "3:5"]) == 0
+    assert len(os.listdir(tmp_path / "b")) == 2

@@ -18,6 +18,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from ...config import StylizeConfig
+from ...errors import InputError
 from ...method.device import to_numpy
 from ...io.frames import from_uint16
 from ...io.media import Frame  # the one frame record (number, pts, image)
@@ -66,7 +67,12 @@ def prepare(frames: Iterable[Frame], flows: Callable, offsets: tuple[int, ...] =
             # A lead-in frame is only a neighbour of the range's first frames: its own flows serve nothing.
             if j <= len(history) and not f.lead_in:
                 earlier = history[-j]
-                fb, cb, ff, cf = flows(f.number, f.image, earlier.number, earlier.image)
+                try:
+                    fb, cb, ff, cf = flows(f.number, f.image, earlier.number, earlier.image)
+                except InputError:
+                    if not earlier.lead_in:
+                        raise
+                    continue  # a --flow-dir made for the range alone: the range starts as it would have
                 # Fully transparent pixels hold no picture: neither the warm start nor the temporal term
                 # may carry paint into or out of them.
                 cb, cf = cb * _covered(f), cf * _covered(earlier)
