@@ -13,7 +13,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 
@@ -114,14 +114,21 @@ class Source:
     def frames(self) -> Iterator[Frame]:
         raise NotImplementedError
 
+    # The same input, other positions (start, stop): set by open_source; None for a Source made otherwise.
+    reopen: Callable[[int, int], "Source"] | None = None
+
+    def positions_before(self, count: int) -> range:
+        """The positions of the ``count`` frames just before the selection (fewer at the input's start);
+        none when the selection is stepped (its frames are not neighbours) or cannot be reopened."""
+        if self.reopen is None or len(self.positions) != self.stop - self.start:
+            return range(0)
+        return range(max(0, self.start - count), self.start)
+
     def before(self, count: int) -> "Source | None":
-        """The ``count`` frames just before the selection (fewer at the input's start), opened as a Source
-        whose frames are marked ``lead_in``; None when the selection starts at frame 0 or is stepped (its
-        frames are not neighbours), or when this Source was not opened by ``open_source``."""
-        reopen = getattr(self, "reopen", None)
-        if reopen is None or self.start == 0 or len(self.positions) != self.stop - self.start:
-            return None
-        return _LeadIn(reopen(max(0, self.start - count), self.start))
+        """Those frames (``positions_before``) opened as a Source whose frames are marked ``lead_in``, or
+        None when there are none."""
+        span = self.positions_before(count)
+        return _LeadIn(self.reopen(span.start, span.stop)) if span else None
 
 
 class _LeadIn(Source):

@@ -126,10 +126,12 @@ def lead_in(shot: Shot, config: StylizeConfig, store: WorkStore, emit: Event) ->
     before the range is kept."""
     if pick(config) is not single:
         return None
-    before = shot.source.before(max(config.long_term))
-    kept = sorted(set(store.numbers()) & set(before.positions)) if before is not None else []
+    count = max(config.long_term)
+    # Checked before the input is reopened: a range in a fresh work folder costs nothing more.
+    kept = sorted(set(store.numbers()) & set(shot.source.positions_before(count)))
     if not kept:
         return None
+    before = shot.source.before(count)
     info = before.info  # named as --frames names them: a video's positions, a sequence's own numbers
     named = info.numbers or (tuple(range(info.first_number, info.first_number + info.n_frames))
                              if info.first_number is not None else before.positions)
