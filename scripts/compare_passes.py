@@ -24,7 +24,8 @@ def main() -> None:
     p.add_argument("--max-side", type=int, default=128)
     p.add_argument("--frames", default="0:12")
     p.add_argument("--passes", type=int, nargs="+", default=[1, 4])
-    p.add_argument("--long-term", default="1")
+    p.add_argument("--long-term", default=",".join(str(j) for j in StylizeConfig().long_term),
+                   help="offsets of the temporal targets (default: the defaults of the day)")
     p.add_argument("--device", default="auto")
     p.add_argument("--iterations", help="FIRST,LATER caps (default: videostyle's)")
     p.add_argument("--blend-weight", type=float, default=MultiPassConfig().blend_weight)

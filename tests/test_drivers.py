@@ -75,15 +75,17 @@ def test_relit_starts_and_targets(store, gain):
     assert np.allclose(solve.calls[1]["start"], 11, atol=1e-3)
 
 
-def test_unreliable_pixels_start_from_the_frame(store):
+def test_prevwarped_starts_unreliable_pixels_from_the_frame(store):
     solve = FakeSolver()
-    list(single.run(solve, CFG, clip(2, weight=0.0), store))
+    list(single.run(solve, replace(CFG, init="prevwarped"), clip(2, weight=0.0), store))
     assert np.all(solve.calls[1]["start"] == 20)
 
 
-def test_init_warped_starts_from_paint_everywhere_and_is_a_warm_start(store):
+def test_the_default_start_is_paint_everywhere_and_a_warm_start(store):
+    """The default (--init warped, since the study of 2026-12-06): unreliable pixels start from the
+    warped previous result too, not from the frame (20)."""
     solve = FakeSolver()
-    list(single.run(solve, replace(CFG, init="warped"), clip(2, weight=0.0), store))
+    list(single.run(solve, CFG, clip(2, weight=0.0), store))
     second = solve.calls[1]
     assert np.all(second["start"] == 11) and not second["cold"] and second["iterations"] == 5
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator, Sequence
 
 import cv2
@@ -256,6 +256,10 @@ def stylize_keyframes(solve: Solve, cfg: StylizeConfig, frames: list[Prepared], 
     small: dict[int, np.ndarray] = {}    # at the keyframes' size
     records = []
     prev: Prepared | None = None
+    # A keyframe is chosen where much of the picture is new since the last one (--new-content), so its
+    # unreliable pixels start from the photo, not from the default start's smeared paint: whatever the
+    # keyframe keeps of a smear, the student learns and the carry spreads.
+    keyframe_cfg = replace(cfg, init="prevwarped") if cfg.init == "warped" else cfg
     for k in keys:
         p = by_number[k.number]
         t = time.perf_counter()
@@ -275,7 +279,7 @@ def stylize_keyframes(solve: Solve, cfg: StylizeConfig, frames: list[Prepared], 
             linked = Prepared(p.number, resize_rgb(p.frame, size), back, {}, 0.0, p.pts)
             before = small[prev.number] if prev is not None else None
             source = resize_rgb(prev.frame, size) if prev is not None else None
-            outcome = stylize_step(solve, cfg, store, linked, lambda j: before, pass_=KEYFRAME_PASS,
+            outcome = stylize_step(solve, keyframe_cfg, store, linked, lambda j: before, pass_=KEYFRAME_PASS,
                                    sources=lambda j: source)
             small[k.number], record = outcome.stylized, outcome.record
             out[k.number] = enlarged(outcome.stylized, (w, h))
