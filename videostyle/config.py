@@ -15,7 +15,7 @@ from .errors import ConfigError
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
-INITS = ("prevwarped", "warped", "image", "random")
+INITS = ("warped", "prevwarped", "image", "random")
 FIRST_INITS = ("image", "random")
 PRECISIONS = ("auto", "fp32", "bf16")
 WEIGHTS_FORMATS = ("auto", "caffe", "torchvision")
