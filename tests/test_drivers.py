@@ -258,3 +258,20 @@ def test_every_rule_lets_go_of_a_far_frame_where_the_source_contradicts_its_flow
     list(single.run(solve, replace(CFG, long_term=(1, 2), long_term_rule="nearest"), frames,
                     WorkStore.open(store.root + "n", {"input": {}, "config": {}})))
     assert np.all(solve.calls[2]["temporal"][1][1] == 0.0)  # the paper's rule: t−1 saw every pixel
+
+
+def test_the_students_keyframes_start_new_picture_from_the_frame(store, tmp_path):
+    """A keyframe is chosen where much of the picture is new, so its unreliable pixels start from the
+    frame (the earlier rule), not from the default start's smeared paint, which the student would learn."""
+    import torch
+    from videostyle.run.drivers import student
+    from videostyle.run.keyframes import Keyframe
+    frames = clip(3, weight=0.0)
+
+    def flows(n, frame_n, k, frame_k):  # identity flows the check rejects everywhere
+        return np.zeros((H, W, 2), np.float32), np.zeros((H, W), np.float32), None, None
+    solve = FakeSolver()
+    job = student.Job(torch.device("cpu"), str(tmp_path / "work"))
+    student.stylize_keyframes(solve, CFG, frames, [Keyframe(100, "first"), Keyframe(102, "new")], store, flows, job)
+    assert CFG.init == "warped"  # the default, which the keyframes do not take
+    assert np.all(solve.calls[1]["start"] == 30)  # frame 102's own picture, not frame 100's paint (11)
