@@ -5,13 +5,11 @@ little differently every frame. The default starts from the warped previous resu
 warped``, the paper's rule): the temporal term still lets those pixels go, but they begin as paint.
 Real network and weights, tiny frames: a textured scene panned 0.7 px a frame with a card moving across
 it the other way and grain that changes every frame."""
-import os
-
 import cv2
 import numpy as np
 import pytest
 
-from mediagen import texture
+from mediagen import make_sequence, texture
 from videostyle.config import OptimConfig, StylizeConfig
 from videostyle.io.bundled import paintings
 from videostyle.io.resize import resize_rgb
@@ -36,9 +34,7 @@ def frame(i: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def renders(tmp_path_factory):
     root = tmp_path_factory.mktemp("start")
-    os.makedirs(root / "src")
-    for i in range(N):
-        cv2.imwrite(str(root / "src" / f"{i:03d}.png"), frame(i)[..., ::-1])
+    make_sequence(root / "src", N, lambda i, w, h: frame(i))
     out = {}
     for name, kw in {"default": {}, "prevwarped": {"init": "prevwarped"}}.items():
         cfg = StylizeConfig(optim=ITERATIONS, device="cpu", **kw)
@@ -53,7 +49,8 @@ def renders(tmp_path_factory):
 def test_the_default_start_is_steadier_than_restarting_from_the_photo(renders):
     (_, default), (_, photo) = renders["default"], renders["prevwarped"]
     # 0.095 against 0.103–0.106 of the source's floor when written (the grain's share of the floor is
-    # large, so the ratios are small); at 96–256 px on real shots 9–28 % less frame to frame.
+    # large, so the ratios are small); at 96–256 px on real shots 1–33 % less frame to frame
+    # (docs/performance.md, "The start rule, measured again").
     assert default["1"] < photo["1"], (default, photo)
 
 
