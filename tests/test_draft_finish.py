@@ -20,7 +20,7 @@ from videostyle.run.pipeline import stylize_video
 
 W, H, N = 48, 32, 10
 BIG = texture(H * 4, W * 8, (H // 2, W), seed=11)
-ITERATIONS = OptimConfig(iterations_first=200, iterations_later=40)
+ITERATIONS = OptimConfig(iterations_first=100, iterations_later=40)
 
 
 def pan(i: int) -> np.ndarray:

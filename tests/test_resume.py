@@ -29,7 +29,7 @@ def clip(tmp_path_factory):
 
 def command(video, style, out, *extra):
     return [sys.executable, "-m", "videostyle.cli", "stylize", video, "--style", style, "-o", out,
-            "--iterations", "40,30", "--tolerance", "0", "--check-every", "10", "--quiet", "--device", "cpu", *extra]
+            "--iterations", "20,10", "--tolerance", "0", "--check-every", "10", "--quiet", "--device", "cpu", *extra]
 
 
 def frames_of(folder):

@@ -19,7 +19,7 @@ from videostyle.run.pipeline import stylize_video
 W, H, N = 48, 32, 8
 BIG = texture(H * 4, W * 8, (H // 2, W), seed=11)
 CARD = texture(12, 10, (3, 3), seed=4)
-ITERATIONS = OptimConfig(iterations_first=200, iterations_later=40)
+ITERATIONS = OptimConfig(iterations_first=100, iterations_later=40)
 
 
 def frame(i: int) -> np.ndarray:
