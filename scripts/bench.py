@@ -95,6 +95,9 @@ def main(argv=None) -> int:
     p.add_argument("--frames", type=int, default=4, help="number of frames")
     p.add_argument("--start", type=int, default=0, help="first frame (0-based)")
     p.add_argument("--device", default="auto")
+    p.add_argument("--iterations", metavar="F,L",
+                   help="our configuration's iterations for the first and later frames (default: the defaults); "
+                        "a quick check that the script runs, not a measurement of the defaults")
     p.add_argument("--compare", action="store_true", help="also run the reference configuration and print ratios")
     p.add_argument("--compile", action="store_true", help="torch.compile the network (our configuration only)")
     p.add_argument("--precondition", type=float, default=OptimConfig.precondition,
@@ -122,7 +125,11 @@ def main(argv=None) -> int:
         cv2.setNumThreads(args.threads)  # the flow, computed in this process for the sequential run
     from videostyle.method.device import resolve_device
     device = str(resolve_device(args.device))
-    ours = StylizeConfig(max_side=args.max_side, device=device, optim=OptimConfig(precondition=args.precondition))
+    optim = OptimConfig(precondition=args.precondition)
+    if args.iterations:
+        first, later = (int(n) for n in args.iterations.split(","))
+        optim = replace(optim, iterations_first=first, iterations_later=later)
+    ours = StylizeConfig(max_side=args.max_side, device=device, optim=optim)
     if args.chunk_frames:
         return chunks(ours, args)
     a = run("default+compile" if args.compile else "default", replace(ours, compile=args.compile), args)

@@ -245,10 +245,10 @@ def test_a_run_killed_while_training_resumes_there_and_paints_the_same_frames(cl
     from videostyle.run.pipeline import stylize_video
     root, video, style = clip
     cfg = StylizeConfig(max_side=48, device="cpu", method="student", optim=OptimConfig(iterations_first=20,
-                        iterations_later=8), student=StudentConfig(steps=120, patch=24))
+                        iterations_later=8), student=StudentConfig(steps=80, patch=24))
 
     def kill(event):
-        if event["event"] == "train" and event["step"] == 70:  # the checkpoint holds step 50
+        if event["event"] == "train" and event["step"] == 60:  # the checkpoint holds step 50
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
