@@ -22,3 +22,16 @@ def fatal_signals_keep_their_traceback(request):
     if fd is not None:
         faulthandler.disable()
         faulthandler.enable(file=fd)
+
+
+@pytest.fixture(autouse=True)
+def torch_threads_restored():
+    """A test that builds a Ray worker in this process (cluster/worker.py sets torch's threads to its
+    reserved CPUs, 1 in these tests) must not leave every later test on one thread: that made the
+    rest of the suite 1.5× slower without failing anything."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    yield
+    torch = sys.modules.get("torch")
+    if torch is not None and before is not None and torch.get_num_threads() != before:
+        torch.set_num_threads(before)
