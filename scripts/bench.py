@@ -127,7 +127,12 @@ def main(argv=None) -> int:
     device = str(resolve_device(args.device))
     optim = OptimConfig(precondition=args.precondition)
     if args.iterations:
-        first, later = (int(n) for n in args.iterations.split(","))
+        try:
+            first, later = (int(n) for n in args.iterations.split(","))
+            if first < 1 or later < 1:
+                raise ValueError
+        except ValueError:
+            p.error(f"--iterations {args.iterations}: expected F,L, two whole numbers ≥ 1 (e.g. 20,10)")
         optim = replace(optim, iterations_first=first, iterations_later=later)
     ours = StylizeConfig(max_side=args.max_side, device=device, optim=optim)
     if args.chunk_frames:
