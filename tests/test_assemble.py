@@ -9,6 +9,7 @@ import pytest
 
 from mediagen import make_video, texture
 from videostyle.cli import main
+from videostyle.io.frames import read_image16
 
 PANO = texture(32, 96, (6, 16), seed=4, interpolation=cv2.INTER_LINEAR)
 FAST = ["--iterations", "6,3", "--tolerance", "0", "--quiet", "--device", "cpu"]
@@ -44,7 +45,17 @@ def test_assemble_writes_what_stylize_wrote(rendered, tmp_path):
     work = str(d / "out.mp4.videostyle")
     assert main(["assemble", work, "-o", str(tmp_path / "again.mp4"), "--quiet"]) == 0
     (a, streams), (b, _) = decoded(d / "out.mp4"), decoded(tmp_path / "again.mp4")
-    assert len(a) == 5 and "audio" in streams and all(np.array_equal(x, y) for x, y in zip(a, b))
+    assert len(a) == 5 and len(b) == 5 and "audio" in streams
+    # Not bit for bit: libx264 does not always make the same bitstream from the same frames (seen here
+    # in 2 to 5 of 80 encodes of these 48x32 frames while torch worked in another thread; the two
+    # streams decode 1-3 levels apart on average). What must hold: each frame assembled is as close to
+    # the kept lossless frame as the one stylize encoded (the codec's own error, 3.5-6.5 levels here).
+    kept = [(read_image16(os.path.join(work, "frames", "p00", n)).astype(np.int32) + 128) // 257
+            for n in sorted(os.listdir(os.path.join(work, "frames", "p00"))) if n.endswith(".png")]
+    assert len(kept) == 5
+    for x, y, k in zip(a, b, kept):
+        by_stylize, by_assemble = np.abs(x - k).mean(), np.abs(y - k).mean()
+        assert by_assemble <= 1.25 * by_stylize + 1.0, (by_assemble, by_stylize)
     assert main(["assemble", work, "-o", str(tmp_path / "png") + "/", "--depth", "16", "--quiet"]) == 0
     seq, again = frames16(d / "seq"), frames16(tmp_path / "png")
     assert list(seq) == list(again) and all(np.array_equal(seq[n], again[n]) for n in seq)
