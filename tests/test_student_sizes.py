@@ -54,7 +54,7 @@ def trained_ink(scale: str, work) -> float:
     small = inked(shapes(0)).astype(np.float32)
     cfg = StylizeConfig(max_side=2 * W, device="cpu", method="student", seed=3,
                         student=StudentConfig(keyframe_side=W, stroke_scale=scale, no_carry=scale == "pixel",
-                                              steps=300, patch=24, width=24, temporal=0.0))
+                                              steps=150, patch=24, width=24, temporal=0.0))
     os.makedirs(work / scale / "student")
     job = Job(device=torch.device("cpu"), work_dir=str(work / scale), keys={0: enlarged(small, (2 * W, 2 * H))},
               small_keys={0: small})
