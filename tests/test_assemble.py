@@ -9,7 +9,8 @@ import pytest
 
 from mediagen import make_video, texture
 from videostyle.cli import main
-from videostyle.io.frames import read_image16
+from videostyle.io.frames import from_uint16, to_uint8
+from videostyle.run.store import WorkStore
 
 PANO = texture(32, 96, (6, 16), seed=4, interpolation=cv2.INTER_LINEAR)
 FAST = ["--iterations", "6,3", "--tolerance", "0", "--quiet", "--device", "cpu"]
@@ -50,8 +51,8 @@ def test_assemble_writes_what_stylize_wrote(rendered, tmp_path):
     # in 2 to 5 of 80 encodes of these 48x32 frames while torch worked in another thread; the two
     # streams decode 1-3 levels apart on average). What must hold: each frame assembled is as close to
     # the kept lossless frame as the one stylize encoded (the codec's own error, 3.5-6.5 levels here).
-    kept = [(read_image16(os.path.join(work, "frames", "p00", n)).astype(np.int32) + 128) // 257
-            for n in sorted(os.listdir(os.path.join(work, "frames", "p00"))) if n.endswith(".png")]
+    store = WorkStore(work)
+    kept = [to_uint8(from_uint16(store.load(n)[0])).astype(np.int32) for n in store.numbers()]
     assert len(kept) == 5
     for x, y, k in zip(a, b, kept):
         by_stylize, by_assemble = np.abs(x - k).mean(), np.abs(y - k).mean()
