@@ -62,6 +62,7 @@ CONFIGS = {
     "tvl1": dict(flow="tvl1"),
     # A control for "long-term-every": the short-term pull alone, three times as strong.
     "temporal-x3": dict(loss=LossConfig(temporal_weight=3 * LossConfig().temporal_weight)),
+    "temporal-x10": dict(loss=LossConfig(temporal_weight=10 * LossConfig().temporal_weight)),
     # Draft-then-finish on one machine: one chunk over the shot.
     "draft-finish": dict(draft_finish=True),
     "draft-finish+lanczos": dict(draft_finish=True, resampling="lanczos"),

@@ -266,6 +266,8 @@ def test_a_video_into_an_exr_hash_pattern(tmp_path, capsys):
     ("1-3", 1, "holds frames 1001-1006"),   # numbers the shot does not have
     ("1050-1001", 2, "LAST is before FIRST"),
     ("10:20", 1, "selects no frames"),       # positions past the end
+    # positions where the shot's own numbers were meant: the line says how to write those
+    ("1002:1005", 1, "for the files' own numbers write 1002-1004"),
     ("first-last", 2, "--frames must be"),
     ("1001-1006x", 2, "--frames must be"),  # fileseq's syntax, cut short
     ("1001-1006x2,1.5", 2, "no subframes"),

@@ -207,6 +207,23 @@ class _no_raise:
         return False
 
 
+@pytest.mark.parametrize("case", ["no folder", "a folder", "not a student", "missing student"])
+def test_student_files_are_checked_before_anything_is_written(clip, capsys, case):
+    """--save-student is written after the render and --student read when the first frame is painted:
+    both are checked before the work folder exists, so a bad one costs no render."""
+    root, video, style = clip
+    (root / "junk.pt").write_text("not a student\n")
+    flag, path, words = {"no folder": ("--save-student", root / "none" / "look.pt", "folder does not exist"),
+                         "a folder": ("--save-student", root, "is a folder"),
+                         "not a student": ("--student", root / "junk.pt", "not a student saved by videostyle"),
+                         "missing student": ("--student", root / "gone.pt", "does not exist")}[case]
+    out = root / "out-files.mp4"
+    code = main(["stylize", video, "--style", style, "-o", str(out), "--method", "student", flag, str(path), *FAST])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1 and words in err[0], err
+    assert not out.exists() and not os.path.exists(str(out) + ".videostyle")
+
+
 def test_dream_and_chunks_refuse_the_student(clip, capsys):
     root, video, style = clip
     assert main(["dream", video, "-o", str(root / "d.mp4"), "--method", "student", "--quiet"]) == 2

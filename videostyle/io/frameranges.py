@@ -50,7 +50,14 @@ class Positions(NamedTuple):
         stop = total if self.stop is None else min(self.stop, total)
         if self.start >= stop:
             end = "" if self.stop is None else self.stop
-            raise InputError(f"frame range {self.start}:{end} selects no frames of {path} ({total} frames)")
+            named = [n for n in numbers if n is not None]
+            # START:END counts positions from 0; a sequence numbered from 1001 is selected by its own
+            # numbers with a dash (1001-1050), which is what a range like 1002:1005 usually meant.
+            hint = ""
+            if named and self.stop is not None and min(named) <= self.start and self.stop - 1 <= max(named):
+                hint = f"; for the files' own numbers write {self.start}-{self.stop - 1}"
+            raise InputError(f"frame range {self.start}:{end} selects no frames of {path} ({total} frames, "
+                             f"counted from 0){hint}")
         return self.start, stop
 
     def positions(self, numbers: Sequence[int | None], path: str) -> tuple[int, ...]:

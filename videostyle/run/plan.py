@@ -109,12 +109,22 @@ def plan_shot(input: str, style: str | Sequence[str], output: str, config: Styli
         manifest["input"]["positions"] = list(source.positions)
     if not ColourOptions.of(opts).plain:  # the network sees another picture (the output's space is only encoding)
         manifest["colour"] = colour_identity(ColourOptions.of(opts))
+    if config.student.load:
+        check_student(config.student.load)
     if config.method == "student":
         manifest["student"] = {"keyframes": [[n, content_identity(p)] for n, p in keyframes],
                                "load": content_identity(config.student.load) if config.student.load else None}
     return Shot(input, files, styles, output, opts, rate, source, size,
                 size if opts.output_size == "processing" else (info.width, info.height), tuple(chunks), work,
                 manifest, tuple(warnings), tuple(keyframes))
+
+
+def check_student(path: str) -> None:
+    """--student PATH read before anything is written: InputError (one line) unless it is a student saved
+    by --save-student (the render would otherwise fail only after the work folder was made)."""
+    from ..method import student as network  # torch: only for runs that name a student
+    import torch
+    network.load(path, torch.device("cpu"))
 
 
 def check_stepped(span, source: Source, output: str, config: StylizeConfig, opts: OutputOptions) -> None:
@@ -251,6 +261,13 @@ def check_path_plan(plan: PathPlan, work: str, report: str | None) -> None:
         raise ConfigError(f"report folder does not exist: {os.path.dirname(os.path.abspath(report))}")
     if report and os.path.isdir(report):
         raise ConfigError(f"--report {report} is a folder; name a .json file")
+    for w in plan.writes:
+        # Written at the end of the run: a missing folder found then would cost the whole render.
+        if w.what == "--save-student":
+            if not os.path.isdir(os.path.dirname(os.path.abspath(w.path))):
+                raise ConfigError(f"--save-student folder does not exist: {os.path.dirname(os.path.abspath(w.path))}")
+            if os.path.isdir(w.path):
+                raise ConfigError(f"--save-student {w.path} is a folder; name a file (look.pt)")
     plan.check()
     plan.check_work_dir(work)
     check_work_folder(work)
