@@ -39,6 +39,7 @@ CASES = {
     "empty file": (1, lambda f: [f["empty"], "--style", f["style"]]),
     "text as style": (1, lambda f: [f["video"], "--style", f["text"]]),
     "missing style": (1, lambda f: [f["video"], "--style", os.path.join(f["dir"], "nope.jpg")]),
+    "unknown painting": (1, lambda f: [f["video"], "--style", "starry"]),  # neither a file nor a bundled name
     "bad frame range": (1, lambda f: [f["video"], "--style", f["style"], "--frames", "5:9"]),  # frames it lacks
     "bad blend": (2, lambda f: [f["video"], "--style", f["style"], "--style-blend", "1,2"]),
     "16-bit h264": (2, lambda f: [f["video"], "--style", f["style"], "--depth", "16"]),
@@ -52,6 +53,16 @@ def test_bad_input_is_one_line_and_writes_nothing(files, capsys, case):
     code, err = run_cli(capsys, *argv(files), "-o", out)
     assert code == expected, err
     assert err.startswith("videostyle: error:") and err.count("\n") == 1, err
+    assert not os.path.exists(out)
+
+
+@pytest.mark.parametrize("command", ["stylize", "preview"])
+def test_a_mistyped_painting_name_lists_the_bundled_ones(files, capsys, command):
+    out = os.path.join(files["dir"], "typo.mp4" if command == "stylize" else "typo.png")
+    code = main([command, files["video"], "--style", "starry", "-o", out, "--iterations", "2,1", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1, err
+    assert "style image starry does not exist" in err and "starry_night" in err, err
     assert not os.path.exists(out)
 
 

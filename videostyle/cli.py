@@ -503,6 +503,9 @@ def _preview(a: argparse.Namespace) -> int:
         plan.read("weights file", a.weights)
     plan.write(written_file("contact sheet", a.output))
     plan.check()
+    from .io.bundled import check_style
+    for s in a.style:
+        check_style(s)
     styles = [read_image(s) for s in a.style]
     progress = None if a.quiet else (lambda k, n: print(f"preview frame {k + 1}/{n}", file=sys.stderr))
     sources, stylized = stylize_preview(a.input, styles, _config(a), a.count, progress)

@@ -51,3 +51,18 @@ def resolve_style(name_or_path: str) -> str:
         return paintings().get(stem, name_or_path)
     except InputError:  # no assets in this installation: the name can only be a (missing) file
         return name_or_path
+
+
+def check_style(path: str) -> None:
+    """InputError (one line) when a resolved ``--style`` names no file: a name that is not a bundled
+    painting gets the list of those (a typo of ``starry_night`` is the usual cause)."""
+    if os.path.exists(path):
+        return
+    named = os.sep not in path and not (os.altsep and os.altsep in path)
+    try:
+        names = ", ".join(sorted(paintings())) if named else ""
+    except InputError:
+        names = ""
+    hint = f"; the bundled paintings are {names} (videostyle styles)" if names else ""
+    raise InputError(f"style image {path} does not exist{hint}")
+

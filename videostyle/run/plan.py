@@ -18,7 +18,7 @@ from typing import Sequence
 
 from ..config import OutputOptions, StylizeConfig, as_dict
 from ..errors import ConfigError, InputError
-from ..io.bundled import resolve_style
+from ..io.bundled import check_style, resolve_style
 from ..io.frameranges import NumberSet, parse_frames
 from ..io.frames import image_has_alpha, image_size, list_sequence, normalize_pattern, read_image
 from ..io.media import (VIDEO_EXTENSIONS, MediaInfo, Source, alpha_dropped, input_warnings, is_sequence_path,
@@ -81,6 +81,8 @@ def plan_shot(input: str, style: str | Sequence[str], output: str, config: Styli
     """The Shot of ``stylize_video(input, style, output, config, opts)``, with every path checked and the
     source opened; nothing is created yet. ConfigError / InputError (one line) on bad arguments."""
     styles = tuple(resolve_style(s) for s in ([style] if isinstance(style, str) else list(style)))
+    for s in styles:
+        check_style(s)
     if not styles and lookup(config.objective).needs_style_images:  # a dream has no painting
         raise ConfigError("at least one --style image is needed")
     span = parse_frames(opts.frames)  # syntax checked before anything is read
