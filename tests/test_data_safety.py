@@ -5,6 +5,8 @@ Every refusal is checked the same way: exit 2, one line, and every file that exi
 """
 import json
 import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -106,6 +108,41 @@ def test_user_files_inside_a_real_work_folder_survive_cleanup_and_restart(place,
     left = sorted(os.path.relpath(os.path.join(d, n), work) for d, _, ns in os.walk(work) for n in ns)
     if how == "finished":  # only the user's files (and the folders holding them) are left
         assert left == ["flows/a.flo", "frames/notes.txt", "mine.txt"]
+
+
+# --- two runs of one output at once ------------------------------------------------------------------
+
+HOLD = """
+import sys, time
+from videostyle.run.store import WorkStore
+store = WorkStore.open(sys.argv[1], {"held": True})
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_second_run_of_the_same_output_is_refused_while_the_first_lives(place, capsys):
+    """A farm retrying a job, or the same command typed twice: the second run would write the same frames
+    and delete the work folder under the first. It is refused while the first lives, and not after."""
+    root, clip, style = place
+    out, work = root / "out.mp4", root / "out.mp4.videostyle"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(work)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        before = snapshot(root)
+        code, err = run(capsys, "stylize", clip, "--style", style, "-o", out, *FAST)
+        assert code == 1 and len(err) == 1 and "in use by another videostyle run" in err[0], err
+        assert snapshot(root) == before
+        code, err = run(capsys, "assemble", work, "-o", root / "a.mp4", "--quiet")
+        assert code == 1 and len(err) == 1 and "still rendering" in err[0], err
+        assert snapshot(root) == before
+    finally:
+        holder.kill()
+        holder.wait()
+    # Killed, the first run holds nothing: its folder is taken over (other settings, hence --restart).
+    code, err = run(capsys, "stylize", clip, "--style", style, "-o", out, "--restart", *FAST)
+    assert code == 0, err
+    assert out.is_file() and not work.exists()
 
 
 # --- item 3: hard links are the files they link ------------------------------------------------------

@@ -56,6 +56,13 @@ def write_keyframes(input: str, styles: list[str], folder: str, config: StylizeC
     opts = dataclasses.replace(opts, work_dir=opts.work_dir or folder + ".videostyle")
     shot = plan_shot(input, styles, os.path.join(folder, "stylized.%04d.png"), config, opts)
     stylizer, store = start(shot, config, emit)
+    try:
+        return _write(shot, stylizer, store, folder, config, opts, emit)
+    finally:
+        store.close()
+
+
+def _write(shot, stylizer, store, folder: str, config: StylizeConfig, opts: OutputOptions, emit) -> list[dict]:
     timer = Timer()
     flows = flow_source(config, shot.size, shot.work_dir, opts.flow_dir)
     frames = list(prepare(decode(shot.source, shot.size, timer), flows, flow_offsets(config)))

@@ -68,6 +68,12 @@ def claim(make: Callable[[str], None], name: Callable[[str], str], tries: int = 
     raise FileExistsError(f"no free name for {name('XXXXXXXX')}")
 
 
+def hold(path: str) -> FileLock | None:
+    """The lock of ``path`` (its file ``PATH.lock``) if no live process holds it; None if one does. Let go
+    with ``release``, which deletes the lock file first."""
+    return _acquire(path)
+
+
 def _unlock(lock: FileLock) -> None:
     try:
         lock.release(force=True)

@@ -58,13 +58,18 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     executor.check(config)
     shot = plan_shot(input, style, output, config, opts)
     # The sinks first: they validate the output places before anything (work folder, model) is created.
-    with open_outputs(shot) as outputs, executor.session(shot, config, emit) as session:
-        stylizer, store = start(shot, config, emit)
-        per_frame, timer = execute(shot, stylizer, store, session, outputs, emit)
-        close_outputs(shot, outputs)
-        timer.done(outputs.encode_seconds)
-    result = run_report.of_run(shot, config, per_frame, timer, outputs.main.audio_mode, session.summary())
-    conclude(shot, store, result, config, emit)
+    store = None
+    try:
+        with open_outputs(shot) as outputs, executor.session(shot, config, emit) as session:
+            stylizer, store = start(shot, config, emit)
+            per_frame, timer = execute(shot, stylizer, store, session, outputs, emit)
+            close_outputs(shot, outputs)
+            timer.done(outputs.encode_seconds)
+        result = run_report.of_run(shot, config, per_frame, timer, outputs.main.audio_mode, session.summary())
+        conclude(shot, store, result, config, emit)
+    finally:
+        if store is not None:
+            store.close()  # the work folder is free for the next run, after success or failure
     return result
 
 

@@ -11,6 +11,9 @@ Layout of ``OUTPUT.videostyle/``::
     frames/p00/000123.json     next frame starts from) and its report record; the .json is written last,
                                so a frame counts as done only when both are complete
     flows/                     optical flow cache (flowsource.EstimatedFlows)
+    .videostyle-run.lock       held (an OS lock, io/locks.py) by the run using the folder, for as long as
+                               it lives: a second run of the same output is refused instead of writing
+                               the same frames and deleting the folder under the first
 
 Every file is written under a temporary name, flushed to the disk and renamed (atomic.write_atomic), so a
 kill or a power loss at any moment leaves either a whole frame or none. Drivers ask ``store.load(index)``
@@ -35,6 +38,7 @@ from typing import Any
 
 import numpy as np
 
+from ..io import locks
 from ..io.atomic import write_atomic, write_json
 from ..errors import ConfigError, InputError, OutputError
 from ..io.frames import encode_image, from_uint16, read_image16, to_uint16
@@ -43,6 +47,7 @@ FORMAT = 3  # 3: input identity by content; 2: 16-bit frames (1 held 8-bit ones)
 MANIFEST = "manifest.json"
 MARK = ".videostyle-work"
 LEDGER = ".videostyle-written"
+RUN = ".videostyle-run"  # its lock file is RUN + locks.SUFFIX
 _NUMBER_FIELD = re.compile(r"%0?\d*d")
 
 
@@ -195,22 +200,39 @@ class WorkStore:
 
     def __init__(self, root: str):
         self.root = root
+        self._lock = None  # the run's lock on the folder (open); released by close or remove
 
     @classmethod
     def open(cls, root: str, manifest: dict, restart: bool = False) -> "WorkStore":
         """Create the folder, or reuse it when its manifest matches ``manifest``. A mismatch is refused,
-        naming what changed, unless ``restart`` (then the old frames are deleted)."""
+        naming what changed, unless ``restart`` (then the old frames are deleted). The store holds the
+        folder until ``close`` (or ``remove``): another run opening it meanwhile is refused."""
         store = cls(root)
         path = os.path.join(root, MANIFEST)
         manifest = {"format": FORMAT, **manifest}
         check_work_folder(root)
+        try:
+            os.makedirs(root, exist_ok=True)
+            _mark(root)
+        except OSError as exc:
+            raise OutputError(f"cannot write work folder {root}: {exc.strerror or exc}") from None
+        store._lock = _hold(root)
+        try:
+            store._read_or_reset(path, manifest, restart)
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def _read_or_reset(self, path: str, manifest: dict, restart: bool) -> None:
+        root = self.root
         if os.path.isfile(path):
             try:
                 with open(path) as f:
                     old = json.load(f)
             except (OSError, ValueError):
                 old = {}
-            changed = store._changes(old, manifest)
+            changed = self._changes(old, manifest)
             if changed and not restart:
                 raise ConfigError(f"{root} holds an interrupted run with other settings ({changed}); "
                                   "rerun with --restart to discard it, or use another --work-dir")
@@ -218,17 +240,23 @@ class WorkStore:
                 # Frames and cached flows belong to the old input and settings: both go.
                 _delete_recorded(root, keep=(MANIFEST,))
         try:
-            os.makedirs(root, exist_ok=True)
-            _mark(root)
             note_written(root, MANIFEST)
             write_json(path, manifest)
         except OSError as exc:
             raise OutputError(f"cannot write work folder {root}: {exc.strerror or exc}") from None
-        return store
+
+    def close(self) -> None:
+        """Let go of the folder (a later run may open it); the files stay."""
+        locks.release(self._lock)
+        self._lock = None
 
     @classmethod
     def existing(cls, root: str) -> tuple["WorkStore", dict]:
-        """A kept work folder and its manifest, for reading (``videostyle assemble``)."""
+        """A kept work folder and its manifest, for reading (``videostyle assemble``); refused while a run
+        is still writing it."""
+        if in_use(root):
+            raise InputError(f"work folder {root} is in use by a videostyle run that is still rendering; "
+                             "assemble it once that run has stopped")
         try:
             with open(os.path.join(root, MANIFEST)) as f:
                 manifest = json.load(f)
@@ -304,8 +332,28 @@ class WorkStore:
         for name in (LEDGER, MARK):
             with contextlib.suppress(OSError):
                 os.remove(os.path.join(self.root, name))
+        self.close()  # deletes the lock file, so the folder can go
         with contextlib.suppress(OSError):
             os.rmdir(self.root)
+
+
+def _hold(root: str):
+    """The run's lock on its work folder; InputError (one line) while another live run holds it."""
+    lock = locks.hold(os.path.join(root, RUN))
+    if lock is None:
+        raise InputError(f"work folder {root} is in use by another videostyle run (this output is being "
+                         "rendered now); wait for it to finish, or give this run another --work-dir. If no "
+                         f"run is using it, delete {os.path.join(root, RUN + locks.SUFFIX)}")
+    return lock
+
+
+def in_use(root: str) -> bool:
+    """True while a live run holds the work folder ``root``."""
+    if not os.path.exists(os.path.join(root, RUN + locks.SUFFIX)):
+        return False
+    lock = locks.hold(os.path.join(root, RUN))
+    locks.release(lock)
+    return lock is None
 
 
 def _mark(root: str) -> None:
@@ -329,7 +377,7 @@ def check_work_folder(root: str) -> None:
     if not os.path.isdir(root):
         raise ConfigError(f"--work-dir {root} is a file, not a folder")
     entries = os.listdir(root)
-    if not entries or os.path.isfile(os.path.join(root, MARK)):
+    if not entries or os.path.isfile(os.path.join(root, MARK)) or entries == [RUN + locks.SUFFIX]:
         return
     try:
         with open(os.path.join(root, MANIFEST)) as f:
