@@ -66,6 +66,14 @@ def test_a_mistyped_painting_name_lists_the_bundled_ones(files, capsys, command)
     assert not os.path.exists(out)
 
 
+def test_a_batch_given_stylize_options_directly_says_where_they_go(files, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["batch", "--inputs", files["video"], "--style", files["style"], "--output-dir", files["dir"],
+              "--iterations", "2,1"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and err.count("\n") == 1 and 'one quoted --options "' in err, err
+
+
 def test_16_bit_jpeg_frames_are_refused(files, capsys):
     out = os.path.join(files["dir"], "frames", "%04d.jpg")
     code, err = run_cli(capsys, files["video"], "--style", files["style"], "--depth", "16", "-o", out)

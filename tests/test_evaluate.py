@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mediagen import make_video, texture
+from videostyle.cli import main
 from videostyle.errors import ConfigError, InputError
 from videostyle.method import metrics
 from videostyle.run.evaluate import evaluate_video, format_table, plot
@@ -167,6 +168,18 @@ def test_plot_writes_a_png(clip, tmp_path):
     out = tmp_path / "curves.png"
     plot(r, str(out))
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_takes_svg_and_pdf_and_refuses_other_names_before_measuring(clip, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    r = evaluate_video(clip[1], clip[1], offsets=(1,))
+    for name, magic in (("c.svg", b"<?xml"), ("c.pdf", b"%PDF")):
+        plot(r, str(tmp_path / name))
+        assert (tmp_path / name).read_bytes().startswith(magic), name
+    code = main(["evaluate", clip[1], "--source", clip[1], "--plot", str(tmp_path / "c.txt")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and ".png, .svg or .pdf" in err[0], err
+    assert not (tmp_path / "c.txt").exists()
 
 
 def test_plot_without_matplotlib_says_how_to_install(clip, monkeypatch, tmp_path):

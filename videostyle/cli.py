@@ -440,6 +440,9 @@ def _evaluate(a: argparse.Namespace) -> int:
     plan.write(written_file("--json", a.json) if a.json else None)
     plan.write(written_file("--plot", a.plot) if a.plot else None)
     plan.check()
+    if a.plot:
+        from .run.evaluate import plot_format
+        plot_format(a.plot)  # before the measures: a bad name costs no evaluation
     result = evaluate_video(a.stylized, a.source, style=a.style, offsets=a.offsets, flow_method=a.flow,
                             max_side=a.max_side, device=a.device, source_frames=parse_frames(a.frames))
     if a.json:
@@ -767,8 +770,18 @@ class _Parser(argparse.ArgumentParser):
     """A usage error is one line too (exit 2, as argparse's): the stylize usage text alone is a screenful,
     and it would hide the one line that says what was wrong. --help still shows it all."""
 
-    def error(self, message):
-        self.exit(2, f"videostyle: error: {message} (see {self.prog} --help)\n")
+    def error(self, message, hint=None):
+        self.exit(2, f"videostyle: error: {message} ({hint or f'see {self.prog} --help'})\n")
+
+    def parse_args(self, args=None, namespace=None):
+        namespace, extra = self.parse_known_args(args, namespace)
+        if extra:
+            hint = None
+            if getattr(namespace, "command", None) == "batch" and extra[0].startswith("--"):
+                # A --inputs batch's stylize options travel in one string, as a job file's [defaults] do.
+                hint = 'batch takes stylize options in one quoted --options "--max-side 512 …"'
+            self.error(f"unrecognized arguments: {' '.join(extra)}", hint)
+        return namespace
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -853,7 +866,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, OutputOptions, ("frames",), {
         "frames": {"help": "the source range that was stylized (as stylize --frames)"}})
     p.add_argument("--json", metavar="PATH", help="write all numbers, per frame too, as JSON")
-    p.add_argument("--plot", metavar="PATH.png", help="draw per-frame curves (needs matplotlib)")
+    p.add_argument("--plot", metavar="PATH.png", help="draw per-frame curves (needs matplotlib); .png, .svg or .pdf")
     p.set_defaults(run=_evaluate)
 
     p = sub.add_parser("flow", help="compute optical flow and reliability masks for other tools",

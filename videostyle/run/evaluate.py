@@ -12,6 +12,7 @@ distances (``style=...``). Nothing here prints; ``format_table`` and ``plot`` re
 from __future__ import annotations
 
 import contextlib
+import os
 import math
 from collections import deque
 from typing import Callable, Sequence
@@ -266,6 +267,18 @@ def plot(result: dict, path: str) -> None:
     axes[-1].set_xlabel("frame")
 
     try:
-        fig.savefig(path, format="png", dpi=100)
+        fig.savefig(path, format=plot_format(path), dpi=100)
     except OSError as e:
         raise OutputError(f"cannot write plot {path}: {e.strerror or e}") from None
+
+
+PLOT_FORMATS = ("png", "svg", "pdf")
+
+
+def plot_format(path: str) -> str:
+    """The figure format a --plot path names by its extension; ConfigError (one line) for another."""
+    ext = os.path.splitext(path)[1].lower().lstrip(".")
+    if ext not in PLOT_FORMATS:
+        raise ConfigError(f"--plot {path}: name a .png, .svg or .pdf file (the format follows the extension)")
+    return ext
+
