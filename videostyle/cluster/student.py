@@ -6,7 +6,10 @@ process: the keyframes form a chain, and the training is one job. Only the paint
 because it is the part whose cost grows with the frames: every frame is painted on its own, so any
 worker can paint any frame, and the result does not depend on which one did.
 
-* One long-lived actor per device holds the student (its weights put into Ray's object store once).
+* One long-lived actor per device holds the student. Its weights are put into Ray's object store once
+  and go with every task as a reference, not into the actor's constructor: an actor restarted by Ray
+  loads them again from its next task (and Ray does not warn of constructor arguments a restart could
+  lose). Fetching a 1.4 MB object that the node already holds costs about a millisecond a group.
 * Each group of frames (drivers/student.render_batch_size of them) goes into the object store once, as
   an argument of one task; the workers take the groups in turn. At most ``IN_FLIGHT_PER_WORKER`` groups
   a worker are out at once, so a long shot does not fill the object store with frames waiting.
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 import io
 import os
+import secrets
 import socket
 from typing import Iterator
 
@@ -35,21 +39,25 @@ class StudentWorker:
     """One device's painter: the student loaded from its saved bytes, on this worker's GPU when Ray gave
     it one, else on its CPU cores."""
 
-    def __init__(self, weights: bytes, num_cpus: int, num_gpus: float):
+    def __init__(self, num_cpus: int, num_gpus: float):
         import torch
-
-        from ..method import student as network
         # Ray sets OMP_NUM_THREADS=1 in its workers; torch would use one core of the ones reserved.
         torch.set_num_threads(max(1, num_cpus))
         self.device = torch.device("cuda" if num_gpus > 0 and torch.cuda.is_available() else "cpu")
-        data = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
-        self.net = network.StudentNet(data["width"]).to(self.device)
-        self.net.load_state_dict(data["state"])
+        self.net, self.loaded = None, None  # the student, and the token of the weights it was loaded from
         self.where = {"host": socket.gethostname(), "pid": os.getpid(), "device": str(self.device)}
 
-    def paint(self, frames: np.ndarray) -> tuple[list[np.ndarray], dict]:
-        """The student's paint of each of ``frames`` (N×H×W×3 uint8), and where it was painted."""
+    def paint(self, token: str, weights: bytes, frames: np.ndarray) -> tuple[list[np.ndarray], dict]:
+        """The student's paint of each of ``frames`` (N×H×W×3 uint8), and where it was painted; the
+        student is loaded from ``weights`` the first time this actor sees ``token``."""
+        import torch
+
         from ..method import student as network
+        if self.loaded != token:
+            data = torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True)
+            net = network.StudentNet(data["width"]).to(self.device)
+            net.load_state_dict(data["state"])
+            self.net, self.loaded = net, token
         return network.render(self.net, list(frames), self.device, batch=len(frames)), self.where
 
 
@@ -71,16 +79,16 @@ class ClusterPainter:
     def __call__(self, net, groups: list[list[np.ndarray]]) -> Iterator[list[np.ndarray]]:
         ray, p = require_ray(), self.placement
         cls = ray.remote(max_restarts=MAX_RESTARTS, max_task_retries=MAX_TASK_RETRIES)(StudentWorker)
-        weights = ray.put(weights_of(net))
+        weights, token = ray.put(weights_of(net)), secrets.token_hex(8)
         actors = [cls.options(num_cpus=p.num_cpus, num_gpus=p.num_gpus, scheduling_strategy="SPREAD")
-                  .remote(weights, p.num_cpus, p.num_gpus) for _ in range(p.workers)]
+                  .remote(p.num_cpus, p.num_gpus) for _ in range(p.workers)]
         window = IN_FLIGHT_PER_WORKER * len(actors)
         refs: list = []
         try:
             for i, group in enumerate(groups):
                 while len(refs) < min(len(groups), i + window):
                     k = len(refs)
-                    refs.append(actors[k % len(actors)].paint.remote(ray.put(np.stack(groups[k]))))
+                    refs.append(actors[k % len(actors)].paint.remote(token, weights, ray.put(np.stack(groups[k]))))
                 images, where = ray_get(ray, refs[i], f"the student's paint of frames group {i + 1} of {len(groups)}")
                 refs[i] = None  # its frames and paint leave the object store
                 self.painted.append({"frames": len(group), **where})
