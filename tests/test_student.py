@@ -224,6 +224,24 @@ def test_student_files_are_checked_before_anything_is_written(clip, capsys, case
     assert not out.exists() and not os.path.exists(str(out) + ".videostyle")
 
 
+def test_a_stepped_range_chains_the_selected_frames(tmp_path, capsys):
+    """--frames 1001-1009x2 on a sequence: the keyframes, the carry and the temporal term follow the
+    selected frames one after another (as the single pass does), not frame numbers one apart."""
+    for i in range(9):
+        cv2.imwrite(str(tmp_path / f"plate.{1001 + i}.png"), shapes(i)[..., ::-1])
+    report, out = tmp_path / "r.json", tmp_path / "out" / "o.####.png"
+    code = main(["stylize", str(tmp_path / "plate.####.png"), "--style", paintings()["starry_night"], "-o", str(out),
+                 "--method", "student", "--frames", "1001-1009x2", "--keyframe-every", "3", "--report", str(report),
+                 *FAST])
+    assert code == 0, capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path / "out")) == [f"o.{n}.png" for n in (1001, 1003, 1005, 1007, 1009)]
+    st = json.loads(report.read_text())["student"]
+    # More than one keyframe: they are chained over the selected frames (where the run broke).
+    keys = [k["frame"] for k in st["keyframes"]]
+    assert keys[0] == 0 and len(keys) >= 2 and set(keys) <= {0, 2, 4, 6, 8}, keys
+    assert st["training"]["pairs"] == 4  # each selected frame with the one selected before it
+
+
 def test_dream_and_chunks_refuse_the_student(clip, capsys):
     root, video, style = clip
     assert main(["dream", video, "-o", str(root / "d.mp4"), "--method", "student", "--quiet"]) == 2

@@ -135,6 +135,10 @@ class Chains:
 
     def __init__(self, frames: list[Prepared], flows: Callable):
         self.by_number = {p.number: p for p in frames}
+        # The chain steps from a frame to the next one of the range, which is the next number unless the
+        # range is stepped (--frames 1001-1100x2: then to the next selected frame, as the single pass).
+        self.order = sorted(self.by_number)
+        self.position = {n: i for i, n in enumerate(self.order)}
         self.flows = flows
         self._kept: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         # How many chains are kept: the frames of one interval use two per frame between (grown to
@@ -150,14 +154,16 @@ class Chains:
         h, w = self.by_number[n].frame.shape[:2]
         if n == k:
             return np.zeros((h, w, 2), np.float32), np.ones((h, w), np.float32)
-        step = 1 if k > n else -1
+        order, step = self.order, 1 if k > n else -1
+        at, end = self.position[n], self.position[k]
         # Iteratively from the nearest kept chain toward n (deep recursion would be as long as the gap).
-        m = n
-        while m != k and (m, k) not in self._kept:
+        m = at
+        while m != end and (order[m], k) not in self._kept:
             m += step
-        to_k, weight = self(m, k)
-        for j in range(m - step, n - step, -step):
-            f, c, _, _ = self.flows(j, self.by_number[j].frame, j + step, self.by_number[j + step].frame)
+        to_k, weight = self(order[m], k)
+        for i in range(m - step, at - step, -step):
+            j, toward = order[i], order[i + step]
+            f, c, _, _ = self.flows(j, self.by_number[j].frame, toward, self.by_number[toward].frame)
             to_k, weight = compose(f, c, to_k, weight)
             self._keep((j, k), to_k, weight)
         return to_k, weight
@@ -210,9 +216,12 @@ def train(cfg: StylizeConfig, frames: list[Prepared], stylized: dict[int, np.nda
     def at(image: np.ndarray) -> np.ndarray:
         return resize_rgb(image, size)
 
-    pairs = [Pair(at(by_number[p.number - 1].frame), at(p.frame), resize_flow(p.back[1][0], size),
+    # Each frame with the one before it in the range (its back[1] flow leads there, also in a stepped range).
+    numbers = sorted(by_number)
+    before = dict(zip(numbers[1:], numbers[:-1]))
+    pairs = [Pair(at(by_number[before[p.number]].frame), at(p.frame), resize_flow(p.back[1][0], size),
                   resize_mask(p.back[1][1], size))
-             for p in frames if 1 in p.back and p.number - 1 in by_number]
+             for p in frames if 1 in p.back and p.number in before]
     trainer = Trainer([(at(by_number[n].frame), image) for n, image in stylized.items()], pairs, settings(cfg),
                       job.device, job.checkpoint)
     resumed_from = trainer.step
