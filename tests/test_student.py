@@ -242,6 +242,16 @@ def test_a_stepped_range_chains_the_selected_frames(tmp_path, capsys):
     assert st["training"]["pairs"] == 4  # each selected frame with the one selected before it
 
 
+def test_the_keyframes_of_a_stepped_range_are_named_by_the_shots_numbers(tmp_path, capsys):
+    for i in range(6):
+        cv2.imwrite(str(tmp_path / f"plate.{1001 + i}.png"), shapes(i)[..., ::-1])
+    code = main(["keyframes", str(tmp_path / "plate.####.png"), "--style", paintings()["starry_night"], "-o",
+                 str(tmp_path / "keys"), "--frames", "1002-1006x2", "--keyframe-every", "2", *FAST[:4], "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    names = sorted(os.listdir(tmp_path / "keys"))
+    assert names == [f"{kind}.{n}.png" for kind in ("source", "stylized") for n in (1002, 1004, 1006)], names
+
+
 def test_dream_and_chunks_refuse_the_student(clip, capsys):
     root, video, style = clip
     assert main(["dream", video, "-o", str(root / "d.mp4"), "--method", "student", "--quiet"]) == 2

@@ -34,7 +34,7 @@ def frame_label(shot, position: int) -> int:
     """The number --frames and --keyframe use for the frame at absolute ``position``."""
     numbers = shot.info.numbers
     if shot.info.kind == "sequence" and numbers is not None:
-        return numbers[position - shot.source.start]
+        return numbers[shot.source.positions.index(position)]  # numbers: the selected frames', in order
     return position
 
 
