@@ -190,10 +190,14 @@ def check_keyframes(config: StylizeConfig, source: Source, size: tuple[int, int]
 
 
 def _range_text(source: Source) -> str:
-    numbers = source.info.numbers
-    if source.info.kind == "sequence" and numbers:
-        return f"{numbers[0]}-{numbers[-1]}"
-    return f"{source.start}-{source.stop - 1}"
+    """The selected frames as --frames would name them: 1001-1050, 1001-1049x2, 1001,1005,1006."""
+    info = source.info
+    ns = list(info.numbers if info.kind == "sequence" and info.numbers else source.positions)
+    steps = {b - a for a, b in zip(ns, ns[1:])}
+    if len(steps) <= 1:
+        step = steps.pop() if steps else 1
+        return f"{ns[0]}-{ns[-1]}" + (f"x{step}" if step != 1 else "") if len(ns) > 1 else str(ns[0])
+    return ",".join(map(str, ns[:8])) + (",…" if len(ns) > 8 else "")
 
 
 def plan_assembly(work_dir: str, output: str, opts: OutputOptions) -> tuple[Shot, WorkStore, int]:
