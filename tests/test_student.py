@@ -252,7 +252,7 @@ def test_the_keyframes_of_a_stepped_range_are_named_by_the_shots_numbers(tmp_pat
     assert names == [f"{kind}.{n}.png" for kind in ("source", "stylized") for n in (1002, 1004, 1006)], names
     # A painted keyframe between the selected frames is refused, the selection named as --frames names it.
     code = main(["stylize", str(tmp_path / "plate.####.png"), "--style", paintings()["starry_night"], "-o",
-                 str(tmp_path / "o.mp4"), "--method", "student", "--frames", "1002-1006x2", "--keyframe",
+                 str(tmp_path / "o" / "o.####.png"), "--method", "student", "--frames", "1002-1006x2", "--keyframe",
                  f"1003={tmp_path / 'keys' / 'stylized.1004.png'}", *FAST])
     err = capsys.readouterr().err
     assert code == 2 and "not in the frames selected (1002-1006x2)" in err, err
