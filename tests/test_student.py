@@ -258,6 +258,19 @@ def test_the_keyframes_of_a_stepped_range_are_named_by_the_shots_numbers(tmp_pat
     assert code == 2 and "not in the frames selected (1002-1006x2)" in err, err
 
 
+def test_flows_from_a_folder_serve_the_student(clip, capsys):
+    """A --flow-dir holds flows 1, 2 and 4 frames apart; the keyframe choice also asks for each frame's flow
+    to the last keyframe, which it then estimates itself (the run failed on the missing file)."""
+    root, video, style = clip
+    flows, report = root / "flows-for-student", root / "fd.json"
+    assert main(["flow", video, "-o", str(flows), "--max-side", "48"]) == 0
+    code = main(["stylize", video, "--style", style, "-o", str(root / "fd.mp4"), "--method", "student",
+                 "--flow-dir", str(flows), "--report", str(report), *FAST])
+    assert code == 0, capsys.readouterr().err
+    r = json.loads(report.read_text())
+    assert r["totals"]["frames"] == 10 and r["student"]["keyframes"][0]["frame"] == 0
+
+
 def test_dream_and_chunks_refuse_the_student(clip, capsys):
     root, video, style = clip
     assert main(["dream", video, "-o", str(root / "d.mp4"), "--method", "student", "--quiet"]) == 2

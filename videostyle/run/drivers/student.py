@@ -34,6 +34,7 @@ from ...io.resize import processing_size, resize_rgb
 from ...method import carry as carry_paint
 from ...method import student as network
 from ...method.student_training import Pair, Settings, Trainer
+from ..flows import EstimatedFlows
 from ..keyframes import Keyframe, choose, new_fraction
 from ..store import WorkStore, make_dirs, note_written, work_folder_error
 from .core import FrameOutcome, Prepared, Solve, resumed, stylize_step
@@ -244,8 +245,13 @@ def choose_keyframes(cfg: StylizeConfig, frames: list[Prepared], flows: Callable
         # optimizer beside them would pull the painting's own palette and strokes back in.
         return [Keyframe(n, "artist") for n in sorted(artist)]
 
+    # The choice asks for the flow from each frame to the last keyframe, any distance apart. A --flow-dir
+    # holds flows 1, 2 and 4 frames apart only: those pairs are estimated here (the choice alone uses
+    # them; the keyframes, the carry and the training use the folder's frame-to-frame flows).
+    judge = flows if isinstance(flows, EstimatedFlows) else EstimatedFlows(cfg.flow, cfg.flow_preset)
+
     def new_since(n: int, k: int) -> float:
-        _, c, _, _ = flows(n, by_number[n].frame, k, by_number[k].frame)
+        _, c, _, _ = judge(n, by_number[n].frame, k, by_number[k].frame)
         return new_fraction(c)
 
     return choose([p.number for p in frames], new_since, cfg.student.keyframe_every, cfg.student.new_content,
