@@ -479,7 +479,7 @@ def _assemble(a: argparse.Namespace) -> int:
     # Only the encoding options: WORK_DIR is the folder read, not OutputOptions.work_dir.
     done = assemble(a.work_dir, a.output, build_config(OutputOptions, {k: getattr(a, k) for k in _ENCODE}))
     if not a.quiet:
-        print(f"wrote {done['output']}: frames {done['first']}–{done['last']} of {done['work_dir']}, "
+        print(f"wrote {done['output']}: frames {done['range']} of {done['work_dir']}, "
               f"audio: {done['audio']}", file=sys.stderr)
     return 0
 

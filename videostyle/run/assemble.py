@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..io.frames import from_uint16
 from ..io.resize import resize_rgb
 from .outputs import Outputs
-from .plan import Shot, plan_assembly
+from .plan import Shot, plan_assembly, range_text
 from ..io.colour import ColourOptions
 
 
@@ -53,4 +53,5 @@ def assemble(work_dir: str, output: str, options: OutputOptions | None = None, *
                 outputs.write(frame.number, from_uint16(done[0]), resize_rgb(frame.image, shot.size))
         close_outputs(shot, outputs)
     return {"work_dir": work_dir, "output": shot.output, "frames": outputs.main.n_written,
-            "first": shot.numbers[0], "last": shot.numbers[-1], "audio": outputs.main.audio_mode}
+            "first": shot.numbers[0], "last": shot.numbers[-1], "range": range_text(shot.source),
+            "audio": outputs.main.audio_mode}

@@ -170,7 +170,7 @@ def check_keyframes(config: StylizeConfig, source: Source, size: tuple[int, int]
         position = keyframe_position(source, number)
         if position is None:
             raise ConfigError(f"--keyframe {number}={path}: frame {number} is not in the frames selected "
-                              f"({_range_text(source)})")
+                              f"({range_text(source)})")
         if not os.path.isfile(path):
             raise ConfigError(f"--keyframe {number}={path}: no such file")
         try:
@@ -189,7 +189,7 @@ def check_keyframes(config: StylizeConfig, source: Source, size: tuple[int, int]
     return out
 
 
-def _range_text(source: Source) -> str:
+def range_text(source: Source) -> str:
     """The selected frames as --frames would name them: 1001-1050, 1001-1049x2, 1001,1005,1006."""
     info = source.info
     ns = list(info.numbers if info.kind == "sequence" and info.numbers else source.positions)
