@@ -247,7 +247,8 @@ class WorkStore:
 
     def close(self) -> None:
         """Let go of the folder (a later run may open it); the files stay."""
-        locks.release(self._lock)
+        if self._lock is not None:
+            _let_go(self._lock)
         self._lock = None
 
     @classmethod
@@ -337,18 +338,42 @@ class WorkStore:
             os.rmdir(self.root)
 
 
-def _hold(root: str):
-    """The run's lock on its work folder; InputError (one line) while another live run holds it."""
+# The work folders this process holds: real path → [lock, stores open on it]. The lock keeps other
+# processes out; within this process a folder may be opened again (a script, a test, the Python API after
+# a failure it caught), and the lock goes when the last store on it closes.
+_HELD: dict[str, list] = {}
+
+
+def _hold(root: str) -> str:
+    """The run's hold on its work folder (its key in _HELD); InputError (one line) while another live
+    process holds it."""
+    key = os.path.realpath(root)
+    if key in _HELD:
+        _HELD[key][1] += 1
+        return key
     lock = locks.hold(os.path.join(root, RUN))
     if lock is None:
         raise InputError(f"work folder {root} is in use by another videostyle run (this output is being "
                          "rendered now); wait for it to finish, or give this run another --work-dir. If no "
                          f"run is using it, delete {os.path.join(root, RUN + locks.SUFFIX)}")
-    return lock
+    _HELD[key] = [lock, 1]
+    return key
+
+
+def _let_go(key: str) -> None:
+    entry = _HELD.get(key)
+    if entry is None:
+        return
+    entry[1] -= 1
+    if entry[1] <= 0:
+        del _HELD[key]
+        locks.release(entry[0])  # deletes the lock file while held, then unlocks
 
 
 def in_use(root: str) -> bool:
-    """True while a live run holds the work folder ``root``."""
+    """True while a live run (another process, or a store of this one still open) holds ``root``."""
+    if os.path.realpath(root) in _HELD:
+        return True
     if not os.path.exists(os.path.join(root, RUN + locks.SUFFIX)):
         return False
     lock = locks.hold(os.path.join(root, RUN))
