@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import cv2
 import numpy as np
@@ -15,7 +16,7 @@ import pytest
 from mediagen import make_video, texture
 from test_safety import snapshot
 from videostyle.cli import main
-from videostyle.run.store import LEDGER, MARK
+from videostyle.run.store import LEDGER, MARK, WorkStore
 
 FAST = ["--iterations", "2,1", "--max-side", "32", "--quiet", "--device", "cpu"]
 TINY = 'iterations = "2,1"\nmax_side = 32\ndevice = "cpu"\n'
@@ -143,6 +144,24 @@ def test_a_second_run_of_the_same_output_is_refused_while_the_first_lives(place,
     code, err = run(capsys, "stylize", clip, "--style", style, "-o", out, "--restart", *FAST)
     assert code == 0, err
     assert out.is_file() and not work.exists()
+
+
+def test_another_thread_of_the_process_is_refused_as_another_process_is(place, capsys):
+    """A server rendering jobs in threads, given one output twice. (The thread holding a folder may open it
+    again: a script reopening its store.)"""
+    root, clip, style = place
+    out, work = root / "out.mp4", root / "out.mp4.videostyle"
+    held = {}
+    opener = threading.Thread(target=lambda: held.setdefault("store", WorkStore.open(str(work), {"held": True})))
+    opener.start()
+    opener.join()
+    try:
+        code, err = run(capsys, "stylize", clip, "--style", style, "-o", out, *FAST)
+        assert code == 1 and len(err) == 1 and "in use by another videostyle run" in err[0], err
+    finally:
+        held["store"].close()
+    code, err = run(capsys, "stylize", clip, "--style", style, "-o", out, "--restart", *FAST)
+    assert code == 0, err
 
 
 # --- item 3: hard links are the files they link ------------------------------------------------------

@@ -34,6 +34,7 @@ import json
 import os
 import re
 import secrets
+import threading
 from typing import Any
 
 import numpy as np
@@ -338,36 +339,48 @@ class WorkStore:
             os.rmdir(self.root)
 
 
-# The work folders this process holds: real path → [lock, stores open on it]. The lock keeps other
-# processes out; within this process a folder may be opened again (a script, a test, the Python API after
-# a failure it caught), and the lock goes when the last store on it closes.
+# The work folders this process holds: real path → [lock, stores open on it, the thread holding it]. The
+# lock keeps other processes out. The thread that holds a folder may open it again (a script or a test
+# reopening a store, the Python API after a failure it caught); another thread of this process is refused
+# as another process is (a server rendering jobs in threads, given one output twice). The lock goes when
+# the last store on it closes.
 _HELD: dict[str, list] = {}
+_HELD_GUARD = threading.Lock()
+
+
+def _in_use(root: str) -> InputError:
+    return InputError(f"work folder {root} is in use by another videostyle run (this output is being rendered "
+                      "now); wait for it to finish, or give this run another --work-dir. If no run is using "
+                      f"it, delete {os.path.join(root, RUN + locks.SUFFIX)}")
 
 
 def _hold(root: str) -> str:
     """The run's hold on its work folder (its key in _HELD); InputError (one line) while another live
-    process holds it."""
+    process, or another thread of this one, holds it."""
     key = os.path.realpath(root)
-    if key in _HELD:
-        _HELD[key][1] += 1
-        return key
-    lock = locks.hold(os.path.join(root, RUN))
-    if lock is None:
-        raise InputError(f"work folder {root} is in use by another videostyle run (this output is being "
-                         "rendered now); wait for it to finish, or give this run another --work-dir. If no "
-                         f"run is using it, delete {os.path.join(root, RUN + locks.SUFFIX)}")
-    _HELD[key] = [lock, 1]
+    with _HELD_GUARD:
+        entry = _HELD.get(key)
+        if entry is not None:
+            if entry[2] != threading.get_ident():
+                raise _in_use(root)
+            entry[1] += 1
+            return key
+        lock = locks.hold(os.path.join(root, RUN))
+        if lock is None:
+            raise _in_use(root)
+        _HELD[key] = [lock, 1, threading.get_ident()]
     return key
 
 
 def _let_go(key: str) -> None:
-    entry = _HELD.get(key)
-    if entry is None:
-        return
-    entry[1] -= 1
-    if entry[1] <= 0:
-        del _HELD[key]
-        locks.release(entry[0])  # deletes the lock file while held, then unlocks
+    with _HELD_GUARD:
+        entry = _HELD.get(key)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] <= 0:
+            del _HELD[key]
+            locks.release(entry[0])  # deletes the lock file while held, then unlocks
 
 
 def in_use(root: str) -> bool:
