@@ -444,6 +444,20 @@ def test_a_flow_folder_without_the_long_term_offsets_is_refused_before_the_rende
     assert stylize(tmp_path, shot, tmp_path / "ok", "--flow-dir", str(both), "--long-term", "1,2,4") == 0
 
 
+def test_the_flows_of_a_range_keep_the_frames_numbers_and_serve_that_range(tmp_path, capsys):
+    """`videostyle flow --frames 2:5`: only those frames' pairs, named by the frames' own 1-based numbers
+    (3-5), so stylize --frames 2:5 --flow-dir reads them; the whole shot's numbering would have named
+    them 1-3 and served the wrong frames."""
+    from videostyle.cli import main
+    shot = reference_shot(tmp_path / "shot", n=6, w=48, h=32, ext=".png")
+    flows = tmp_path / "flows"
+    assert main(["flow", shot, "-o", str(flows), "--frames", "2:5", "--long-term", "1,2"]) == 0
+    names = sorted(n for n in os.listdir(flows) if n.startswith("backward"))
+    assert names == ["backward_4_3.flo", "backward_5_3.flo", "backward_5_4.flo"], names
+    assert stylize(tmp_path, shot, tmp_path / "out", "--flow-dir", str(flows), "--frames", "2:5",
+                   "--long-term", "1,2") == 0, capsys.readouterr().err
+
+
 def test_the_flow_command_does_not_load_torch(tmp_path):
     """`videostyle flow` is a tool of its own (OpenCV and FFmpeg): it starts without the network's framework."""
     import subprocess

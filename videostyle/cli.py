@@ -466,7 +466,8 @@ def _flow(a: argparse.Namespace) -> int:
         plan.read_files("input frame", input_files(a.input))
     plan.write(written_flows("output", a.output))
     plan.check()
-    source = open_source(a.input)
+    from .io.frameranges import parse_frames
+    source = open_source(a.input, parse_frames(a.frames))
     size = processing_size(source.info.width, source.info.height, a.max_side) if a.max_side else None
     resize = (lambda image: resize_rgb(image, size)) if size else None
     n = export_flows(source, a.output, FlowEstimator(a.flow, a.flow_preset), offsets=a.long_term, resize=resize)
@@ -877,6 +878,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_config_flags(p, StylizeConfig, ("flow", "flow_preset", "long_term", "max_side"), {
         "long_term": {"help": "frame offsets to write (default 1,2,4, as stylize reads them)"},
         "max_side": {"default": None, "help": "compute at this size (longer side), as stylize --max-side"}})
+    add_config_flags(p, OutputOptions, ("frames",), {
+        "frames": {"help": "only these frames (as stylize --frames): files keep the frames' own numbers, so "
+                           "the folder serves stylize --frames with the same range"}})
     p.set_defaults(run=_flow)
 
     p = sub.add_parser("assemble", help="encode a kept work folder into another output, without rendering",

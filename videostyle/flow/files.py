@@ -284,10 +284,14 @@ def export_flows(
 
     frames = source.frames() if hasattr(source, "frames") else source
     recent: deque[np.ndarray] = deque(maxlen=steps[-1] + 1)  # recent[-1] is frame t
+    numbers: deque[int] = deque(maxlen=steps[-1] + 1)       # their 1-based numbers in the input
     size = None
     pairs = 0
     for t, item in enumerate(frames):
         image = getattr(item, "image", item)
+        # A Frame's own position names its files (a --frames range's flows read back by stylize with the
+        # same range); a plain array is named by its place in the iterable.
+        numbers.append(getattr(item, "number", t) + 1)
         if resize is not None:
             image = resize(image)
         if size is None:
@@ -296,11 +300,11 @@ def export_flows(
             raise InputError(f"frame {t + 1} is {image.shape[1]}x{image.shape[0]}, frame 1 is {size[1]}x{size[0]}; "
                              f"flow needs one frame size")
         recent.append(image)
-        cur = t + 1
+        cur = numbers[-1]
         for d in steps:
             if d >= len(recent):
                 break
-            prev = cur - d
+            prev = numbers[-1 - d]
             earlier = recent[-1 - d]
             forward, bad_forward = finite_flow(estimator(earlier, image))
             backward, bad_backward = finite_flow(estimator(image, earlier))
