@@ -353,7 +353,7 @@ class _Progress:
                 print(event["message"], file=sys.stderr)
         elif kind == "keyframe":  # --method student, step 2
             at = f" at {event['size'][0]}x{event['size'][1]}" if event.get("size") else ""
-            self.say(f"keyframe {event['frame']} ({event['why']}){at}: {event['evaluations']} evaluations, "
+            self.say(f"keyframe {event.get('name', event['frame'])} ({event['why']}){at}: {event['evaluations']} evaluations, "
                      f"{event['seconds']:.1f} s")
         elif kind == "training":  # step 3: a second bar while the student trains
             w, h = event.get("size") or (0, 0)

@@ -22,7 +22,7 @@ from ..errors import OutputError
 from ..io.frames import to_uint8, write_png
 from ..run.drivers import flow_offsets, optimizer_solver, prepare
 from ..run.drivers.student import Job, choose_keyframes, stylize_keyframes
-from ..run.pipeline import start
+from ..run.pipeline import named, start
 from ..run.plan import plan_shot
 from ..run.render import Timer, decode, flow_source
 
@@ -31,11 +31,8 @@ _OURS = re.compile(r"(source|stylized)\.\d+\.png")  # what write_keyframes puts 
 
 
 def frame_label(shot, position: int) -> int:
-    """The number --frames and --keyframe use for the frame at absolute ``position``."""
-    numbers = shot.info.numbers
-    if shot.info.kind == "sequence" and numbers is not None:
-        return numbers[shot.source.positions.index(position)]  # numbers: the selected frames', in order
-    return position
+    """The number --frames and --keyframe use for the frame at absolute ``position`` (plan.Shot.label)."""
+    return shot.label(position)
 
 
 def write_keyframes(input: str, styles: list[str], folder: str, config: StylizeConfig, opts: OutputOptions,
@@ -55,6 +52,8 @@ def write_keyframes(input: str, styles: list[str], folder: str, config: StylizeC
     config = dataclasses.replace(config, method="student")
     opts = dataclasses.replace(opts, work_dir=opts.work_dir or folder + ".videostyle")
     shot = plan_shot(input, styles, os.path.join(folder, "stylized.%04d.png"), config, opts)
+    emit = named(emit)
+    emit.shot = shot
     stylizer, store = start(shot, config, emit)
     try:
         return _write(shot, stylizer, store, folder, config, opts, emit)

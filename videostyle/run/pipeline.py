@@ -53,10 +53,11 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     hands in the Ray cluster's.
     """
     opts = dataclasses.replace(options or OutputOptions(), **option_values)
-    emit = on_event or (lambda event: None)
+    emit = named(on_event or (lambda event: None))
     executor = executor or LocalExecutor()
     executor.check(config)
     shot = plan_shot(input, style, output, config, opts)
+    emit.shot = shot
     # The sinks first: they validate the output places before anything (work folder, model) is created.
     store = None
     try:
@@ -71,6 +72,19 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
         if store is not None:
             store.close()  # the work folder is free for the next run, after success or failure
     return result
+
+
+class named:
+    """The events with a keyframe's number as --keyframe takes it (``name``: 1005 for the fifth frame of a
+    shot from 1001) beside its absolute position (``frame``), once the shot is known."""
+
+    def __init__(self, emit: Event):
+        self.emit, self.shot = emit, None
+
+    def __call__(self, event: dict) -> None:
+        if event.get("event") == "keyframe" and self.shot is not None:
+            event = {**event, "name": self.shot.label(event["frame"])}
+        self.emit(event)
 
 
 def start(shot: Shot, config: StylizeConfig, emit: Event) -> tuple[Stylizer, WorkStore]:

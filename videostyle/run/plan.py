@@ -61,6 +61,14 @@ class Shot:
         """The absolute numbers of the selected frames (every one in the span unless the range is stepped)."""
         return self.source.positions
 
+    def label(self, position: int) -> int:
+        """The number --frames and --keyframe use for the frame at absolute ``position``: a sequence's own
+        file number (1001 for the first frame of a shot from 1001), else the position itself."""
+        numbers = self.info.numbers
+        if self.info.kind == "sequence" and numbers is not None:
+            return numbers[self.source.positions.index(position)]  # numbers: the selected frames', in order
+        return position
+
     @property
     def info(self) -> MediaInfo:
         return self.source.info
