@@ -164,6 +164,22 @@ def test_another_thread_of_the_process_is_refused_as_another_process_is(place, c
     assert code == 0, err
 
 
+def test_a_work_folder_that_cannot_be_locked_is_an_output_problem_not_another_run(place, capsys, monkeypatch):
+    """A lock file that cannot be made (a read-only folder, a full disk) says so; it is not "in use"."""
+    from videostyle.io import locks
+    hold = locks.hold
+
+    def refuse(path):  # the work folder's lock file only (the outputs' staging locks are made as usual)
+        if path.endswith(".videostyle-run"):
+            raise PermissionError(13, "Permission denied")
+        return hold(path)
+    monkeypatch.setattr(locks, "hold", refuse)
+    root, clip, style = place
+    code, err = run(capsys, "stylize", clip, "--style", style, "-o", root / "out.mp4", *FAST)
+    assert code == 1 and len(err) == 1 and "cannot write work folder" in err[0] and "Permission denied" in err[0], err
+    assert not (root / "out.mp4").exists()
+
+
 # --- item 3: hard links are the files they link ------------------------------------------------------
 
 def test_output_that_is_a_hard_link_of_the_input_is_refused_even_with_y(place, capsys):

@@ -70,8 +70,17 @@ def claim(make: Callable[[str], None], name: Callable[[str], str], tries: int = 
 
 def hold(path: str) -> FileLock | None:
     """The lock of ``path`` (its file ``PATH.lock``) if no live process holds it; None if one does. Let go
-    with ``release``, which deletes the lock file first."""
-    return _acquire(path)
+    with ``release``, which deletes the lock file first. OSError when the lock file cannot be made (a
+    read-only folder): that is not "in use", and the caller says what it is."""
+    lock = FileLock(path + SUFFIX, timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        return None
+    if not os.path.exists(lock.lock_file):  # deleted by its holder between our open and our lock
+        _unlock(lock)
+        return None
+    return lock
 
 
 def _unlock(lock: FileLock) -> None:

@@ -365,7 +365,10 @@ def _hold(root: str) -> str:
                 raise _in_use(root)
             entry[1] += 1
             return key
-        lock = locks.hold(os.path.join(root, RUN))
+        try:
+            lock = locks.hold(os.path.join(root, RUN))
+        except OSError as exc:
+            raise OutputError(f"cannot write work folder {root}: {exc.strerror or exc}") from None
         if lock is None:
             raise _in_use(root)
         _HELD[key] = [lock, 1, threading.get_ident()]
@@ -389,7 +392,10 @@ def in_use(root: str) -> bool:
         return True
     if not os.path.exists(os.path.join(root, RUN + locks.SUFFIX)):
         return False
-    lock = locks.hold(os.path.join(root, RUN))
+    try:
+        lock = locks.hold(os.path.join(root, RUN))
+    except OSError:  # a folder we cannot lock in (read-only): no run can be writing it
+        return False
     locks.release(lock)
     return lock is None
 
