@@ -30,11 +30,6 @@ from ..run.render import Timer, decode, flow_source
 _OURS = re.compile(r"(source|stylized)\.\d+\.png")  # what write_keyframes puts in its folder
 
 
-def frame_label(shot, position: int) -> int:
-    """The number --frames and --keyframe use for the frame at absolute ``position`` (plan.Shot.label)."""
-    return shot.label(position)
-
-
 def write_keyframes(input: str, styles: list[str], folder: str, config: StylizeConfig, opts: OutputOptions,
                     on_event: Callable[[dict], None] | None = None) -> list[dict]:
     """Choose and stylize the keyframes of ``input`` and write them to ``folder``; their records."""
@@ -52,8 +47,7 @@ def write_keyframes(input: str, styles: list[str], folder: str, config: StylizeC
     config = dataclasses.replace(config, method="student")
     opts = dataclasses.replace(opts, work_dir=opts.work_dir or folder + ".videostyle")
     shot = plan_shot(input, styles, os.path.join(folder, "stylized.%04d.png"), config, opts)
-    emit = named(emit)
-    emit.shot = shot
+    emit = named(emit, shot)
     stylizer, store = start(shot, config, emit)
     try:
         return _write(shot, stylizer, store, folder, config, opts, emit)
@@ -74,7 +68,7 @@ def _write(shot, stylizer, store, folder: str, config: StylizeConfig, opts: Outp
     try:
         os.makedirs(staging)
         for n, image in stylized.items():
-            label = frame_label(shot, n)
+            label = shot.label(n)
             write_png(os.path.join(staging, f"source.{label:04d}.png"), to_uint8(by_number[n].frame))
             write_png(os.path.join(staging, f"stylized.{label:04d}.png"), to_uint8(image))
         if os.path.isdir(folder):  # only our files are there (checked above): replaced one by one
@@ -91,5 +85,5 @@ def _write(shot, stylizer, store, folder: str, config: StylizeConfig, opts: Outp
             shutil.rmtree(staging)
     if not opts.keep_work:
         store.remove()
-    return [{**k, "frame": frame_label(shot, k["frame"])} for k in job.summary["keyframes"]]
+    return [{**k, "frame": shot.label(k["frame"])} for k in job.summary["keyframes"]]
 

@@ -65,4 +65,3 @@ def check_style(path: str) -> None:
         names = ""
     hint = f"; the bundled paintings are {names} (videostyle styles)" if names else ""
     raise InputError(f"style image {path} does not exist{hint}")
-

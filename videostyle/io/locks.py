@@ -36,16 +36,12 @@ SUFFIX = ".lock"
 
 
 def _acquire(path: str) -> FileLock | None:
-    """The lock of ``path`` if it is free now and its file still has its name; None otherwise."""
-    lock = FileLock(path + SUFFIX, timeout=0)
+    """The lock of ``path`` if it is free now and its file still has its name; None otherwise (a lock
+    file that cannot be made included)."""
     try:
-        lock.acquire()
-    except (Timeout, OSError):
+        return hold(path)
+    except OSError:
         return None
-    if not os.path.exists(lock.lock_file):  # deleted by its holder between our open and our lock
-        _unlock(lock)  # not release(): the name may already be another holder's
-        return None
-    return lock
 
 
 def claim(make: Callable[[str], None], name: Callable[[str], str], tries: int = 10) -> tuple[str, FileLock]:
@@ -78,7 +74,7 @@ def hold(path: str) -> FileLock | None:
     except Timeout:
         return None
     if not os.path.exists(lock.lock_file):  # deleted by its holder between our open and our lock
-        _unlock(lock)
+        _unlock(lock)  # not release(): the name may already be another holder's
         return None
     return lock
 

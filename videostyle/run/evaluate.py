@@ -12,8 +12,8 @@ distances (``style=...``). Nothing here prints; ``format_table`` and ``plot`` re
 from __future__ import annotations
 
 import contextlib
-import os
 import math
+import os
 from collections import deque
 from typing import Callable, Sequence
 
@@ -281,4 +281,3 @@ def plot_format(path: str) -> str:
     if ext not in PLOT_FORMATS:
         raise ConfigError(f"--plot {path}: name a .png, .svg or .pdf file (the format follows the extension)")
     return ext
-

@@ -53,11 +53,10 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     hands in the Ray cluster's.
     """
     opts = dataclasses.replace(options or OutputOptions(), **option_values)
-    emit = named(on_event or (lambda event: None))
     executor = executor or LocalExecutor()
     executor.check(config)
     shot = plan_shot(input, style, output, config, opts)
-    emit.shot = shot
+    emit = named(on_event or (lambda event: None), shot)
     # The sinks first: they validate the output places before anything (work folder, model) is created.
     store = None
     try:
@@ -76,13 +75,13 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
 
 class named:
     """The events with a keyframe's number as --keyframe takes it (``name``: 1005 for the fifth frame of a
-    shot from 1001) beside its absolute position (``frame``), once the shot is known."""
+    shot from 1001) beside its absolute position (``frame``)."""
 
-    def __init__(self, emit: Event):
-        self.emit, self.shot = emit, None
+    def __init__(self, emit: Event, shot: Shot):
+        self.emit, self.shot = emit, shot
 
     def __call__(self, event: dict) -> None:
-        if event.get("event") == "keyframe" and self.shot is not None:
+        if event.get("event") == "keyframe":
             event = {**event, "name": self.shot.label(event["frame"])}
         self.emit(event)
 

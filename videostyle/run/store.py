@@ -201,7 +201,7 @@ class WorkStore:
 
     def __init__(self, root: str):
         self.root = root
-        self._lock = None  # the run's lock on the folder (open); released by close or remove
+        self._held: str | None = None  # its key in _HELD while this store holds the folder (open)
 
     @classmethod
     def open(cls, root: str, manifest: dict, restart: bool = False) -> "WorkStore":
@@ -217,7 +217,7 @@ class WorkStore:
             _mark(root)
         except OSError as exc:
             raise OutputError(f"cannot write work folder {root}: {exc.strerror or exc}") from None
-        store._lock = _hold(root)
+        store._held = _hold(root)
         try:
             store._read_or_reset(path, manifest, restart)
         except BaseException:
@@ -248,9 +248,9 @@ class WorkStore:
 
     def close(self) -> None:
         """Let go of the folder (a later run may open it); the files stay."""
-        if self._lock is not None:
-            _let_go(self._lock)
-        self._lock = None
+        if self._held is not None:
+            _let_go(self._held)
+        self._held = None
 
     @classmethod
     def existing(cls, root: str) -> tuple["WorkStore", dict]:
