@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 from mediagen import make_video, texture
 
@@ -58,3 +59,32 @@ def test_the_student_bench_compares_both_methods_in_one_run(tmp_path):
                  "artist keyframe", "keys@24 picture:", "keys@24 pixel:", "keys@24 picture we "):
         assert text in r.stdout, (text, r.stdout)
     assert len(list((tmp_path / "look").iterdir())) == 7
+
+
+def test_the_judge_floor_script_prints_its_table_and_its_true_flow_is_true():
+    """scripts/judge_floor.py (what a warping-error judge allows), tiny: both renders of both shots get
+    every column; and the flow it calls true brings frame s onto frame t (a flow of the wrong direction,
+    or none, does not)."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from judge_floor import look, true_flow, windows
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    from videostyle.flow.warp import warp
+
+    w, h = 96, 64
+    canvas = cv2.resize(texture(40, 60, (6, 8), seed=2), (round(1.3 * w), round(1.3 * h)), interpolation=cv2.INTER_CUBIC)
+    for kind in ("pan", "hand-held"):
+        maps = windows(kind, 6, w, h)
+        frames = [look(canvas, m, w, h).astype(np.float32) for m in maps]
+        flow, inside = true_flow(maps[5], maps[1], w, h)
+        assert inside.mean() > 0.8
+        err = lambda f: float(np.abs(warp(frames[1], f) - frames[5])[inside > 0].mean())  # noqa: E731
+        assert err(flow) < 0.25 * err(-flow) and err(flow) < 0.25 * err(np.zeros_like(flow)), (kind, err(flow))
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "judge_floor.py"), "--max-side", "40", "--frames", "5",
+                        "--iterations", "6,3"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rows = [line.split() for line in r.stdout.splitlines() if line.split()[2:3] in (["perfect"], ["default"])]
+    assert [(row[0], row[2]) for row in rows] == [("pan", "perfect"), ("pan", "default"),
+                                                  ("hand-held", "perfect"), ("hand-held", "default")]
+    assert all(len(row) == 3 + 11 for row in rows)  # di, de, tr at 1 / 2 / 4, content, style

@@ -1,0 +1,164 @@
+"""What a warping-error judge allows: a shot with known motion, its perfectly consistent stylization, and
+the default render, judged by estimated flows and by the true one.
+
+The warping error of a stylized shot is read through a flow estimated on the source. Where that flow is
+off by δ, the error grows with the picture's gradients times δ: a painted frame has several times the
+source's gradient energy, so even a render whose paint moves exactly with the surface scores above the
+source's own error. How far above depends on the judge, the size and the painting. This script measures
+it, so that a ratio such as "4× the floor" can be read against what a perfect render would get.
+
+- A synthetic shot with known motion: a real frame, taken at a canvas a little larger than the output,
+  and looked at through a moving window (an affine map per frame: a pan with a slow zoom, or a hand-held
+  jitter of sub-pixel steps and small turns). The true flow between any two frames follows from the maps.
+- The perfect render: the canvas stylized once (the first frame's iterations; the style image sized for the
+  frames, so the strokes are as large), looked at through the same windows. Its paint moves exactly with
+  the surface; only the resampling differs from frame to frame.
+- The default render: the shot's frames stylized by the single pass with today's defaults.
+
+Each is judged at offsets 1 / 2 / 4 by DIS (the render's own flow), by DeepFlow (one the render did not
+use), and by the true flow, each as a ratio to the source's error under the same flow (as
+`default_study.py`). Under the true flow the source's error is the measure's own bilinear resampling
+alone; it blurs a stroke-rich frame more than a smooth one, so even there a perfect render is above 1.
+Also printed: each estimated flow's median error against the truth (pixels).
+
+    python scripts/judge_floor.py --max-side 256 --frames 10 \\
+        --clip ../shared/data/videos/cockatoo.mp4 --style ../shared/data/styles/starry_night.jpg
+
+Results in docs/performance.md, "What the judge allows".
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import sys
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from default_study import measure, measure_warp, render, source_flows  # noqa: E402
+
+from videostyle.config import OptimConfig, StylizeConfig  # noqa: E402
+from videostyle.io.bundled import clip_path, paintings  # noqa: E402
+from videostyle.io.frames import read_image  # noqa: E402
+from videostyle.io.media import open_source  # noqa: E402
+from videostyle.io.resize import processing_size, resize_rgb  # noqa: E402
+from videostyle.method.metrics import warping_error  # noqa: E402
+
+CANVAS = 1.3  # the canvas's side over the output's: room for the window to move and turn
+
+
+def windows(kind: str, n: int, w: int, h: int, seed: int = 0) -> list[np.ndarray]:
+    """n 2×3 maps, frame pixel → canvas pixel, for a window of w×h moving over a canvas CANVAS× larger."""
+    rng = np.random.default_rng(seed)
+    cw, ch = CANVAS * w, CANVAS * h
+    maps, pos, angle = [], np.zeros(2), 0.0
+    for t in range(n):
+        u = t / max(n - 1, 1)
+        if kind == "pan":  # 0.15 of the canvas across the shot, zooming in 3 %
+            pos, scale = np.array([(u - 0.5) * 0.15 * cw, 0.0]), 1.0 - 0.03 * u
+        else:  # hand-held: a random walk of about 0.8 px a frame and turns of about 0.15°
+            if t:
+                pos = pos + rng.normal(0, 0.8, 2)
+                angle += rng.normal(0, 0.15)
+            scale = 1.0
+        a = np.deg2rad(angle)
+        rot = scale * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        centre = np.array([cw / 2, ch / 2]) + pos
+        maps.append(np.hstack([rot, (centre - rot @ np.array([w / 2, h / 2]))[:, None]]))
+    return maps
+
+
+def look(canvas: np.ndarray, m: np.ndarray, w: int, h: int) -> np.ndarray:
+    return cv2.warpAffine(canvas, m, (w, h), flags=cv2.INTER_LANCZOS4 | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REFLECT)
+
+
+def true_flow(m_t: np.ndarray, m_s: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flow frame t → frame s (pixels) and its validity (1 where the point is inside frame s)."""
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    p = np.stack([xs, ys, np.ones_like(xs)], -1)
+    canvas = p @ m_t.T                                       # frame t → canvas
+    inv = np.linalg.inv(np.vstack([m_s, [0, 0, 1]]))[:2]     # canvas → frame s
+    q = np.concatenate([canvas, np.ones_like(xs)[..., None]], -1) @ inv.T
+    flow = (q - p[..., :2]).astype(np.float32)
+    inside = (q[..., 0] >= 0) & (q[..., 0] <= w - 1) & (q[..., 1] >= 0) & (q[..., 1] <= h - 1)
+    return flow, inside.astype(np.float32)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clip", help="a real clip whose frame is the canvas (default: the bundled astronaut)")
+    ap.add_argument("--at", type=int, help="which frame of the clip (default 40 of --clip, 4 of the bundled one)")
+    ap.add_argument("--style", action="append", help="painting(s) (default: the bundled starry night)")
+    ap.add_argument("--max-side", type=int, default=256)
+    ap.add_argument("--frames", type=int, default=10)
+    ap.add_argument("--iterations", default="400,200")
+    ap.add_argument("--shots", default="pan,hand-held")
+    ap.add_argument("--grain", type=float, default=0.0,
+                    help="add fresh Gaussian noise of this σ (levels) to each source frame, as a camera's grain")
+    ap.add_argument("--looks", help="write the first and last frame of each render as PNG here")
+    args = ap.parse_args(argv)
+    first, later = (int(x) for x in args.iterations.split(","))
+    if args.at is None:
+        args.at = 40 if args.clip else 4
+    base = StylizeConfig(max_side=args.max_side, optim=OptimConfig(iterations_first=first, iterations_later=later))
+    frame = next(iter(open_source(args.clip or clip_path(), (args.at, args.at + 1)).frames())).image
+    w, h = processing_size(frame.shape[1], frame.shape[0], args.max_side)
+    canvas = cv2.resize(frame, (round(CANVAS * w), round(CANVAS * h)), interpolation=cv2.INTER_AREA)
+    styles = args.style or [paintings()["starry_night"]]
+    real = [resize_rgb(f.image, (w, h)) for f in open_source(args.clip or clip_path(), (args.at, args.at + args.frames)).frames()]
+    for j in ("dis", "deepflow"):
+        p = source_flows(real, j, base.flow_preset)
+        print(f"the real range {args.at}-{args.at + len(real) - 1}: its own error (MSE×1e4) by {j} at 1 / 2 / 4: "
+              + " / ".join(f"{1e4 * np.mean([warping_error(real[t], real[t - d], *p[d][t]) for t in p[d]]):.3f}"
+                           for d in (1, 2, 4)), flush=True)
+    offsets = (1, 2, 4)
+    print(f"canvas {canvas.shape[1]}x{canvas.shape[0]}, frames {w}x{h}, {args.frames} frames, "
+          f"iterations {first},{later}", flush=True)
+    print(f"{'shot':10s} {'painting':16s} {'render':8s}   di1   di2   di4    de1   de2   de4   "
+          f"tr1   tr2   tr4  content  style", flush=True)
+    for kind in args.shots.split(","):
+        maps = windows(kind, args.frames, w, h)
+        rng = np.random.default_rng(1)
+        frames = [np.clip(look(canvas, m, w, h) + rng.normal(0, args.grain, (h, w, 3)), 0, 255).astype(np.uint8)
+                  if args.grain else look(canvas, m, w, h) for m in maps]
+        truth = {d: {t: true_flow(maps[t], maps[t - d], w, h) for t in range(d, len(frames))} for d in offsets}
+        judges = {"di": source_flows(frames, "dis", base.flow_preset), "de": source_flows(frames, "deepflow", base.flow_preset)}
+        for j, pairs in judges.items():
+            epe = {d: np.median(np.concatenate([np.linalg.norm(pairs[d][t][0] - truth[d][t][0], axis=-1)[truth[d][t][1] > 0]
+                                                for t in pairs[d]])) for d in offsets}
+            print(f"{kind:10s} {'':16s} {j} flow's median error against the truth at 1 / 2 / 4: "
+                  + " / ".join(f"{epe[d]:.2f}" for d in offsets) + " px", flush=True)
+        floors = {j: [np.mean([warping_error(frames[t], frames[t - d], *p[d][t]) for t in p[d]]) for d in offsets]
+                  for j, p in (*judges.items(), ("tr", truth))}
+        print(f"{kind:10s} {'':16s} the source's own error (MSE×1e4) by di / de / tr at 1 / 2 / 4: "
+              + "   ".join(" / ".join(f"{1e4 * x:.3f}" for x in v) for v in floors.values()), flush=True)
+        for style_path in styles:
+            style = read_image(style_path)
+            painting = os.path.splitext(os.path.basename(style_path))[0][:16]
+            stylizer, default, _ = render(base, style, frames)
+            # The canvas painted with the style image at the frames' size (its strokes as large in pixels as
+            # the frames' would be), not at the canvas's.
+            at_frames = dataclasses.replace(base, style_scale=base.style_scale * max(w, h) / max(canvas.shape[:2]))
+            painted = render(at_frames, style, [canvas])[1][0]
+            perfect = [look(np.clip(painted, 0, 255).astype(np.float32), m, w, h) for m in maps]
+            for name, out in (("perfect", perfect), ("default", default)):
+                row = measure(stylizer, out, frames, judges["di"], offsets)
+                row.update({f"de{k[2:]}": x for k, x in measure_warp(out, frames, judges["de"], offsets).items()})
+                row.update({f"tr{k[2:]}": x for k, x in measure_warp(out, frames, truth, offsets).items()})
+                print(f"{kind:10s} {painting:16s} {name:8s} {row['we1']:5.2f} {row['we2']:5.2f} {row['we4']:5.2f}  "
+                      f"{row['de1']:5.2f} {row['de2']:5.2f} {row['de4']:5.2f}  "
+                      f"{row['tr1']:5.2f} {row['tr2']:5.2f} {row['tr4']:5.2f}"
+                      f"  {row['content']:6.3f}  {row['style']:6.3f}", flush=True)
+                if args.looks:
+                    os.makedirs(args.looks, exist_ok=True)
+                    for k in (0, len(out) - 1):
+                        cv2.imwrite(os.path.join(args.looks, f"{kind}_{painting}_{name}_{k}.png"),
+                                    cv2.cvtColor(np.clip(out[k], 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
