@@ -14,6 +14,7 @@ it, so that a ratio such as "4× the floor" can be read against what a perfect r
   frames, so the strokes are as large), looked at through the same windows. Its paint moves exactly with
   the surface; only the resampling differs from frame to frame.
 - The default render: the shot's frames stylized by the single pass with today's defaults.
+- With `--student`, the fast mode too (`--method student`, its keyframes carried).
 
 Each is judged at offsets 1 / 2 / 4 by DIS (the render's own flow), by DeepFlow (one the render did not
 use), and by the true flow, each as a ratio to the source's error under the same flow (as
@@ -38,6 +39,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from default_study import measure, measure_warp, render, source_flows  # noqa: E402
+from student_bench import run_method  # noqa: E402
 
 from videostyle.config import OptimConfig, StylizeConfig  # noqa: E402
 from videostyle.io.bundled import clip_path, paintings  # noqa: E402
@@ -98,6 +100,8 @@ def main(argv=None) -> int:
     ap.add_argument("--shots", default="pan,hand-held")
     ap.add_argument("--grain", type=float, default=0.0,
                     help="add fresh Gaussian noise of this σ (levels) to each source frame, as a camera's grain")
+    ap.add_argument("--student", action="store_true",
+                    help="also the fast mode (--method student, carried) on the same frames")
     ap.add_argument("--looks", help="write the first and last frame of each render as PNG here")
     args = ap.parse_args(argv)
     first, later = (int(x) for x in args.iterations.split(","))
@@ -144,7 +148,11 @@ def main(argv=None) -> int:
             at_frames = dataclasses.replace(base, style_scale=base.style_scale * max(w, h) / max(canvas.shape[:2]))
             painted = render(at_frames, style, [canvas])[1][0]
             perfect = [look(np.clip(painted, 0, 255).astype(np.float32), m, w, h) for m in maps]
-            for name, out in (("perfect", perfect), ("default", default)):
+            renders = {"perfect": perfect, "default": default}
+            if args.student:
+                cfg = dataclasses.replace(base, method="student")
+                renders["student"] = run_method(cfg, stylizer, frames)[0]
+            for name, out in renders.items():
                 row = measure(stylizer, out, frames, judges["di"], offsets)
                 row.update({f"de{k[2:]}": x for k, x in measure_warp(out, frames, judges["de"], offsets).items()})
                 row.update({f"tr{k[2:]}": x for k, x in measure_warp(out, frames, truth, offsets).items()})
