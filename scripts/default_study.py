@@ -105,14 +105,16 @@ def render(cfg: StylizeConfig, style: np.ndarray, frames: list[np.ndarray]):
     stylizer = Stylizer.create(cfg, [style])
     h, w = frames[0].shape[:2]
     flows = EstimatedFlows(cfg.flow, cfg.flow_preset, None, (w, h))
-    store = WorkStore.open(tempfile.mkdtemp(prefix="study-"), {"input": {}, "config": {}})
-    driver = pick(cfg)
-    prepared = prepare([Frame(i, None, f) for i, f in enumerate(frames)], flows, flow_offsets(cfg))
-    extra = {}
-    if driver is chunked:  # --chunk-frames K, or --draft-finish: one chunk
-        extra = {"flows": flows, "chunks": tuple(chunked.plan(0, len(frames), cfg.chunks.chunk_frames or len(frames)))}
-    prepared = list(prepared) if driver.NEEDS_WHOLE_CLIP else prepared
-    outs = list(driver.run(optimizer_solver(stylizer), cfg, prepared, store, **extra))
+    with tempfile.TemporaryDirectory(prefix="study-") as work:  # the results are kept in memory
+        store = WorkStore.open(work, {"input": {}, "config": {}})
+        driver = pick(cfg)
+        prepared = prepare([Frame(i, None, f) for i, f in enumerate(frames)], flows, flow_offsets(cfg))
+        extra = {}
+        if driver is chunked:  # --chunk-frames K, or --draft-finish: one chunk
+            extra = {"flows": flows, "chunks": tuple(chunked.plan(0, len(frames), cfg.chunks.chunk_frames or len(frames)))}
+        prepared = list(prepared) if driver.NEEDS_WHOLE_CLIP else prepared
+        outs = list(driver.run(optimizer_solver(stylizer), cfg, prepared, store, **extra))
+        store.close()  # the work-folder lock
     return stylizer, [o.stylized for o in outs], sum(o.record["evaluations"] for o in outs) / len(frames)
 
 

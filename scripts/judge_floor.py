@@ -9,7 +9,8 @@ it, so that a ratio such as "4× the floor" can be read against what a perfect r
 
 - A synthetic shot with known motion: a real frame, taken at a canvas a little larger than the output,
   and looked at through a moving window (an affine map per frame: a pan with a slow zoom, or a hand-held
-  jitter of sub-pixel steps and small turns). The true flow between any two frames follows from the maps.
+  jitter of sub-pixel steps and small turns; "wobble" adds to the hand-held one a smooth bending of the
+  picture, travelling waves of 1.5 px, as water or cloth: motion no affine map describes). The true flow between any two frames follows from the maps.
 - The perfect render: the canvas stylized once (the first frame's iterations; the style image sized for the
   frames, so the strokes are as large), looked at through the same windows. Its paint moves exactly with
   the surface; only the resampling differs from frame to frame.
@@ -51,11 +52,17 @@ from videostyle.method.metrics import warping_error  # noqa: E402
 CANVAS = 1.3  # the canvas's side over the output's: room for the window to move and turn
 
 
-def windows(kind: str, n: int, w: int, h: int, seed: int = 0) -> list[np.ndarray]:
-    """n 2×3 maps, frame pixel → canvas pixel, for a window of w×h moving over a canvas CANVAS× larger."""
+def windows(kind: str, n: int, w: int, h: int, seed: int = 0) -> list[tuple]:
+    """n views of a w×h window moving over a canvas CANVAS× larger: each (2×3 map frame pixel → canvas
+    pixel, and for "wobble" a smooth displacement field added to it, H×W×2, else None)."""
     rng = np.random.default_rng(seed)
     cw, ch = CANVAS * w, CANVAS * h
-    maps, pos, angle = [], np.zeros(2), 0.0
+    views, pos, angle = [], np.zeros(2), 0.0
+    # wobble: a few travelling waves (wavelengths of a third to a half of the frame, 1.5 px each), as a
+    # surface that bends (water, cloth, a face) under the hand-held camera: motion no affine map describes
+    waves = [(rng.uniform(0, 2 * np.pi), rng.uniform(w / 3, w / 2), rng.uniform(0, 2 * np.pi), rng.normal(0, 1.5, 2))
+             for _ in range(3)]
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     for t in range(n):
         u = t / max(n - 1, 1)
         if kind == "pan":  # 0.15 of the canvas across the shot, zooming in 3 %
@@ -68,23 +75,43 @@ def windows(kind: str, n: int, w: int, h: int, seed: int = 0) -> list[np.ndarray
         a = np.deg2rad(angle)
         rot = scale * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
         centre = np.array([cw / 2, ch / 2]) + pos
-        maps.append(np.hstack([rot, (centre - rot @ np.array([w / 2, h / 2]))[:, None]]))
-    return maps
+        field = None
+        if kind == "wobble":
+            field = np.zeros((h, w, 2))
+            for direction, length, phase, amp in waves:
+                arg = 2 * np.pi * (xs * np.cos(direction) + ys * np.sin(direction)) / length + phase + 0.4 * t
+                field += np.sin(arg)[..., None] * amp
+        views.append((np.hstack([rot, (centre - rot @ np.array([w / 2, h / 2]))[:, None]]), field))
+    return views
 
 
-def look(canvas: np.ndarray, m: np.ndarray, w: int, h: int) -> np.ndarray:
-    return cv2.warpAffine(canvas, m, (w, h), flags=cv2.INTER_LANCZOS4 | cv2.WARP_INVERSE_MAP,
-                          borderMode=cv2.BORDER_REFLECT)
-
-
-def true_flow(m_t: np.ndarray, m_s: np.ndarray, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
-    """Flow frame t → frame s (pixels) and its validity (1 where the point is inside frame s)."""
+def _where(view, w: int, h: int) -> np.ndarray:
+    """Canvas coordinates of every pixel of the view's frame, H×W×2."""
+    m, field = view
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
-    p = np.stack([xs, ys, np.ones_like(xs)], -1)
-    canvas = p @ m_t.T                                       # frame t → canvas
-    inv = np.linalg.inv(np.vstack([m_s, [0, 0, 1]]))[:2]     # canvas → frame s
-    q = np.concatenate([canvas, np.ones_like(xs)[..., None]], -1) @ inv.T
-    flow = (q - p[..., :2]).astype(np.float32)
+    out = np.stack([xs, ys, np.ones_like(xs)], -1) @ m.T
+    return out if field is None else out + field
+
+
+def look(canvas: np.ndarray, view, w: int, h: int) -> np.ndarray:
+    xy = _where(view, w, h).astype(np.float32)
+    return cv2.remap(canvas, xy[..., 0], xy[..., 1], cv2.INTER_LANCZOS4, borderMode=cv2.BORDER_REFLECT)
+
+
+def true_flow(view_t, view_s, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """Flow frame t → frame s (pixels) and its validity (1 where the point is inside frame s): for each pixel
+    p of t, the q of s that shows the same canvas point, solved by fixed-point iteration where s's view
+    bends (its field is smooth and small, so the iteration contracts)."""
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    target = _where(view_t, w, h)
+    m, field = view_s
+    inv = np.linalg.inv(np.vstack([m, [0, 0, 1]]))[:2]
+    q = np.concatenate([target, np.ones_like(xs)[..., None]], -1) @ inv.T
+    for _ in range(0 if field is None else 30):
+        f = cv2.remap(field.astype(np.float32), q[..., 0].astype(np.float32), q[..., 1].astype(np.float32),
+                      cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE).astype(np.float64)
+        q = np.concatenate([target - f, np.ones_like(xs)[..., None]], -1) @ inv.T
+    flow = (q - np.stack([xs, ys], -1)).astype(np.float32)
     inside = (q[..., 0] >= 0) & (q[..., 0] <= w - 1) & (q[..., 1] >= 0) & (q[..., 1] <= h - 1)
     return flow, inside.astype(np.float32)
 

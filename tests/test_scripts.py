@@ -80,7 +80,8 @@ def test_the_judge_floor_script_prints_its_table_and_its_true_flow_is_true():
         flow, inside = true_flow(maps[5], maps[1], w, h)
         assert inside.mean() > 0.8
         err = lambda f: float(np.abs(warp(frames[1], f) - frames[5])[inside > 0].mean())  # noqa: E731
-        assert err(flow) < 0.25 * err(-flow) and err(flow) < 0.25 * err(np.zeros_like(flow)), (kind, err(flow))
+        # about half a level (the two resamplings); the wobble's flow without its inversion misses by 12
+        assert err(flow) < 1.5 and err(flow) < 0.1 * min(err(-flow), err(np.zeros_like(flow))), (kind, err(flow))
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "judge_floor.py"), "--max-side", "40", "--frames", "5",
                         "--iterations", "6,3"], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
