@@ -15,7 +15,8 @@ it, so that a ratio such as "4× the floor" can be read against what a perfect r
   frames, so the strokes are as large), looked at through the same windows. Its paint moves exactly with
   the surface; only the resampling differs from frame to frame.
 - The default render: the shot's frames stylized by the single pass with today's defaults.
-- With `--student`, the fast mode too (`--method student`, its keyframes carried).
+- With `--configs`, other renders of the single pass (`default_study.py`'s configurations: another flow
+  for the render, another resampling, …); with `--student`, the fast mode too (`--method student`, its keyframes carried).
 
 Each is judged at offsets 1 / 2 / 4 by DIS (the render's own flow), by DeepFlow (one the render did not
 use), and by the true flow, each as a ratio to the source's error under the same flow (as
@@ -39,7 +40,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from default_study import measure, measure_warp, render, source_flows  # noqa: E402
+from default_study import CONFIGS, measure, measure_warp, render, source_flows  # noqa: E402
 from student_bench import run_method  # noqa: E402
 
 from videostyle.config import OptimConfig, StylizeConfig  # noqa: E402
@@ -127,6 +128,8 @@ def main(argv=None) -> int:
     ap.add_argument("--shots", default="pan,hand-held")
     ap.add_argument("--grain", type=float, default=0.0,
                     help="add fresh Gaussian noise of this σ (levels) to each source frame, as a camera's grain")
+    ap.add_argument("--configs", default="default",
+                    help="renders of the single pass to judge, comma-separated names from default_study.py's CONFIGS")
     ap.add_argument("--student", action="store_true",
                     help="also the fast mode (--method student, carried) on the same frames")
     ap.add_argument("--looks", help="write the first and last frame of each render as PNG here")
@@ -176,6 +179,9 @@ def main(argv=None) -> int:
             painted = render(at_frames, style, [canvas])[1][0]
             perfect = [look(np.clip(painted, 0, 255).astype(np.float32), m, w, h) for m in maps]
             renders = {"perfect": perfect, "default": default}
+            for c in args.configs.split(","):
+                if c != "default":
+                    renders[c] = render(dataclasses.replace(base, **CONFIGS[c]), style, frames)[1]
             if args.student:
                 cfg = dataclasses.replace(base, method="student")
                 renders["student"] = run_method(cfg, stylizer, frames)[0]
@@ -183,7 +189,7 @@ def main(argv=None) -> int:
                 row = measure(stylizer, out, frames, judges["di"], offsets)
                 row.update({f"de{k[2:]}": x for k, x in measure_warp(out, frames, judges["de"], offsets).items()})
                 row.update({f"tr{k[2:]}": x for k, x in measure_warp(out, frames, truth, offsets).items()})
-                print(f"{kind:10s} {painting:16s} {name:8s} {row['we1']:5.2f} {row['we2']:5.2f} {row['we4']:5.2f}  "
+                print(f"{kind:10s} {painting:16s} {name[:8]:8s} {row['we1']:5.2f} {row['we2']:5.2f} {row['we4']:5.2f}  "
                       f"{row['de1']:5.2f} {row['de2']:5.2f} {row['de4']:5.2f}  "
                       f"{row['tr1']:5.2f} {row['tr2']:5.2f} {row['tr4']:5.2f}"
                       f"  {row['content']:6.3f}  {row['style']:6.3f}", flush=True)
