@@ -61,7 +61,8 @@ def windows(kind: str, n: int, w: int, h: int, seed: int = 0) -> list[tuple]:
     views, pos, angle = [], np.zeros(2), 0.0
     # wobble: a few travelling waves (wavelengths of a third to a half of the frame, 1.5 px each), as a
     # surface that bends (water, cloth, a face) under the hand-held camera: motion no affine map describes
-    waves = [(rng.uniform(0, 2 * np.pi), rng.uniform(w / 3, w / 2), rng.uniform(0, 2 * np.pi), rng.normal(0, 1.5, 2))
+    bend = np.random.default_rng(seed + 1)  # its own generator: the hand-held walk stays the same
+    waves = [(bend.uniform(0, 2 * np.pi), bend.uniform(w / 3, w / 2), bend.uniform(0, 2 * np.pi), bend.normal(0, 1.5, 2))
              for _ in range(3)]
     ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
     for t in range(n):
