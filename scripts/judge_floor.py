@@ -22,7 +22,9 @@ Each is judged at offsets 1 / 2 / 4 by DIS (the render's own flow), by DeepFlow 
 use), and by the true flow, each as a ratio to the source's error under the same flow (as
 `default_study.py`). Under the true flow the source's error is the measure's own bilinear resampling
 alone; it blurs a stroke-rich frame more than a smooth one, so even there a perfect render is above 1.
-Also printed: each estimated flow's median error against the truth (pixels).
+Also printed: each estimated flow's median error against the truth (pixels), and each render's gradient
+energy over the source's (mean over the frames): the finer and stronger the paint, the more any judge's
+resampling and flow errors show in it.
 
     python scripts/judge_floor.py --max-side 256 --frames 10 \\
         --clip ../shared/data/videos/cockatoo.mp4 --style ../shared/data/styles/starry_night.jpg
@@ -40,7 +42,7 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from default_study import CONFIGS, measure, measure_warp, render, source_flows  # noqa: E402
+from default_study import CONFIGS, measure, measure_warp, render, sharpness, source_flows  # noqa: E402
 from student_bench import run_method  # noqa: E402
 
 from videostyle.config import OptimConfig, StylizeConfig  # noqa: E402
@@ -153,7 +155,7 @@ def main(argv=None) -> int:
     print(f"canvas {canvas.shape[1]}x{canvas.shape[0]}, frames {w}x{h}, {args.frames} frames, "
           f"iterations {first},{later}", flush=True)
     print(f"{'shot':10s} {'painting':16s} {'render':8s}   di1   di2   di4    de1   de2   de4   "
-          f"tr1   tr2   tr4  content  style", flush=True)
+          f"tr1   tr2   tr4  content  style  energy", flush=True)
     for kind in args.shots.split(","):
         maps = windows(kind, args.frames, w, h)
         rng = np.random.default_rng(1)
@@ -193,7 +195,8 @@ def main(argv=None) -> int:
                 print(f"{kind:10s} {painting:16s} {name[:8]:8s} {row['we1']:5.2f} {row['we2']:5.2f} {row['we4']:5.2f}  "
                       f"{row['de1']:5.2f} {row['de2']:5.2f} {row['de4']:5.2f}  "
                       f"{row['tr1']:5.2f} {row['tr2']:5.2f} {row['tr4']:5.2f}"
-                      f"  {row['content']:6.3f}  {row['style']:6.3f}", flush=True)
+                      f"  {row['content']:6.3f}  {row['style']:6.3f}  {np.mean([sharpness(o) / sharpness(f) for o, f in zip(out, frames)]):6.2f}",
+                      flush=True)
                 if args.looks:
                     os.makedirs(args.looks, exist_ok=True)
                     for k in (0, len(out) - 1):

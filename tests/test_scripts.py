@@ -88,4 +88,4 @@ def test_the_judge_floor_script_prints_its_table_and_its_true_flow_is_true():
     rows = [line.split() for line in r.stdout.splitlines() if line.split()[2:3] in (["perfect"], ["default"])]
     assert [(row[0], row[2]) for row in rows] == [("pan", "perfect"), ("pan", "default"),
                                                   ("hand-held", "perfect"), ("hand-held", "default")]
-    assert all(len(row) == 3 + 11 for row in rows)  # di, de, tr at 1 / 2 / 4, content, style
+    assert all(len(row) == 3 + 12 for row in rows)  # di, de, tr at 1 / 2 / 4, content, style, energy
