@@ -10,7 +10,8 @@ it, so that a ratio such as "4× the floor" can be read against what a perfect r
 - A synthetic shot with known motion: a real frame, taken at a canvas a little larger than the output,
   and looked at through a moving window (an affine map per frame: a pan with a slow zoom, or a hand-held
   jitter of sub-pixel steps and small turns; "wobble" adds to the hand-held one a smooth bending of the
-  picture, travelling waves of 1.5 px, as water or cloth: motion no affine map describes). The true flow between any two frames follows from the maps.
+  picture, travelling waves of 1.5 px, as water or cloth: motion no affine map describes). The true flow
+  between any two frames follows from the views.
 - The perfect render: the canvas stylized once (the first frame's iterations; the style image sized for the
   frames, so the strokes are as large), looked at through the same windows. Its paint moves exactly with
   the surface; only the resampling differs from frame to frame.
@@ -37,6 +38,7 @@ import argparse
 import dataclasses
 import os
 import sys
+import tempfile
 
 import cv2
 import numpy as np
@@ -120,6 +122,11 @@ def true_flow(view_t, view_s, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
     return flow, inside.astype(np.float32)
 
 
+def own_error(frames: list[np.ndarray], pairs: dict, offsets) -> list[float]:
+    """The source's own warping error (its floor) at each offset, with the flows ``pairs[d][t]``."""
+    return [float(np.mean([warping_error(frames[t], frames[t - d], *pairs[d][t]) for t in pairs[d]])) for d in offsets]
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clip", help="a real clip whose frame is the canvas (default: the bundled astronaut)")
@@ -146,32 +153,30 @@ def main(argv=None) -> int:
     canvas = cv2.resize(frame, (round(CANVAS * w), round(CANVAS * h)), interpolation=cv2.INTER_AREA)
     styles = args.style or [paintings()["starry_night"]]
     real = [resize_rgb(f.image, (w, h)) for f in open_source(args.clip or clip_path(), (args.at, args.at + args.frames)).frames()]
-    for j in ("dis", "deepflow"):
-        p = source_flows(real, j, base.flow_preset)
-        print(f"the real range {args.at}-{args.at + len(real) - 1}: its own error (MSE×1e4) by {j} at 1 / 2 / 4: "
-              + " / ".join(f"{1e4 * np.mean([warping_error(real[t], real[t - d], *p[d][t]) for t in p[d]]):.3f}"
-                           for d in (1, 2, 4)), flush=True)
     offsets = (1, 2, 4)
+    for j in ("dis", "deepflow"):
+        print(f"the real range {args.at}-{args.at + len(real) - 1}: its own error (MSE×1e4) by {j} at 1 / 2 / 4: "
+              + " / ".join(f"{1e4 * x:.3f}" for x in own_error(real, source_flows(real, j, base.flow_preset), offsets)),
+              flush=True)
     print(f"canvas {canvas.shape[1]}x{canvas.shape[0]}, frames {w}x{h}, {args.frames} frames, "
           f"iterations {first},{later}", flush=True)
     print(f"{'shot':10s} {'painting':16s} {'render':8s}   di1   di2   di4    de1   de2   de4   "
           f"tr1   tr2   tr4  content  style  energy", flush=True)
     for kind in args.shots.split(","):
-        maps = windows(kind, args.frames, w, h)
+        views = windows(kind, args.frames, w, h)
         rng = np.random.default_rng(1)
-        frames = [np.clip(look(canvas, m, w, h) + rng.normal(0, args.grain, (h, w, 3)), 0, 255).astype(np.uint8)
-                  if args.grain else look(canvas, m, w, h) for m in maps]
-        truth = {d: {t: true_flow(maps[t], maps[t - d], w, h) for t in range(d, len(frames))} for d in offsets}
+        frames = [np.clip(look(canvas, v, w, h) + rng.normal(0, args.grain, (h, w, 3)), 0, 255).astype(np.uint8)
+                  if args.grain else look(canvas, v, w, h) for v in views]
+        truth = {d: {t: true_flow(views[t], views[t - d], w, h) for t in range(d, len(frames))} for d in offsets}
         judges = {"di": source_flows(frames, "dis", base.flow_preset), "de": source_flows(frames, "deepflow", base.flow_preset)}
         for j, pairs in judges.items():
             epe = {d: np.median(np.concatenate([np.linalg.norm(pairs[d][t][0] - truth[d][t][0], axis=-1)[truth[d][t][1] > 0]
                                                 for t in pairs[d]])) for d in offsets}
             print(f"{kind:10s} {'':16s} {j} flow's median error against the truth at 1 / 2 / 4: "
                   + " / ".join(f"{epe[d]:.2f}" for d in offsets) + " px", flush=True)
-        floors = {j: [np.mean([warping_error(frames[t], frames[t - d], *p[d][t]) for t in p[d]]) for d in offsets]
-                  for j, p in (*judges.items(), ("tr", truth))}
         print(f"{kind:10s} {'':16s} the source's own error (MSE×1e4) by di / de / tr at 1 / 2 / 4: "
-              + "   ".join(" / ".join(f"{1e4 * x:.3f}" for x in v) for v in floors.values()), flush=True)
+              + "   ".join(" / ".join(f"{1e4 * x:.3f}" for x in own_error(frames, p, offsets))
+                         for p in (*judges.values(), truth)), flush=True)
         for style_path in styles:
             style = read_image(style_path)
             painting = os.path.splitext(os.path.basename(style_path))[0][:16]
@@ -180,14 +185,16 @@ def main(argv=None) -> int:
             # the frames' would be), not at the canvas's.
             at_frames = dataclasses.replace(base, style_scale=base.style_scale * max(w, h) / max(canvas.shape[:2]))
             painted = render(at_frames, style, [canvas])[1][0]
-            perfect = [look(np.clip(painted, 0, 255).astype(np.float32), m, w, h) for m in maps]
+            perfect = [look(np.clip(painted, 0, 255).astype(np.float32), v, w, h) for v in views]
             renders = {"perfect": perfect, "default": default}
             for c in args.configs.split(","):
                 if c != "default":
                     renders[c] = render(dataclasses.replace(base, **CONFIGS[c]), style, frames)[1]
             if args.student:
-                cfg = dataclasses.replace(base, method="student")
-                renders["student"] = run_method(cfg, stylizer, frames)[0]
+                with tempfile.TemporaryDirectory(prefix="judge-student-") as work:
+                    renders["student"], _, _, _, store = run_method(dataclasses.replace(base, method="student"),
+                                                                    stylizer, frames, work=work)
+                    store.close()
             for name, out in renders.items():
                 row = measure(stylizer, out, frames, judges["di"], offsets)
                 row.update({f"de{k[2:]}": x for k, x in measure_warp(out, frames, judges["de"], offsets).items()})

@@ -63,8 +63,8 @@ def test_the_student_bench_compares_both_methods_in_one_run(tmp_path):
 
 def test_the_judge_floor_script_prints_its_table_and_its_true_flow_is_true():
     """scripts/judge_floor.py (what a warping-error judge allows), tiny: both renders of both shots get
-    every column; and the flow it calls true brings frame s onto frame t (a flow of the wrong direction,
-    or none, does not)."""
+    every column; and the flow it calls true brings frame s onto frame t on all three motions (a flow of
+    the wrong direction, or none, or the wobble's without its inversion, does not)."""
     sys.path.insert(0, str(ROOT / "scripts"))
     try:
         from judge_floor import look, true_flow, windows
@@ -74,12 +74,14 @@ def test_the_judge_floor_script_prints_its_table_and_its_true_flow_is_true():
 
     w, h = 96, 64
     canvas = cv2.resize(texture(40, 60, (6, 8), seed=2), (round(1.3 * w), round(1.3 * h)), interpolation=cv2.INTER_CUBIC)
-    for kind in ("pan", "hand-held"):
-        maps = windows(kind, 6, w, h)
-        frames = [look(canvas, m, w, h).astype(np.float32) for m in maps]
-        flow, inside = true_flow(maps[5], maps[1], w, h)
+    for kind in ("pan", "hand-held", "wobble"):
+        views = windows(kind, 6, w, h)
+        frames = [look(canvas, v, w, h).astype(np.float32) for v in views]
+        flow, inside = true_flow(views[5], views[1], w, h)
         assert inside.mean() > 0.8
-        err = lambda f: float(np.abs(warp(frames[1], f) - frames[5])[inside > 0].mean())  # noqa: E731
+
+        def err(f):
+            return float(np.abs(warp(frames[1], f) - frames[5])[inside > 0].mean())
         # about half a level (the two resamplings); the wobble's flow without its inversion misses by 12
         assert err(flow) < 1.5 and err(flow) < 0.1 * min(err(-flow), err(np.zeros_like(flow))), (kind, err(flow))
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "judge_floor.py"), "--max-side", "40", "--frames", "5",
