@@ -58,6 +58,7 @@ CONFIGS = {
     "long-term-every+lanczos": dict(long_term=(1, 2, 4), long_term_rule="every", resampling="lanczos"),
     # Another flow for the render (the evaluator's flow then differs from the render's: --eval-flow).
     "deepflow": dict(flow="deepflow"),
+    "deepflow+dis": dict(flow="deepflow+dis"),
     "bicubic": dict(resampling="bicubic"),
     "tvl1": dict(flow="tvl1"),
     # A control for "long-term-every": the short-term pull alone, three times as strong.

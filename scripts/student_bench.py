@@ -17,6 +17,7 @@ Results: docs/performance.md, "Fast mode (issue 25)".
 from __future__ import annotations
 
 import argparse
+import atexit
 import dataclasses
 import os
 import shutil
@@ -84,6 +85,8 @@ def run_method(cfg: StylizeConfig, stylizer: Stylizer, frames: list[np.ndarray],
     h, w = frames[0].shape[:2]
     if work is None:
         work = tempfile.mkdtemp(prefix="student-bench-")
+        # Removed when the script ends: the runs after this one may reuse its keyframes (``work=``).
+        atexit.register(shutil.rmtree, work, True)
     else:  # keep the keyframes and flows, train (unless kept) and render again
         if retrain:
             shutil.rmtree(os.path.join(work, student.FOLDER), ignore_errors=True)

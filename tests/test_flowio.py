@@ -333,7 +333,8 @@ def _needs_contrib(name):
                                                        reason="cv2.optflow (opencv-contrib) not installed"))
 
 
-@pytest.mark.parametrize("method", ["dis", "farneback", _needs_contrib("deepflow"), _needs_contrib("tvl1")])
+@pytest.mark.parametrize("method", ["dis", "farneback", _needs_contrib("deepflow"), _needs_contrib("tvl1"),
+                                    _needs_contrib("deepflow+dis")])
 def test_backend_recovers_a_known_pan(method):
     a = texture()                                  # 64×48 keeps DeepFlow / TV-L1 to tens of ms
     b = np.roll(a, 2, axis=1)                      # content moves 2 px right from a to b
@@ -347,7 +348,7 @@ def test_backend_recovers_a_known_pan(method):
 
 
 def test_flow_methods_agree_with_config_and_unknowns_are_config_errors():
-    assert config.FLOW_METHODS == FLOW_METHODS == ("dis", "farneback", "deepflow", "tvl1")
+    assert config.FLOW_METHODS == FLOW_METHODS == ("dis", "farneback", "deepflow", "tvl1", "deepflow+dis")
     assert config.StylizeConfig(flow="tvl1").flow == "tvl1"
     with pytest.raises(ConfigError, match="flow method"):
         FlowEstimator("raft")
@@ -355,7 +356,36 @@ def test_flow_methods_agree_with_config_and_unknowns_are_config_errors():
         FlowEstimator("dis", "glacial")
 
 
-@pytest.mark.parametrize("method", ["deepflow", "tvl1"])
+def _card_pair(step=12, w=96, h=54):
+    """A static textured scene and, in front of it, a weakly textured card (a few smooth colour blobs)
+    that moves ``step`` px right: frame a, frame b, and the card's pixels in b (2 px inside its edges)."""
+    rng = np.random.default_rng(3)
+    scene = cv2.GaussianBlur(rng.uniform(0, 255, (h, w, 3)).astype(np.float32), (0, 0), 1.0).astype(np.uint8)
+    card = cv2.resize(rng.uniform(0, 255, (3, 3, 3)).astype(np.uint8), (w // 4, h // 2), interpolation=cv2.INTER_CUBIC)
+    frames, inner = [], None
+    for x in (8, 8 + step):
+        f = scene.copy()
+        f[h // 4:h // 4 + card.shape[0], x:x + card.shape[1]] = card
+        frames.append(f)
+        inner = np.zeros((h, w), bool)
+        inner[h // 4 + 2:h // 4 + card.shape[0] - 2, x + 2:x + card.shape[1] - 2] = True
+    return frames[0], frames[1], inner
+
+
+@pytest.mark.skipif(not hasattr(cv2, "optflow"), reason="cv2.optflow (opencv-contrib) not installed")
+def test_deepflow_guarded_by_dis_follows_a_fast_card_that_deepflow_alone_leaves_behind():
+    a, b, card = _card_pair()
+    # b → a: the card's pixels in b came from 12 px to the left.
+    alone, guarded = FlowEstimator("deepflow")(b, a), FlowEstimator("deepflow+dis")(b, a)
+    miss = lambda flow: float(np.median(np.abs(flow[card] - (-12.0, 0.0)).sum(-1)))
+    assert miss(alone) > 6          # what the guard is for: DeepFlow's variational search stops short
+    assert miss(guarded) < 1.5
+    # Where DeepFlow holds (the static scene, away from the card), the guarded flow is DeepFlow's own.
+    away = ~cv2.dilate(card.astype(np.uint8), np.ones((31, 31), np.uint8)).astype(bool)
+    assert np.mean(np.all(guarded[away] == alone[away], -1)) > 0.9
+
+
+@pytest.mark.parametrize("method", ["deepflow", "tvl1", "deepflow+dis"])
 def test_missing_contrib_backend_is_a_config_error(monkeypatch, method):
     monkeypatch.delattr(flow_mod.cv2, "optflow", raising=False)
     with pytest.raises(ConfigError, match="opencv-contrib-python-headless") as e:

@@ -20,7 +20,7 @@ FIRST_INITS = ("image", "random")
 PRECISIONS = ("auto", "fp32", "bf16")
 WEIGHTS_FORMATS = ("auto", "caffe", "torchvision")
 OPTIMIZERS = ("lbfgs", "adam")
-FLOW_METHODS = ("dis", "farneback", "deepflow", "tvl1")  # = flow.FLOW_METHODS; listed so config loads no cv2
+FLOW_METHODS = ("dis", "farneback", "deepflow", "tvl1", "deepflow+dis")  # = flow.FLOW_METHODS; listed so config loads no cv2
 DIS_PRESETS = ("ultrafast", "fast", "medium")
 # VGG19's ReLU outputs (= the relu* of features.LAYER_NAMES; listed so config loads no torch).
 DREAM_LAYERS = tuple(f"relu{b}_{i}" for b, n in enumerate((2, 2, 4, 4, 4), 1) for i in range(1, n + 1))

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import ConfigError
 from .warp import sample
 
-FLOW_METHODS = ("dis", "farneback", "deepflow", "tvl1")
+FLOW_METHODS = ("dis", "farneback", "deepflow", "tvl1", "deepflow+dis")
 
 _DIS_PRESETS = {
     "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
@@ -53,13 +53,50 @@ def _contrib(method: str, factory: str) -> Callable[[str], object]:
     return make
 
 
+class _Guarded:
+    """DeepFlow, and DIS's flow wherever the two differ by more than ``TOLERANCE`` px and DIS's brings the
+    other picture onto this one more closely (the brightness residual, smoothed over a few pixels).
+
+    OpenCV's DeepFlow is the variational refinement without DeepMatching: on motion its coarsest level
+    does not reach (a weakly textured card crossing the frame 8 px a frame at 96 px, 21 at 256) it
+    returns nearly zero motion, and its forward and backward flows agree on that, so the consistency
+    check passes it and the paint stays behind while the object moves on. DIS's patch search finds such
+    motion, but it also spreads it a few pixels into the still picture around, where DeepFlow is right:
+    hence a choice per pixel by which flow explains the picture, not DIS wherever the two differ. Where
+    the picture moves little DeepFlow is about 2× more exact than DIS (docs/performance.md, "DeepFlow
+    guarded by DIS")."""
+
+    TOLERANCE = 1.0
+    SMOOTH = 2.0  # σ (px) of the residual's smoothing: one pixel's noise does not decide
+
+    def __init__(self, preset: str):
+        self._dis, self._deep = _dis(preset), _contrib("deepflow+dis", "createOptFlow_DeepFlow")(preset)
+
+    def calc(self, a: np.ndarray, b: np.ndarray, flow: np.ndarray | None) -> np.ndarray:
+        coarse, fine = self._dis.calc(a, b, None), self._deep.calc(a, b, None)
+        apart = np.linalg.norm(fine - coarse, axis=-1) > self.TOLERANCE
+        if apart.any():
+            ga, gb = a.astype(np.float32), b.astype(np.float32)
+            h, w = ga.shape
+            ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+
+            def residual(f: np.ndarray) -> np.ndarray:
+                moved = cv2.remap(gb, xs + f[..., 0], ys + f[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                return cv2.GaussianBlur(np.abs(moved - ga), (0, 0), self.SMOOTH)
+
+            use = apart & (residual(coarse) < residual(fine))
+            fine[use] = coarse[use]
+        return fine
+
+
 # method → constructor(preset) of an object with calc(gray_a, gray_b, None) → flow a→b.
-# The preset applies to DIS only; the other backends run at fixed settings.
+# The preset applies to DIS only (also DIS's part of deepflow+dis); the other backends run at fixed settings.
 _BACKENDS: dict[str, Callable[[str], object]] = {
     "dis": _dis,
     "farneback": lambda preset: _Farneback(),
     "deepflow": _contrib("deepflow", "createOptFlow_DeepFlow"),
     "tvl1": _contrib("tvl1", "DualTVL1OpticalFlow_create"),
+    "deepflow+dis": _Guarded,
 }
 assert tuple(_BACKENDS) == FLOW_METHODS
 
