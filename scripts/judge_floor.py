@@ -10,11 +10,15 @@ it, so that a ratio such as "4× the floor" can be read against what a perfect r
 - A synthetic shot with known motion: a real frame, taken at a canvas a little larger than the output,
   and looked at through a moving window (an affine map per frame: a pan with a slow zoom, or a hand-held
   jitter of sub-pixel steps and small turns; "wobble" adds to the hand-held one a smooth bending of the
-  picture, travelling waves of 1.5 px, as water or cloth: motion no affine map describes). The true flow
-  between any two frames follows from the views.
+  picture, travelling waves of 1.5 px, as water or cloth: motion no affine map describes; "card" puts in
+  front of the hand-held view a weakly textured card that crosses the frame at a constant speed, 21 px a
+  frame at 256 px: an object moving fast, with the picture it uncovers and covers). The true flow between
+  any two frames follows from the views (and the card's path; pixels the card hides in one frame and not
+  in the other are left out of every true-flow measure).
 - The perfect render: the canvas stylized once (the first frame's iterations; the style image sized for the
   frames, so the strokes are as large), looked at through the same windows. Its paint moves exactly with
-  the surface; only the resampling differs from frame to frame.
+  the surface; only the resampling differs from frame to frame. On the card shot the card, stylized once
+  on its own, is pasted over it where the card is.
 - The default render: the shot's frames stylized by the single pass with today's defaults.
 - With `--configs`, other renders of the single pass (`default_study.py`'s configurations: another flow
   for the render, another resampling, …); with `--student`, the fast mode too (`--method student`, its keyframes carried).
@@ -122,6 +126,41 @@ def true_flow(view_t, view_s, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
     return flow, inside.astype(np.float32)
 
 
+def card_path(n: int, w: int, h: int, seed: int = 1) -> tuple[np.ndarray, list[int], tuple[int, int]]:
+    """The card of the "card" shot (w/4 × h/2, a few smooth colour blobs, as a sign or a shirt), its left
+    edge in each frame (across the frame at a constant speed) and its top-left row and size."""
+    card = cv2.resize(np.random.default_rng(seed).uniform(0, 255, (4, 3, 3)).astype(np.uint8), (w // 4, h // 2),
+                      interpolation=cv2.INTER_CUBIC)
+    return card, [int(round((w - card.shape[1]) * t / max(n - 1, 1))) for t in range(n)], (h // 4, card.shape[1])
+
+
+def paste(image: np.ndarray, card: np.ndarray, x: int, top: int) -> np.ndarray:
+    out = image.copy()
+    out[top:top + card.shape[0], x:x + card.shape[1]] = card
+    return out
+
+
+def card_mask(x: int, top: int, size: tuple[int, int], w: int, h: int, grow: int = 0) -> np.ndarray:
+    m = np.zeros((h, w), bool)
+    m[max(top - grow, 0):top + size[0] + grow, max(x - grow, 0):x + size[1] + grow] = True
+    return m
+
+
+def true_card_flow(view_t, view_s, xt: int, xs_: int, top: int, size: tuple[int, int], w: int, h: int):
+    """``true_flow`` on the card shot: the card's pixels move with the card; a pixel of the picture behind
+    it whose point the card hides in frame s (2 px of margin: the card's hard edge) is not valid."""
+    flow, valid = true_flow(view_t, view_s, w, h)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+    qx = np.clip(np.round(xs + flow[..., 0]), 0, w - 1).astype(int)
+    qy = np.clip(np.round(ys + flow[..., 1]), 0, h - 1).astype(int)
+    hidden = card_mask(xs_, top, size, w, h, grow=2)[qy, qx] | card_mask(xt, top, size, w, h, grow=2)
+    valid = valid * ~hidden
+    on = card_mask(xt, top, size, w, h)
+    flow[on] = (xs_ - xt, 0.0)
+    valid[on] = 1.0
+    return flow, valid.astype(np.float32)
+
+
 def own_error(frames: list[np.ndarray], pairs: dict, offsets) -> list[float]:
     """The source's own warping error (its floor) at each offset, with the flows ``pairs[d][t]``."""
     return [float(np.mean([warping_error(frames[t], frames[t - d], *pairs[d][t]) for t in pairs[d]])) for d in offsets]
@@ -135,7 +174,7 @@ def main(argv=None) -> int:
     ap.add_argument("--max-side", type=int, default=256)
     ap.add_argument("--frames", type=int, default=10)
     ap.add_argument("--iterations", default="400,200")
-    ap.add_argument("--shots", default="pan,hand-held")
+    ap.add_argument("--shots", default="pan,hand-held", help="comma-separated: pan, hand-held, wobble, card")
     ap.add_argument("--grain", type=float, default=0.0,
                     help="add fresh Gaussian noise of this σ (levels) to each source frame, as a camera's grain")
     ap.add_argument("--configs", default="default",
@@ -163,11 +202,17 @@ def main(argv=None) -> int:
     print(f"{'shot':10s} {'painting':16s} {'render':8s}   di1   di2   di4    de1   de2   de4   "
           f"tr1   tr2   tr4  content  style  energy", flush=True)
     for kind in args.shots.split(","):
-        views = windows(kind, args.frames, w, h)
+        views = windows("hand-held" if kind == "card" else kind, args.frames, w, h)
         rng = np.random.default_rng(1)
         frames = [np.clip(look(canvas, v, w, h) + rng.normal(0, args.grain, (h, w, 3)), 0, 255).astype(np.uint8)
                   if args.grain else look(canvas, v, w, h) for v in views]
-        truth = {d: {t: true_flow(views[t], views[t - d], w, h) for t in range(d, len(frames))} for d in offsets}
+        if kind == "card":
+            card, at, (top, _) = card_path(args.frames, w, h)
+            frames = [paste(f, card, x, top) for f, x in zip(frames, at)]
+            truth = {d: {t: true_card_flow(views[t], views[t - d], at[t], at[t - d], top, card.shape[:2], w, h)
+                         for t in range(d, len(frames))} for d in offsets}
+        else:
+            truth = {d: {t: true_flow(views[t], views[t - d], w, h) for t in range(d, len(frames))} for d in offsets}
         judges = {"di": source_flows(frames, "dis", base.flow_preset), "de": source_flows(frames, "deepflow", base.flow_preset)}
         for j, pairs in judges.items():
             epe = {d: np.median(np.concatenate([np.linalg.norm(pairs[d][t][0] - truth[d][t][0], axis=-1)[truth[d][t][1] > 0]
@@ -186,6 +231,12 @@ def main(argv=None) -> int:
             at_frames = dataclasses.replace(base, style_scale=base.style_scale * max(w, h) / max(canvas.shape[:2]))
             painted = render(at_frames, style, [canvas])[1][0]
             perfect = [look(np.clip(painted, 0, 255).astype(np.float32), v, w, h) for v in views]
+            if kind == "card":  # the card painted once on its own, its strokes as large as the frames'
+                on_card = dataclasses.replace(base, style_scale=base.style_scale * max(w, h) / max(card.shape[:2]))
+                card_paint = np.clip(render(on_card, style, [card])[1][0], 0, 255).astype(np.float32)
+                # (a tiny card is stylized at the network's least size)
+                card_paint = cv2.resize(card_paint, (card.shape[1], card.shape[0]), interpolation=cv2.INTER_AREA)
+                perfect = [paste(f, card_paint, x, top) for f, x in zip(perfect, at)]
             renders = {"perfect": perfect, "default": default}
             for c in args.configs.split(","):
                 if c != "default":
