@@ -2,7 +2,9 @@
 table. Every configuration renders the same frames in this process; the table gives, per shot and
 painting:
 
-- warping error at offsets 1 / 2 / 4 as a ratio to the source's own (its floor: flow errors, noise);
+- warping error at offsets 1 / 2 / 4 as a ratio to the source's own (its floor: flow errors, noise),
+  through DIS flows of the source (we; --eval-flow adds other judges: DIS grades a render made with DIS
+  flows kindly, as each flow does its own);
 - content (relu4_2) and style (Gram) distance, means over the frames;
 - fade: the last quarter's style distance over the first quarter's (> 1: the style fades);
 - sharp: the last quarter's stylized gradient energy relative to the source's, over the first quarter's
@@ -41,13 +43,16 @@ from videostyle.method.stylizer import Stylizer
 from videostyle.run.drivers import chunked, flow_offsets, optimizer_solver, pick, prepare
 from videostyle.run.evaluate import luminance
 from videostyle.run.flows import EstimatedFlows
+from videostyle.run.render import resolved_flow
 from videostyle.run.store import WorkStore
 
 # The configurations compared: "c551d7b" is that commit's defaults (no light following); "default" is
 # today's (the single pass); the others change one or two things from today's.
 CONFIGS = {
-    "c551d7b": dict(follow_light=0.0, resampling="bilinear"),
+    "c551d7b": dict(follow_light=0.0, resampling="bilinear", flow="dis"),
     "default": dict(),
+    # The default before --flow auto (DIS on the CPU too).
+    "dis": dict(flow="dis"),
     "init-warped": dict(init="warped"),
     "lanczos": dict(resampling="lanczos"),
     "lanczos+init-warped": dict(resampling="lanczos", init="warped"),
@@ -103,8 +108,9 @@ def shots(clip: str | None, n: int, size_of) -> dict[str, list[np.ndarray]]:
 
 def render(cfg: StylizeConfig, style: np.ndarray, frames: list[np.ndarray]):
     """The frames stylized by the driver the config picks; (stylizer, results, evaluations per frame)."""
-    stylizer = Stylizer.create(cfg, [style])
     h, w = frames[0].shape[:2]
+    cfg = resolved_flow(cfg, (w, h))  # --flow auto, as a render on this machine settles it
+    stylizer = Stylizer.create(cfg, [style])
     flows = EstimatedFlows(cfg.flow, cfg.flow_preset, None, (w, h))
     with tempfile.TemporaryDirectory(prefix="study-") as work:  # the results are kept in memory
         store = WorkStore.open(work, {"input": {}, "config": {}})
@@ -190,7 +196,7 @@ def main(argv=None) -> int:
     for shot, frames in shots(args.clip, args.frames, size_of).items():
         if args.shots and not any(w in shot for w in args.shots.split(",")):
             continue
-        pairs = source_flows(frames, base.flow, base.flow_preset)
+        pairs = source_flows(frames, "dis", base.flow_preset)  # the we columns: by DIS
         other = {m: source_flows(frames, m, base.flow_preset) for m in evals_by}
         for style_path in styles:
             style = read_image(style_path)

@@ -40,6 +40,7 @@ from videostyle.io.resize import processing_size, resize_rgb
 from videostyle.method.stylizer import Stylizer
 from videostyle.run.drivers import flow_offsets, optimizer_solver, pick, prepare, student
 from videostyle.run.flows import EstimatedFlows
+from videostyle.run.render import resolved_flow
 from videostyle.run.store import WorkStore
 
 
@@ -92,6 +93,7 @@ def run_method(cfg: StylizeConfig, stylizer: Stylizer, frames: list[np.ndarray],
             shutil.rmtree(os.path.join(work, student.FOLDER), ignore_errors=True)
         shutil.rmtree(os.path.join(work, "frames", "p00"), ignore_errors=True)
     store = WorkStore.open(work, {"input": {}, "config": {}})
+    cfg = resolved_flow(cfg, (w, h))  # --flow auto, as a render on this machine settles it
     flows = EstimatedFlows(cfg.flow, cfg.flow_preset, os.path.join(work, "flows"), (w, h))
     driver = pick(cfg)
     t0, peaks = time.perf_counter(), Peaks()
@@ -176,7 +178,7 @@ def main(argv=None) -> int:
     stylizer = Stylizer.create(base, [style])
     print(f"{args.clip} frames {args.start}-{args.start + len(frames) - 1} at {w}x{h} on {stylizer.device}, "
           f"{torch.get_num_threads()} threads; style {os.path.basename(args.style)}", flush=True)
-    pairs = source_flows(frames, base.flow, base.flow_preset)
+    pairs = source_flows(frames, "dis", base.flow_preset)  # the we columns: by DIS
 
     single, t_single, _, mem_single, _ = run_method(base, stylizer, frames)
     print(f"single pass: {t_single:.1f} s ({t_single / len(frames):.2f} s/frame), peak memory +MiB {mem_single}",

@@ -385,6 +385,30 @@ def test_deepflow_guarded_by_dis_follows_a_fast_card_that_deepflow_alone_leaves_
     assert np.mean(np.all(guarded[away] == alone[away], -1)) > 0.9
 
 
+def test_flow_auto_is_deepflow_guarded_by_dis_where_the_cpu_renders_and_dis_elsewhere(monkeypatch):
+    from videostyle.flow.estimate import choose_flow
+    from videostyle.run.render import resolved_flow
+    assert choose_flow("auto", "cpu", local=True) == "deepflow+dis"
+    assert choose_flow("auto", "cuda", local=True) == "dis"      # DeepFlow is CPU-only: slower than the render
+    assert choose_flow("auto", "mps", local=True) == "dis"
+    assert choose_flow("auto", "cpu", local=False) == "dis"      # a cluster's driver would flow for every worker
+    assert choose_flow("tvl1", "cuda") == "tvl1"                   # what the user names is what runs
+    # Below 50 px on a side OpenCV's DeepFlow is less exact than DIS (scripts/flow_accuracy.py).
+    assert choose_flow("auto", "cpu", True, (96, 54)) == "deepflow+dis"
+    assert choose_flow("auto", "cpu", True, (48, 32)) == choose_flow("auto", "cpu", True, (96, 40)) == "dis"
+    assert resolved_flow(config.StylizeConfig(device="cpu"), (96, 54)).flow == "deepflow+dis"
+    assert resolved_flow(config.StylizeConfig(device="cpu"), (96, 54), local=False).flow == "dis"
+    assert resolved_flow(config.StylizeConfig(device="cpu", flow="farneback"), (96, 54)).flow == "farneback"
+    assert config.StylizeConfig().flow == "auto"
+    # A bare estimator (videostyle flow, the scripts) settles auto by each pair's size.
+    small, large = texture(32, 48), texture(64, 96)
+    auto = FlowEstimator("auto")
+    assert np.array_equal(auto(small, np.roll(small, 1, 1)), FlowEstimator("dis")(small, np.roll(small, 1, 1)))
+    assert np.array_equal(auto(large, np.roll(large, 1, 1)), FlowEstimator("deepflow+dis")(large, np.roll(large, 1, 1)))
+    monkeypatch.delattr(flow_mod.cv2, "optflow", raising=False)  # a plain opencv-python: DIS, not an error
+    assert choose_flow("auto", "cpu", True, (96, 54)) == "dis"
+
+
 @pytest.mark.parametrize("method", ["deepflow", "tvl1", "deepflow+dis"])
 def test_missing_contrib_backend_is_a_config_error(monkeypatch, method):
     monkeypatch.delattr(flow_mod.cv2, "optflow", raising=False)

@@ -106,3 +106,21 @@ def test_flows_from_a_folder_give_the_same_frames(clip, tmp_path, capsys):
     stylize_video(video, style, str(b) + "/", brief(), flow_dir=str(tmp_path / "flows"))
     for name in sorted(os.listdir(a)):
         assert np.array_equal(cv2.imread(str(a / name)), cv2.imread(str(b / name))), name
+
+
+def test_flow_auto_is_deepflow_guarded_by_dis_on_the_cpu_and_the_work_folder_keeps_auto(clip, tmp_path):
+    """The default --flow auto renders on the CPU with deepflow+dis (flows filed under that method), the
+    report says so, and the work folder's settings keep "auto", so a run moved to a GPU machine (where
+    auto is DIS) continues instead of being refused."""
+    import json
+    import os
+    _, style = clip
+    wide = texture(60, 130, (10, 20), seed=2)
+    video = make_video(tmp_path / "pan96.mp4", n=3, image=lambda i, w, h: np.ascontiguousarray(wide[:h, 30 - i:30 - i + w]),
+                       w=96, h=60)  # DeepFlow only from 50 px a side: smaller frames get DIS
+    work = tmp_path / "work"
+    report = stylize_video(video, style, str(tmp_path / "o") + "/", brief(), work_dir=str(work), keep_work=True)
+    assert report["config"]["flow"] == "deepflow+dis"
+    assert [n for n in os.listdir(work / "flows")] == ["deepflow+dis-medium-96x60"]
+    with open(work / "manifest.json") as f:
+        assert json.load(f)["config"]["flow"] == "auto"

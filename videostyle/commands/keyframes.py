@@ -24,7 +24,7 @@ from ..run.drivers import flow_offsets, optimizer_solver, prepare
 from ..run.drivers.student import Job, choose_keyframes, stylize_keyframes
 from ..run.pipeline import named, start
 from ..run.plan import plan_shot
-from ..run.render import Timer, decode, flow_source
+from ..run.render import Timer, decode, flow_source, resolved_flow
 
 
 _OURS = re.compile(r"(source|stylized)\.\d+\.png")  # what write_keyframes puts in its folder
@@ -47,6 +47,7 @@ def write_keyframes(input: str, styles: list[str], folder: str, config: StylizeC
     config = dataclasses.replace(config, method="student")
     opts = dataclasses.replace(opts, work_dir=opts.work_dir or folder + ".videostyle")
     shot = plan_shot(input, styles, os.path.join(folder, "stylized.%04d.png"), config, opts)
+    config = resolved_flow(config, shot.size)  # as stylize settles it (run/pipeline.py)
     emit = named(emit, shot)
     stylizer, store = start(shot, config, emit)
     try:

@@ -106,6 +106,39 @@ _BACKENDS: dict[str, Callable[[str], object]] = {
 assert tuple(_BACKENDS) == FLOW_METHODS
 
 
+# OpenCV's DeepFlow on frames whose shorter side is below this is less exact than DIS (its pyramid has
+# too few levels: a 1-px pan at 48×27 comes out 0.7–1.1 px off, DIS 0.04–0.10; at 64×36 the two are
+# about even; at 96×54 DeepFlow is about twice as exact). scripts/flow_accuracy.py.
+DEEPFLOW_FROM = 50
+
+
+def choose_flow(method: str, device_type: str = "cpu", local: bool = True, size: tuple[int, int] | None = None) -> str:
+    """The flow a render uses for ``--flow method``: the method itself, or for "auto" DeepFlow guarded by
+    DIS where this machine's CPU renders (``device_type`` "cpu", ``local``) frames of ``size`` (W, H) with
+    both sides at least DEEPFLOW_FROM; DIS where a GPU or a cluster renders (DeepFlow runs on the CPU
+    only: 3 s a pair at 720p, more than a GPU's whole frame, and a cluster's driver would compute every
+    frame's flows for many workers), on smaller frames, or where this OpenCV lacks cv2.optflow."""
+    if method != "auto":
+        return method
+    contrib = hasattr(getattr(cv2, "optflow", None), "createOptFlow_DeepFlow")
+    large = size is None or min(size) >= DEEPFLOW_FROM
+    return "deepflow+dis" if device_type == "cpu" and local and contrib and large else "dis"
+
+
+class _Auto:
+    """``FlowEstimator("auto")`` outside a render (``videostyle flow``, scripts): ``choose_flow`` for this
+    machine's CPU, by each pair's size."""
+
+    def __init__(self, preset: str):
+        self._preset, self._made = preset, {}
+
+    def calc(self, a: np.ndarray, b: np.ndarray, flow: np.ndarray | None) -> np.ndarray:
+        method = choose_flow("auto", size=(a.shape[1], a.shape[0]))
+        if method not in self._made:
+            self._made[method] = _BACKENDS[method](self._preset)
+        return self._made[method].calc(a, b, flow)
+
+
 def _gray(image: np.ndarray) -> np.ndarray:
     if image.dtype != np.uint8:  # deep frames (float 0–255): the backends take 8-bit pictures
         image = np.clip(np.rint(image), 0, 255).astype(np.uint8)
@@ -116,15 +149,20 @@ class FlowEstimator:
     """``estimator(a, b)`` → flow a→b: H×W×2 float32, pixels, (u, v) = (x, y), so that pixel p of ``a``
     corresponds to p + flow[p] in ``b``. ``a`` and ``b``: RGB (H×W×3) or gray (H×W) uint8 of equal size.
 
-    ``method``: one of FLOW_METHODS; ``preset`` (DIS only, ignored otherwise): ultrafast, fast, medium.
+    ``method``: one of FLOW_METHODS, or "auto" (``choose_flow`` for this machine's CPU, by the frames'
+    size); ``preset`` (DIS only, ignored otherwise): ultrafast, fast, medium.
     Raises ConfigError for an unknown method or preset, or a backend this OpenCV build lacks.
     """
 
     def __init__(self, method: str = "dis", preset: str = "medium"):
-        if method not in _BACKENDS:
+        if method not in _BACKENDS and method != "auto":
             raise ConfigError(f"flow method must be one of {', '.join(FLOW_METHODS)}, got {method!r}")
         self.method = method
-        self._backend = _BACKENDS[method](preset)
+        if method == "auto":  # outside a render: what a render on this machine's CPU would use
+            _dis(preset)      # an unknown preset is an error here, not at the first pair
+            self._backend = _Auto(preset)
+        else:
+            self._backend = _BACKENDS[method](preset)
 
     def __call__(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         if a.shape[:2] != b.shape[:2]:

@@ -29,7 +29,7 @@ from .execute import Executor, LocalExecutor, Session
 from .memory import check_fits
 from .outputs import Outputs
 from .plan import Shot, plan_shot
-from .render import Timer, decode, flow_source, frame_metrics
+from .render import Timer, decode, flow_source, frame_metrics, resolved_flow
 from .drivers.student import keyframe_size, trained_path
 from .store import WorkStore
 from .drivers import pick, single
@@ -56,6 +56,9 @@ def stylize_video(input: str, style: str | Sequence[str], output: str, config: S
     executor = executor or LocalExecutor()
     executor.check(config)
     shot = plan_shot(input, style, output, config, opts)
+    # --flow auto is settled here, by where the frames are rendered; the work folder keeps "auto" (its
+    # flows are filed by the method used), so a run moved to another machine continues.
+    config = resolved_flow(config, shot.size, local=isinstance(executor, LocalExecutor))
     emit = named(on_event or (lambda event: None), shot)
     # The sinks first: they validate the output places before anything (work folder, model) is created.
     store = None

@@ -12,7 +12,8 @@ import time
 from typing import Iterator
 
 from ..config import StylizeConfig
-from ..method.device import to_tensor
+from ..flow.estimate import choose_flow
+from ..method.device import resolve_device, to_tensor
 from .drivers import Frame, FrameOutcome, chunked, flow_offsets, optimizer_solver, pick, prepare, student
 from .flows import EstimatedFlows, FileFlows
 from ..io.media import Source
@@ -43,6 +44,14 @@ class Timer:
         now = time.perf_counter()
         self.seconds[stage] += now - since
         return now
+
+
+def resolved_flow(config: StylizeConfig, size: tuple[int, int] | None, local: bool = True) -> StylizeConfig:
+    """``config`` with ``--flow auto`` settled for where it renders (flow.estimate.choose_flow): its
+    device, the frames' processing ``size`` (W, H), and ``local`` False when a cluster's workers render."""
+    if config.flow != "auto":
+        return config
+    return dataclasses.replace(config, flow=choose_flow("auto", resolve_device(config.device).type, local, size))
 
 
 def flow_source(config: StylizeConfig, size: tuple[int, int], work_dir: str, flow_dir: str | None):
