@@ -46,7 +46,7 @@ def main(argv=None) -> int:
             views = windows("hand-held" if kind == "card" else kind, args.frames, w, h)
             frames = [look(canvas, v, w, h) for v in views]
             if kind == "card":
-                card, xs, (top, _) = card_path(args.frames, w, h)
+                card, xs, top = card_path(args.frames, w, h)
                 frames = [paste(f, card, x, top) for f, x in zip(frames, xs)]
             picture = {m: [] for m in methods}
             on_card = {m: [] for m in methods}

@@ -126,12 +126,12 @@ def true_flow(view_t, view_s, w: int, h: int) -> tuple[np.ndarray, np.ndarray]:
     return flow, inside.astype(np.float32)
 
 
-def card_path(n: int, w: int, h: int, seed: int = 1) -> tuple[np.ndarray, list[int], tuple[int, int]]:
+def card_path(n: int, w: int, h: int, seed: int = 1) -> tuple[np.ndarray, list[int], int]:
     """The card of the "card" shot (w/4 × h/2, a few smooth colour blobs, as a sign or a shirt), its left
-    edge in each frame (across the frame at a constant speed) and its top-left row and size."""
+    edge in each frame (across the frame at a constant speed) and its top row."""
     card = cv2.resize(np.random.default_rng(seed).uniform(0, 255, (4, 3, 3)).astype(np.uint8), (w // 4, h // 2),
                       interpolation=cv2.INTER_CUBIC)
-    return card, [int(round((w - card.shape[1]) * t / max(n - 1, 1))) for t in range(n)], (h // 4, card.shape[1])
+    return card, [int(round((w - card.shape[1]) * t / max(n - 1, 1))) for t in range(n)], h // 4
 
 
 def paste(image: np.ndarray, card: np.ndarray, x: int, top: int) -> np.ndarray:
@@ -207,7 +207,7 @@ def main(argv=None) -> int:
         frames = [np.clip(look(canvas, v, w, h) + rng.normal(0, args.grain, (h, w, 3)), 0, 255).astype(np.uint8)
                   if args.grain else look(canvas, v, w, h) for v in views]
         if kind == "card":
-            card, at, (top, _) = card_path(args.frames, w, h)
+            card, at, top = card_path(args.frames, w, h)
             frames = [paste(f, card, x, top) for f, x in zip(frames, at)]
             truth = {d: {t: true_card_flow(views[t], views[t - d], at[t], at[t - d], top, card.shape[:2], w, h)
                          for t in range(d, len(frames))} for d in offsets}

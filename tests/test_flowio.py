@@ -362,13 +362,13 @@ def _card_pair(step=12, w=96, h=54):
     rng = np.random.default_rng(3)
     scene = cv2.GaussianBlur(rng.uniform(0, 255, (h, w, 3)).astype(np.float32), (0, 0), 1.0).astype(np.uint8)
     card = cv2.resize(rng.uniform(0, 255, (3, 3, 3)).astype(np.uint8), (w // 4, h // 2), interpolation=cv2.INTER_CUBIC)
-    frames, inner = [], None
+    frames = []
     for x in (8, 8 + step):
         f = scene.copy()
         f[h // 4:h // 4 + card.shape[0], x:x + card.shape[1]] = card
         frames.append(f)
-        inner = np.zeros((h, w), bool)
-        inner[h // 4 + 2:h // 4 + card.shape[0] - 2, x + 2:x + card.shape[1] - 2] = True
+    inner = np.zeros((h, w), bool)
+    inner[h // 4 + 2:h // 4 + card.shape[0] - 2, x + 2:x + card.shape[1] - 2] = True  # x: the card in b
     return frames[0], frames[1], inner
 
 

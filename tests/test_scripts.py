@@ -88,7 +88,7 @@ def test_the_judge_floor_script_prints_its_table_and_its_true_flow_is_true():
     # The card shot: the card moves with its own flow, over the hand-held picture; what it hides in one of
     # the two frames is left out.
     views = windows("hand-held", 6, w, h)
-    card, at, (top, _) = card_path(6, w, h)
+    card, at, top = card_path(6, w, h)
     frames = [paste(look(canvas, v, w, h), card, x, top).astype(np.float32) for v, x in zip(views, at)]
     flow, valid = true_card_flow(views[4], views[2], at[4], at[2], top, card.shape[:2], w, h)
     on = card_mask(at[4], top, card.shape[:2], w, h)

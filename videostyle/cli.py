@@ -866,7 +866,7 @@ def build_parser() -> argparse.ArgumentParser:
         "max_side": {"default": None, "help": "evaluate at this size (longer side) instead of the source's"},
         # The judge stays one flow whatever renders: judge a render with a flow it did not use.
         "flow": {"default": "dis", "help": "the flow the warping error is measured through (default dis; "
-                                           "auto = what stylize uses on this machine's CPU, deepflow+dis)"}})
+                                           "auto = what stylize uses on this machine's CPU for frames of this size)"}})
     add_config_flags(p, OutputOptions, ("frames",), {
         "frames": {"help": "the source range that was stylized (as stylize --frames)"}})
     p.add_argument("--json", metavar="PATH", help="write all numbers, per frame too, as JSON")
@@ -880,7 +880,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", required=True, help="folder for the .flo and .pgm files")
     add_config_flags(p, StylizeConfig, ("flow", "flow_preset", "long_term", "max_side"), {
         "long_term": {"help": "frame offsets to write (default 1,2,4, as stylize reads them)"},
-        "flow": {"help": "optical flow (default auto: deepflow+dis, what stylize uses on the CPU)"},
+        "flow": {"help": "optical flow (default auto: what stylize uses on the CPU, deepflow+dis for frames of "
+                           "50 px a side or more, else dis)"},
         "max_side": {"default": None, "help": "compute at this size (longer side), as stylize --max-side"}})
     add_config_flags(p, OutputOptions, ("frames",), {
         "frames": {"help": "only these frames (as stylize --frames): files keep the frames' own numbers, so "
