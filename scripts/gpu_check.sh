@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Device check, one script: the GPU test (on a GPU; GPU_TEST=0 skips it), one shot in chunks on a local
 # Ray instance against the sequential run on the same frames, at each of SIZES px with each of WORKERS,
-# then 720p timing (on a GPU; HD_FRAMES=0 skips it).
+# then 720p timing (on a GPU; HD_FRAMES=0 skips it), then the student's render at 1080p (on a GPU;
+# STUDENT_SPEED=0 skips it).
 # Prints JSON lines and copies them to $OUT (or /tmp/gpu_check).
 #
 #   bash scripts/gpu_check.sh [CLIP] [PAINTING]
@@ -38,6 +39,7 @@ drafts=${DRAFTS:-}
 seq_cache=${SEQ_CACHE:-}   # keep the sequential run here and reuse it (same frames and size only)
 hd_frames=${HD_FRAMES:-4}   # the 720p timing, after the cluster runs (0: skip)
 gpu_test=${GPU_TEST:-1}
+student_speed=${STUDENT_SPEED:-1}
 bench_timeout=${BENCH_TIMEOUT:-300}
 out=${OUT:-/tmp/gpu_check}
 mkdir -p "$out"
@@ -73,5 +75,10 @@ if [ $cuda = 1 ] && [ "$hd_frames" -gt 0 ]; then
   echo "== $hd_frames frames at 1280x720 ($(date +%T))" >&2
   timeout 120 python3 scripts/bench.py --input "$clip" --style "$style" --max-side 1280 --frames "$hd_frames" \
     --device cuda | tee "$out/bench720.jsonl"
+fi
+if [ $cuda = 1 ] && [ "${student_speed:-1}" = 1 ]; then
+  # Issue 25: the student's render at 1080p (the network in half precision, channels-last; the carry on the CPU).
+  echo "== the student's render speed ($(date +%T))" >&2
+  timeout 120 python3 scripts/student_speed.py --sizes 256x144 1920x1080 --frames 16 --device cuda | tee "$out/student_speed.txt"
 fi
 echo "== done ($(date +%T))" >&2

@@ -50,15 +50,19 @@ def test_the_student_bench_compares_both_methods_in_one_run(tmp_path):
     video = make_video(tmp_path / "in.mp4", n=8, image=lambda i, w, h: texture(h, w, (4, 6), seed=i // 4))
     r = subprocess.run([sys.executable, str(ROOT / "scripts" / "student_bench.py"), "--clip", str(video),
                         "--style", str(ROOT / "assets" / "starry_night.jpg"), "--frames", "8", "--max-side", "48",
-                        "--iterations", "10,4", "--steps", "20", "--temporal", "0.3,0", "--device", "cpu",
+                        "--iterations", "10,4", "--steps", "20,10", "--temporal", "0.3,0", "--device", "cpu",
                         "--hue", "--keyframe-side", "24", "--looks", str(tmp_path / "look")],
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
-    for text in ("single pass:", "student:", "ratio student / single:", "projected for 240 frames:",
-                 "student 0.3 ", "student 0 ", "student alone ", "PSNR at keyframes (", "gradient energy",
+    for text in ("single pass:", "student:", "ratio student / single:", "cold starts: the first keyframe",
+                 "projected for 240 frames (each method's cold start counted once):",
+                 "student 0.3 ", "student 0 ", "student alone ", "10 steps: training", "10 steps ", "PSNR at keyframes (", "gradient energy",
                  "artist keyframe", "keys@24 picture:", "keys@24 pixel:", "keys@24 picture we "):
         assert text in r.stdout, (text, r.stdout)
     assert len(list((tmp_path / "look").iterdir())) == 7
+    # Every row judged by DIS and by TV-L1 (the default judges).
+    rows = [line for line in r.stdout.splitlines() if " we " in line]
+    assert len(rows) == 7 and all(" tv " in line for line in rows), r.stdout
 
 
 def test_the_judge_floor_script_prints_its_table_and_its_true_flow_is_true():

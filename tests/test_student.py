@@ -111,6 +111,21 @@ def test_a_frame_rendered_alone_equals_it_rendered_in_a_batch():
     assert np.abs(alone - batched).max() <= 255 / 65535  # one 16-bit level
 
 
+def test_on_the_cpu_large_frames_are_painted_a_few_at_a_time():
+    """CPU_BATCH_PIXELS: eight 256-px frames at once cost each more than one at a time (their activations
+    leave the cache), so the render splits what it is handed; small frames stay together."""
+    torch.manual_seed(0)
+    net, sizes = StudentNet(8), []
+    net.register_forward_pre_hook(lambda module, args: sizes.append(args[0].shape[0]))
+    rng = np.random.default_rng(0)
+    large = [rng.uniform(0, 255, (144, 256, 3)).astype(np.float32) for _ in range(4)]
+    render(net, large, CPU, batch=4)
+    assert sizes == [1, 1, 1, 1]
+    sizes.clear()
+    render(net, [f[:32, :48] for f in large], CPU, batch=4)
+    assert sizes == [4]
+
+
 def test_training_resumes_after_a_kill_with_the_same_weights(tmp_path):
     frames = [shapes(t) for t in range(4)]
     keys = [(frames[0], inked(frames[0]))]
