@@ -221,11 +221,15 @@ def main(argv=None) -> int:
           f"({sec['render'] / len(frames) * 1000:.0f} ms/frame) + flow/decode {t_fast - sum(sec.values()):.1f} s; "
           f"peak memory +MiB {mem_fast}", flush=True)
     print(f"ratio student / single: {t_fast / t_single:.3f}", flush=True)
-    first, *warm = [k["seconds"] for k in summary["keyframes"]]
+    first, *warm = summary["keyframes"]
     records = single_summary["records"]
-    print(f"cold starts: the first keyframe {first:.1f} s, the others {np.mean(warm or [first]):.1f} s each; the "
-          f"single pass's first frame {records[0]['seconds']:.1f} s, the others "
-          f"{np.mean([r['seconds'] for r in records[1:]] or [0]):.2f} s each", flush=True)
+
+    def mean(rows: list[dict], key: str) -> float:
+        return float(np.mean([r[key] for r in rows])) if rows else float("nan")
+    print(f"cold starts: the first keyframe {first['seconds']:.1f} s ({first['evaluations']} evaluations), the others "
+          f"{mean(warm, 'seconds'):.1f} s ({mean(warm, 'evaluations'):.0f}) each; the single pass's first frame "
+          f"{records[0]['seconds']:.1f} s ({records[0]['evaluations']}), the others {mean(records[1:], 'seconds'):.2f} s "
+          f"({mean(records[1:], 'evaluations'):.0f}) each", flush=True)
     single_shot = project_single(t_single, records, len(frames))
     projected = project(t_fast, sec, summary["keyframes"], len(frames), args.every)
     print(f"projected for {SHOT} frames (each method's cold start counted once): student {projected:.0f} s vs "

@@ -301,11 +301,14 @@ class StudentConfig:
     painted by an artist) teach a small network the shot's look, which then paints every frame alone."""
     HELP_GROUP: ClassVar[str] = "fast mode (--method student: a network trained per shot on keyframes)"
     keyframe_every: int = option(16, "a keyframe at least every K frames", metavar="K", bounds=AT_LEAST_1)
-    # Summed over the frames since the last keyframe: the share of the picture whose flow check failed.
+    # The share of the picture whose flow to the last keyframe fails its check (run/keyframes.py).
     new_content: float = option(0.35, "a new keyframe once this share of the picture is new since the last one "
                                       "(where the flow from the frame before found nothing)",
                                 metavar="SHARE", bounds=Bounds(0, 1, above=True))
-    steps: int = option(600, "training steps (each a batch of keyframe patches and one temporal crop)",
+    # 300: with the carry the student paints only what the keyframes' flow does not reach, and 600 steps
+    # bought 1–2 % of style distance for half again the run's fixed cost (docs/performance.md, "Training
+    # steps, cold starts and the render on the CPU").
+    steps: int = option(300, "training steps (each a batch of keyframe patches and one temporal crop)",
                         flag="--student-steps", metavar="N", bounds=AT_LEAST_1)
     patch: int = option(48, "side of the keyframe patches the student learns from, in pixels",
                         flag="--student-patch", metavar="PX", bounds=Bounds(8))

@@ -44,7 +44,7 @@ class Pair:
 
 @dataclass(frozen=True)
 class Settings:
-    steps: int = 600
+    steps: int = 300
     patch: int = 48
     batch: int = 8
     learning_rate: float = 2e-3
