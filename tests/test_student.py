@@ -180,6 +180,23 @@ def test_stylize_with_a_student_then_reuse_it_on_another_shot(clip, capsys):
     assert r2["totals"]["frames"] == 5
 
 
+def test_keyframe_iterations_caps_the_keyframes_after_the_first(clip, capsys):
+    """--keyframe-iterations: the warm keyframes stop at N iterations (N + 1 evaluations, the start's
+    included); the first keyframe, a cold start, keeps --iterations' FIRST. The default (40) is above this
+    test's LATER (8), which then caps them."""
+    root, video, style = clip
+
+    def evaluations(*extra):
+        report = root / "caps.json"
+        assert main(["stylize", video, "--style", style, "-o", str(root / "caps.mp4"), "--method", "student", "-y",
+                     "--keyframe-every", "4", "--report", str(report), *FAST, "--student-steps", "5", *extra]) == 0
+        return [k["evaluations"] for k in json.loads(report.read_text())["student"]["keyframes"]]
+
+    capped, full = evaluations("--keyframe-iterations", "2"), evaluations()
+    assert len(capped) >= 3 and capped[0] == full[0] > 3, (capped, full)
+    assert all(e <= 3 for e in capped[1:]) and all(e > 3 for e in full[1:]), (capped, full)
+
+
 def test_an_artists_keyframe_is_followed(clip, capsys):
     root, video, style = clip
     painted = 255 - shapes(0)  # the artist's frame: a negative

@@ -275,6 +275,10 @@ def stylize_keyframes(solve: Solve, cfg: StylizeConfig, frames: list[Prepared], 
     # unreliable pixels start from the photo, not from the default start's smeared paint: whatever the
     # keyframe keeps of a smear, the student learns and the carry spreads.
     keyframe_cfg = replace(cfg, init="prevwarped") if cfg.init == "warped" else cfg
+    # The warm keyframes' own cap (the first, a cold start, keeps --iterations' FIRST): they start from the
+    # keyframe before carried in, and fewer iterations keep more of it (config.StudentConfig).
+    later = min(cfg.student.keyframe_iterations, cfg.optim.iterations_later)
+    keyframe_cfg = replace(keyframe_cfg, optim=replace(keyframe_cfg.optim, iterations_later=later))
     for k in keys:
         p = by_number[k.number]
         t = time.perf_counter()
