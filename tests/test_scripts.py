@@ -6,6 +6,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from mediagen import make_video, texture
 
@@ -63,6 +64,25 @@ def test_the_student_bench_compares_both_methods_in_one_run(tmp_path):
     # Every row judged by DIS and by TV-L1 (the default judges).
     rows = [line for line in r.stdout.splitlines() if " we " in line]
     assert len(rows) == 7 and all(" tv " in line for line in rows), r.stdout
+
+
+def test_the_student_bench_projects_each_cold_start_once():
+    """The 240-frame projection: the first keyframe (a cold start) once and the warm ones at their mean,
+    at this shot's keyframe rate; the single pass's first frame once and its warm frames at their mean.
+    Scaling a 48-frame run by 5 would count each cold start five times."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from student_bench import SHOT, project, project_single
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    assert SHOT == 240
+    keys = [{"seconds": 10.0}, {"seconds": 2.0}, {"seconds": 4.0}]  # 3 in 48 frames: 15 in 240
+    sec = {"keyframes": 16.0, "training": 5.0, "render": 0.48}
+    total = sum(sec.values()) + 1.0  # 1 s of flows and decoding
+    assert project(total, sec, keys, 48, 16) == pytest.approx(10 + 3 * 14 + 5 + (0.48 + 1.0) / 48 * 240)
+    assert project(total, sec, keys, 48, 4) == pytest.approx(10 + 3 * 59 + 5 + (0.48 + 1.0) / 48 * 240)
+    records = [{"seconds": 20.0}] + [{"seconds": 2.0}] * 47
+    assert project_single(20 + 94 + 4.8, records, 48) == pytest.approx(20 + 2 * 239 + 0.1 * 240)
 
 
 def test_the_judge_floor_script_prints_its_table_and_its_true_flow_is_true():
