@@ -77,7 +77,7 @@ if [ $cuda = 1 ] && [ "$hd_frames" -gt 0 ]; then
     --device cuda | tee "$out/bench720.jsonl"
 fi
 if [ $cuda = 1 ] && [ "${student_speed:-1}" = 1 ]; then
-  # Issue 25: the student's render at 1080p (the network in half precision, channels-last; the carry on the CPU).
+  # Issue 25: the student's render at 1080p (the network in half precision; the carry on the CPU).
   echo "== the student's render speed ($(date +%T))" >&2
   timeout 120 python3 scripts/student_speed.py --sizes 256x144 1920x1080 --frames 16 --device cuda | tee "$out/student_speed.txt"
 fi

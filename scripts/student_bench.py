@@ -82,8 +82,8 @@ def run_method(cfg: StylizeConfig, stylizer: Stylizer, frames: list[np.ndarray],
                retrain=True):
     """(results, seconds, summary, peak memory MiB by phase, store) of the driver the config picks; the
     summary is the student's (its keyframes, the seconds of each step) and holds each frame's record
-    under "records" (its seconds and evaluations). ``work``: a work folder of an earlier student run (its keyframes are reused, and with
-    ``retrain`` False its trained student too)."""
+    under "records" (its seconds and evaluations). ``work``: a work folder of an earlier student run (its
+    keyframes are reused, and with ``retrain`` False its trained student too)."""
     h, w = frames[0].shape[:2]
     if work is None:
         work = tempfile.mkdtemp(prefix="student-bench-")
@@ -269,8 +269,9 @@ def main(argv=None) -> int:
             if "pixel" in name:  # its keyframes kept from the run before: only training and render timed
                 print(f"{name}: {t:.1f} s ({sec_}), its keyframes kept from the run before", flush=True)
                 continue
+            projected_small = project(t, sec_, s_small["keyframes"], len(frames), args.every)
             print(f"{name}: {t:.1f} s ({sec_}); ratio to the single pass {t / t_single:.3f}; projected for "
-                  f"{SHOT} frames {project(t, sec_, s_small['keyframes'], len(frames), args.every) / single_shot:.3f}", flush=True)
+                  f"{SHOT} frames {projected_small / single_shot:.3f}", flush=True)
         if args.looks:
             os.makedirs(args.looks, exist_ok=True)
             for k in (0, len(frames) // 2, len(frames) - 1):

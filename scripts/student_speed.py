@@ -76,7 +76,7 @@ def main(argv=None) -> int:
         w, h = (int(v) for v in size.lower().split("x"))
         frames = [rng.uniform(0, 255, (h, w, 3)).astype(np.float32) for _ in range(args.frames)]
         batch = render_batch_size(w, h)  # the frames the driver hands the painter at once
-        used = batch if device.type != "cpu" else max(1, min(batch, network.CPU_BATCH_PIXELS // (w * h)))
+        used = network.batch_on(device, batch, h, w)
         network.render(net, frames[:batch], device, batch)  # warm-up (oneDNN / cuDNN pick their kernels)
         t_used = per_frame(lambda: network.render(net, frames, device, batch), len(frames), device)
         t_eight = t_used

@@ -57,7 +57,8 @@ def test_the_student_bench_compares_both_methods_in_one_run(tmp_path):
     assert r.returncode == 0, r.stderr
     for text in ("single pass:", "student:", "ratio student / single:", "cold starts: the first keyframe",
                  "projected for 240 frames (each method's cold start counted once):",
-                 "student 0.3 ", "student 0 ", "student alone ", "10 steps: training", "10 steps ", "PSNR at keyframes (", "gradient energy",
+                 "student 0.3 ", "student 0 ", "student alone ", "10 steps: training", "10 steps ",
+                 "PSNR at keyframes (", "gradient energy",
                  "artist keyframe", "keys@24 picture:", "keys@24 pixel:", "keys@24 picture we "):
         assert text in r.stdout, (text, r.stdout)
     assert len(list((tmp_path / "look").iterdir())) == 7

@@ -77,15 +77,22 @@ def to_batch(frames: list[np.ndarray], device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.stack([np.asarray(f, np.float32) for f in frames])).permute(0, 3, 1, 2).to(device)
 
 
+def batch_on(device: torch.device, batch: int, height: int, width: int) -> int:
+    """How many of ``batch`` frames of this size are painted at once on ``device``: all of them, but on
+    the CPU no more than CPU_BATCH_PIXELS' worth (at least one)."""
+    if device.type != "cpu":
+        return batch
+    return max(1, min(batch, CPU_BATCH_PIXELS // max(height * width, 1)))
+
+
 @torch.no_grad()
 def render(net: StudentNet, frames: list[np.ndarray], device: torch.device, batch: int = 4) -> list[np.ndarray]:
     """The student's paint of each frame (H×W×3 float32 0–255): each frame on its own, ``batch`` at a
     time (on the CPU fewer when the frames are large: CPU_BATCH_PIXELS); half precision on a GPU."""
     net.eval()
     out = []
-    if device.type == "cpu" and frames:
-        h, w = frames[0].shape[:2]
-        batch = max(1, min(batch, CPU_BATCH_PIXELS // max(h * w, 1)))
+    if frames:
+        batch = batch_on(device, batch, *frames[0].shape[:2])
     for k in range(0, len(frames), batch):
         x = to_batch(frames[k:k + batch], device)
         with torch.autocast("cuda", dtype=torch.float16, enabled=device.type == "cuda"):
