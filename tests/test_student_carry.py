@@ -100,6 +100,7 @@ def test_the_chains_of_an_interval_cost_one_flow_a_frame_and_side_and_equal_the_
     chain of frame n is frame n∓1's plus one step), not once per frame it lies on the path of (8 × 7
     asks without the kept steps); and the chains are the loop's, to the bit."""
     from videostyle.run.drivers.core import Prepared
+    from videostyle.method.carry import chain_step
     from videostyle.run.drivers.student import Chains
     from videostyle.run.flows import EstimatedFlows
     frames = [Prepared(t, pan(t, W, H), {}, {}, 0.0) for t in range(9)]
@@ -115,6 +116,7 @@ def test_the_chains_of_an_interval_cost_one_flow_a_frame_and_side_and_equal_the_
         to_k, weight = np.zeros((H, W, 2), np.float32), np.ones((H, W), np.float32)
         for m in reversed(range(n, k, step)):
             f, c, _, _ = estimate(m, frames[m].frame, m + step, frames[m + step].frame)
+            c = chain_step(c)
             moved = grid + f
             to_k = f + cv2.remap(to_k, moved[..., 0], moved[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
             weight = c * cv2.remap(weight, moved[..., 0], moved[..., 1], cv2.INTER_LINEAR,
@@ -128,3 +130,28 @@ def test_the_chains_of_an_interval_cost_one_flow_a_frame_and_side_and_equal_the_
             got, want = chains(n, k), loop(n, k)
             assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1]), (n, k)
     assert len(asked) == len(set(asked)) == 14, asked  # 1→0 … 7→6 and 7→8 … 1→2, each once
+
+
+def test_a_chain_drops_the_thin_lines_a_check_draws_on_each_step_but_not_a_wide_failure():
+    """Each step's check fails along a line a pixel wide at a new place (an edge's motion boundary, a
+    pixel-wide disocclusion), and on a 10-px block (an occluder's trail). Multiplied along 12 steps the
+    lines would leave half the weight on a third of the frame; the chain keeps nearly all of it but the
+    block."""
+    from videostyle.run.drivers.core import Prepared
+    from videostyle.run.drivers.student import Chains
+    h, w, n = 40, 64, 13
+    frames = [Prepared(t, np.zeros((h, w, 3), np.float32), {}, {}, 0.0) for t in range(n)]
+
+    def flows(t, image_t, s, image_s):
+        c = np.ones((h, w), np.float32)
+        c[:, 4 * t + 2] = 0.0                          # a line one pixel wide, somewhere new each step
+        if t == 6:
+            c[14:24, 20:30] = 0.0                      # one step's wide failure
+        c = cv2.GaussianBlur(c, (0, 0), 0.8)           # as consistency_weights smooths its mask
+        return np.zeros((h, w, 2), np.float32), c, None, None
+
+    chained = Chains(frames, flows)(n - 1, 0)[1]
+    outside = np.ones((h, w), bool)
+    outside[10:28, 16:34] = False
+    assert chained[outside].min() > 0.9, chained[outside].min()  # 0.50 with the lines multiplied
+    assert chained[16:22, 22:28].max() < 0.05

@@ -126,7 +126,8 @@ def carried(cfg: StylizeConfig, chains: Chains, job: Job, p: Prepared, paint: np
 
 class Chains:
     """The flow from frame n to keyframe k composed from the frame-to-frame flows between them, and its
-    reliability (the product of theirs along the path). A flow straight to k would be as good on one
+    reliability (the product of theirs along the path, each step's thin failures dropped first:
+    carry.chain_step). A flow straight to k would be as good on one
     frame, but its errors are new on every frame, and the carried paint would shimmer; along the chain
     frame n's path is frame n∓1's plus one step, so neighbouring frames err alike.
 
@@ -165,7 +166,7 @@ class Chains:
         for i in range(m - step, at - step, -step):
             j, toward = order[i], order[i + step]
             f, c, _, _ = self.flows(j, self.by_number[j].frame, toward, self.by_number[toward].frame)
-            to_k, weight = compose(f, c, to_k, weight)
+            to_k, weight = compose(f, carry_paint.chain_step(c), to_k, weight)
             self._keep((j, k), to_k, weight)
         return to_k, weight
 
