@@ -32,13 +32,13 @@ RESAMPLING = "lanczos"
 SEAM_SIGMA = 0.01
 
 # A one-frame consistency check fails in thin lines along edges (a motion boundary, a disocclusion a
-# pixel or two wide); along a chain the reliability is the product of every step's, so each line any
-# step drew stays, and on the hand-held cockatoo shot at 256 px the chain kept 62 % of the picture
-# after 8 frames and 48 % after 16, most of it lost to such lines. Failures thinner than this many
-# pixels are dropped from each step's weights before the product (a grey opening of 1 − weight):
-# wider ones, an occluder's trail or new picture at the frame's edge, still break the chain (71 % and
-# 61 % kept). Measured (docs/performance.md): style distance −9 % at 256 px, −3 % at 128, steadiness
-# within 1–5 %. 7 px covered more and drifted further.
+# pixel or two wide), at a new place on every step; along a chain the reliability is the product of
+# every step's, so each line any step drew stays: on the hand-held cockatoo shot at 256 px the chain
+# kept 62 % of the picture after 8 frames and 48 % after 16. Failures thinner than this many pixels are
+# dropped from each step's weights before the product (a grey opening of 1 − weight): 72 % and 61 %
+# kept; wider ones, an occluder's trail or new picture at the frame's edge, still break the chain.
+# Measured (docs/performance.md): style distance −9 % at 256 px for 1–5 % less steadiness; −2 to −7 %
+# and 2–12 % steadier at 128 px on four shot–painting pairs. 7 px covered more and drifted further.
 THIN_FAILURE = 5
 
 
