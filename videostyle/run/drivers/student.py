@@ -127,9 +127,9 @@ def carried(cfg: StylizeConfig, chains: Chains, job: Job, p: Prepared, paint: np
 class Chains:
     """The flow from frame n to keyframe k composed from the frame-to-frame flows between them, and its
     reliability (the product of theirs along the path, each step's thin failures dropped first:
-    carry.chain_step). A flow straight to k would be as good on one
-    frame, but its errors are new on every frame, and the carried paint would shimmer; along the chain
-    frame n's path is frame n∓1's plus one step, so neighbouring frames err alike.
+    carry.chain_step). A flow straight to k would be as good on one frame, but its errors are new on
+    every frame, and the carried paint would shimmer; along the chain frame n's path is frame n∓1's plus
+    one step, so neighbouring frames err alike.
 
     That is also how it is computed: chain(n, k) = f(n → n±1) + chain(n±1, k) sampled there, each step
     kept for the frames next to it, so painting the frames between two keyframes in order costs one
