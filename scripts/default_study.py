@@ -115,7 +115,8 @@ def render(cfg: StylizeConfig, style: np.ndarray, frames: list[np.ndarray]):
     with tempfile.TemporaryDirectory(prefix="study-") as work:  # the results are kept in memory
         store = WorkStore.open(work, {"input": {}, "config": {}})
         driver = pick(cfg)
-        prepared = prepare([Frame(i, None, f) for i, f in enumerate(frames)], flows, flow_offsets(cfg))
+        prepared = prepare([Frame(i, None, f) for i, f in enumerate(frames)], flows, flow_offsets(cfg),
+                      cfg.cuts == "detect")
         extra = {}
         if driver is chunked:  # --chunk-frames K, or --draft-finish: one chunk
             extra = {"flows": flows, "chunks": tuple(chunked.plan(0, len(frames), cfg.chunks.chunk_frames or len(frames)))}

@@ -100,7 +100,8 @@ def run_method(cfg: StylizeConfig, stylizer: Stylizer, frames: list[np.ndarray],
     t0, peaks = time.perf_counter(), Peaks()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    prepared = prepare([Frame(i, None, f) for i, f in enumerate(frames)], flows, flow_offsets(cfg))
+    prepared = prepare([Frame(i, None, f) for i, f in enumerate(frames)], flows, flow_offsets(cfg),
+                      cfg.cuts == "detect")
     extra, summary = {}, {}
     if driver is student:
         extra = {"flows": flows, "job": student.Job(stylizer.device, work, artist or {}, peaks.event, summary)}

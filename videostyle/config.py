@@ -193,6 +193,7 @@ class LossConfig:
 
 PASS_TARGETS = ("both", "processed")
 RESAMPLINGS = ("bilinear", "bicubic", "lanczos")  # flow/warp.RESAMPLING
+CUT_RULES = ("detect", "none")  # flow/cuts.py
 LONG_TERM_RULES = ("nearest", "every")  # method/temporal.long_term_weights
 
 
@@ -441,6 +442,14 @@ class StylizeConfig:
                                           "visible (holds the paint still over several frames), or only the "
                                           "closest (the paper's eq. 8)",
                                  choices=LONG_TERM_RULES, group="optimizer")
+    # A hard cut is not seen by the flow's consistency check: between two unrelated pictures the two flows
+    # agree by chance over most of the frame, and the next shot started from the last one's paint and was
+    # held to it (flow/cuts.py). "detect" starts every frame after a cut as a first frame: no warm start,
+    # no temporal term, no long-term target and no flow across the cut (the student's keyframes and carry
+    # too). docs/performance.md, "Cuts".
+    cuts: str = option("detect", "hard cuts inside the input: detect (each new shot starts afresh, as the first "
+                                 "frame does) or none (every frame goes on from the one before)",
+                       choices=CUT_RULES, group="optimizer")
     # auto: DeepFlow guarded by DIS when this machine's CPU renders frames of 50 px a side or more (flow.
     # estimate.choose_flow; the steadier render by every judge
     # but DIS's own, at about 7 % of a 256-px CPU render's time), DIS on a GPU or a cluster, where
@@ -482,6 +491,8 @@ class StylizeConfig:
             raise ConfigError(f"--long-term-rule must be one of {', '.join(LONG_TERM_RULES)}")
         if not self.long_term or 1 not in self.long_term:
             raise ConfigError("--long-term must be positive frame offsets including 1, e.g. 1,2,4")
+        if self.cuts not in CUT_RULES:
+            raise ConfigError(f"--cuts must be one of {', '.join(CUT_RULES)}")
         if self.flow not in FLOW_CHOICES:
             raise ConfigError(f"--flow must be one of {', '.join(FLOW_CHOICES)}")
         if self.flow_preset not in DIS_PRESETS:

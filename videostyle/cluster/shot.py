@@ -66,7 +66,7 @@ class ClusterRender:
         already = set(self._kept["finish"])
         self._drafts = self._drafts_to_make(numbers)
         self._last = None  # [number, source image, its object ref or None]: the frame before, for its light
-        prepared = prepare(frames, flows, flow_offsets(self.spec.config))
+        prepared = prepare(frames, flows, flow_offsets(self.spec.config), self.spec.config.cuts == "detect")
         self._actors: list = []
         try:
             if len(already) < len(numbers):

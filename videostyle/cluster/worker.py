@@ -124,7 +124,9 @@ class RenderWorker:
         # read and flows as the chunked task asks for them: frame n's image, and frame n − 1's for the
         # change of light (the flow to the frame before is given, so no flow is estimated here).
         read = lambda numbers: [frame if m == n else earlier for m in numbers]  # noqa: E731
-        flows = lambda t, image_t, s, image_s: flow if len(flow) == 4 else (*flow, None, None)  # noqa: E731
+        # No flow (None): the shot's first frame, or a new shot after a cut (the driver found it).
+        flows = lambda t, image_t, s, image_s: (  # noqa: E731
+            None if flow is None else flow if len(flow) == 4 else (*flow, None, None))
         try:
             task(self._solve, self.cfg, store, self.chunks, n, read, flows)
         except Exception as exc:

@@ -59,7 +59,8 @@ def write_keyframes(input: str, styles: list[str], folder: str, config: StylizeC
 def _write(shot, stylizer, store, folder: str, config: StylizeConfig, opts: OutputOptions, emit) -> list[dict]:
     timer = Timer()
     flows = flow_source(config, shot.size, shot.work_dir, opts.flow_dir)
-    frames = list(prepare(decode(shot.source, shot.size, timer), flows, flow_offsets(config)))
+    frames = list(prepare(decode(shot.source, shot.size, timer), flows, flow_offsets(config),
+                          config.cuts == "detect"))
     artist = shot.keyframe_images()
     keys = choose_keyframes(config, frames, flows, artist)
     job = Job(stylizer.device, shot.work_dir, artist, emit)

@@ -23,6 +23,7 @@ from ..method import metrics
 from ..config import StylizeConfig
 from ..method.device import to_tensor
 from ..errors import ConfigError, InputError, OutputError
+from ..flow.cuts import is_cut
 from ..flow.estimate import FlowEstimator, consistency_weights
 from ..io.frameranges import FrameRange
 from ..io.frames import read_image
@@ -60,8 +61,9 @@ def _mean(values: list[float]) -> float | None:
     return float(np.mean(values)) if values else None
 
 
-def _flicker(lum: list[float]) -> float | None:
-    return _mean([abs(b - a) for a, b in zip(lum, lum[1:])])
+def _flicker(lum: list[float], cuts: Sequence[int] = ()) -> float | None:
+    """Mean luminance change frame to frame, leaving out the jumps at ``cuts`` (frame indices)."""
+    return _mean([abs(lum[t] - lum[t - 1]) for t in range(1, len(lum)) if t not in cuts])
 
 
 def evaluate_video(
@@ -134,6 +136,9 @@ def evaluate_video(
     errors = {d: [] for d in used}
     src_errors = {d: [] for d in used}
     lum, src_lum = [], []
+    # Where a new shot begins (flow/cuts.py): a pair of frames across a cut shows two shots, not a
+    # render's steadiness, and is left out of every measure over pairs.
+    cuts: list[int] = []
 
     # Both decoders are closed here, on this thread, whatever happens (never by the garbage collector).
     with contextlib.closing(src_src.frames()) as src_frames, contextlib.closing(sty_src.frames()) as sty_frames:
@@ -142,11 +147,17 @@ def evaluate_video(
             sty = resize_rgb(cf.image, size)
             window.append((src, sty))
             row: dict = {"index": t}
+            back1 = None
+            if t >= 1:
+                back1 = flow(src, window[-2][0])
+                if is_cut(src, window[-2][0], back1):
+                    cuts.append(t)
+                    row["cut"] = True
             for d in used:
-                if t < d:
+                if t < d or any(t - d < c <= t for c in cuts):
                     continue
                 prev_src, prev_sty = window[-1 - d]
-                back = flow(src, prev_src)
+                back = back1 if d == 1 else flow(src, prev_src)
                 fwd = flow(prev_src, src)
                 c = consistency_weights(back, fwd)
                 e = metrics.warping_error(sty, prev_sty, back, c)
@@ -172,8 +183,9 @@ def evaluate_video(
         "warping_error_definition": metrics.WARPING_ERROR_DEFINITION,
         "warping_error": {str(d): _mean(errors[d]) for d in used},
         "source_warping_error": {str(d): _mean(src_errors[d]) for d in used},
-        "flicker": _flicker(lum),
-        "source_flicker": _flicker(src_lum),
+        "flicker": _flicker(lum, cuts),
+        "source_flicker": _flicker(src_lum, cuts),
+        "cuts": cuts,
         "per_frame": per_frame,
     }
     if fid is not None:

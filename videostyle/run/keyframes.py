@@ -30,18 +30,22 @@ def new_fraction(weight: np.ndarray | None) -> float:
 
 
 def choose(numbers: Sequence[int], new_since: Callable[[int, int], float], every: int, new_content: float,
-           artist: Sequence[int] = ()) -> list[Keyframe]:
+           artist: Sequence[int] = (), cuts: Sequence[int] = ()) -> list[Keyframe]:
     """Keyframes among ``numbers`` (ascending); ``new_since(n, k)`` is the share of frame n's picture
-    that keyframe k does not show (``new_fraction`` of the consistency of the flow n → k)."""
-    artist = set(artist)
+    that keyframe k does not show (``new_fraction`` of the consistency of the flow n → k). ``cuts``: the
+    frames where a new shot begins (flow/cuts.py): each is a keyframe, as a first frame is (with an
+    artist's keyframes, only those are keyframes)."""
+    artist, cuts = set(artist), set(cuts)
     keys: list[Keyframe] = []
     last = None
     for n in numbers:
+        if n in cuts and not artist:
+            last = None  # the flow does not reach across a cut; "new picture" is measured in this shot
         since = new_since(n, last) if last is not None and n not in artist and n - last < every else 0.0
         if n in artist:
             why = "artist"
         elif last is None:
-            why = "first"
+            why = "cut" if n in cuts else "first"
         elif since >= new_content:
             why = f"new content {round(100 * since)} %"
         elif n - last >= every:

@@ -130,6 +130,10 @@ def execute(shot: Shot, stylizer: Stylizer, store: WorkStore, session: Session, 
         for outcome in outcomes:
             t = time.perf_counter()
             record = {"index": outcome.prepared.number, **outcome.record, "resumed": outcome.resumed}
+            if outcome.prepared.cut:  # flow/cuts.py: started as a first frame, nothing carried across
+                record["cut"] = True
+                emit({"event": "note", "message": f"frame {outcome.prepared.number}: a cut; the new shot "
+                      "starts afresh (--cuts none to go on across it)"})
             record.update(frame_metrics(stylizer, outcome, prev))
             timer.add("metrics", t)
             outputs.write(outcome.prepared.number, outcome.stylized, outcome.prepared.frame)

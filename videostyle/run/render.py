@@ -90,7 +90,7 @@ def render(stylizer: Stylizer, frames: Iterator[Frame], flows, store: WorkStore,
     driver's."""
     config = stylizer.config
     driver = pick(config)
-    prepared = Prefetch(prepare(frames, flows, flow_offsets(config)))
+    prepared = Prefetch(prepare(frames, flows, flow_offsets(config), config.cuts == "detect"))
     try:
         frames_in = list(prepared) if driver.NEEDS_WHOLE_CLIP else prepared
         # The chunked driver asks for the flows it needs itself (a worker has no prepared frames).

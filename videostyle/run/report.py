@@ -65,6 +65,8 @@ def build(input, styles, output, config: StylizeConfig, info, size, per_frame: l
                    "alpha_dropped": info.has_alpha},
         "size": list(size), "audio": audio_mode,
         "frames": per_frame,
+        # Where a new shot began (--cuts detect): those frames started afresh, with no warping error.
+        "cuts": [f["index"] for f in per_frame if f.get("cut")],
         "warping_error_definition": WARPING_ERROR_DEFINITION,
         "stages_seconds": {k: round(v, 3) for k, v in stages.items()},
         "totals": {

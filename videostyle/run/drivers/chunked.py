@@ -90,9 +90,9 @@ Read = Callable[[Sequence[int]], list[np.ndarray]]
 
 
 def _flow_back(flows, images: dict, t: int):
-    """Flow t → t−1 and its consistency weights."""
-    fb, cb, _, _ = flows(t, images[t], t - 1, images[t - 1])
-    return fb, cb
+    """Flow t → t−1 and its consistency weights; None where a new shot begins at t (a cut)."""
+    got = flows(t, images[t], t - 1, images[t - 1])
+    return None if got is None else got[:2]
 
 
 def _relit(cfg: StylizeConfig, images: dict, n: int, warped: np.ndarray, flow, weight) -> np.ndarray:
@@ -122,9 +122,10 @@ def draft(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chunk
     done = resumed(store, p, DRAFT_PASS)
     if done is not None:
         return done
-    if len(numbers) == 1:
+    got = flows(n, images[n], n - 1, images[n - 1]) if len(numbers) == 2 else None
+    if got is None:  # the shot's first frame, or the first after a cut (flows then gives None): cold
         return stylize_step(solve, cfg, store, p, lambda j: None, pass_=DRAFT_PASS)
-    flow, weight, forward, _ = flows(n, images[n], n - 1, images[n - 1])
+    flow, weight, forward, _ = got
     warped = _relit(cfg, images, n, warp(_kept(store, n - 1, DRAFT_PASS, f"the draft of frame {n}"), flow, cfg.resampling),
                     flow, weight)
     # Started from the warped draft before it (the paper's prevWarped; whatever --init says), motion
@@ -166,8 +167,9 @@ def finish(solve: Solve, cfg: StylizeConfig, store: WorkStore, chunks: list[Chun
         raise RuntimeError(f"the draft of frame {n} is not in the work folder; chunk {c.index} needs it")
     drafted, draft_record = from_uint16(kept[0]), kept[1]
     temporal = ((drafted, np.full(drafted.shape[:2], cfg.chunks.draft_anchor, np.float32)),)
-    if len(numbers) == 2 and cfg.loss.temporal_weight > 0:
-        flow, weight = _flow_back(flows, images, n)
+    back = _flow_back(flows, images, n) if len(numbers) == 2 and cfg.loss.temporal_weight > 0 else None
+    if back is not None:
+        flow, weight = back
         warped = _relit(cfg, images, n, warp(_kept(store, n - 1, 0, f"frame {n}"), flow, cfg.resampling), flow, weight)
         temporal = ((warped, weight),) + temporal
     cap = min(cfg.chunks.finish_iterations, iteration_cap(cfg, True))
@@ -204,9 +206,13 @@ def run(solve: Solve, cfg: StylizeConfig, prepared: Iterable[Prepared], store: W
         raise ValueError("the chunked driver needs the flow source and the shot's chunks")
     window: dict[int, Prepared] = {}
     read: Read = lambda numbers: [window[n].frame for n in numbers]  # noqa: E731
+
+    def across_cuts(t, image_t, s, image_s):  # no flow into a frame where a new shot begins
+        return None if window[max(t, s)].cut else flows(t, image_t, s, image_s)
+
     for p in prepared:
         window[p.number] = p
         window.pop(p.number - 2, None)
-        draft(solve, cfg, store, chunks, p.number, read, flows)
-        o = finish(solve, cfg, store, chunks, p.number, read, flows)
+        draft(solve, cfg, store, chunks, p.number, read, across_cuts)
+        o = finish(solve, cfg, store, chunks, p.number, read, across_cuts)
         yield FrameOutcome(p, o.stylized, o.record, o.resumed)

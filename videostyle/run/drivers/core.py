@@ -27,6 +27,7 @@ from ...method.optimize import FrameResult
 from ..store import WorkStore
 from ...method.stylizer import Stylizer
 from ...method.temporal import init_image, light_change, long_term_weights, relight, source_agreement
+from ...flow.cuts import is_cut
 from ...flow.warp import warp
 
 Flow = tuple[np.ndarray, np.ndarray]  # (flow H×W×2 in pixels, its consistency weights c H×W in [0, 1])
@@ -44,6 +45,7 @@ class Prepared:
     flow_seconds: float
     pts: int | None = None       # presentation time in the source's time base (videos)
     lead_in: bool = False        # a frame before the selected range (Frame.lead_in): no flows of its own
+    cut: bool = False            # a new shot begins here (flow/cuts.py): no flows to the frames before
 
     @property
     def flow_back(self) -> np.ndarray | None:
@@ -54,16 +56,21 @@ class Prepared:
         return self.back[1][1] if 1 in self.back else None
 
 
-def prepare(frames: Iterable[Frame], flows: Callable, offsets: tuple[int, ...] = (1,)) -> Iterator[Prepared]:
+def prepare(frames: Iterable[Frame], flows: Callable, offsets: tuple[int, ...] = (1,),
+            cuts: bool = True) -> Iterator[Prepared]:
     """For each frame: flows to and from the frames
     ``offsets`` back (1 always included), with consistency weights. ``flows`` is an ``EstimatedFlows`` or
-    ``FileFlows``, called with absolute frame numbers. Holds only the last max(offsets) frames."""
+    ``FileFlows``, called with absolute frame numbers. Holds only the last max(offsets) frames.
+
+    With ``cuts``, a frame where a new shot begins (flow/cuts.py, tested against the frame before) gets
+    no flows at all, and the frames after it none to the frames before it: every driver then starts it
+    as a first frame."""
     offsets = tuple(sorted({1, *offsets}))
     history: deque = deque(maxlen=offsets[-1])   # history[-j] is frame t−j
     for f in frames:
         t0 = time.perf_counter()
-        back, ahead = {}, {}
-        for j in offsets:
+        back, ahead, cut = {}, {}, False
+        for j in offsets:  # 1 first: a cut found there ends the loop
             # A lead-in frame is only a neighbour of the range's first frames: its own flows serve nothing.
             if j <= len(history) and not f.lead_in:
                 earlier = history[-j]
@@ -73,11 +80,15 @@ def prepare(frames: Iterable[Frame], flows: Callable, offsets: tuple[int, ...] =
                     if not earlier.lead_in:
                         raise
                     continue  # a --flow-dir made for the range alone: the range starts as it would have
+                if j == 1 and cuts and is_cut(f.image, earlier.image, fb):
+                    back, ahead, cut = {}, {}, True
+                    history.clear()
+                    break
                 # Fully transparent pixels hold no picture: neither the warm start nor the temporal term
                 # may carry paint into or out of them.
                 cb, cf = cb * _covered(f), cf * _covered(earlier)
                 back[j], ahead[j] = (fb, cb), (ff, cf)
-        yield Prepared(f.number, f.image, back, ahead, time.perf_counter() - t0, f.pts, f.lead_in)
+        yield Prepared(f.number, f.image, back, ahead, time.perf_counter() - t0, f.pts, f.lead_in, cut)
         history.append(f)
 
 

@@ -108,8 +108,9 @@ def carried(cfg: StylizeConfig, chains: Chains, job: Job, p: Prepared, paint: np
     if p.number in job.keys:
         return job.keys[p.number].astype(np.float32)
     by_number = chains.by_number
-    before = [k for k in keys if k < p.number]
-    after = [k for k in keys if k > p.number]
+    # Keyframes of this frame's shot only: nothing is carried across a cut (a cut is a keyframe).
+    before = [k for k in keys if k < p.number and not chains.cut_between(k, p.number)]
+    after = [k for k in keys if k > p.number and not chains.cut_between(p.number, k)]
     a, b = (before[-1] if before else None), (after[0] if after else None)
     if a is not None and b is not None:
         chains.interval(a, b)
@@ -142,6 +143,7 @@ class Chains:
         self.order = sorted(self.by_number)
         self.position = {n: i for i, n in enumerate(self.order)}
         self.flows = flows
+        self.cuts = sorted(p.number for p in frames if p.cut)
         self._kept: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         # How many chains are kept: the frames of one interval use two per frame between (grown to
         # the interval by ``interval``); one dropped too soon is only computed again.
@@ -149,6 +151,11 @@ class Chains:
 
     def interval(self, a: int, b: int) -> None:
         self.keep = max(self.keep, 2 * abs(b - a) + 4)
+
+    def cut_between(self, a: int, b: int) -> bool:
+        """Whether a new shot begins after frame min(a, b) and at or before max(a, b)."""
+        lo, hi = min(a, b), max(a, b)
+        return any(lo < c <= hi for c in self.cuts)
 
     def __call__(self, n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
         if (n, k) in self._kept:
@@ -165,8 +172,11 @@ class Chains:
         to_k, weight = self(order[m], k)
         for i in range(m - step, at - step, -step):
             j, toward = order[i], order[i + step]
-            f, c, _, _ = self.flows(j, self.by_number[j].frame, toward, self.by_number[toward].frame)
-            to_k, weight = compose(f, carry_paint.chain_step(c), to_k, weight)
+            if self.by_number[max(j, toward)].cut:  # the chain ends at a cut: nothing is carried across
+                to_k, weight = np.zeros((h, w, 2), np.float32), np.zeros((h, w), np.float32)
+            else:
+                f, c, _, _ = self.flows(j, self.by_number[j].frame, toward, self.by_number[toward].frame)
+                to_k, weight = compose(f, carry_paint.chain_step(c), to_k, weight)
             self._keep((j, k), to_k, weight)
         return to_k, weight
 
@@ -256,7 +266,7 @@ def choose_keyframes(cfg: StylizeConfig, frames: list[Prepared], flows: Callable
         return new_fraction(c)
 
     return choose([p.number for p in frames], new_since, cfg.student.keyframe_every, cfg.student.new_content,
-                  sorted(artist))
+                  sorted(artist), cuts=[p.number for p in frames if p.cut])
 
 
 def stylize_keyframes(solve: Solve, cfg: StylizeConfig, frames: list[Prepared], keys: list[Keyframe],
@@ -289,6 +299,8 @@ def stylize_keyframes(solve: Solve, cfg: StylizeConfig, frames: list[Prepared], 
             record = {"evaluations": 0}
         else:
             back = {}
+            if prev is not None and chained.cut_between(prev.number, p.number):
+                prev = None  # a new shot: its first keyframe is a cold start, as the first frame is
             if prev is not None:
                 # Along the chain of frame-to-frame flows, as the carry will move both keyframes' paint:
                 # then the two agree where the carry mixes them. A long-range flow straight to the

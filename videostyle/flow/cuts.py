@@ -1,0 +1,54 @@
+"""Where one shot ends and the next begins: a hard cut between two consecutive frames.
+
+Why it is needed: the forward–backward consistency check does not see a cut. Between two unrelated
+pictures the two flows are smooth and agree by chance over most of the frame (70 % of the pixels passed
+between a cockatoo frame and the astronaut at 128 px), so without this the next shot started from the
+last shot's paint and was pulled toward it there: its first frames carried the previous shot's strokes,
+and the frames after them inherited them (docs/performance.md, "Cuts").
+
+The test: frame t−1 brought into frame t by the flow, both in grey with their local light and contrast
+taken out (each pixel's difference from its neighbourhood's mean, over the neighbourhood's spread), then
+the mean absolute difference. Along a shot the flow lines the two up and they differ by noise, flow
+errors and motion blur; across a cut they are two unrelated textures. Normalizing locally keeps light
+changes (fades, a lamp, a flash) from looking like a cut.
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .warp import warp
+
+# Measured with each size's default flow (docs/performance.md, "Cuts"): over 321 consecutive pairs of the
+# cockatoo clip and the bundled astronaut, with a synthetic light ramp, the largest residual along a
+# shot was 0.30–0.32 at 128–256 px, 0.39 at 64 and 0.44 at 48 px (the flow's errors grow on tiny
+# frames); five real cuts (to another clip, or to another part of the same clip) gave 0.56–0.80, a
+# clipped flash (gain 2.5) 0.35–0.47.
+CUT_RESIDUAL = 0.5
+
+# The local neighbourhood's size, a share of the frame's longer side, and the spread (levels on 0–255)
+# added to it so that flat and dark areas (a fade from black) do not blow noise up into a texture.
+_LOCAL = 1 / 32
+_SPREAD_FLOOR = 4.0
+
+
+def _normalized(gray: np.ndarray) -> np.ndarray:
+    g = gray.astype(np.float32)
+    sigma = max(max(g.shape) * _LOCAL, 0.5)
+    mean = cv2.GaussianBlur(g, (0, 0), sigma)
+    spread = np.sqrt(cv2.GaussianBlur((g - mean) ** 2, (0, 0), sigma))
+    return (g - mean) / (spread + _SPREAD_FLOOR)
+
+
+def cut_residual(frame: np.ndarray, earlier: np.ndarray, flow_back: np.ndarray) -> float:
+    """How little frame ``earlier`` (t−1), moved into ``frame`` (t) by ``flow_back`` (t → t−1, H×W×2
+    pixels), looks like it once light and contrast are taken out: about 0.1–0.3 along a shot, 0.5 and
+    more across a cut. Frames: H×W×3 uint8 RGB of one size."""
+    a = _normalized(cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY))
+    b = _normalized(cv2.cvtColor(np.ascontiguousarray(earlier), cv2.COLOR_RGB2GRAY))
+    return float(np.abs(a - warp(b, flow_back)).mean())
+
+
+def is_cut(frame: np.ndarray, earlier: np.ndarray, flow_back: np.ndarray) -> bool:
+    """True where a new shot begins at ``frame`` (see ``cut_residual``)."""
+    return cut_residual(frame, earlier, flow_back) >= CUT_RESIDUAL
