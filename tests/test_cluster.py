@@ -486,3 +486,27 @@ def test_a_node_lost_mid_run_costs_only_its_unfinished_frames(clip, cluster, dis
     reference = frames_of(distributed[1])
     made = frames_of(out + ".videostyle")
     assert [n for n in range(N) if not np.array_equal(made[n], reference[n])] == []
+
+
+def test_a_cut_inside_a_chunk_starts_the_new_shot_cold_on_the_workers_as_in_one_process(cluster, tmp_path):
+    """A hard cut (flow/cuts.py) in the middle of a chunk: the workers get no flow across it and start the
+    new shot's draft cold, as the local chunked run does, frame for frame."""
+    other = texture(H, W * 2, (6, 12), seed=9)
+    video = make_video(tmp_path / "edit.mp4", n=N, rate=Fraction(24), image=lambda i, w, h: (
+        pan(i, w, h) if i < 6 else np.ascontiguousarray(other[:h, 40 - i:40 - i + w])))
+    quick = ["--style", "starry_night", *CLI_METHOD, "--quiet", "--keep-work"]
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)  # as each worker of the test cluster (1 CPU)
+        assert main(["stylize", str(video), "-o", str(tmp_path / "local.mp4"), *quick,
+                     "--report", str(tmp_path / "local.json")]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert main(["stylize", str(video), "-o", str(tmp_path / "cluster.mp4"), *quick, "--cluster", "auto",
+                 "--report", str(tmp_path / "cluster.json")]) == 0
+    report = json.loads((tmp_path / "cluster.json").read_text())
+    assert report["cuts"] == [6] and json.loads((tmp_path / "local.json").read_text())["cuts"] == [6]
+    drafts = [f["draft_evaluations"] for f in report["frames"]]
+    assert drafts[6] == drafts[0] > drafts[5], drafts  # the new shot's draft is a cold start
+    local, made = frames_of(str(tmp_path / "local.mp4.videostyle")), frames_of(str(tmp_path / "cluster.mp4.videostyle"))
+    assert [n for n in range(N) if not np.array_equal(made[n], local[n])] == []
