@@ -11,6 +11,10 @@
    the astronaut's 6 frames alone; printed: how far each of the two edits' second shot is from the shot
    stylized alone (mean levels on 0–255), and their content and style distances. ``--looks DIR`` writes
    the frames around the cut side by side.
+3. With ``--dissolve``: a dissolve, not a cut (3 frames of the clip, an 8-frame cross-fade to the
+   astronaut, 5 frames of the astronaut), stylized with the defaults, against the astronaut's last 5
+   frames stylized alone: the content and style distances of those 5 frames (what the test does not
+   catch: the dissolve is gradual).
 
     python scripts/cut_study.py --clip ../shared/data/videos/cockatoo.mp4 --sizes 48 64 128 256 \\
         --render --max-side 128 --style ../shared/data/styles/starry_night.jpg --looks /tmp/cuts
@@ -119,15 +123,51 @@ def render(clip: str, side: int, style: str, looks: str | None) -> None:
         cv2.imwrite(os.path.join(looks, "cut_detect_none.png"), np.clip(sheet, 0, 255).astype(np.uint8)[..., ::-1])
 
 
+def dissolve(clip: str, side: int, style: str, looks: str | None) -> None:
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+    from mediagen import make_sequence
+    from videostyle.io.frames import read_image
+    from videostyle.method.device import to_tensor
+    from videostyle.method.stylizer import Stylizer
+    from videostyle.run.pipeline import stylize_video
+
+    a = [resize_rgb(f, processing_size(f.shape[1], f.shape[0], side)) for f in read_range(clip, 0, 16)]
+    h, w = a[0].shape[:2]
+    b = [cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in read_range(ASTRONAUT, 0, 16)]
+    mix = [min(1.0, max(0.0, (i - 3) / 8)) for i in range(16)]
+    edit = [np.clip((1 - t) * x.astype(np.float32) + t * y.astype(np.float32), 0, 255).astype(np.uint8)
+            for t, x, y in zip(mix, a, b)]
+    root = tempfile.mkdtemp(prefix="cut-study-")
+    make_sequence(os.path.join(root, "edit"), 16, lambda i, ww, hh: edit[i], w, h)
+    make_sequence(os.path.join(root, "alone"), 5, lambda i, ww, hh: b[11 + i], w, h)
+    stylizer = Stylizer.create(StylizeConfig(max_side=side, device="cpu"), [read_image(style)])
+    rows = {}
+    for name, src, first in (("after the dissolve", "edit", 11), ("the shot alone", "alone", 0)):
+        dest = os.path.join(root, f"out_{name[:5]}")
+        report = stylize_video(os.path.join(root, src), [style], os.path.join(dest, "%03d.png"),
+                               StylizeConfig(max_side=side, device="cpu"))
+        frames = [cv2.imread(os.path.join(dest, f"{first + i:03d}.png"))[..., ::-1].astype(np.float32) for i in range(5)]
+        fid = [stylizer.fidelity(to_tensor(f, stylizer.device), to_tensor(s, stylizer.device)) for f, s in zip(frames, b[11:])]
+        rows[name] = frames
+        print(f"{name}: cuts {report['cuts']}; content per frame "
+              + " ".join(f"{f['content_distance']:.3f}" for f in fid)
+              + f"; style {np.mean([f['style_distance'] for f in fid]):.3f}", flush=True)
+    if looks:
+        os.makedirs(looks, exist_ok=True)
+        sheet = np.concatenate([np.concatenate([rows[n][0], rows[n][4]], 1) for n in rows], 0)
+        cv2.imwrite(os.path.join(looks, "dissolve.png"), np.clip(sheet, 0, 255).astype(np.uint8)[..., ::-1])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clip", required=True)
-    ap.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256])
+    ap.add_argument("--sizes", type=int, nargs="*", default=[64, 128, 256], help="none: skip the residuals")
     ap.add_argument("--every", type=int, default=1, help="every Nth pair of the shots (faster at large sizes)")
     ap.add_argument("--render", action="store_true")
     ap.add_argument("--max-side", type=int, default=128)
     ap.add_argument("--style")
     ap.add_argument("--looks")
+    ap.add_argument("--dissolve", action="store_true")
     a = ap.parse_args()
     for side in a.sizes:
         residuals(a.clip, side, a.every)
@@ -135,6 +175,10 @@ def main() -> None:
         if not a.style:
             ap.error("--render needs --style")
         render(a.clip, a.max_side, a.style, a.looks)
+    if a.dissolve:
+        if not a.style:
+            ap.error("--dissolve needs --style")
+        dissolve(a.clip, a.max_side, a.style, a.looks)
 
 
 if __name__ == "__main__":
