@@ -4,8 +4,10 @@
    mean absolute difference) on every consecutive pair of real shots (the clip given, the bundled
    astronaut), on a light ramp made from the clip (the light ×0.3 → ×1.35 over 8 frames), and across
    real cuts: to the other clip, and to another part of the same clip (the same room from elsewhere, the
-   hard case), and into and out of a clipped flash (the light ×2.5 + 60 for one frame). At each
-   ``--sizes``, with the flow a render picks there (``--flow auto``).
+   hard case), and into and out of a clipped flash (the light ×2.5 + 60 for one frame), and along the
+   clip with grain added to every frame (Gaussian, σ 10 and 20 levels, and 10, 20 and 30 on the clip
+   darkened to a quarter: a night shot). At each ``--sizes``, with the flow a render picks there
+   (``--flow auto``).
 2. With ``--render``: a 12-frame edit (6 frames of the clip, then 6 of the astronaut) stylized with the
    defaults, with ``--cuts none`` (every frame goes on from the one before, as before the cut test), and
    the astronaut's 6 frames alone; printed: how far each of the two edits' second shot is from the shot
@@ -72,9 +74,15 @@ def residuals(clip: str, side: int, every: int) -> None:
             f"clip 0 → {m * 5 // 7}": r(co[m * 5 // 7], co[0]), f"clip {m // 3} → {m * 8 // 9}": r(co[m * 8 // 9], co[m // 3]),
             f"clip {m // 9} → {m // 2}": r(co[m // 2], co[m // 9])}
     into = {"into a flash": r(flash, co[m // 4 - 1]), "out of it": r(co[m // 4 + 1], flash)}
+    rng = np.random.default_rng(0)
+    grain = []
+    for sigma, gain in ((10, 1.0), (20, 1.0), (10, 0.25), (20, 0.25), (30, 0.25)):
+        seq = [np.clip(f.astype(np.float32) * gain + rng.normal(0, sigma, f.shape), 0, 255).astype(np.uint8)
+               for f in co[40:46]]
+        grain += [r(seq[i], seq[i - 1]) for i in range(1, 6)]
     print(f"{side} px ({w}x{h}, flow {cfg.flow}): along the shots ({len(along)} pairs) max {max(along):.3f}, "
           f"99th percentile {np.percentile(along, 99):.3f}, median {np.median(along):.3f}; light ramp max "
-          f"{max(lit):.3f}; cuts " + ", ".join(f"{k} {v:.3f}" for k, v in cuts.items())
+          f"{max(lit):.3f}; grain max {max(grain):.3f}; cuts " + ", ".join(f"{k} {v:.3f}" for k, v in cuts.items())
           + "; " + ", ".join(f"{k} {v:.3f}" for k, v in into.items()) + f" (a cut at ≥ {CUT_RESIDUAL})", flush=True)
 
 

@@ -6,11 +6,13 @@ between a cockatoo frame and the astronaut at 128 px), so without this the next 
 last shot's paint and was pulled toward it there: its first frames carried the previous shot's strokes,
 and the frames after them inherited them (docs/performance.md, "Cuts").
 
-The test: frame t−1 brought into frame t by the flow, both in grey with their local light and contrast
-taken out (each pixel's difference from its neighbourhood's mean, over the neighbourhood's spread), then
-the mean absolute difference. Along a shot the flow lines the two up and they differ by noise, flow
-errors and motion blur; across a cut they are two unrelated textures. Normalizing locally keeps light
-changes (fades, a lamp, a flash) from looking like a cut.
+The test: frame t−1 brought into frame t by the flow, both in grey at a 128-px side at most, blurred
+(σ = 1/64 of the side: the grain of a dark, noisy shot is independent from frame to frame and looked like
+a cut on every frame without it), with their local light and contrast taken out (each pixel's difference
+from its neighbourhood's mean, over the neighbourhood's spread), then the mean absolute difference.
+Along a shot the flow lines the two up and they differ by noise, flow errors and motion blur; across a
+cut they are two unrelated pictures. Normalizing locally keeps light changes (fades, a lamp, a flash)
+from looking like a cut.
 """
 from __future__ import annotations
 
@@ -20,26 +22,29 @@ import numpy as np
 from .files import resize_flow
 from .warp import warp
 
-# Measured with each size's default flow (docs/performance.md, "Cuts"): over 321 consecutive pairs of the
-# cockatoo clip and the bundled astronaut, with a synthetic light ramp, the largest residual along a
-# shot was 0.30–0.32 at 128–256 px, 0.39 at 64 and 0.44 at 48 px (the flow's errors grow on tiny
-# frames); five real cuts (to another clip, or to another part of the same clip) gave 0.56–0.80, a
-# clipped flash (gain 2.5) 0.35–0.47.
-CUT_RESIDUAL = 0.5
+# Measured with each size's default flow (docs/performance.md, "Cuts"): over the consecutive pairs of the
+# cockatoo clip and the bundled astronaut the largest residual along a shot was 0.27–0.29 at 64–256 px
+# and 0.37 at 48 px; with grain of σ 10–30 levels added to every frame (a dark shot too) 0.17–0.44 at
+# 64–256 px; a clipped flash (gain 2.5) 0.33–0.42; five real cuts (to another clip, or to another
+# part of the same clip: the hard case) 0.49–0.80.
+CUT_RESIDUAL = 0.45
 
 # The local neighbourhood's size, a share of the frame's longer side, and the spread (levels on 0–255)
 # added to it so that flat and dark areas (a fade from black) do not blow noise up into a texture.
 _LOCAL = 1 / 32
 _SPREAD_FLOOR = 4.0
+# The blur that takes the grain out first, a share of the side (2 px at 128).
+_GRAIN = 1 / 64
 
-# Larger frames are tested at this longer side: the threshold was measured at 48–256 px, and at 720p the
-# blurs alone took 235 ms a pair (1.7 ms at 256×144).
-_TEST_SIDE = 256
+# Larger frames are tested at this longer side: one threshold then serves every size, and the test costs
+# about a millisecond at any size (at 720p, tested at full size, the blurs alone took 235 ms a pair).
+_TEST_SIDE = 128
 
 
 def _normalized(gray: np.ndarray) -> np.ndarray:
-    g = gray.astype(np.float32)
-    sigma = max(max(g.shape) * _LOCAL, 0.5)
+    side = max(gray.shape)
+    g = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), max(side * _GRAIN, 0.5))
+    sigma = max(side * _LOCAL, 0.5)
     mean = cv2.GaussianBlur(g, (0, 0), sigma)
     spread = np.sqrt(cv2.GaussianBlur((g - mean) ** 2, (0, 0), sigma))
     return (g - mean) / (spread + _SPREAD_FLOOR)
@@ -47,7 +52,7 @@ def _normalized(gray: np.ndarray) -> np.ndarray:
 
 def cut_residual(frame: np.ndarray, earlier: np.ndarray, flow_back: np.ndarray) -> float:
     """How little frame ``earlier`` (t−1), moved into ``frame`` (t) by ``flow_back`` (t → t−1, H×W×2
-    pixels), looks like it once light and contrast are taken out: about 0.1–0.3 along a shot, 0.5 and
+    pixels), looks like it once light and contrast are taken out: about 0.1–0.3 along a shot, 0.45 and
     more across a cut. Frames: H×W×3 uint8 RGB of one size."""
     a = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
     b = cv2.cvtColor(np.ascontiguousarray(earlier), cv2.COLOR_RGB2GRAY)
