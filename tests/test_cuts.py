@@ -54,6 +54,26 @@ def test_the_cut_test_fires_at_a_cut_and_not_along_a_pan_a_light_ramp_a_fade_or_
     assert is_cut(edit(CUT), edit(CUT - 1), flow(edit(CUT), edit(CUT - 1)))
 
 
+def letterboxed(image: np.ndarray) -> np.ndarray:
+    out = image.copy()
+    out[: H // 4] = out[H - H // 4:] = 0  # a 2.39:1 picture in a 4:3 frame
+    return out
+
+
+def test_a_cut_between_two_letterboxed_shots_of_one_room_is_found():
+    """Bars shared by both frames are left out of the test: their edges matched in any two frames and
+    hid a cut between two views of one room (0.49 at 256 px without bars, 0.37 with bars of 1/8; here
+    0.41 without taking them out, 0.79 with)."""
+    flow = FlowEstimator("dis")
+    # Two views of the same texture, far apart: one room, another angle.
+    a = letterboxed(shot_frame(SHOT_A, 0))
+    b = letterboxed(shot_frame(SHOT_A, 40))
+    pan = [letterboxed(shot_frame(SHOT_A, i)) for i in range(4)]
+    assert cut_residual(b, a, flow(b, a)) >= CUT_RESIDUAL
+    along = [cut_residual(pan[i], pan[i - 1], flow(pan[i], pan[i - 1])) for i in range(1, 4)]
+    assert max(along) < CUT_RESIDUAL, along
+
+
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory):
     root = tmp_path_factory.mktemp("cuts")
