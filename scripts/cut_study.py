@@ -6,7 +6,8 @@
    real cuts: to the other clip, and to another part of the same clip (the same room from elsewhere, the
    hard case), and into and out of a clipped flash (the light ×2.5 + 60 for one frame), and along the
    clip with grain added to every frame (Gaussian, σ 10 and 20 levels, and 10, 20 and 30 on the clip
-   darkened to a quarter: a night shot). At each ``--sizes``, with the flow a render picks there
+   darkened to a quarter: a night shot), and the pairs along the shots and the cuts again with black
+   bars of 1/8 of the height top and bottom (a letterbox). At each ``--sizes``, with the flow a render picks there
    (``--flow auto``).
 2. With ``--render``: a 12-frame edit (6 frames of the clip, then 6 of the astronaut) stylized with the
    defaults, with ``--cuts none`` (every frame goes on from the one before, as before the cut test), and
@@ -80,10 +81,21 @@ def residuals(clip: str, side: int, every: int) -> None:
         seq = [np.clip(f.astype(np.float32) * gain + rng.normal(0, sigma, f.shape), 0, 255).astype(np.uint8)
                for f in co[40:46]]
         grain += [r(seq[i], seq[i - 1]) for i in range(1, 6)]
+    def barred(image: np.ndarray) -> np.ndarray:
+        out = image.copy()
+        out[: h // 8] = out[h - h // 8:] = 0
+        return out
+
+    along_bars = [r(barred(co[i]), barred(co[i - 1])) for i in range(1, len(co), every)]
+    cut_pairs = [(co[0], ast[0]), (ast[5], co[5]), (co[0], co[m * 5 // 7]), (co[m // 3], co[m * 8 // 9]),
+                 (co[m // 9], co[m // 2])]
+    cuts_bars = [r(barred(b), barred(a)) for a, b in cut_pairs]
     print(f"{side} px ({w}x{h}, flow {cfg.flow}): along the shots ({len(along)} pairs) max {max(along):.3f}, "
           f"99th percentile {np.percentile(along, 99):.3f}, median {np.median(along):.3f}; light ramp max "
           f"{max(lit):.3f}; grain max {max(grain):.3f}; cuts " + ", ".join(f"{k} {v:.3f}" for k, v in cuts.items())
-          + "; " + ", ".join(f"{k} {v:.3f}" for k, v in into.items()) + f" (a cut at ≥ {CUT_RESIDUAL})", flush=True)
+          + "; " + ", ".join(f"{k} {v:.3f}" for k, v in into.items())
+          + f"; with bars: along max {max(along_bars):.3f}, cuts min {min(cuts_bars):.3f} (a cut at ≥ {CUT_RESIDUAL})",
+          flush=True)
 
 
 def render(clip: str, side: int, style: str, looks: str | None) -> None:
