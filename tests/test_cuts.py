@@ -13,7 +13,7 @@ from videostyle.flow.cuts import CUT_RESIDUAL, cut_residual, is_cut
 from videostyle.flow.estimate import FlowEstimator
 from videostyle.io.bundled import paintings
 from videostyle.io.resize import resize_rgb
-from videostyle.run.evaluate import evaluate_video
+from videostyle.run.evaluate import evaluate_video, format_table
 from videostyle.run.pipeline import stylize_video
 
 W, H, CUT, N = 48, 32, 4, 8
@@ -142,6 +142,7 @@ def test_evaluate_leaves_the_pairs_across_a_cut_out(clip):
     assert rows[CUT].get("cut") and "warping_error_1" not in rows[CUT]
     assert "warping_error_2" not in rows[CUT + 1] and "warping_error_1" in rows[CUT + 1]
     assert "warping_error_4" not in rows[N - 1] and "warping_error_2" in rows[N - 1]
+    assert f"cuts at frame {CUT}:" in format_table(result)
 
 
 def test_the_carry_chain_ends_at_a_cut(clip):

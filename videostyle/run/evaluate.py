@@ -232,6 +232,9 @@ def format_table(result: dict) -> str:
              "(warping error per channel as in Ruder et al.: lower is steadier; source = noise floor)"]
     for r in rows:
         lines.append(f"{r[0]:<{widths[0]}}  {r[1]:>{widths[1]}}  {r[2]:>{widths[2]}}")
+    if result.get("cuts"):
+        lines.append(f"cuts at frame{'s' * (len(result['cuts']) > 1)} {', '.join(map(str, result['cuts']))}: "
+                     "the pairs across them are left out")
     return "\n".join(lines)
 
 
