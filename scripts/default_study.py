@@ -40,7 +40,7 @@ from videostyle.io.resize import processing_size, resize_rgb
 from videostyle.method.device import to_tensor
 from videostyle.method.metrics import warping_error
 from videostyle.method.stylizer import Stylizer
-from videostyle.run.drivers import chunked, flow_offsets, optimizer_solver, pick, prepare
+from videostyle.run.drivers import chunked, optimizer_solver, pick, prepared_for
 from videostyle.run.evaluate import luminance
 from videostyle.run.flows import EstimatedFlows
 from videostyle.run.render import resolved_flow
@@ -115,8 +115,7 @@ def render(cfg: StylizeConfig, style: np.ndarray, frames: list[np.ndarray]):
     with tempfile.TemporaryDirectory(prefix="study-") as work:  # the results are kept in memory
         store = WorkStore.open(work, {"input": {}, "config": {}})
         driver = pick(cfg)
-        prepared = prepare([Frame(i, None, f) for i, f in enumerate(frames)], flows, flow_offsets(cfg),
-                      cfg.cuts == "detect")
+        prepared = prepared_for(cfg, [Frame(i, None, f) for i, f in enumerate(frames)], flows)
         extra = {}
         if driver is chunked:  # --chunk-frames K, or --draft-finish: one chunk
             extra = {"flows": flows, "chunks": tuple(chunked.plan(0, len(frames), cfg.chunks.chunk_frames or len(frames)))}

@@ -38,7 +38,7 @@ from videostyle.io.frames import read_image
 from videostyle.io.media import Frame
 from videostyle.io.resize import processing_size, resize_rgb
 from videostyle.method.stylizer import Stylizer
-from videostyle.run.drivers import flow_offsets, optimizer_solver, pick, prepare, student
+from videostyle.run.drivers import optimizer_solver, pick, prepared_for, student
 from videostyle.run.flows import EstimatedFlows
 from videostyle.run.render import resolved_flow
 from videostyle.run.store import WorkStore
@@ -100,8 +100,7 @@ def run_method(cfg: StylizeConfig, stylizer: Stylizer, frames: list[np.ndarray],
     t0, peaks = time.perf_counter(), Peaks()
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
-    prepared = prepare([Frame(i, None, f) for i, f in enumerate(frames)], flows, flow_offsets(cfg),
-                      cfg.cuts == "detect")
+    prepared = prepared_for(cfg, [Frame(i, None, f) for i, f in enumerate(frames)], flows)
     extra, summary = {}, {}
     if driver is student:
         extra = {"flows": flows, "job": student.Job(stylizer.device, work, artist or {}, peaks.event, summary)}

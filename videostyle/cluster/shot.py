@@ -35,7 +35,7 @@ import time
 from typing import Callable, Iterator
 
 from .connect import Placement, require_ray
-from ..run.drivers import Frame, FrameOutcome, chunked, flow_offsets, prepare
+from ..run.drivers import Frame, FrameOutcome, chunked, prepared_for
 from ..errors import VideostyleError
 from ..io.frames import from_uint16
 from ..run.store import WorkStore
@@ -66,7 +66,7 @@ class ClusterRender:
         already = set(self._kept["finish"])
         self._drafts = self._drafts_to_make(numbers)
         self._last = None  # [number, source image, its object ref or None]: the frame before, for its light
-        prepared = prepare(frames, flows, flow_offsets(self.spec.config), self.spec.config.cuts == "detect")
+        prepared = prepared_for(self.spec.config, frames, flows)
         self._actors: list = []
         try:
             if len(already) < len(numbers):

@@ -20,7 +20,7 @@ from typing import Callable
 from ..config import OutputOptions, StylizeConfig
 from ..errors import OutputError
 from ..io.frames import to_uint8, write_png
-from ..run.drivers import flow_offsets, optimizer_solver, prepare
+from ..run.drivers import optimizer_solver, prepared_for
 from ..run.drivers.student import Job, choose_keyframes, stylize_keyframes
 from ..run.pipeline import named, start
 from ..run.plan import plan_shot
@@ -59,8 +59,7 @@ def write_keyframes(input: str, styles: list[str], folder: str, config: StylizeC
 def _write(shot, stylizer, store, folder: str, config: StylizeConfig, opts: OutputOptions, emit) -> list[dict]:
     timer = Timer()
     flows = flow_source(config, shot.size, shot.work_dir, opts.flow_dir)
-    frames = list(prepare(decode(shot.source, shot.size, timer), flows, flow_offsets(config),
-                          config.cuts == "detect"))
+    frames = list(prepared_for(config, decode(shot.source, shot.size, timer), flows))
     artist = shot.keyframe_images()
     keys = choose_keyframes(config, frames, flows, artist)
     job = Job(stylizer.device, shot.work_dir, artist, emit)

@@ -1,7 +1,7 @@
 """Where one shot ends and the next begins: a hard cut between two consecutive frames.
 
 Why it is needed: the forward–backward consistency check does not see a cut. Between two unrelated
-pictures the two flows are smooth and agree by chance over most of the frame (70 % of the pixels passed
+pictures the two flows are smooth and agree by chance over most of the frame (68 % of the pixels passed
 between a cockatoo frame and the astronaut at 128 px), so without this the next shot started from the
 last shot's paint and was pulled toward it there: its first frames carried the previous shot's strokes,
 and the frames after them inherited them (docs/performance.md, "Cuts").

@@ -14,7 +14,7 @@ from typing import Iterator
 from ..config import StylizeConfig
 from ..flow.estimate import choose_flow
 from ..method.device import resolve_device, to_tensor
-from .drivers import Frame, FrameOutcome, chunked, flow_offsets, optimizer_solver, pick, prepare, student
+from .drivers import Frame, FrameOutcome, chunked, flow_offsets, optimizer_solver, pick, prepared_for, student
 from .flows import EstimatedFlows, FileFlows
 from ..io.media import Source
 from ..method.metrics import warping_error
@@ -90,7 +90,7 @@ def render(stylizer: Stylizer, frames: Iterator[Frame], flows, store: WorkStore,
     driver's."""
     config = stylizer.config
     driver = pick(config)
-    prepared = Prefetch(prepare(frames, flows, flow_offsets(config), config.cuts == "detect"))
+    prepared = Prefetch(prepared_for(config, frames, flows))
     try:
         frames_in = list(prepared) if driver.NEEDS_WHOLE_CLIP else prepared
         # The chunked driver asks for the flows it needs itself (a worker has no prepared frames).

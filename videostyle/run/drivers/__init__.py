@@ -11,7 +11,7 @@ from . import student
 from .core import Frame, FrameOutcome, Prepared, Solve, frame_rng, optimizer_solver, prepare
 
 __all__ = ["Frame", "FrameOutcome", "Prepared", "Solve", "chunked", "flow_offsets", "frame_rng", "optimizer_solver",
-           "prepare", "pick"]
+           "prepare", "prepared_for", "pick"]
 
 
 def pick(config: StylizeConfig):
@@ -30,3 +30,9 @@ def flow_offsets(config: StylizeConfig) -> tuple[int, ...]:
     multi-pass; the chunked draft and finish and the student's carry read the flow from the frame before
     only (estimating the others would cost two flow pairs a frame for nothing)."""
     return tuple(config.long_term) if pick(config) in (single, multi) else (1,)
+
+
+def prepared_for(config: StylizeConfig, frames, flows):
+    """``prepare`` as a render with ``config`` needs it: the flows its driver reads, cuts found unless
+    --cuts none."""
+    return prepare(frames, flows, flow_offsets(config), config.cuts == "detect")
