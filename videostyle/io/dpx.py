@@ -26,7 +26,26 @@ DPX_BITS = (10, 16)
 _PIX_FMTS = {(16, False): "rgb48le", (16, True): "rgba64le", (10, False): "gbrp10le"}
 
 
-def encode_dpx(image: np.ndarray, bits: int, alpha: np.ndarray | None = None) -> bytes:
+def pixel_aspect(path: str) -> Fraction:
+    """The pixel aspect ratio a DPX file's header states (image orientation header, bytes 1628–1635:
+    horizontal, vertical); 1 when it states none (0 or all ones: undefined) or an implausible one."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(1636)
+    except OSError:
+        return Fraction(1)
+    if len(head) < 1636 or head[:4] not in (b"SDPX", b"XPDS"):
+        return Fraction(1)
+    order = "big" if head[:4] == b"SDPX" else "little"
+    across, down = (int.from_bytes(head[i:i + 4], order) for i in (1628, 1632))
+    if across in (0, 0xFFFFFFFF) or down in (0, 0xFFFFFFFF):
+        return Fraction(1)
+    ratio = Fraction(across, down)
+    return ratio if Fraction(1, 4) <= ratio <= 4 else Fraction(1)
+
+
+def encode_dpx(image: np.ndarray, bits: int, alpha: np.ndarray | None = None,
+               pixel_aspect: Fraction = Fraction(1)) -> bytes:
     """File bytes of one DPX frame of an H x W x 3 RGB array, uint16 (0..65535) or uint8 (0..255,
     expanded exactly x257 first), at ``bits`` 10 or 16 per channel.
 
@@ -37,7 +56,7 @@ def encode_dpx(image: np.ndarray, bits: int, alpha: np.ndarray | None = None) ->
     (FFmpeg's encoder has no 10-bit RGBA format).
 
     Raises ValueError for a bad argument (shape, dtype, bits, alpha at 10 bits), OutputError (one line) if
-    FFmpeg fails to encode."""
+    FFmpeg fails to encode. ``pixel_aspect`` (a stored pixel's width over its height) goes in the header."""
     if bits not in DPX_BITS:
         raise ValueError(f"DPX bits must be 10 or 16, got {bits!r}")
     rgb = _as_uint16(_check_rgb(image))
@@ -48,7 +67,7 @@ def encode_dpx(image: np.ndarray, bits: int, alpha: np.ndarray | None = None) ->
     pix_fmt = _PIX_FMTS[bits, alpha is not None]
     if bits == 10:
         rgb = _to_10_bits(rgb)
-    return _encode(np.ascontiguousarray(rgb), pix_fmt)
+    return _encode(np.ascontiguousarray(rgb), pix_fmt, Fraction(pixel_aspect))
 
 
 def _check_rgb(image) -> np.ndarray:
@@ -77,12 +96,14 @@ def _to_10_bits(values: np.ndarray) -> np.ndarray:
     return ((values.astype(np.uint32) * 1023 + 65535 // 2) // 65535).astype(np.uint16)
 
 
-def _encode(pixels: np.ndarray, pix_fmt: str) -> bytes:
+def _encode(pixels: np.ndarray, pix_fmt: str, pixel_aspect: Fraction = Fraction(1)) -> bytes:
     height, width = pixels.shape[:2]
     try:
         ctx = av.CodecContext.create("dpx", "w")
         ctx.width, ctx.height, ctx.pix_fmt = width, height, pix_fmt
         ctx.time_base = Fraction(1, 25)  # required by the API; a single image has no timing
+        if pixel_aspect != 1:
+            ctx.sample_aspect_ratio = pixel_aspect  # the encoder writes it to the orientation header
         # from_ndarray takes gbrp formats in RGB channel order and uint16 in native byte order.
         frame = av.VideoFrame.from_ndarray(pixels, format=pix_fmt)
         data = b"".join(bytes(p) for p in ctx.encode(frame) + ctx.encode(None))

@@ -3,8 +3,9 @@
 EXR holds scene light, unclipped, and by the format's convention its colour is *premultiplied* by alpha.
 ``read_exr`` gives straight (unpremultiplied) colour, so the network paints the colour of a pixel and not
 its coverage; ``encode_exr`` premultiplies again. The ``framesPerSecond`` and ``timeCode`` attributes are
-read and written, so a plate's timing survives the trip. The data window is read; a display window that
-differs from it is not kept (the output's windows are its pixels).
+read and written, so a plate's timing survives the trip, and so is ``pixelAspectRatio`` (an anamorphic
+plate). The data window is read; a display window that differs from it is not kept (the output's windows
+are its pixels).
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ class ExrFrame:
     alpha: np.ndarray | None           # H×W float32 in [0, 1], or None
     fps: Fraction | None = None        # framesPerSecond
     timecode: tuple | None = None      # (hours, minutes, seconds, frame, drop_frame)
+    pixel_aspect: float = 1.0          # pixelAspectRatio: a stored pixel's width over its height
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ def read_exr(path: str) -> ExrFrame:
             # The library empties these when the file closes: copy them out while it is open.
             header = f.header()
             fps, timecode = _fps(header.get("framesPerSecond")), _timecode(header.get("timeCode"))
+            pixel_aspect = _pixel_aspect(header.get("pixelAspectRatio"))
             channels = {name: _Channel(np.array(c.pixels)) for name, c in f.channels().items()}
     except Exception as e:  # OpenEXR raises RuntimeError, or its own error type
         raise InputError(f"not a readable EXR image: {path} ({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
@@ -67,7 +70,16 @@ def read_exr(path: str) -> ExrFrame:
         covered = alpha > 0
         # Premultiplied by convention: colour where alpha is 0 carries no picture and stays as stored.
         rgb = np.where(covered[..., None], rgb / np.where(covered, alpha, 1.0)[..., None], rgb)
-    return ExrFrame(np.ascontiguousarray(rgb, np.float32), alpha, fps, timecode)
+    return ExrFrame(np.ascontiguousarray(rgb, np.float32), alpha, fps, timecode, pixel_aspect)
+
+
+def _pixel_aspect(value) -> float:
+    """pixelAspectRatio as a number; 1 when absent or implausible (outside 1/4 … 4: a broken header)."""
+    try:
+        ratio = float(value)
+    except (TypeError, ValueError):
+        return 1.0
+    return ratio if 0.25 <= ratio <= 4.0 else 1.0
 
 
 def _fps(value) -> Fraction | None:
@@ -87,7 +99,7 @@ def _timecode(value) -> tuple | None:
 
 
 def encode_exr(rgb: np.ndarray, alpha: np.ndarray | None = None, *, half: bool = True,
-               fps: Fraction | None = None, timecode: tuple | None = None) -> bytes:
+               fps: Fraction | None = None, timecode: tuple | None = None, pixel_aspect: float = 1.0) -> bytes:
     """EXR bytes (scanlines, ZIP) of straight colour ``rgb`` (H×W×3 float, any range), premultiplied by
     ``alpha`` (H×W in [0, 1]) when given; ``half`` False writes float32. Values beyond half's range are
     held at ±65504 rather than turned into infinities."""
@@ -107,6 +119,8 @@ def encode_exr(rgb: np.ndarray, alpha: np.ndarray | None = None, *, half: bool =
     if "A" in channels:
         channels["A"] = np.ascontiguousarray(channels["A"], dtype=kind)
     header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+    if pixel_aspect != 1:
+        header["pixelAspectRatio"] = float(pixel_aspect)
     if fps is not None:
         header["framesPerSecond"] = Fraction(fps).limit_denominator(1_000_000)
     if timecode is not None:

@@ -23,6 +23,7 @@ from ..errors import ConfigError, InputError, OutputError
 from .colour import ColourOptions, Transfer
 from .frameranges import FrameRange, Numbers, Positions, parse_frames
 from .plates import PlateData, PlateEncoder, alpha_at, holds_alpha, read_plate
+from .resize import display_size, resize_alpha, resize_rgb
 
 VIDEO_EXTENSIONS = frozenset(_video.VIDEO_FORMATS)
 DEFAULT_SEQUENCE_RATE = Fraction(25)
@@ -49,6 +50,11 @@ class MediaInfo:
     view: str = "clip"  # the view the frames were read with (colour.VIEWS): outputs invert it
     plates: bool = False  # frames carry PlateData the outputs need (alpha, a highlight cap, EXR attributes)
     timecode: str | None = None  # a video's timecode at the first selected frame (video outputs carry it)
+    # Non-square pixels (a video's sample aspect ratio, an EXR's pixelAspectRatio, a DPX header's): the
+    # stored pixel's width over its height. Frames are read at the displayed shape (width, height above:
+    # square pixels); ``stored_size`` is the file's own grid, which --output-size original writes back.
+    pixel_aspect: Fraction = Fraction(1)
+    stored_size: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -111,7 +117,10 @@ class Source:
     positions: tuple[int, ...]  # the selected positions, ascending: range(start, stop) unless the range
     # is stepped or listed (``--frames 1001-1100x2``), then every frame's absolute number
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self, stored: bool = False) -> Iterator[Frame]:
+        """The selected frames in order. ``stored``: on the file's own pixel grid (info.stored_size) where
+        its pixels are not square, rather than as shown (the outputs written back on that grid read
+        the alpha and colour they keep from there, exactly)."""
         raise NotImplementedError
 
     # The same input, other positions (start, stop): set by open_source; None for a Source made otherwise.
@@ -138,8 +147,8 @@ class _LeadIn(Source):
         self.source, self.path, self.info = source, source.path, source.info
         self.start, self.stop, self.positions = source.start, source.stop, source.positions
 
-    def frames(self) -> Iterator[Frame]:
-        with contextlib.closing(self.source.frames()) as frames:
+    def frames(self, stored: bool = False) -> Iterator[Frame]:
+        with contextlib.closing(self.source.frames(stored)) as frames:
             for frame in frames:
                 yield dataclasses.replace(frame, lead_in=True)
 
@@ -174,19 +183,21 @@ class VideoSource(Source):
             # A stepped range's frames are named as a video's always are: position + 1 (frame 0 is 000001).
             numbers=tuple(p + 1 for p in self.positions) if frames.stepped else None,
             timecode=_start_timecode(self.probe, self.start),
+            pixel_aspect=self.probe.pixel_aspect,
+            stored_size=self.probe.stored_size if self.probe.pixel_aspect != 1 else None,
         )
 
     def time_span(self) -> tuple[Fraction, Fraction]:
         """(start, end) in seconds on the file's clock: first selected frame to the end of the last."""
         return self.probe.frame_time(self.start), self.probe.frame_time(self.stop)
 
-    def frames(self) -> Iterator[Frame]:
+    def frames(self, stored: bool = False) -> Iterator[Frame]:
         count = 0
         # Closed here, on this thread, when the caller stops early and closes this generator, so the
         # decoder is never left for the garbage collector to close on another thread.
         wanted = set(self.positions)
         with contextlib.closing(_video.decode_video(self.path, self.probe, self.start, self.stop,
-                                                    alpha=self.info.has_alpha)) as decoded:
+                                                    alpha=self.info.has_alpha, stored=stored)) as decoded:
             for position, (pts, image) in enumerate(decoded, start=self.start):
                 if position not in wanted:  # a stepped range: decoded (a video is read in order), not kept
                     continue
@@ -225,16 +236,19 @@ class SequenceSource(Source):
         self.colour = colour.reading(float_file=first.lower().endswith(".exr"))
         image, plate = read_plate(first, self.colour)  # also proves the first file readable
         height, width = image.shape[:2]
+        self.stored = (width, height)
         plate_fps = plate.fps if plate is not None else None
+        aspect = Fraction(plate.pixel_aspect).limit_denominator(1000) if plate is not None else Fraction(1)
         for _, name in self.files[1:]:
             size = _frames.image_size(name)
             if size != (width, height):
                 raise InputError(_size_message(name, size, first, (width, height)))
         numbers, missing = _numbering(self.files, frames)
+        shown = display_size(width, height, aspect)
         self.info = MediaInfo(
             kind="sequence",
-            width=width,
-            height=height,
+            width=shown[0],
+            height=shown[1],
             n_frames=len(self.files),
             rate=_as_fraction(fps, "fps") if fps is not None else (plate_fps or DEFAULT_SEQUENCE_RATE),
             time_base=None,
@@ -245,15 +259,21 @@ class SequenceSource(Source):
             has_alpha=any(_frames.image_has_alpha(name) for _, name in self.files),
             view=self.colour.view,
             plates=plate is not None or any(_frames.image_has_alpha(name) for _, name in self.files),
+            pixel_aspect=aspect,
+            stored_size=self.stored if aspect != 1 else None,
         )
 
-    def frames(self) -> Iterator[Frame]:
-        expected = (self.info.width, self.info.height)
+    def frames(self, stored: bool = False) -> Iterator[Frame]:
+        expected, shown = self.stored, (self.info.width, self.info.height)
         for index, (_, name) in enumerate(self.files):
             image, plate = read_plate(name, self.colour)
             size = (image.shape[1], image.shape[0])
             if size != expected:
                 raise InputError(_size_message(name, size, self.files[0][1], expected))
+            if shown != expected and not stored:  # non-square pixels, seen as the plate is shown
+                image = resize_rgb(image, shown)
+                if plate is not None and plate.alpha is not None:
+                    plate = dataclasses.replace(plate, alpha=resize_alpha(plate.alpha, shown))
             yield Frame(number=self.positions[index], pts=None, image=image, plate=plate)
 
 
@@ -318,7 +338,7 @@ def _runs(runs, most: int = 8) -> str:
 
 def input_warnings(source: "Source") -> list[str]:
     """One line for each thing about ``source`` a run goes on with but the user should know: numbers
-    missing in a sequence, a video that ends before its index says, alpha that is dropped."""
+    missing in a sequence, a video that ends before its index says."""
     info, path, lines = source.info, source.path, []
     if info.missing:
         count = sum(b - a + 1 for a, b in info.missing)
@@ -344,6 +364,26 @@ def alpha_dropped(source: Source, output: str, codec: str | None = None, depth: 
         return None
     return (f"{source.path} has an alpha channel, which is dropped: {output} cannot hold it (write .png, .tif, "
             ".exr or --depth 16 .dpx frames, or a .mov with --codec prores_ks / .mkv with --codec ffv1)")
+
+
+def pixel_aspect_note(source: Source, output: str, original: bool) -> str | None:
+    """The line saying how an input of non-square pixels is painted and written (None for square pixels):
+    as it is shown, then at the processing size in square pixels, or with ``original`` (--output-size
+    original) on the input's own grid, tagged where ``output`` can say so."""
+    info = source.info
+    if info.stored_size is None:
+        return None
+    ratio = f"{info.pixel_aspect.numerator}:{info.pixel_aspect.denominator}"
+    head = f"{source.path} has non-square pixels ({ratio}): painted as shown ({info.width}x{info.height})"
+    if not original:
+        return f"{head}, written in square pixels (--output-size original keeps its own grid)"
+    (w, h), ext = info.stored_size, os.path.splitext(output)[1].lower()
+    if ext not in VIDEO_EXTENSIONS and is_sequence_path(output):
+        ext = os.path.splitext(sequence_pattern(output))[1].lower()
+    if ext in (".exr", ".dpx") or (ext in VIDEO_EXTENSIONS and ext != ".gif"):
+        return f"{head}, written on its own {w}x{h} grid tagged {ratio}"
+    return (f"{head}, written on its own {w}x{h} grid, which {ext} files cannot tag: they will look squeezed "
+            "(write .exr, .dpx or a video, or the processing size)")
 
 
 def _size_message(name, size, first, expected) -> str:
@@ -568,7 +608,7 @@ def open_sink(
         if ext not in _SEQUENCE_OUTPUT_EXTENSIONS:
             raise OutputError(f"cannot write frames named {pattern}: use .png, .jpg, .tif, .bmp, .webp, .exr or .dpx")
         depth = _sequence_depth(ext, depth)
-        encoder = PlateEncoder(ext, depth, colour.writing(float_file=ext == ".exr"), info.view)
+        encoder = PlateEncoder(ext, depth, colour.writing(float_file=ext == ".exr"), info.view, info.pixel_aspect)
         first = info.first_number if info.first_number is not None else 1
         writer = _frames.SequenceWriter(pattern, first, overwrite, numbers=info.numbers)
         return Sink(path, writer, "sequence", depth, overwrite, encoder, rate)
@@ -595,6 +635,7 @@ def open_sink(
         depth=depth,
         timecode=info.timecode,
         alpha=info.has_alpha,
+        pixel_aspect=info.pixel_aspect,
     )
     return Sink(path, writer, "video", depth, overwrite, encoder, rate)
 

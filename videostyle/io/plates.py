@@ -15,6 +15,7 @@ untouched (run/outputs.py puts it there).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -25,6 +26,7 @@ import numpy as np
 from ..errors import InputError, OutputError
 from . import frames as _frames
 from .colour import Transfer
+from .dpx import pixel_aspect as dpx_pixel_aspect
 from .exr import encode_exr, read_exr
 from .limits import check_pixels
 
@@ -44,6 +46,7 @@ class PlateData:
     peak: float | None = None          # brightest scene-linear value, where the view inverts highlights
     fps: Fraction | None = None        # EXR framesPerSecond
     timecode: tuple | None = None      # EXR timeCode: (hours, minutes, seconds, frame, drop_frame)
+    pixel_aspect: float = 1.0          # EXR pixelAspectRatio: the file's pixels are this much wider than tall
 
 
 def alpha_float(alpha: np.ndarray) -> np.ndarray:
@@ -117,8 +120,18 @@ def read_plate(path: str, colour: Transfer) -> tuple[np.ndarray, PlateData | Non
     if path.lower().endswith(".exr"):
         e = read_exr(path)
         display, peak = colour.to_display(e.rgb)
-        return display, PlateData(e.alpha, peak if colour.inverts_highlights else None, e.fps, e.timecode)
+        return display, PlateData(e.alpha, peak if colour.inverts_highlights else None, e.fps, e.timecode,
+                                  e.pixel_aspect)
     has_alpha = _frames.image_has_alpha(path)
+    aspect = float(dpx_pixel_aspect(path)) if path.lower().endswith(".dpx") else 1.0
+    if aspect != 1:  # a DPX that states non-square pixels: the plate's data carries it
+        picture, data = _plate_pixels(path, colour, has_alpha)
+        return picture, dataclasses.replace(data or PlateData(), pixel_aspect=aspect)
+    return _plate_pixels(path, colour, has_alpha)
+
+
+def _plate_pixels(path: str, colour: Transfer, has_alpha: bool) -> tuple[np.ndarray, PlateData | None]:
+    """read_plate's picture of a file that is not EXR (its pixel aspect aside)."""
     if colour.identity and not has_alpha and not _maybe_deep(path):
         return _frames.read_image(path), None  # the 8-bit path, exactly as it always was
     rgb, alpha = _raw(path)
@@ -138,8 +151,9 @@ class PlateEncoder:
     """Encodes finished frames (display values ×255, float) into one output format: colour space out,
     depth, alpha. ``view`` is the view the input was read with (its inverse brings the light back)."""
 
-    def __init__(self, ext: str, depth: int, colour: Transfer, view: str):
+    def __init__(self, ext: str, depth: int, colour: Transfer, view: str, pixel_aspect: float = 1.0):
         self.ext, self.depth, self.colour, self.view = ext.lower(), depth, colour, view
+        self.pixel_aspect = float(pixel_aspect)  # of the frames written: EXR tags it (pixelAspectRatio)
         self.holds_alpha = holds_alpha(self.ext, depth)
 
     @property
@@ -159,14 +173,15 @@ class PlateEncoder:
         values = self.values(display, data.peak)
         if self.ext == ".exr":
             return encode_exr(values, None if alpha is None else alpha_float(alpha), half=self.depth != 32,
-                              fps=data.fps or fps, timecode=data.timecode)
+                              fps=data.fps or fps, timecode=data.timecode, pixel_aspect=self.pixel_aspect)
         bits = 16 if self.depth in (10, 16) else 8
         top = 65535.0 if bits == 16 else 255.0
         q = np.rint(np.clip(values, 0.0, 1.0) * top).astype(np.uint16 if bits == 16 else np.uint8)
         if self.ext == ".dpx":
             from .dpx import encode_dpx
             return encode_dpx(q, self.depth if self.depth in (10, 16) else 10,
-                              None if alpha is None else alpha_at(alpha, 16))
+                              None if alpha is None else alpha_at(alpha, 16),
+                              Fraction(self.pixel_aspect).limit_denominator(1000))
         if alpha is None:
             return _frames.encode_image(q, self.ext)
         bgra = np.concatenate([q[..., ::-1], alpha_at(alpha, bits)[..., None]], -1)

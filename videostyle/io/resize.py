@@ -11,6 +11,17 @@ def processing_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(16, round(width * scale)), max(16, round(height * scale))
 
 
+def display_size(width: int, height: int, pixel_aspect) -> tuple[int, int]:
+    """(W, H) at which a picture of ``width`` × ``height`` pixels, each ``pixel_aspect`` times as wide as
+    tall, is seen with square pixels: the wide side stretched (never a stored pixel lost), so 1440×1080 at
+    4/3 gives 1920×1080 and 720×480 at 10/11 gives 720×528."""
+    if pixel_aspect == 1:
+        return width, height
+    if pixel_aspect > 1:
+        return max(1, round(width * pixel_aspect)), height
+    return width, max(1, round(height / pixel_aspect))
+
+
 def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize H×W×3 to ``size`` = (W, H): area averaging when shrinking, bicubic when enlarging."""
     if (image.shape[1], image.shape[0]) == tuple(size):

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import ConfigError, InputError, OutputError
 from .limits import check_pixels
+from .resize import display_size, resize_rgb
 from . import locks
 
 # Output container for each video file extension we write.
@@ -104,6 +105,17 @@ class VideoProbe:
     # Start timecode "HH:MM:SS:FF" (";" before FF: drop frame), from the video stream's metadata, the
     # container's, or a timecode (tmcd) data stream's; None if there is none or it is not valid at ``rate``.
     timecode: str | None = None
+    # The stored pixel's width over its height (the stream's sample aspect ratio: 4/3 for HDV 1440×1080
+    # shown 16:9, 2 for a 2× anamorphic squeeze). Frames are decoded at the displayed shape (width and
+    # height above), square pixels, so that strokes are painted as the picture is seen.
+    pixel_aspect: Fraction = Fraction(1)
+    coded_size: tuple[int, int] = (0, 0)  # (width, height) of a frame as the decoder gives it
+
+    @property
+    def stored_size(self) -> tuple[int, int]:
+        """(width, height) of the file's own pixel grid, upright."""
+        w, h = self.coded_size
+        return (h, w) if self.quarter_turns % 2 else (w, h)
 
     def frame_time(self, index: int) -> Fraction:
         """Start time of frame ``index`` in seconds (index == n_frames gives the end of the video)."""
@@ -128,6 +140,23 @@ def _video_stream(container, path: str):
     if not streams:
         raise InputError(f"no video stream in {path}")
     return streams[0]
+
+
+# A sample aspect ratio outside this range is taken for a broken tag, not a picture (2× anamorphic is the
+# widest squeeze in use; DV's narrowest pixel is 10:11).
+_PIXEL_ASPECTS = (Fraction(1, 4), Fraction(4))
+
+
+def pixel_aspect_of(stream) -> Fraction:
+    """The stream's sample aspect ratio (the container's, else the codec's); 1 when untagged or implausible."""
+    for value in (stream.sample_aspect_ratio, stream.codec_context.sample_aspect_ratio):
+        try:
+            ratio = Fraction(value) if value else None
+        except (TypeError, ValueError, ZeroDivisionError):
+            ratio = None
+        if ratio is not None and ratio > 0:
+            return ratio if _PIXEL_ASPECTS[0] <= ratio <= _PIXEL_ASPECTS[1] else Fraction(1)
+    return Fraction(1)
 
 
 def _quarter_turns(degrees: float) -> int:
@@ -167,6 +196,8 @@ def probe_video(path: str) -> VideoProbe:
     if scan.n == 0:
         raise InputError(f"no decodable video frames in {path}")
     probe = _make_probe(scan, *info)
+    if probe.pixel_aspect != 1:  # frames are read at the shape shown: up to 4× the stored pixels
+        check_pixels(probe.width, probe.height, f"the video {path} as shown")
     if declared > max(intact, probe.n_frames):
         # Every frame the index lists has a packet in a whole file (dropped frames of an edit list are
         # flagged, not missing), so fewer intact packets than listed frames means the data ends early.
@@ -206,7 +237,7 @@ def _stream_facts(stream, container) -> tuple:
     time_base = stream.time_base or Fraction(1, 90000)
     rate = stream.average_rate or stream.guessed_rate
     return (Fraction(time_base), rate, stream.start_time, len(container.streams.audio) > 0,
-            _has_alpha(stream.codec_context.pix_fmt), _timecode_tags(stream, container))
+            _has_alpha(stream.codec_context.pix_fmt), _timecode_tags(stream, container), pixel_aspect_of(stream))
 
 
 def _timecode_tags(stream, container) -> tuple[str, ...]:
@@ -282,7 +313,7 @@ def _scan_frames(container, stream) -> _Scan:
 
 
 def _make_probe(scan: _Scan, time_base: Fraction, rate, stream_start, has_audio: bool, has_alpha: bool,
-                timecodes: tuple[str, ...] = ()) -> VideoProbe:
+                timecodes: tuple[str, ...] = (), pixel_aspect: Fraction = Fraction(1)) -> VideoProbe:
     n, pts_list = scan.n, scan.pts
     if not rate or rate <= 0:
         if pts_list is not None and n > 1 and pts_list[-1] > pts_list[0]:
@@ -300,7 +331,8 @@ def _make_probe(scan: _Scan, time_base: Fraction, rate, stream_start, has_audio:
         start_time = pts_list[0] * time_base
     else:
         start_time = (stream_start or 0) * time_base
-    width, height = (scan.height, scan.width) if scan.turns % 2 else (scan.width, scan.height)
+    width, height = display_size(scan.width, scan.height, pixel_aspect)
+    width, height = (height, width) if scan.turns % 2 else (width, height)
     return VideoProbe(
         width=width,
         height=height,
@@ -314,6 +346,8 @@ def _make_probe(scan: _Scan, time_base: Fraction, rate, stream_start, has_audio:
         has_audio=has_audio,
         has_alpha=has_alpha,
         timecode=_first_valid_timecode(timecodes, rate),
+        pixel_aspect=pixel_aspect,
+        coded_size=(scan.width, scan.height),
     )
 
 
@@ -328,10 +362,13 @@ def _first_valid_timecode(tags: tuple[str, ...], rate: Fraction) -> str | None:
     return None
 
 
-def _to_rgb(frame, turns: int, alpha: bool = False) -> np.ndarray:
+def _to_rgb(frame, turns: int, alpha: bool = False, shown: tuple[int, int] | None = None) -> np.ndarray:
     # to_ndarray converts with the frame's own colour matrix/range tags (FFmpeg's default,
-    # BT.601, if untagged). alpha: H x W x 4, the alpha plane at 8 bits last.
+    # BT.601, if untagged). alpha: H x W x 4, the alpha plane at 8 bits last. ``shown``: the (width,
+    # height) non-square pixels are displayed at, before the rotation.
     image = frame.to_ndarray(format="rgba" if alpha else "rgb24")
+    if shown is not None and (image.shape[1], image.shape[0]) != shown:
+        image = resize_rgb(image, shown)  # alpha resized with the colour: straight, so no fringe is made
     if turns:
         image = np.ascontiguousarray(np.rot90(image, turns))
     return image
@@ -446,10 +483,11 @@ def _second_keyframe(container, stream, probe: VideoProbe) -> int | None:
 
 
 def decode_video(path: str, probe: VideoProbe, start: int, stop: int,
-                 alpha: bool = False) -> Iterator[tuple[int | None, np.ndarray]]:
+                 alpha: bool = False, stored: bool = False) -> Iterator[tuple[int | None, np.ndarray]]:
     """Yield ``(pts, image)`` for frames ``start`` .. ``stop - 1`` (0-based, presentation
     order). ``image`` is H x W x 3 uint8 RGB, rotated upright (``alpha`` and a stream with alpha:
-    H x W x 4 RGBA). ``pts`` is None when the file's timestamps are unusable (see VideoProbe.pts).
+    H x W x 4 RGBA), at the displayed shape (non-square pixels resized to square ones) unless ``stored``.
+    ``pts`` is None when the file's timestamps are unusable (see VideoProbe.pts).
 
     A range that starts past frame 0 is reached by a keyframe seek only where seeking was verified
     exact for this file (_seek_is_exact); every frame after a seek is checked again (pts, size,
@@ -460,7 +498,7 @@ def decode_video(path: str, probe: VideoProbe, start: int, stop: int,
         done = start
         if start > 0 and probe.pts is not None and _seek_is_exact(path, probe):
             try:
-                with contextlib.closing(_decode_after_seek(path, probe, start, stop, alpha)) as frames:
+                with contextlib.closing(_decode_after_seek(path, probe, start, stop, alpha, stored)) as frames:
                     for item in frames:
                         yield item
                         done += 1
@@ -472,24 +510,27 @@ def decode_video(path: str, probe: VideoProbe, start: int, stop: int,
             for _ in range(done):
                 if next(frames, None) is None:
                     break
-            yield from _emit(frames, path, probe, done, stop, after_seek=False, alpha=alpha)
+            yield from _emit(frames, path, probe, done, stop, after_seek=False, alpha=alpha, stored=stored)
     except InputError:
         raise
     except _AV_ERRORS as e:
         raise InputError(f"cannot decode video {path}: {_reason(e)}") from None
 
 
-def _decode_after_seek(path: str, probe: VideoProbe, start: int, stop: int, alpha: bool = False):
+def _decode_after_seek(path: str, probe: VideoProbe, start: int, stop: int, alpha: bool = False,
+                       stored: bool = False):
     with _opened(path) as (container, stream):
         yield from _emit(_seek_decode(container, stream, probe.pts[start]), path, probe, start, stop,
-                         after_seek=True, alpha=alpha)
+                         after_seek=True, alpha=alpha, stored=stored)
 
 
-def _emit(frames, path: str, probe: VideoProbe, start: int, stop: int, after_seek: bool, alpha: bool = False):
+def _emit(frames, path: str, probe: VideoProbe, start: int, stop: int, after_seek: bool, alpha: bool = False,
+          stored: bool = False):
     """Frames ``start`` .. ``stop - 1`` of ``frames`` as (pts, RGB image). Frame indices must mean the same
     frames on every read, or ranges would drift: a frame is checked against the probe (pts) and, after a
     seek, against what a decode from the start would give (size; not flagged damaged by the decoder)."""
-    size = (probe.height, probe.width) if probe.quarter_turns % 2 else (probe.width, probe.height)
+    size = probe.coded_size
+    shown = display_size(*size, probe.pixel_aspect) if probe.pixel_aspect != 1 and not stored else None
     index = start
     for frame in frames:
         if index >= stop:
@@ -502,7 +543,7 @@ def _emit(frames, path: str, probe: VideoProbe, start: int, stop: int, after_see
                              "its timestamps do not match its frames")
         if after_seek and ((frame.width, frame.height) != size or frame.is_corrupt):
             raise _SeekMissed
-        yield pts, _to_rgb(frame, probe.quarter_turns, alpha and probe.has_alpha)
+        yield pts, _to_rgb(frame, probe.quarter_turns, alpha and probe.has_alpha, shown)
         index += 1
 
 
@@ -744,6 +785,9 @@ class VideoWriter:
     against ``rate`` (ConfigError if it is not a timecode there; see offset_timecode). Kept by .mov and
     .mp4 (a tmcd timecode track), .mkv and .webm (the video track's TIMECODE tag) and .avi (the file's ISMP
     tag); .gif has no place for it and it is silently dropped. probe_video reads it back from all four.
+
+    ``pixel_aspect``: the frames' stored pixel width over height, tagged as the stream's sample aspect
+    ratio (frames written on an anamorphic source's own grid); 1 writes square pixels.
     """
 
     def __init__(
@@ -758,9 +802,11 @@ class VideoWriter:
         depth: int = 8,
         timecode: str | None = None,
         alpha: bool = False,
+        pixel_aspect: Fraction = Fraction(1),
     ):
         self.path = path
         self.depth = depth
+        self._pixel_aspect = Fraction(pixel_aspect)
         directory, name = os.path.split(os.path.abspath(path))
         stem, ext = os.path.splitext(name)
         self._fmt = VIDEO_FORMATS.get(ext.lower())
@@ -886,6 +932,8 @@ class VideoWriter:
         if self.codec == "libx265" and s.width <= X265_NO_LOOKAHEAD_UP_TO_WIDTH:
             options["x265-params"] += ":rc-lookahead=0:bframes=0"
         s.codec_context.options = options
+        if self._pixel_aspect != 1:  # frames on a source's own grid of non-square pixels: shown as it is
+            s.codec_context.sample_aspect_ratio = self._pixel_aspect
         if self._yuv:
             cc = s.codec_context
             cc.colorspace = cc.color_primaries = cc.color_trc = _SMPTE170M if self._bt601 else _BT709

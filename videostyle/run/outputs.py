@@ -56,7 +56,10 @@ class Outputs:
         except BaseException:
             _abort_all([self.main])  # its temporary file must not outlive a failing compare sink
             raise
-        self._originals = _SourceFrames(audio_from) if need_full else None
+        # On the input's own grid of non-square pixels, its frames are read as stored: the alpha and the
+        # colour kept where it is 0 come back exactly, not resized there and back.
+        own = out_info.stored_size is not None and self.out_size == tuple(out_info.stored_size)
+        self._originals = _SourceFrames(audio_from, own) if need_full else None
         self._pts: dict[int, int | None] = {}
         self._jobs: queue.Queue = queue.Queue(maxsize=4)
         self._error: BaseException | None = None
@@ -192,8 +195,8 @@ def _abort_all(sinks) -> None:
 class _SourceFrames:
     """Full-size source frames read again in order, on the writer thread. Holds one frame at most."""
 
-    def __init__(self, source):
-        self._source = source
+    def __init__(self, source, stored: bool = False):
+        self._source, self._stored = source, stored
         self._frames = None
         self._last = None
 
@@ -203,7 +206,7 @@ class _SourceFrames:
             return self._last
         if self._frames is None or (self._last is not None and self._last.number > number):
             self.close()
-            self._frames = self._source.frames()
+            self._frames = self._source.frames(stored=True) if self._stored else self._source.frames()
         for frame in self._frames:
             self._last = frame
             if frame.number == number:

@@ -22,7 +22,7 @@ from ..io.bundled import check_style, resolve_style
 from ..io.frameranges import NumberSet, parse_frames
 from ..io.frames import image_has_alpha, image_size, list_sequence, normalize_pattern, read_image
 from ..io.media import (VIDEO_EXTENSIONS, MediaInfo, Source, alpha_dropped, input_warnings, is_sequence_path,
-                        open_source, sequence_pattern)
+                        open_source, pixel_aspect_note, sequence_pattern)
 from ..io.paths import PathPlan, is_within, written_file, written_sequence
 from ..io.resize import processing_size
 from ..method.objectives import lookup
@@ -75,7 +75,17 @@ class Shot:
 
     @property
     def out_info(self) -> MediaInfo:
-        return dataclasses.replace(self.info, width=self.out_size[0], height=self.out_size[1])
+        # Written on the source's own grid (--output-size original), non-square pixels stay so, tagged;
+        # at the processing size they are square.
+        own = self.info.stored_size is not None and self.out_size == self.info.stored_size
+        return dataclasses.replace(self.info, width=self.out_size[0], height=self.out_size[1],
+                                   pixel_aspect=self.info.pixel_aspect if own else Fraction(1),
+                                   stored_size=self.info.stored_size if own else None)
+
+
+def original_size(info: MediaInfo) -> tuple[int, int]:
+    """--output-size original: the input's own pixel grid (non-square pixels as stored)."""
+    return info.stored_size or (info.width, info.height)
 
 
 def input_files(input: str) -> list[str]:
@@ -106,6 +116,8 @@ def plan_shot(input: str, style: str | Sequence[str], output: str, config: Styli
                                          for s in styles if image_has_alpha(s)]
     dropped = alpha_dropped(source, output, opts.codec, opts.depth)
     warnings += [dropped] if dropped else []
+    shape = pixel_aspect_note(source, output, opts.output_size == "original")
+    warnings += [shape] if shape else []
     if opts.compare and source.info.has_alpha:
         warnings.append(f"--compare {opts.compare} shows no alpha")
     info = source.info
@@ -125,7 +137,7 @@ def plan_shot(input: str, style: str | Sequence[str], output: str, config: Styli
         manifest["student"] = {"keyframes": [[n, content_identity(p)] for n, p in keyframes],
                                "load": content_identity(config.student.load) if config.student.load else None}
     return Shot(input, files, styles, output, opts, rate, source, size,
-                size if opts.output_size == "processing" else (info.width, info.height), tuple(chunks), work,
+                size if opts.output_size == "processing" else original_size(info), tuple(chunks), work,
                 manifest, tuple(warnings), tuple(keyframes))
 
 
@@ -257,7 +269,7 @@ def plan_assembly(work_dir: str, output: str, opts: OutputOptions) -> tuple[Shot
     else:
         source = open_source(input, first, last + 1, rate, audio=not opts.no_audio, colour=ColourOptions.of(opts))
     size = tuple(manifest["size"])
-    out_size = size if opts.output_size == "processing" else (source.info.width, source.info.height)
+    out_size = size if opts.output_size == "processing" else original_size(source.info)
     shot = Shot(input, files, (), output, opts, rate, source, size, out_size, (), work_dir, manifest)
     return shot, store, pass_
 
