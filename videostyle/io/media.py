@@ -55,6 +55,7 @@ class MediaInfo:
     # square pixels); ``stored_size`` is the file's own grid, which --output-size original writes back.
     pixel_aspect: Fraction = Fraction(1)
     stored_size: tuple[int, int] | None = None
+    interlaced: str | None = None  # an interlaced video: "top field first" or "bottom field first"
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,7 @@ class VideoSource(Source):
             timecode=_start_timecode(self.probe, self.start),
             pixel_aspect=self.probe.pixel_aspect,
             stored_size=self.probe.stored_size if self.probe.pixel_aspect != 1 else None,
+            interlaced=None if self.probe.field is None else ("bottom" if self.probe.field else "top") + " field first",
         )
 
     def time_span(self) -> tuple[Fraction, Fraction]:
@@ -338,7 +340,7 @@ def _runs(runs, most: int = 8) -> str:
 
 def input_warnings(source: "Source") -> list[str]:
     """One line for each thing about ``source`` a run goes on with but the user should know: numbers
-    missing in a sequence, a video that ends before its index says."""
+    missing in a sequence, a video that ends before its index says, an interlaced video."""
     info, path, lines = source.info, source.path, []
     if info.missing:
         count = sum(b - a + 1 for a, b in info.missing)
@@ -347,6 +349,9 @@ def input_warnings(source: "Source") -> list[str]:
     if info.ended_early is not None:
         decoded, declared = info.ended_early
         lines.append(f"{path} ends early: {_ended_early(decoded, declared)}; using the frames that decode")
+    if info.interlaced:
+        lines.append(f"{path} is interlaced ({info.interlaced}): each frame is painted from its first field, "
+                     "and written progressive")
     return lines
 
 

@@ -110,6 +110,10 @@ class VideoProbe:
     # height above), square pixels, so that strokes are painted as the picture is seen.
     pixel_aspect: Fraction = Fraction(1)
     coded_size: tuple[int, int] = (0, 0)  # (width, height) of a frame as the decoder gives it
+    # Interlaced video: the field every frame is painted from (0 top, 1 bottom: the first in time), its
+    # lines resized to the whole frame; None for progressive. Two fields of one frame are two moments:
+    # woven together, a moving edge is combed, and the comb teeth would be painted and followed by the flow.
+    field: int | None = None
 
     @property
     def stored_size(self) -> tuple[int, int]:
@@ -157,6 +161,29 @@ def pixel_aspect_of(stream) -> Fraction:
         if ratio is not None and ratio > 0:
             return ratio if _PIXEL_ASPECTS[0] <= ratio <= _PIXEL_ASPECTS[1] else Fraction(1)
     return Fraction(1)
+
+
+# FFmpeg's AVFieldOrder: the stream's fields as its codec parameters state them.
+_FIELD_ORDERS = {2: "tt", 3: "bb", 4: "tb", 5: "bt"}
+
+
+def _field_order(stream) -> str | None:
+    """"tt", "bb", "tb" or "bt" (the first letter: the field shown first) for an interlaced stream;
+    None for progressive or unknown."""
+    order = getattr(stream.codec_context, "field_order", None)
+    if isinstance(order, int):
+        return _FIELD_ORDERS.get(order)
+    order = str(order or "").lower()
+    return order if order in _FIELD_ORDERS.values() else None
+
+
+def _kept_field(order: str | None, flagged: bool) -> int | None:
+    """The field each frame of an interlaced stream is painted from: its first in time, 0 (top) or 1
+    (bottom); None for a progressive stream. A stream whose frames are flagged interlaced but whose
+    order is not stated is taken as top field first (HD's order; DV's decoder states bottom first)."""
+    if order is None and not flagged:
+        return None
+    return 1 if order in ("bb", "bt") else 0
 
 
 def _quarter_turns(degrees: float) -> int:
@@ -225,6 +252,7 @@ class _Scan:
     width: int
     height: int
     turns: int
+    interlaced: bool = False  # the first frame is flagged interlaced
 
 
 @dataclass(frozen=True)
@@ -237,7 +265,8 @@ def _stream_facts(stream, container) -> tuple:
     time_base = stream.time_base or Fraction(1, 90000)
     rate = stream.average_rate or stream.guessed_rate
     return (Fraction(time_base), rate, stream.start_time, len(container.streams.audio) > 0,
-            _has_alpha(stream.codec_context.pix_fmt), _timecode_tags(stream, container), pixel_aspect_of(stream))
+            _has_alpha(stream.codec_context.pix_fmt), _timecode_tags(stream, container), pixel_aspect_of(stream),
+            _field_order(stream))
 
 
 def _timecode_tags(stream, container) -> tuple[str, ...]:
@@ -288,7 +317,8 @@ def _scan_first(path: str, packets: _Packets) -> _Scan | None:
     if first is None or first.pts != packets.pts[0]:
         return None
     turns = _quarter_turns(first.rotation)
-    return _Scan(len(packets.pts), packets.pts, packets.last_ticks, first.width, first.height, turns)
+    return _Scan(len(packets.pts), packets.pts, packets.last_ticks, first.width, first.height, turns,
+                 bool(first.interlaced_frame))
 
 
 def _scan_frames(container, stream) -> _Scan:
@@ -309,11 +339,12 @@ def _scan_frames(container, stream) -> _Scan:
     if n == 0:
         return _Scan(0, None, 0, 0, 0, 0)
     return _Scan(n, pts if increasing else None, last.duration or 0, first.width, first.height,
-                 _quarter_turns(first.rotation))
+                 _quarter_turns(first.rotation), bool(first.interlaced_frame))
 
 
 def _make_probe(scan: _Scan, time_base: Fraction, rate, stream_start, has_audio: bool, has_alpha: bool,
-                timecodes: tuple[str, ...] = (), pixel_aspect: Fraction = Fraction(1)) -> VideoProbe:
+                timecodes: tuple[str, ...] = (), pixel_aspect: Fraction = Fraction(1),
+                field_order: str | None = None) -> VideoProbe:
     n, pts_list = scan.n, scan.pts
     if not rate or rate <= 0:
         if pts_list is not None and n > 1 and pts_list[-1] > pts_list[0]:
@@ -348,6 +379,7 @@ def _make_probe(scan: _Scan, time_base: Fraction, rate, stream_start, has_audio:
         timecode=_first_valid_timecode(timecodes, rate),
         pixel_aspect=pixel_aspect,
         coded_size=(scan.width, scan.height),
+        field=_kept_field(field_order, scan.interlaced),
     )
 
 
@@ -362,11 +394,16 @@ def _first_valid_timecode(tags: tuple[str, ...], rate: Fraction) -> str | None:
     return None
 
 
-def _to_rgb(frame, turns: int, alpha: bool = False, shown: tuple[int, int] | None = None) -> np.ndarray:
+def _to_rgb(frame, turns: int, alpha: bool = False, shown: tuple[int, int] | None = None,
+            field: int | None = None) -> np.ndarray:
     # to_ndarray converts with the frame's own colour matrix/range tags (FFmpeg's default,
     # BT.601, if untagged). alpha: H x W x 4, the alpha plane at 8 bits last. ``shown``: the (width,
-    # height) non-square pixels are displayed at, before the rotation.
+    # height) non-square pixels are displayed at, before the rotation. ``field``: only that field's lines
+    # (0: the even ones), resized to the frame's height.
     image = frame.to_ndarray(format="rgba" if alpha else "rgb24")
+    if field is not None:
+        shown = shown or (image.shape[1], image.shape[0])
+        image = np.ascontiguousarray(image[field::2])
     if shown is not None and (image.shape[1], image.shape[0]) != shown:
         image = resize_rgb(image, shown)  # alpha resized with the colour: straight, so no fringe is made
     if turns:
@@ -543,7 +580,7 @@ def _emit(frames, path: str, probe: VideoProbe, start: int, stop: int, after_see
                              "its timestamps do not match its frames")
         if after_seek and ((frame.width, frame.height) != size or frame.is_corrupt):
             raise _SeekMissed
-        yield pts, _to_rgb(frame, probe.quarter_turns, alpha and probe.has_alpha, shown)
+        yield pts, _to_rgb(frame, probe.quarter_turns, alpha and probe.has_alpha, shown, probe.field)
         index += 1
 
 
