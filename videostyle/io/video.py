@@ -67,10 +67,20 @@ _KEEPS_TIMESTAMPS = {"mp4", "mov", "matroska", "webm", "gif"}
 
 # FFmpeg's AVColorSpace / primaries / transfer values, and AVColorRange for limited range.
 # YUV output is BT.709 and tagged so; MPEG-4 part 2 has no place for the tag (and AVI none
-# either), and untagged video is decoded as BT.601, so mpeg4 gets BT.601.
+# either): its frames are read as untagged video is (untagged_matrix).
 _BT709 = 1
-_SMPTE170M = 6  # BT.601 525-line, the matrix FFmpeg assumes for untagged video
+_UNSPECIFIED = 2
+_SMPTE170M = 6  # BT.601 525-line
 _LIMITED_RANGE = 1
+
+
+def untagged_matrix(width: int, height: int) -> str:
+    """The YUV matrix of a video whose frames do not say theirs: BT.709 for HD (1280 wide or more, or
+    taller than 576 lines), BT.601 for SD, as players show them (mpv, VLC, browsers, QuickTime).
+    FFmpeg's converter assumes BT.601 at any size: an untagged HD camera file read that way has its
+    greens pushed up by some 30 levels (0, 200, 0 read as 15, 234, 5), and the stylized frames, tagged
+    BT.709, would not look like the input in the user's player."""
+    return "ITU709" if width >= 1280 or height > 576 else "ITU601"
 
 _AV_ERRORS = (av.FFmpegError, OSError)
 
@@ -396,11 +406,14 @@ def _first_valid_timecode(tags: tuple[str, ...], rate: Fraction) -> str | None:
 
 def _to_rgb(frame, turns: int, alpha: bool = False, shown: tuple[int, int] | None = None,
             field: int | None = None) -> np.ndarray:
-    # to_ndarray converts with the frame's own colour matrix/range tags (FFmpeg's default,
-    # BT.601, if untagged). alpha: H x W x 4, the alpha plane at 8 bits last. ``shown``: the (width,
+    # to_ndarray converts with the frame's own colour matrix/range tags; untagged, untagged_matrix. alpha: H x W x 4, the alpha plane at 8 bits last. ``shown``: the (width,
     # height) non-square pixels are displayed at, before the rotation. ``field``: only that field's lines
     # (0: the even ones), resized to the frame's height.
-    image = frame.to_ndarray(format="rgba" if alpha else "rgb24")
+    fmt = "rgba" if alpha else "rgb24"
+    if frame.colorspace == _UNSPECIFIED and untagged_matrix(frame.width, frame.height) == "ITU709":
+        image = frame.reformat(format=fmt, src_colorspace="ITU709").to_ndarray()
+    else:  # tagged (or SD, where FFmpeg's own assumption is the players')
+        image = frame.to_ndarray(format=fmt)
     if field is not None:
         shown = shown or (image.shape[1], image.shape[0])
         image = np.ascontiguousarray(image[field::2])
@@ -873,7 +886,7 @@ class VideoWriter:
         pix = av.VideoFormat(self._pix_fmt)
         self._even = (pix.chroma_width(2) < 2, pix.chroma_height(2) < 2)
         self._yuv = not pix.is_rgb and not pix.has_palette
-        self._bt601 = self.codec == "mpeg4"
+        self._untagged = self.codec == "mpeg4"  # its frames cannot say their matrix: read as untagged
 
         self._rate = Fraction(rate)
         self._time_base = Fraction(time_base) if time_base is not None else None
@@ -947,6 +960,7 @@ class VideoWriter:
     def _start(self, width: int, height: int, pts: int | None) -> None:
         self._size = (width, height)
         self._pad = (width % 2 if self._even[0] else 0, height % 2 if self._even[1] else 0)
+        self._bt601 = self._untagged and untagged_matrix(width + self._pad[0], height + self._pad[1]) == "ITU601"
         tb = self._time_base
         self._keep_pts = (
             pts is not None
