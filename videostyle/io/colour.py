@@ -40,6 +40,12 @@ BUILTIN_LABEL = "OpenColorIO's built-in ACES studio config"
 SRGB = "sRGB Encoded Rec.709 (sRGB)"  # the network's own space, in the built-in config
 LINEAR = "Linear Rec.709 (sRGB)"
 _SCENE_ENCODINGS = ("scene-linear", "log")
+# HDR video (Rec.2100 PQ and HLG, as cameras and phones record it) is shown to the network as an SDR
+# picture: its reference white (203 cd/m², ITU-R BT.2408) becomes SDR white (1.0 in OCIO's display
+# spaces, 100 cd/m²) and the light above rolls off through the shoulder view, as an SDR grade of the shot
+# would. Read as plain values, its signal looks washed out: (0, 160, 0) in SDR is (87, 143, 45) in HLG.
+HDR_SPACES = {"pq": "Rec.2100-PQ - Display", "hlg": "Rec.2100-HLG - Display"}
+HDR_REFERENCE_WHITE = 2.03
 _KNEE = 0.5  # linear value where the shoulder leaves the sRGB curve (display 0.735)
 
 
@@ -156,6 +162,19 @@ def _processor(source: str, src: str, dst: str):
     return _load(source).getProcessor(src, dst).getDefaultCPUProcessor()
 
 
+def hdr_to_display(values: np.ndarray, transfer: str) -> np.ndarray:
+    """Display values ×255 (float32, the network's sRGB) of Rec.2100 ``transfer`` ("pq" or "hlg") signal
+    values in [0, 1] (BT.2020 primaries): see HDR_SPACES. Through the built-in config whatever
+    --ocio-config says: the result is the network's own space."""
+    return Transfer(BUILTIN, HDR_SPACES[transfer], "shoulder", HDR_REFERENCE_WHITE).to_display(values)[0]
+
+
+def is_hdr_space(source: str, name: str) -> bool:
+    """Whether a colour space is HDR video (OCIO's "hdr-video" encoding: Rec.2100 PQ and HLG)."""
+    cs = _load(source).getColorSpace(name)
+    return cs is not None and hasattr(cs, "getEncoding") and cs.getEncoding() == "hdr-video"
+
+
 def convert(source: str, src: str, dst: str, rgb: np.ndarray) -> np.ndarray:
     """``rgb`` (H×W×3 float) from colour space ``src`` to ``dst`` of config ``source``; a new float32 array."""
     out = np.ascontiguousarray(rgb, dtype=np.float32).copy()
@@ -174,6 +193,7 @@ class Transfer:
     source: str                 # config (BUILTIN, a path, an ocio:// URI)
     space: str | None           # canonical name; None: sRGB display values, no OCIO at all
     view: str                   # VIEWS
+    white: float = 1.0          # the linear value shown as SDR white (HDR video: HDR_REFERENCE_WHITE)
 
     @property
     def identity(self) -> bool:
@@ -191,12 +211,15 @@ class Transfer:
             return v * np.float32(255.0), float(v.max(initial=0.0))
         linear = convert(self.source, self.space, linear_anchor(self.source),
                          np.nan_to_num(values, nan=0.0, posinf=65504.0, neginf=0.0))
+        if self.white != 1.0:
+            linear /= np.float32(self.white)
         return (view_forward(self.view, linear) * 255.0).astype(np.float32), float(linear.max(initial=0.0))
 
     def from_display(self, display: np.ndarray, peak: float | None, view: str) -> np.ndarray:
         """Values in this space (float32, unclipped) of display values ×255, through ``view``'s inverse
         (the view the picture was *read* with)."""
         linear = view_inverse(view, np.asarray(display, np.float64) / 255.0, peak if view != "clip" else None)
+        linear = linear * self.white
         if self.space is None:
             return srgb_encode(linear).astype(np.float32)
         return convert(self.source, linear_anchor(self.source), self.space, linear)
@@ -205,16 +228,17 @@ class Transfer:
 def transfer(ocio_config: str | None, space: str | None, view: str, *, flag: str, float_file: bool) -> Transfer:
     """The Transfer of a picture: colour space ``space`` (None: the default, by kind of file: linear for a
     float file such as EXR, sRGB display values otherwise) and ``view`` ("auto": shoulder for scene-referred
-    spaces, clip for display ones). ConfigError for an unknown name, view or config."""
+    and HDR video spaces, clip for SDR display ones). ConfigError for an unknown name, view or config."""
     if view != "auto" and view not in VIEWS:
         raise ConfigError(f"--view must be auto or one of {', '.join(VIEWS)}, got {view!r}")
     source = config_source(ocio_config)
     if space is None and not float_file:
         return Transfer(source, None, "clip" if view == "auto" else view)
     name = find_space(source, space, flag) if space is not None else linear_anchor(source)
+    hdr = is_hdr_space(source, name)
     if view == "auto":
-        view = "shoulder" if is_scene_referred(source, name) else "clip"
-    return Transfer(source, name, view)
+        view = "shoulder" if hdr or is_scene_referred(source, name) else "clip"
+    return Transfer(source, name, view, HDR_REFERENCE_WHITE if hdr else 1.0)
 
 
 @dataclass(frozen=True)

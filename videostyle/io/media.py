@@ -20,7 +20,7 @@ import numpy as np
 from . import frames as _frames
 from . import video as _video
 from ..errors import ConfigError, InputError, OutputError
-from .colour import ColourOptions, Transfer
+from .colour import ColourOptions, Transfer, hdr_to_display
 from .frameranges import FrameRange, Numbers, Positions, parse_frames
 from .plates import PlateData, PlateEncoder, alpha_at, holds_alpha, read_plate
 from .resize import display_size, resize_alpha, resize_rgb
@@ -56,6 +56,7 @@ class MediaInfo:
     pixel_aspect: Fraction = Fraction(1)
     stored_size: tuple[int, int] | None = None
     interlaced: str | None = None  # an interlaced video: "top field first" or "bottom field first"
+    hdr: str | None = None  # HDR video ("PQ" or "HLG"), read as SDR unless --input-colorspace says otherwise
 
 
 @dataclass(frozen=True)
@@ -160,8 +161,11 @@ class VideoSource(Source):
 
     def __init__(self, path: str, frames: FrameRange, audio: bool = True, colour: ColourOptions = ColourOptions()):
         self.path = path
-        self.colour = colour.reading(float_file=False)
         self.probe = _video.probe_video(path)
+        self.colour = colour.reading(float_file=False)
+        # HDR video the user gave no colour space for is brought to SDR display values as it is read
+        # (colour.hdr_to_display): the frames are then an SDR picture, for the network and the outputs.
+        self.hdr = self.probe.hdr if colour.input is None else None
         decoded, declared = self.probe.n_frames, self.probe.declared_frames
         if declared is not None and _wanted_stop(frames) > decoded:
             # An explicit range is what the user needs whole: a cut-short file cannot give it.
@@ -187,6 +191,7 @@ class VideoSource(Source):
             pixel_aspect=self.probe.pixel_aspect,
             stored_size=self.probe.stored_size if self.probe.pixel_aspect != 1 else None,
             interlaced=None if self.probe.field is None else ("bottom" if self.probe.field else "top") + " field first",
+            hdr=self.probe.hdr.upper() if self.probe.hdr else None,
         )
 
     def time_span(self) -> tuple[Fraction, Fraction]:
@@ -207,8 +212,13 @@ class VideoSource(Source):
                 plate = None
                 if image.shape[2] == 4:  # ProRes 4444, FFV1 with alpha: straight, 8 bits
                     plate, image = PlateData(np.ascontiguousarray(image[..., 3])), np.ascontiguousarray(image[..., :3])
-                if not self.colour.identity:
-                    image = self.colour.to_display(image.astype(np.float32) / np.float32(255.0))[0]
+                top = np.float32(65535.0 if image.dtype == np.uint16 else 255.0)  # HDR is decoded at 16 bits
+                if self.hdr is not None:
+                    image = hdr_to_display(image.astype(np.float32) / top, self.hdr)
+                elif not self.colour.identity:
+                    image = self.colour.to_display(image.astype(np.float32) / top)[0]
+                elif image.dtype == np.uint16:  # an HDR stream read as plain values (--input-colorspace sRGB)
+                    image = image.astype(np.float32) / np.float32(257.0)
                 yield Frame(number=position, pts=pts, image=image, plate=plate)
         if count != self.info.n_frames:
             raise InputError(f"{self.path} gave {count} frames on decoding, {self.info.n_frames} when opened")
@@ -349,6 +359,9 @@ def input_warnings(source: "Source") -> list[str]:
     if info.ended_early is not None:
         decoded, declared = info.ended_early
         lines.append(f"{path} ends early: {_ended_early(decoded, declared)}; using the frames that decode")
+    if info.hdr and getattr(source, "hdr", None):
+        lines.append(f"{path} is HDR video ({info.hdr}): read as an SDR picture (its reference white, 203 nits, as "
+                     "SDR white; brighter light rolled off); the output is SDR (--input-colorspace names another reading)")
     if info.interlaced:
         lines.append(f"{path} is interlaced ({info.interlaced}): each frame is painted from its first field, "
                      "and written progressive")

@@ -124,6 +124,9 @@ class VideoProbe:
     # lines resized to the whole frame; None for progressive. Two fields of one frame are two moments:
     # woven together, a moving edge is combed, and the comb teeth would be painted and followed by the flow.
     field: int | None = None
+    # HDR video: "pq" or "hlg" (its transfer tag); its frames are decoded at 16 bits (the curves are steep:
+    # 8 bits would band) and brought to SDR by the source (colour.hdr_to_display). None: SDR.
+    hdr: str | None = None
 
     @property
     def stored_size(self) -> tuple[int, int]:
@@ -172,6 +175,9 @@ def pixel_aspect_of(stream) -> Fraction:
             return ratio if _PIXEL_ASPECTS[0] <= ratio <= _PIXEL_ASPECTS[1] else Fraction(1)
     return Fraction(1)
 
+
+# FFmpeg's AVColorTransferCharacteristic of HDR video: SMPTE ST 2084 (PQ) and ARIB STD-B67 (HLG).
+_HDR_TRANSFERS = {16: "pq", 18: "hlg"}
 
 # FFmpeg's AVFieldOrder: the stream's fields as its codec parameters state them.
 _FIELD_ORDERS = {2: "tt", 3: "bb", 4: "tb", 5: "bt"}
@@ -263,6 +269,7 @@ class _Scan:
     height: int
     turns: int
     interlaced: bool = False  # the first frame is flagged interlaced
+    trc: int = 0  # the first frame's transfer characteristic (AVColorTransferCharacteristic)
 
 
 @dataclass(frozen=True)
@@ -276,7 +283,7 @@ def _stream_facts(stream, container) -> tuple:
     rate = stream.average_rate or stream.guessed_rate
     return (Fraction(time_base), rate, stream.start_time, len(container.streams.audio) > 0,
             _has_alpha(stream.codec_context.pix_fmt), _timecode_tags(stream, container), pixel_aspect_of(stream),
-            _field_order(stream))
+            _field_order(stream), int(stream.codec_context.color_trc or 0))
 
 
 def _timecode_tags(stream, container) -> tuple[str, ...]:
@@ -328,7 +335,7 @@ def _scan_first(path: str, packets: _Packets) -> _Scan | None:
         return None
     turns = _quarter_turns(first.rotation)
     return _Scan(len(packets.pts), packets.pts, packets.last_ticks, first.width, first.height, turns,
-                 bool(first.interlaced_frame))
+                 bool(first.interlaced_frame), int(first.color_trc or 0))
 
 
 def _scan_frames(container, stream) -> _Scan:
@@ -349,12 +356,12 @@ def _scan_frames(container, stream) -> _Scan:
     if n == 0:
         return _Scan(0, None, 0, 0, 0, 0)
     return _Scan(n, pts if increasing else None, last.duration or 0, first.width, first.height,
-                 _quarter_turns(first.rotation), bool(first.interlaced_frame))
+                 _quarter_turns(first.rotation), bool(first.interlaced_frame), int(first.color_trc or 0))
 
 
 def _make_probe(scan: _Scan, time_base: Fraction, rate, stream_start, has_audio: bool, has_alpha: bool,
                 timecodes: tuple[str, ...] = (), pixel_aspect: Fraction = Fraction(1),
-                field_order: str | None = None) -> VideoProbe:
+                field_order: str | None = None, stream_trc: int = 0) -> VideoProbe:
     n, pts_list = scan.n, scan.pts
     if not rate or rate <= 0:
         if pts_list is not None and n > 1 and pts_list[-1] > pts_list[0]:
@@ -390,6 +397,7 @@ def _make_probe(scan: _Scan, time_base: Fraction, rate, stream_start, has_audio:
         pixel_aspect=pixel_aspect,
         coded_size=(scan.width, scan.height),
         field=_kept_field(field_order, scan.interlaced),
+        hdr=_HDR_TRANSFERS.get(stream_trc) or _HDR_TRANSFERS.get(scan.trc),
     )
 
 
@@ -405,11 +413,11 @@ def _first_valid_timecode(tags: tuple[str, ...], rate: Fraction) -> str | None:
 
 
 def _to_rgb(frame, turns: int, alpha: bool = False, shown: tuple[int, int] | None = None,
-            field: int | None = None) -> np.ndarray:
+            field: int | None = None, deep: bool = False) -> np.ndarray:
     # to_ndarray converts with the frame's own colour matrix/range tags; untagged, untagged_matrix. alpha: H x W x 4, the alpha plane at 8 bits last. ``shown``: the (width,
     # height) non-square pixels are displayed at, before the rotation. ``field``: only that field's lines
     # (0: the even ones), resized to the frame's height.
-    fmt = "rgba" if alpha else "rgb24"
+    fmt = ("rgba64le" if alpha else "rgb48le") if deep else ("rgba" if alpha else "rgb24")
     if frame.colorspace == _UNSPECIFIED and untagged_matrix(frame.width, frame.height) == "ITU709":
         image = frame.reformat(format=fmt, src_colorspace="ITU709").to_ndarray()
     else:  # tagged (or SD, where FFmpeg's own assumption is the players')
@@ -535,7 +543,7 @@ def _second_keyframe(container, stream, probe: VideoProbe) -> int | None:
 def decode_video(path: str, probe: VideoProbe, start: int, stop: int,
                  alpha: bool = False, stored: bool = False) -> Iterator[tuple[int | None, np.ndarray]]:
     """Yield ``(pts, image)`` for frames ``start`` .. ``stop - 1`` (0-based, presentation
-    order). ``image`` is H x W x 3 uint8 RGB, rotated upright (``alpha`` and a stream with alpha:
+    order). ``image`` is H x W x 3 uint8 RGB (uint16 for HDR video: probe.hdr), rotated upright (``alpha`` and a stream with alpha:
     H x W x 4 RGBA), at the displayed shape (non-square pixels resized to square ones) unless ``stored``.
     ``pts`` is None when the file's timestamps are unusable (see VideoProbe.pts).
 
@@ -593,7 +601,8 @@ def _emit(frames, path: str, probe: VideoProbe, start: int, stop: int, after_see
                              "its timestamps do not match its frames")
         if after_seek and ((frame.width, frame.height) != size or frame.is_corrupt):
             raise _SeekMissed
-        yield pts, _to_rgb(frame, probe.quarter_turns, alpha and probe.has_alpha, shown, probe.field)
+        yield pts, _to_rgb(frame, probe.quarter_turns, alpha and probe.has_alpha, shown, probe.field,
+                           deep=probe.hdr is not None)
         index += 1
 
 

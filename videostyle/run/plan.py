@@ -114,6 +114,7 @@ def plan_shot(input: str, style: str | Sequence[str], output: str, config: Styli
     check_stepped(span, source, output, config, opts)
     warnings = input_warnings(source) + [f"style image {s} has an alpha channel, which is dropped: it is read as RGB"
                                          for s in styles if image_has_alpha(s)]
+    check_video_colour(output, opts)
     dropped = alpha_dropped(source, output, opts.codec, opts.depth)
     warnings += [dropped] if dropped else []
     shape = pixel_aspect_note(source, output, opts.output_size == "original")
@@ -139,6 +140,16 @@ def plan_shot(input: str, style: str | Sequence[str], output: str, config: Styli
     return Shot(input, files, styles, output, opts, rate, source, size,
                 size if opts.output_size == "processing" else original_size(info), tuple(chunks), work,
                 manifest, tuple(warnings), tuple(keyframes))
+
+
+def check_video_colour(output: str, opts: OutputOptions) -> None:
+    """A video output is tagged SDR BT.709: HDR values (--output-colorspace of Rec.2100 PQ or HLG) there
+    would be shown wrong by every player. ConfigError (one line) before anything is written."""
+    if opts.output_colorspace is None or os.path.splitext(output)[1].lower() not in VIDEO_EXTENSIONS:
+        return
+    if ColourOptions.of(opts).writing(float_file=False).white != 1.0:
+        raise ConfigError(f"--output-colorspace {opts.output_colorspace!r} is HDR video, and a video output is "
+                          "written SDR (tagged BT.709): write frames (.exr, .tif, .dpx) for HDR values")
 
 
 def check_student(path: str) -> None:
