@@ -680,21 +680,21 @@ def offset_timecode(timecode: str, rate: Fraction, frames: int) -> str:
 
 @dataclass(frozen=True)
 class AudioSpan:
-    """The audio to carry into an output: the file's first audio stream from ``start`` to
-    ``end`` (seconds on that file's clock), placed so that ``start`` becomes output time 0."""
+    """The audio to carry into an output: every audio stream of the file from ``start`` to ``end``
+    (seconds on that file's clock), placed so that ``start`` becomes output time 0."""
 
     path: str
     start: Fraction
     end: Fraction
 
 
-def _copy_accepted(fmt: str, path: str) -> bool:
-    """Whether a ``fmt`` container takes the first audio stream of ``path`` unchanged. Tried
+def _copy_accepted(fmt: str, path: str, index: int = 0) -> bool:
+    """Whether a ``fmt`` container takes audio stream ``index`` of ``path`` unchanged. Tried
     with one packet on a throwaway in-memory file: some refusals (FLAC in MOV, PCM with an
     unordered channel layout in MP4) only show in the header or the trailer."""
     try:
         with av.open(path) as source:
-            stream = source.streams.audio[0]
+            stream = source.streams.audio[index]
             trial = av.open(io.BytesIO(), "w", format=fmt)
             try:
                 copy = trial.add_stream_from_template(stream, opaque=True)
@@ -715,11 +715,49 @@ def _copy_accepted(fmt: str, path: str) -> bool:
 _DEFAULT_LAYOUTS = {1: "mono", 2: "stereo", 3: "2.1", 4: "4.0", 5: "5.0", 6: "5.1", 7: "6.1", 8: "7.1"}
 
 
-class _AudioTrack:
-    """Feeds one audio stream into an output container, copied when the container accepts the
-    codec, otherwise re-encoded (AAC, or Opus for WebM). GIF output gets no audio."""
+class _AudioTracks:
+    """Every audio stream of the source, each fed by an _AudioTrack in the source's order: a camera or
+    broadcast file carries several (four or eight mono tracks, a mix and its stems), and an editor
+    needs them all. GIF output gets none."""
 
     def __init__(self, out, fmt: str, span: AudioSpan):
+        self.tracks: list[_AudioTrack] = []
+        if fmt == "gif":
+            return
+        try:
+            with av.open(span.path) as c:
+                count = len(c.streams.audio)
+        except _AV_ERRORS as e:
+            raise InputError(f"cannot read audio of {span.path}: {_reason(e)}") from None
+        try:
+            for index in range(count):
+                self.tracks.append(_AudioTrack(out, fmt, span, index))
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def mode(self) -> str:
+        """"copy", "aac", "opus" or "none"; several tracks: "3 tracks: copy" (or each one's, in order)."""
+        modes = [t.mode for t in self.tracks if t.mode != "none"]
+        if len(modes) <= 1:
+            return modes[0] if modes else "none"
+        return f"{len(modes)} tracks: " + (modes[0] if len(set(modes)) == 1 else ", ".join(modes))
+
+    def pump(self, until: Fraction | None) -> None:
+        for track in self.tracks:
+            track.pump(until)
+
+    def close(self) -> None:
+        for track in self.tracks:
+            track.close()
+
+
+class _AudioTrack:
+    """Feeds one audio stream into an output container, copied when the container accepts the
+    codec, otherwise re-encoded (AAC, or Opus for WebM)."""
+
+    def __init__(self, out, fmt: str, span: AudioSpan, index: int = 0):
         self.mode = "none"
         self._out = out
         self._span = span
@@ -729,10 +767,10 @@ class _AudioTrack:
             return
         try:
             self._in = av.open(span.path)
-            source = self._in.streams.audio[0]
+            source = self._in.streams.audio[index]
         except (*_AV_ERRORS, IndexError) as e:
             raise InputError(f"cannot read audio of {span.path}: {_reason(e)}") from None
-        if _copy_accepted(fmt, span.path):
+        if _copy_accepted(fmt, span.path, index):
             self.stream = out.add_stream_from_template(source, opaque=True)
             self.mode = "copy"
             self._items = self._in.demux(source)
@@ -944,7 +982,7 @@ class VideoWriter:
                 self._stream.codec_context.global_quality = 3 * 118  # q 3 in FF_QP2LAMBDA units
             self._tag_timecode()
             if audio is not None:
-                self._audio = _AudioTrack(self._out, self._fmt, audio)
+                self._audio = _AudioTracks(self._out, self._fmt, audio)
         except BaseException:
             self.abort()
             raise
