@@ -61,3 +61,30 @@ def test_mpeg4_at_hd_is_written_as_it_is_read(tmp_path):
         assert f.colorspace == 2
         rgb = f.reformat(format="rgb24", src_colorspace="ITU709").to_ndarray()
     assert np.abs(centres(rgb) - np.array(COLOURS)).max() <= 4
+
+
+def test_ten_bit_video_is_read_deep(tmp_path):
+    """A 10-bit ProRes (422 HQ) is read at its depth, as a deep PNG is: a gradient over 4 eight-bit levels
+    keeps its 10-bit steps, where an 8-bit decode has 5."""
+    w, h = 64, 16
+    ramp = np.linspace(100.0, 104.0, w)[None, :, None] * np.ones((h, 1, 3))
+    q = np.rint(ramp * 257).astype(np.uint16)
+    path = str(tmp_path / "deep.mov")
+    with av.open(path, "w") as out:
+        s = out.add_stream("prores_ks", rate=25)
+        s.width, s.height, s.pix_fmt = w, h, "yuv422p10le"
+        for _ in range(2):
+            frame = av.VideoFrame.from_ndarray(q, format="rgb48le")
+            for p in s.encode(frame.reformat(format="yuv422p10le", dst_colorspace="ITU709", dst_color_range="MPEG")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+    src = open_source(path)
+    image = next(src.frames()).image
+    assert image.dtype == np.float32
+    row = image[h // 2, :, 1]
+    assert len(np.unique(np.round(row, 3))) >= 10
+    assert np.abs(row - ramp[0, :, 1]).max() < 0.75  # within a 10-bit step or so of the ramp
+    with av.open(path) as c:
+        eight = next(c.decode(video=0)).to_ndarray(format="rgb24")[h // 2, :, 1]
+    assert len(np.unique(eight)) <= 6

@@ -210,14 +210,14 @@ class VideoSource(Source):
                     continue
                 count += 1
                 plate = None
-                if image.shape[2] == 4:  # ProRes 4444, FFV1 with alpha: straight, 8 bits
+                if image.shape[2] == 4:  # ProRes 4444, FFV1 with alpha: straight, 8 or 16 bits
                     plate, image = PlateData(np.ascontiguousarray(image[..., 3])), np.ascontiguousarray(image[..., :3])
-                top = np.float32(65535.0 if image.dtype == np.uint16 else 255.0)  # HDR is decoded at 16 bits
+                top = np.float32(65535.0 if image.dtype == np.uint16 else 255.0)  # deep and HDR: 16 bits
                 if self.hdr is not None:
                     image = hdr_to_display(image.astype(np.float32) / top, self.hdr)
                 elif not self.colour.identity:
                     image = self.colour.to_display(image.astype(np.float32) / top)[0]
-                elif image.dtype == np.uint16:  # an HDR stream read as plain values (--input-colorspace sRGB)
+                elif image.dtype == np.uint16:  # deep: float 0–255, every gradation kept (as a deep PNG)
                     image = image.astype(np.float32) / np.float32(257.0)
                 yield Frame(number=position, pts=pts, image=image, plate=plate)
         if count != self.info.n_frames:

@@ -127,6 +127,9 @@ class VideoProbe:
     # HDR video: "pq" or "hlg" (its transfer tag); its frames are decoded at 16 bits (the curves are steep:
     # 8 bits would band) and brought to SDR by the source (colour.hdr_to_display). None: SDR.
     hdr: str | None = None
+    # More than 8 bits a sample (10-bit ProRes, DNxHR HQX, HEVC Main10, 16-bit FFV1): decoded at 16 bits,
+    # as a deep PNG or TIFF is read, so the content target keeps the file's gradations.
+    deep: bool = False
 
     @property
     def stored_size(self) -> tuple[int, int]:
@@ -283,7 +286,7 @@ def _stream_facts(stream, container) -> tuple:
     rate = stream.average_rate or stream.guessed_rate
     return (Fraction(time_base), rate, stream.start_time, len(container.streams.audio) > 0,
             _has_alpha(stream.codec_context.pix_fmt), _timecode_tags(stream, container), pixel_aspect_of(stream),
-            _field_order(stream), int(stream.codec_context.color_trc or 0))
+            _field_order(stream), int(stream.codec_context.color_trc or 0), _is_deep(stream.codec_context.pix_fmt))
 
 
 def _timecode_tags(stream, container) -> tuple[str, ...]:
@@ -293,6 +296,14 @@ def _timecode_tags(stream, container) -> tuple[str, ...]:
     return tuple(str(value).strip()
                  for metadata in (stream.metadata, container.metadata, *(s.metadata for s in container.streams.data))
                  for key, value in metadata.items() if key.lower() == "timecode" and value)
+
+
+def _is_deep(pix_fmt: str | None) -> bool:
+    """Whether FFmpeg's pixel format ``pix_fmt`` stores more than 8 bits a sample (yuv422p10le, …)."""
+    try:
+        return pix_fmt is not None and max(c.bits for c in av.VideoFormat(pix_fmt).components) > 8
+    except (ValueError, *_AV_ERRORS):
+        return False
 
 
 def _has_alpha(pix_fmt: str | None) -> bool:
@@ -361,7 +372,7 @@ def _scan_frames(container, stream) -> _Scan:
 
 def _make_probe(scan: _Scan, time_base: Fraction, rate, stream_start, has_audio: bool, has_alpha: bool,
                 timecodes: tuple[str, ...] = (), pixel_aspect: Fraction = Fraction(1),
-                field_order: str | None = None, stream_trc: int = 0) -> VideoProbe:
+                field_order: str | None = None, stream_trc: int = 0, deep: bool = False) -> VideoProbe:
     n, pts_list = scan.n, scan.pts
     if not rate or rate <= 0:
         if pts_list is not None and n > 1 and pts_list[-1] > pts_list[0]:
@@ -398,6 +409,7 @@ def _make_probe(scan: _Scan, time_base: Fraction, rate, stream_start, has_audio:
         coded_size=(scan.width, scan.height),
         field=_kept_field(field_order, scan.interlaced),
         hdr=_HDR_TRANSFERS.get(stream_trc) or _HDR_TRANSFERS.get(scan.trc),
+        deep=deep,
     )
 
 
@@ -543,7 +555,8 @@ def _second_keyframe(container, stream, probe: VideoProbe) -> int | None:
 def decode_video(path: str, probe: VideoProbe, start: int, stop: int,
                  alpha: bool = False, stored: bool = False) -> Iterator[tuple[int | None, np.ndarray]]:
     """Yield ``(pts, image)`` for frames ``start`` .. ``stop - 1`` (0-based, presentation
-    order). ``image`` is H x W x 3 uint8 RGB (uint16 for HDR video: probe.hdr), rotated upright (``alpha`` and a stream with alpha:
+    order). ``image`` is H x W x 3 uint8 RGB (uint16 for deep or HDR video: probe.deep, probe.hdr), rotated
+    upright (``alpha`` and a stream with alpha:
     H x W x 4 RGBA), at the displayed shape (non-square pixels resized to square ones) unless ``stored``.
     ``pts`` is None when the file's timestamps are unusable (see VideoProbe.pts).
 
@@ -602,7 +615,7 @@ def _emit(frames, path: str, probe: VideoProbe, start: int, stop: int, after_see
         if after_seek and ((frame.width, frame.height) != size or frame.is_corrupt):
             raise _SeekMissed
         yield pts, _to_rgb(frame, probe.quarter_turns, alpha and probe.has_alpha, shown, probe.field,
-                           deep=probe.hdr is not None)
+                           deep=probe.deep or probe.hdr is not None)
         index += 1
 
 
