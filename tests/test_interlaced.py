@@ -89,3 +89,24 @@ def test_render_says_so_and_writes_progressive(tmp_path, capsys):
     with av.open(str(out)) as c:
         frames = list(c.decode(video=0))
     assert len(frames) == N and not any(f.interlaced_frame for f in frames)
+
+
+def test_deinterlace_off_reads_the_frames_as_stored(tmp_path, capsys):
+    """--deinterlace off (progressive pictures flagged interlaced, PsF): the woven frames, untouched."""
+    clip = make_clip(tmp_path / "i.mov", "tff")
+    src = open_source(clip, deinterlace=False)
+    assert src.info.interlaced is None
+    assert all(np.array_equal(a.image, b) for a, b in zip(src.frames(), woven(clip)))
+    style = tmp_path / "style.png"
+    import cv2
+    cv2.imwrite(str(style), texture(40, 40, (6, 6), seed=2, interpolation=cv2.INTER_NEAREST))
+    out = tmp_path / "out.mp4"
+    assert main(["stylize", clip, "--style", str(style), "-o", str(out), "--deinterlace", "off", "--keep-work",
+                 "--work-dir", str(tmp_path / "w"), *RUN]) == 0
+    assert "interlaced" not in capsys.readouterr().err
+    # The kept work folder remembers it: assembling it again reads the input as the render did.
+    assert main(["assemble", str(tmp_path / "w"), "-o", str(tmp_path / "again.mp4"), "--compare",
+                 str(tmp_path / "cmp.mp4")]) == 0
+    with av.open(str(tmp_path / "cmp.mp4")) as c:
+        left = next(c.decode(video=0)).to_ndarray(format="rgb24")[:, :W]
+    assert comb(left) > 0.5 * comb(woven(clip)[0])

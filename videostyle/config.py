@@ -545,6 +545,11 @@ class OutputOptions:
                                      "which keeps its own timing so the audio stays in sync", encode=True,
                                bounds=Bounds(1e-3, 1e6))
     no_audio: bool = option(False, "write no audio stream", short="-an", encode=True)  # FFmpeg's spelling
+    # Interlaced video (io/video.py): each frame painted from its first field; off keeps the woven frame, for
+    # progressive pictures flagged interlaced (PsF), which would otherwise lose half their rows.
+    deinterlace: str = option("auto", "interlaced video: auto paints each frame from its first field when the "
+                                      "stream says it is interlaced; off reads the frames as stored (progressive "
+                                      "pictures flagged interlaced, PsF)", choices=("auto", "off"))
     # default libx264; .webm vp9; .gif gif
     codec: str | None = option(None, "video codec, e.g. libx264 (default), libx265, ffv1, prores_ks", encode=True)
     # 0–51 for x264/x265, 0–63 for VP9: the encoder (io/video.py) checks its own top once the codec is known.

@@ -159,9 +159,12 @@ class VideoSource(Source):
     """A video file. Its frame numbers (FIRST-LAST ranges) are the 0-based positions of its frames.
     ``audio`` False: the source reports no audio, so sinks copying its audio write none (``-an``)."""
 
-    def __init__(self, path: str, frames: FrameRange, audio: bool = True, colour: ColourOptions = ColourOptions()):
+    def __init__(self, path: str, frames: FrameRange, audio: bool = True, colour: ColourOptions = ColourOptions(),
+                 deinterlace: bool = True):
         self.path = path
         self.probe = _video.probe_video(path)
+        if not deinterlace:  # --deinterlace off: the frames as stored, both fields woven
+            self.probe = dataclasses.replace(self.probe, field=None)
         self.colour = colour.reading(float_file=False)
         # HDR video the user gave no colour space for is brought to SDR display values as it is read
         # (colour.hdr_to_display): the frames are then an SDR picture, for the network and the outputs.
@@ -410,7 +413,7 @@ def _size_message(name, size, first, expected) -> str:
 
 def open_source(path: str, start: int | str | FrameRange | None = 0, stop: int | None = None,
                 fps: Fraction | None = None, *, audio: bool = True,
-                colour: ColourOptions = ColourOptions()) -> Source:
+                colour: ColourOptions = ColourOptions(), deinterlace: bool = True) -> Source:
     """Open a video file, an image folder, a frame pattern (``shot/%04d.png``, ``shot/####.png``,
     ``shot/@.png``: frames.normalize_pattern) or one image.
 
@@ -422,17 +425,20 @@ def open_source(path: str, start: int | str | FrameRange | None = 0, stop: int |
     a video keeps its own rate and timestamps (its audio would drift from re-timed frames), so
     ``fps`` with a video is a ConfigError. ``audio`` False: the source reports no audio (``-an``).
     ``colour``: the input's colour space and view (colour.py; ConfigError for an unknown name).
+    ``deinterlace`` False: an interlaced video's frames are read as stored (both fields woven).
     Raises InputError (one line, naming the path) for anything missing, unreadable, empty or inconsistent.
     """
     path = _frames.normalize_pattern(os.fspath(path))
     frames = _frame_range(start, stop)
-    source = _opened_source(path, frames, fps, audio, colour)
+    source = _opened_source(path, frames, fps, audio, colour, deinterlace)
     # The same input, other frames (Source.before): what a range render needs of the frames before it.
-    source.reopen = lambda start, stop: open_source(path, start, stop, fps, audio=False, colour=colour)
+    source.reopen = lambda start, stop: open_source(path, start, stop, fps, audio=False, colour=colour,
+                                                    deinterlace=deinterlace)
     return source
 
 
-def _opened_source(path: str, frames: FrameRange, fps: Fraction | None, audio: bool, colour: ColourOptions) -> Source:
+def _opened_source(path: str, frames: FrameRange, fps: Fraction | None, audio: bool, colour: ColourOptions,
+                   deinterlace: bool = True) -> Source:
     if is_sequence_path(path):
         return SequenceSource(path, frames, fps, colour)
     if not os.path.exists(path):
@@ -446,7 +452,7 @@ def _opened_source(path: str, frames: FrameRange, fps: Fraction | None, audio: b
     if fps is not None:
         raise ConfigError(f"--fps sets the rate of a frame-sequence input; the video {path} keeps its own "
                           "timing, so its audio stays in sync (re-time it with ffmpeg first)")
-    return VideoSource(path, frames, audio, colour)
+    return VideoSource(path, frames, audio, colour, deinterlace)
 
 
 # --------------------------------------------------------------------------- sinks
