@@ -219,7 +219,8 @@ class Transfer:
         """Values in this space (float32, unclipped) of display values ×255, through ``view``'s inverse
         (the view the picture was *read* with)."""
         linear = view_inverse(view, np.asarray(display, np.float64) / 255.0, peak if view != "clip" else None)
-        linear = linear * self.white
+        if self.white != 1.0:
+            linear = linear * self.white
         if self.space is None:
             return srgb_encode(linear).astype(np.float32)
         return convert(self.source, linear_anchor(self.source), self.space, linear)

@@ -371,17 +371,22 @@ def input_warnings(source: "Source") -> list[str]:
     return lines
 
 
+def _output_ext(output: str) -> tuple[str, bool]:
+    """(extension, True for frames) of an output: a frame pattern's or folder's frames, else the file's."""
+    ext = os.path.splitext(output)[1].lower()
+    if ext not in VIDEO_EXTENSIONS and is_sequence_path(output):
+        return os.path.splitext(sequence_pattern(output))[1].lower(), True
+    return ext, False
+
+
 def alpha_dropped(source: Source, output: str, codec: str | None = None, depth: int = 8) -> str | None:
     """The line saying that an output cannot hold the input's alpha, or None when nothing is dropped."""
     info = source.info
     if not info.has_alpha:
         return None
-    ext = os.path.splitext(output)[1].lower()
-    if ext not in VIDEO_EXTENSIONS and is_sequence_path(output):
-        ext = os.path.splitext(sequence_pattern(output))[1].lower()
-        if holds_alpha(ext, depth):
-            return None
-    elif _video.holds_alpha(ext, codec):
+    ext, frames = _output_ext(output)
+    kept = holds_alpha(ext, depth) if frames else _video.holds_alpha(ext, codec)
+    if kept:
         return None
     return (f"{source.path} has an alpha channel, which is dropped: {output} cannot hold it (write .png, .tif, "
             ".exr or --depth 16 .dpx frames, or a .mov with --codec prores_ks / .mkv with --codec ffv1)")
@@ -398,10 +403,9 @@ def pixel_aspect_note(source: Source, output: str, original: bool) -> str | None
     head = f"{source.path} has non-square pixels ({ratio}): painted as shown ({info.width}x{info.height})"
     if not original:
         return f"{head}, written in square pixels (--output-size original keeps its own grid)"
-    (w, h), ext = info.stored_size, os.path.splitext(output)[1].lower()
-    if ext not in VIDEO_EXTENSIONS and is_sequence_path(output):
-        ext = os.path.splitext(sequence_pattern(output))[1].lower()
-    if ext in (".exr", ".dpx") or (ext in VIDEO_EXTENSIONS and ext != ".gif"):
+    (w, h), (ext, frames) = info.stored_size, _output_ext(output)
+    tagged = ext in (".exr", ".dpx") if frames else ext in VIDEO_EXTENSIONS - {".gif"}  # GIF has no SAR
+    if tagged:
         return f"{head}, written on its own {w}x{h} grid tagged {ratio}"
     return (f"{head}, written on its own {w}x{h} grid, which {ext} files cannot tag: they will look squeezed "
             "(write .exr, .dpx or a video, or the processing size)")

@@ -82,6 +82,7 @@ def untagged_matrix(width: int, height: int) -> str:
     BT.709, would not look like the input in the user's player."""
     return "ITU709" if width >= 1280 or height > 576 else "ITU601"
 
+
 _AV_ERRORS = (av.FFmpegError, OSError)
 
 
@@ -426,9 +427,10 @@ def _first_valid_timecode(tags: tuple[str, ...], rate: Fraction) -> str | None:
 
 def _to_rgb(frame, turns: int, alpha: bool = False, shown: tuple[int, int] | None = None,
             field: int | None = None, deep: bool = False) -> np.ndarray:
-    # to_ndarray converts with the frame's own colour matrix/range tags; untagged, untagged_matrix. alpha: H x W x 4, the alpha plane at 8 bits last. ``shown``: the (width,
-    # height) non-square pixels are displayed at, before the rotation. ``field``: only that field's lines
-    # (0: the even ones), resized to the frame's height.
+    # Converted by the frame's own colour matrix and range tags (untagged: untagged_matrix). ``alpha``:
+    # H x W x 4, the alpha plane last. ``deep``: 16 bits a sample (uint16). ``shown``: the (width, height)
+    # non-square pixels are displayed at, before the rotation. ``field``: only that field's lines (0: the
+    # even ones), resized to the frame's height.
     fmt = ("rgba64le" if alpha else "rgb48le") if deep else ("rgba" if alpha else "rgb24")
     if frame.colorspace == _UNSPECIFIED and untagged_matrix(frame.width, frame.height) == "ITU709":
         image = frame.reformat(format=fmt, src_colorspace="ITU709").to_ndarray()
@@ -556,8 +558,8 @@ def decode_video(path: str, probe: VideoProbe, start: int, stop: int,
                  alpha: bool = False, stored: bool = False) -> Iterator[tuple[int | None, np.ndarray]]:
     """Yield ``(pts, image)`` for frames ``start`` .. ``stop - 1`` (0-based, presentation
     order). ``image`` is H x W x 3 uint8 RGB (uint16 for deep or HDR video: probe.deep, probe.hdr), rotated
-    upright (``alpha`` and a stream with alpha:
-    H x W x 4 RGBA), at the displayed shape (non-square pixels resized to square ones) unless ``stored``.
+    upright (``alpha`` and a stream with alpha: H x W x 4 RGBA), one field of an interlaced stream
+    (probe.field), at the displayed shape (non-square pixels resized to square ones) unless ``stored``.
     ``pts`` is None when the file's timestamps are unusable (see VideoProbe.pts).
 
     A range that starts past frame 0 is reached by a keyframe seek only where seeking was verified
@@ -776,8 +778,6 @@ class _AudioTrack:
         self._span = span
         self._done = False
         self._partial_ok = fmt != "avi"
-        if fmt == "gif":
-            return
         try:
             self._in = av.open(span.path)
             source = self._in.streams.audio[index]

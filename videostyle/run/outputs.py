@@ -56,10 +56,9 @@ class Outputs:
         except BaseException:
             _abort_all([self.main])  # its temporary file must not outlive a failing compare sink
             raise
-        # On the input's own grid of non-square pixels, its frames are read as stored: the alpha and the
-        # colour kept where it is 0 come back exactly, not resized there and back.
-        own = out_info.stored_size is not None and self.out_size == tuple(out_info.stored_size)
-        self._originals = _SourceFrames(audio_from, own) if need_full else None
+        # On the input's own grid of non-square pixels (out_info keeps stored_size only then: Shot.out_info),
+        # its frames are read as stored: the alpha and the colour kept where it is 0 come back exactly.
+        self._originals = _SourceFrames(audio_from, out_info.stored_size is not None) if need_full else None
         self._pts: dict[int, int | None] = {}
         self._jobs: queue.Queue = queue.Queue(maxsize=4)
         self._error: BaseException | None = None
