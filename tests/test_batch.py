@@ -290,10 +290,10 @@ def test_a_job_may_read_what_an_earlier_job_wrote(shots):
     first = Job(str(shots / "a.mp4"), (str(shots / "style.png"),), str(shots / "out/a.mp4"), {}, "job 1")
     second = Job(str(shots / "out/a.mp4"), (str(shots / "style.png"),), str(shots / "out/aa.mp4"), {}, "job 2")
     parser = build_parser()
-    parse = lambda argv: parser.parse_args(["stylize", *argv])  # noqa: E731
-    assert len(batch.plan([first, second], parse, {})) == 2
+    parse = lambda job, argv: parser.parse_args(["stylize", *argv])  # noqa: E731
+    assert len(batch.plan([first, second], parse, {"stylize": {}})) == 2
     with pytest.raises(ConfigError, match="job 2 reads .*a.mp4 .input. and job 1 would write it"):
-        batch.plan([second, first], parse, {})
+        batch.plan([second, first], parse, {"stylize": {}})
 
 
 def test_glob_outputs_that_would_collide_are_named_apart(tmp_path):
@@ -342,3 +342,34 @@ def test_job_file_errors_and_argv(tmp_path):
     job = Job("in.mp4", ("s.jpg",), "o.mp4", {"max_side": 64, "style_blend": [1, 2], "preserve_colors": True})
     assert job.argv() == ["in.mp4", "-o", "o.mp4", "--style", "s.jpg", "--max-side", "64",
                           "--style-blend", "1,2", "--preserve-colors"]
+
+
+def test_dream_jobs_run_beside_stylize_jobs(shots, capsys):
+    """A job that says dream = true is a DeepDream job (no painting; the dream's own options), in a job
+    file with stylize jobs and from --inputs --dream; a dream job with a style is a bad job file."""
+    import json
+    (shots / "jobs.toml").write_text(
+        "[defaults]\n" + TINY + job("a.mp4", "out/a.mp4")
+        + '\n[[job]]\ninput = "c.mp4"\noutput = "out/c_dream.mp4"\ndream = true\noctaves = 2\nreport = "out/c.json"\n')
+    code, out, err = run_batch(capsys, shots / "jobs.toml")
+    assert code == 0, err
+    assert outputs(shots / "out") == ["a.mp4", "c.json", "c_dream.mp4"]
+    report = json.loads((shots / "out" / "c.json").read_text())
+    assert report["config"]["objective"] == "dream" and report["styles"] == []
+    assert "c.mp4 × dream" in out
+    (shots / "bad.toml").write_text("[defaults]\n" + TINY + job("b.mp4", "out/b.mp4")
+                                    + job("c.mp4", "out/c2.mp4").replace("[[job]]", "[[job]]\ndream = true"))
+    code, _, err = run_batch(capsys, shots / "bad.toml")
+    assert code == 2 and "job 2: a dream job takes no style" in err
+    (shots / "bad2.toml").write_text("[defaults]\n" + TINY
+                                     + '\n[[job]]\ninput = "c.mp4"\noutput = "out/c3.mp4"\ndream = true\n'
+                                       'content_weight = 3\n')
+    code, _, err = run_batch(capsys, shots / "bad2.toml")
+    assert code == 2 and "dream takes no --content-weight" in err
+    assert outputs(shots / "out") == ["a.mp4", "c.json", "c_dream.mp4"]
+    glob_out = shots / "dreams"
+    glob_out.mkdir()
+    code = main(["batch", "--inputs", str(shots / "[ab].mp4"), "--dream", "--output-dir", str(glob_out),
+                 "--options", "--iterations 2,1 --max-side 48 --device cpu --octaves 2", "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert outputs(glob_out) == ["a.mp4", "b.mp4"]

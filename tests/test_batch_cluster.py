@@ -55,8 +55,9 @@ def shots(tmp_path):
 
 @pytest.mark.slow
 def test_three_jobs_one_broken_on_a_local_cluster(shots):
+    # The third a dream job (no painting): the workers run the command each job names.
     (shots / "jobs.toml").write_text("[defaults]\n" + TINY + job("a.mp4", "out/a.mp4") + job("b.mp4", "out/b.mp4")
-                                     + job("c.mp4", "out/c.mp4"))
+                                     + '\n[[job]]\ninput = "c.mp4"\noutput = "out/c.mp4"\ndream = true\noctaves = 2\n')
     run = videostyle("batch", "jobs.toml", "--cluster", "local", "--workers", "2", "--cpus-per-worker", "1",
                      cwd=shots)
     assert run.returncode == 1, run.stderr
@@ -66,7 +67,7 @@ def test_three_jobs_one_broken_on_a_local_cluster(shots):
             assert sum(1 for _ in c.decode(video=0)) == 2
     rows = run.stdout.splitlines()
     assert len(rows) == 4 and [" ok " in rows[1], "FAILED" in rows[2], " ok " in rows[3]] == [True] * 3, run.stdout
-    assert "b.mp4" in rows[2] and "not a readable video" in rows[2], run.stdout
+    assert "b.mp4" in rows[2] and "not a readable video" in rows[2] and "c.mp4 × dream" in rows[3], run.stdout
     assert "videostyle: job 2 failed: not a readable video" in run.stderr
     assert "2 at once, each 1 CPU core(s)" in run.stderr
     # stderr is no terminal here: progress comes as whole lines, the last with every frame of the two jobs
@@ -158,7 +159,7 @@ def test_the_driver_shows_one_bar_on_a_terminal_and_json_lines_with_the_job_numb
     a = Job("a.mp4", ("s.png",), "out/a.mp4")
 
     def batch(mode):
-        p = cli._ClusterProgress(2, mode)
+        p = cli.progress.ClusterProgress(2, mode)
         p.submitted(1, a)
         p.submitted(2, a)
         p.event(1, {"event": "start", "n_frames": 2})

@@ -125,13 +125,13 @@ def test_a_stop_signal_that_was_swallowed_still_stops_at_the_next_frame(files, c
 
     def progress_then_signal(self, event):
         calls.append(event["event"])
-        if event["event"] == "frame" and cli._Stop.received is None:
-            cli._Stop.received = signal.SIGTERM  # as if the handler ran and its exception was lost
+        if event["event"] == "frame" and cli.progress.Stop.received is None:
+            cli.progress.Stop.received = signal.SIGTERM  # as if the handler ran and its exception was lost
             return
         original(self, event)
 
-    original = cli._Progress.__call__
-    monkeypatch.setattr(cli._Progress, "__call__", progress_then_signal)
+    original = cli.progress.Progress.__call__
+    monkeypatch.setattr(cli.progress.Progress, "__call__", progress_then_signal)
     out = os.path.join(files["dir"], "out.mp4")
     before = signal.getsignal(signal.SIGINT)
     code, err = run_cli(capsys, files["video"], "--style", files["style"], "-o", out)
@@ -145,7 +145,7 @@ def test_ignored_signals_stay_ignored():
     # nohup (and a shell's background job) start the program with SIGHUP / SIGINT ignored; installing
     # our handler there would end a render when the terminal closes.
     import signal
-    from videostyle.cli import _Stop
+    from videostyle.cli.progress import Stop as _Stop
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGHUP)}
     signal.signal(signal.SIGINT, signal.default_int_handler)  # whatever this test process inherited
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -169,7 +169,7 @@ def _stylize_parser(preview=False):
     import argparse
     from videostyle import cli
     p = argparse.ArgumentParser(prog="t")
-    cli._add_stylize_options(p, preview=preview)
+    cli.options.add_stylize_options(p, preview=preview)
     return p
 
 
@@ -191,7 +191,7 @@ NOT_FLAGS = {"iterations_first", "iterations_later", "line_search", "content_lay
 
 
 def test_every_config_field_is_a_flag_with_the_config_default():
-    from videostyle.cli import _config, _options
+    from videostyle.cli.options import config_of as _config, options_of as _options
     from videostyle.config import OutputOptions, StylizeConfig, flag_of
     p = _stylize_parser()
     by_dest = {a.dest: a for a in p._actions}
@@ -211,7 +211,7 @@ def test_every_config_field_is_a_flag_with_the_config_default():
 
 
 def test_flags_reach_the_config_fields():
-    from videostyle.cli import _config, _options
+    from videostyle.cli.options import config_of as _config, options_of as _options
     a = _stylize_parser().parse_args([
         "in.mp4", "-o", "out.mp4", "--style", "s.png", "--scales", "0.5,1", "--long-term", "1,2,4", "-y", "-an",
         "--iterations", "3,2", "--passes", "3", "--depth", "16", "--frames", "0:4", "--style-blend", "1,2",
@@ -224,7 +224,8 @@ def test_flags_reach_the_config_fields():
 
 
 def test_assemble_takes_the_encoding_options_with_stylize_help():
-    from videostyle.cli import _ENCODE, build_parser
+    from videostyle.cli import build_parser
+    from videostyle.cli.options import ENCODE as _ENCODE
     sub = build_parser()._subparsers._group_actions[0].choices
     stylize = {a.dest: a for a in sub["stylize"]._actions}
     assemble = {a.dest: a for a in sub["assemble"]._actions}
@@ -242,7 +243,7 @@ def test_a_new_option_is_one_field():
     import argparse
     from dataclasses import dataclass, field
     from typing import ClassVar
-    from videostyle.cli import add_config_options, build_config
+    from videostyle.cli.options import add_config_options, build_config
     from videostyle.config import option
 
     @dataclass(frozen=True)
@@ -278,7 +279,7 @@ def test_a_field_that_is_neither_option_nor_marked_is_refused():
     import argparse
     from dataclasses import dataclass
     from typing import ClassVar
-    from videostyle.cli import add_config_options
+    from videostyle.cli.options import add_config_options
 
     @dataclass(frozen=True)
     class Undeclared:

@@ -1,4 +1,4 @@
-"""DPX frames (io/dpx.py) and start timecodes carried through video files (io/video.py).
+"""DPX frames (io/dpx.py) and start timecodes carried through video files (io/video/).
 
 DPX files are read back with FFmpeg's own decoder (PyAV), independently of the writer's code."""
 
@@ -13,7 +13,8 @@ from mediagen import H, W, make_video
 from videostyle.errors import ConfigError, OutputError
 from videostyle.io import dpx
 from videostyle.io.dpx import encode_dpx
-from videostyle.io.video import VideoWriter, _timecode_tags, offset_timecode, probe_video
+from videostyle.io.video import VideoWriter, offset_timecode, probe_video
+from videostyle.io.video.probe import _timecode_tags
 
 TEN_BIT_LEVEL = 65535 / 1023
 

@@ -58,3 +58,25 @@ def test_dream_refuses_a_painting(runs, tmp_path, capsys):
     clip, _ = runs
     assert main(["dream", clip, "-o", str(tmp_path / "o.mp4"), "--style", clip, *QUICK]) == 2
     assert "dream takes no --style" in capsys.readouterr().err
+
+
+def test_dream_preview_shows_what_the_dream_paints(runs, tmp_path, capsys):
+    """dream-preview: a contact sheet of frames dreamed each as a first frame, with the dream's own options:
+    its first tile is the dream's first frame (within a level of rounding), and a painting is refused."""
+    import cv2
+    clip, reports = runs
+    sheet = tmp_path / "sheet.png"
+    assert main(["dream-preview", clip, "-o", str(sheet), "--count", "2", *QUICK]) == 0
+    image = cv2.imread(str(sheet))[..., ::-1]
+    out, _ = reports["perframe"]
+    first = cv2.imread(str(sorted(out.iterdir())[0]))[..., ::-1]
+    h, w = first.shape[:2]
+    source = cv2.imread(os.path.join(clip, "000.png"))[..., ::-1]
+    assert image.shape == (2 * h + 12, 2 * w + 12, 3)
+    np.testing.assert_array_equal(image[4:4 + h, 4:4 + w], source)
+    dreamed = image[8 + h:8 + 2 * h, 4:4 + w].astype(int)
+    assert np.abs(dreamed - first.astype(int)).max() <= 1
+    assert np.abs(dreamed - source.astype(int)).mean() > 5  # dreamed, not the frame
+    assert main(["dream-preview", clip, "-o", str(tmp_path / "s2.png"), "--style", clip, *QUICK]) == 2
+    assert "dream-preview takes no --style" in capsys.readouterr().err
+    assert not (tmp_path / "s2.png").exists()

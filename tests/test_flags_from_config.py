@@ -1,5 +1,5 @@
 """The dream, evaluate, flow and demo commands declare no config value by hand: each of their flags is
-made from a config field (cli.add_config_options / add_config_flags, which mark the action with the
+made from a config field (cli.options.add_config_options / add_config_flags, which mark the action with the
 field), or is one of the command's own arguments listed here (paths and progress, no config value)."""
 import dataclasses
 import typing
@@ -27,7 +27,7 @@ def config_fields():
 
 def test_every_flag_of_dream_evaluate_flow_and_demo_is_declared_in_config():
     fields = config_fields()
-    parsers = cli._subparsers(cli.build_parser())
+    parsers = cli.options.subparsers(cli.build_parser())
     for command, own in OWN.items():
         for action in parsers[command]._actions:
             if not action.option_strings:
@@ -47,6 +47,6 @@ def test_every_flag_of_dream_evaluate_flow_and_demo_is_declared_in_config():
 def test_the_dream_flags_build_the_dream_config():
     a = cli.build_parser().parse_args(["dream", "in.mp4", "-o", "out/", "--layer", "relu3_1", "--dream-weight", "5",
                                        "--octaves", "2"])
-    assert cli.build_config(config.DreamConfig, vars(a)) == config.DreamConfig(layer="relu3_1", weight=5.0, octaves=2)
+    assert cli.options.build_config(config.DreamConfig, vars(a)) == config.DreamConfig(layer="relu3_1", weight=5.0, octaves=2)
     defaults = cli.build_parser().parse_args(["dream", "in.mp4", "-o", "out/"])
-    assert cli.build_config(config.DreamConfig, vars(defaults)) == config.dream_defaults().dream
+    assert cli.options.build_config(config.DreamConfig, vars(defaults)) == config.dream_defaults().dream

@@ -23,12 +23,14 @@ def picture(t: float) -> np.ndarray:
     return img
 
 
-def make_clip(path, order: str | None) -> str:
-    """``order`` "tff" / "bff": interlaced, that field first in time; None: progressive."""
+def make_clip(path, order: str | None, flag: str | None = "same") -> str:
+    """``order`` "tff" / "bff": interlaced pictures, that field first in time; None: progressive pictures.
+    ``flag``: what the stream says ("tff", "bff" or None for progressive); by default what the pictures are."""
+    flag = order if flag == "same" else flag
     with av.open(str(path), "w") as out:
         s = out.add_stream("libx264", rate=25)
         s.width, s.height, s.pix_fmt = W, H, "yuv420p"
-        s.options = {"crf": "10", **({"x264-params": f"interlaced=1:{order}=1"} if order else {})}
+        s.options = {"crf": "10", **({"x264-params": f"interlaced=1:{flag}=1"} if flag else {})}
         for i in range(N):
             img = picture(i)
             if order:  # the second field's lines, half a frame later
@@ -94,7 +96,7 @@ def test_render_says_so_and_writes_progressive(tmp_path, capsys):
 def test_deinterlace_off_reads_the_frames_as_stored(tmp_path, capsys):
     """--deinterlace off (progressive pictures flagged interlaced, PsF): the woven frames, untouched."""
     clip = make_clip(tmp_path / "i.mov", "tff")
-    src = open_source(clip, deinterlace=False)
+    src = open_source(clip, deinterlace="off")
     assert src.info.interlaced is None
     assert all(np.array_equal(a.image, b) for a, b in zip(src.frames(), woven(clip)))
     style = tmp_path / "style.png"
@@ -110,3 +112,68 @@ def test_deinterlace_off_reads_the_frames_as_stored(tmp_path, capsys):
     with av.open(str(tmp_path / "cmp.mp4")) as c:
         left = next(c.decode(video=0)).to_ndarray(format="rgb24")[:, :W]
     assert comb(left) > 0.5 * comb(woven(clip)[0])
+
+
+def test_evaluate_reads_the_source_as_the_render_did(tmp_path):
+    """evaluate --deinterlace off compares with the frames as stored, as stylize --deinterlace off painted
+    them; by default with the first fields, as stylize paints by default. The "stylized" video here is the
+    woven frames themselves (lossless, progressive): against the source read the same way its warping
+    error is the source's own, frame by frame."""
+    import json
+    clip = make_clip(tmp_path / "i.mov", "tff")
+    copy = str(tmp_path / "woven.mkv")
+    with av.open(copy, "w") as out:
+        s = out.add_stream("ffv1", rate=25)
+        s.width, s.height, s.pix_fmt = W, H, "bgr0"
+        for img in woven(clip):
+            for p in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(p)
+        for p in s.encode():
+            out.mux(p)
+
+    def measured(*extra):
+        report = tmp_path / f"e{len(extra)}.json"
+        assert main(["evaluate", copy, "--source", clip, "--offsets", "1", "--json", str(report), *extra]) == 0
+        return json.loads(report.read_text())["per_frame"][1:]
+
+    same = measured("--deinterlace", "off")
+    assert all(f["warping_error_1"] == pytest.approx(f["source_warping_error_1"], rel=1e-6) for f in same)
+    by_field = measured()  # the source's first fields against woven frames: never the same figure
+    assert not any(f["warping_error_1"] == pytest.approx(f["source_warping_error_1"], rel=1e-2) for f in by_field)
+
+
+def test_progressive_pictures_flagged_interlaced_are_read_whole(tmp_path, capsys):
+    """PsF (1080PsF25 from a broadcast camera): the stream says interlaced, its pictures are progressive.
+    auto finds them so (video/fields.py) and reads them whole, where one field would halve their rows;
+    --deinterlace field trusts the flag."""
+    import json
+    clip = make_clip(tmp_path / "psf.mov", None, flag="tff")
+    with av.open(clip) as c:
+        assert next(c.decode(video=0)).interlaced_frame  # the flag is there
+    src = open_source(clip)
+    assert src.info.interlaced is None and src.info.psf
+    assert all(np.array_equal(a.image, b) for a, b in zip(src.frames(), woven(clip)))
+    assert open_source(clip, deinterlace="field").info.interlaced == "top field first"
+    style = tmp_path / "style.png"
+    import cv2
+    cv2.imwrite(str(style), texture(40, 40, (6, 6), seed=2, interpolation=cv2.INTER_NEAREST))
+    report = tmp_path / "r.json"
+    assert main(["stylize", clip, "--style", str(style), "-o", str(tmp_path / "out.mp4"), "--report", str(report),
+                 *RUN]) == 0
+    assert "flagged interlaced, but its pictures are progressive (PsF): read whole" in capsys.readouterr().err
+    assert json.loads(report.read_text())["source"]["psf"] is True
+
+
+def test_a_wrong_field_order_is_found(tmp_path, capsys):
+    """Bottom-field-first pictures whose stream says top first (a capture card's mistake): auto paints each
+    frame from the field the motion shows first, and says the flag was wrong; field trusts the flag."""
+    clip = make_clip(tmp_path / "wrong.mov", "bff", flag="tff")
+    src = open_source(clip)
+    assert src.info.interlaced == "bottom field first" and src.info.order_stated == "top field first"
+    trusted = [f.image for f in open_source(clip, deinterlace="field").frames()]
+    for i, frame in enumerate(f.image for f in src.frames()):
+        if i:
+            assert centre(frame) == pytest.approx(20 + 6 * i, abs=1.0)  # the frame's own time
+            assert centre(trusted[i]) == pytest.approx(20 + 6 * (i + 0.5), abs=1.0)  # half a frame late
+    from videostyle.io.media import input_warnings
+    assert "the stream says top field first, its motion says otherwise" in input_warnings(src)[0]

@@ -25,7 +25,7 @@ def modules() -> dict[str, pathlib.Path]:
 
 
 def layer(module: str) -> int:
-    if module in TOP:
+    if module in TOP or module.startswith("videostyle.cli."):  # the command line's package is all top floor
         return len(LAYERS)
     return LAYERS.index(module.split(".")[1])
 

@@ -112,7 +112,7 @@ def test_variable_rate_pts_survive(tmp_path):
 
 
 def test_x265_frames_33_to_48_pixels_wide_do_not_corrupt_memory(tmp_path):
-    """x265's lookahead corrupts the heap on frames 33–48 px wide (video.py). 40 short encodes at such
+    """x265's lookahead corrupts the heap on frames 33–48 px wide (io/video/write.py). 40 short encodes at such
     widths, in a child process with glibc's heap checks on (MALLOC_CHECK_=3), must all finish: without
     the workaround the child aborted within a few files ("corrupted size vs. prev_size")."""
     code = textwrap.dedent(f"""

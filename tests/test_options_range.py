@@ -13,7 +13,8 @@ import pytest
 
 from mediagen import make_video
 from videostyle import config as cfg
-from videostyle.cli import _ints, _iterations, _subparsers, build_parser, main
+from videostyle.cli import build_parser, main
+from videostyle.cli.options import _iterations, ints as _ints, subparsers as _subparsers
 from videostyle.config import (ChunkConfig, ClusterOptions, DreamConfig, LossConfig, MultiPassConfig, OptimConfig,
                                OutputOptions, StylizeConfig)
 from videostyle.errors import ConfigError
@@ -52,6 +53,7 @@ def command_line(command: str, media: dict, out) -> list:
         "stylize": ["stylize", media["video"], "--style", media["style"], "-o", out / "out.mp4", *FAST],
         "dream": ["dream", media["video"], "-o", out / "out.mp4", *FAST],
         "preview": ["preview", media["video"], "--style", media["style"], "-o", out / "sheet.png", *FAST],
+        "dream-preview": ["dream-preview", media["video"], "-o", out / "sheet.png", *FAST],
         "keyframes": ["keyframes", media["video"], "--style", media["style"], "-o", out / "keys", *FAST],
         # Its numbers are --cluster's: a missing job file, so that a number let through ends on another
         # error (not naming the flag) instead of starting Ray.
@@ -143,9 +145,9 @@ def test_every_number_of_every_command_has_bounds():
     parser = build_parser()
     _subparsers(parser)["flow"].add_argument("--new-number", type=float)
     with pytest.raises(TypeError, match="--new-number"):
-        cli._require_bounds(parser)
-    assert {c for c, _, _ in FLAGS} == {"stylize", "dream", "preview", "keyframes", "batch", "evaluate", "flow",
-                                        "assemble", "demo"}
+        cli.options.require_bounds(parser)
+    assert {c for c, _, _ in FLAGS} == {"stylize", "dream", "preview", "dream-preview", "keyframes", "batch",
+                                        "evaluate", "flow", "assemble", "demo"}
     assert len({(c, f) for c, f, _ in FLAGS}) >= 80
 
 

@@ -67,6 +67,24 @@ def test_the_student_bench_compares_both_methods_in_one_run(tmp_path):
     assert len(rows) == 7 and all(" tv " in line for line in rows), r.stdout
 
 
+def test_the_student_probes_print_their_rows(tmp_path):
+    """scripts/student_probes.py (where the carried student loses the style), tiny: the oracle's three rows
+    and a style distance per frame, and a longer-trained student carried and alone."""
+    video = make_video(tmp_path / "in.mp4", n=6, image=lambda i, w, h: texture(h, w, (4, 6), seed=i // 3))
+    common = ["--clip", str(video), "--style", str(ROOT / "assets" / "starry_night.jpg"), "--frames", "6",
+              "--max-side", "48", "--iterations", "10,4", "--steps", "10", "--device", "cpu"]
+    script = str(ROOT / "scripts" / "student_probes.py")
+    r = subprocess.run([sys.executable, script, "oracle", *common], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    for text in ("single pass ", "carried (keyframes [0", "mean cover", "carried, the single pass's fill"):
+        assert text in r.stdout, (text, r.stdout)
+    assert sum(line.startswith("frame ") for line in r.stdout.splitlines()) == 6, r.stdout
+    r = subprocess.run([sys.executable, script, "steps", *common, "--variants", "20,t0"], capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert "20,t0 carried " in r.stdout and "20,t0 alone " in r.stdout and "PSNR at the keyframes" in r.stdout
+
+
 def test_the_student_bench_projects_each_cold_start_once():
     """The 240-frame projection: the first keyframe (a cold start) once and the warm ones at their mean,
     at this shot's keyframe rate; the single pass's first frame once and its warm frames at their mean.

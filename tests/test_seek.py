@@ -5,7 +5,8 @@ import re
 import av
 import numpy as np
 
-from videostyle.io import video
+from videostyle.io.video import decode as video
+from videostyle.io.video import probe_video
 from videostyle.io.media import open_source
 
 from avspy import count_opened
@@ -62,7 +63,7 @@ def test_seek_is_exact_when_only_the_first_packet_sets_up_the_decoder(tmp_path, 
     whole = decoded_from_start(path)
     # The file has the property: a bare seek to the second IDR decodes another picture.
     assert np.abs(plain_seek(path, whole[4][0]).astype(int) - whole[4][1]).mean() > 10
-    probe = video.probe_video(path)
+    probe = probe_video(path)
     video._seek_is_exact(path, probe)  # the once-per-file check, so the counts below are the reads' own
     opened = count_opened(monkeypatch)  # every read's container, counting its seeks and decoded frames
     for start, stop in [(4, 8), (5, 7), (7, 8)]:
@@ -103,7 +104,7 @@ def test_every_start_of_a_b_frame_mp4_is_exact_and_seeks(tmp_path):
     # whole file from the start instead).
     path = make_b_frame_mp4(tmp_path / "b.mp4")
     whole = decoded_from_start(path)
-    probe = video.probe_video(path)
+    probe = probe_video(path)
     for start in range(1, len(whole)):
         with av.open(path) as c:
             s = c.streams.video[0]
@@ -115,9 +116,9 @@ def test_every_start_of_a_b_frame_mp4_is_exact_and_seeks(tmp_path):
 
 def test_seek_check_runs_once_per_file_and_sees_a_changed_file(tmp_path):
     path = make_video(tmp_path / "c.mp4", n=12, gop=4)
-    probe = video.probe_video(path)
-    key = video._file_identity(path)
+    probe = probe_video(path)
+    key = video.file_identity(path)
     list(video.decode_video(path, probe, 6, 8))
     assert video._SEEK_EXACT[key] is True
     make_video(tmp_path / "c.mp4", n=12, gop=4, image=moving_texture)  # same name, new file
-    assert video._file_identity(path) != key
+    assert video.file_identity(path) != key

@@ -197,6 +197,41 @@ def test_keyframe_iterations_caps_the_keyframes_after_the_first(clip, capsys):
     assert all(e <= 3 for e in capped[1:]) and all(e > 3 for e in full[1:]), (capped, full)
 
 
+def test_the_new_picture_of_a_warm_keyframe_starts_in_the_paintings_colours():
+    """init "matched": where the flow holds, the warped keyframe before; elsewhere the frame taken into its
+    colours by the affine map fitted where the flow holds (here the paint is an exact affine map of the
+    frame, so the new half comes out as the paint would be there). Too few reliable pixels: the frame."""
+    from videostyle.method.temporal import init_image, matched_colours
+    rng = np.random.default_rng(0)
+    frame = rng.uniform(0, 255, (32, 48, 3)).astype(np.float32)
+    mix = np.array([[0.5, 0.1, 0.0], [0.0, 0.4, 0.2], [0.1, 0.0, 0.3]], np.float32)
+    paint = frame @ mix + np.array([60, 20, 90], np.float32)
+    weight = np.zeros((32, 48), np.float32)
+    weight[:, :24] = 1.0  # the flow holds on the left; the right half is new picture
+    start = init_image("matched", frame, paint, weight, rng)
+    np.testing.assert_allclose(start, paint, atol=1e-2)
+    plain = init_image("prevwarped", frame, paint, weight, rng)
+    assert np.abs(plain[:, 24:] - paint[:, 24:]).mean() > 30  # from the raw frame: other colours
+    weight[:] = 0.0
+    weight[0, :5] = 1.0  # five reliable pixels: no map is trusted
+    np.testing.assert_array_equal(matched_colours(frame, paint, weight), frame)
+
+
+def test_warm_keyframes_start_matched_and_the_frames_keep_the_single_pass_start(clip, capsys, monkeypatch):
+    """The student's warm keyframes start "matched"; --init (the single pass's rule) is untouched."""
+    from videostyle.run.drivers import core
+    kinds, real = [], core.init_image
+    monkeypatch.setattr(core, "init_image", lambda kind, *a: kinds.append(kind) or real(kind, *a))
+    root, video, style = clip
+    assert main(["stylize", video, "--style", style, "-o", str(root / "matched.mp4"), "--method", "student", "-y",
+                 "--keyframe-every", "4", *FAST, "--student-steps", "5"]) == 0
+    assert kinds[0] == "image" and len(kinds) >= 3 and set(kinds[1:]) == {"matched"}, kinds
+    kinds.clear()
+    assert main(["stylize", video, "--style", style, "-o", str(root / "single.mp4"), "-y", "--frames", "0:3",
+                 *FAST]) == 0
+    assert kinds == ["image", "warped", "warped"], kinds
+
+
 def test_an_artists_keyframe_is_followed(clip, capsys):
     root, video, style = clip
     painted = 255 - shapes(0)  # the artist's frame: a negative

@@ -1,5 +1,5 @@
 """The only home of defaults. The CLI builds its flags from these dataclasses: a field declared with
-``option(default, help, …)`` is a flag (cli.add_config_options), so a new option is one field. Nothing is
+``option(default, help, …)`` is a flag (cli/options.py add_config_options), so a new option is one field. Nothing is
 changed in place (use ``dataclasses.replace``)."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .errors import ConfigError
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
-INITS = ("warped", "prevwarped", "image", "random")
+INITS = ("warped", "prevwarped", "matched", "image", "random")
 FIRST_INITS = ("image", "random")
 PRECISIONS = ("auto", "fp32", "bf16")
 WEIGHTS_FORMATS = ("auto", "caffe", "torchvision")
@@ -32,7 +32,7 @@ class Bounds:
     """Where a numeric option makes sense: a finite number from ``low`` to ``high``, each end included
     unless ``above`` (strictly more than low) or ``below`` (strictly less than high). Declared once per
     field (``option(..., bounds=…)``); every config's ``__post_init__`` checks its fields against them
-    (``check_bounds``), and the CLI checks its flags when the arguments are read (cli.check_args), so
+    (``check_bounds``), and the CLI checks its flags when the arguments are read (cli/options.py check_args), so
     the command line, batch job files and the Python API refuse the same values with the same words.
     NaN and ±inf are never in range: a NaN weight makes every loss NaN, and the optimizer's non-finite
     guard then silently keeps the unstylized start image."""
@@ -113,7 +113,7 @@ def check_bounds(obj) -> None:
 
 
 def option(default: Any, help: str, **cli) -> Any:
-    """A config field that is also a command-line option, declared once: the CLI (cli.add_config_options)
+    """A config field that is also a command-line option, declared once: the CLI (cli/options.py add_config_options)
     makes it ``--field-name`` with the field's default and type (bool: a switch; a tuple of numbers:
     comma-separated) and this ``help`` (``(default …)`` is added unless the text speaks of its default).
     ``cli`` may name: ``short`` ('-y'), ``flag`` (another long name), ``metavar``, ``choices``,
@@ -131,7 +131,7 @@ class OptimConfig:
     optimizer: str = option("lbfgs", "L-BFGS (as the reference) or Adam", choices=OPTIMIZERS)
     # Reference: 2000 / 1000. Warm starts from the warped previous frame converge far sooner, and
     # early stopping ends most later frames well before the cap (measured; see README).
-    # One option sets both: --iterations FIRST[,LATER] (cli.py).
+    # One option sets both: --iterations FIRST[,LATER] (cli/options.py).
     iterations_first: int = field(default=400, metadata={"cli": False, "bounds": AT_LEAST_1, "flag": "--iterations"})
     iterations_later: int = field(default=200, metadata={"cli": False, "bounds": AT_LEAST_1, "flag": "--iterations"})
     # Stop when the loss fell by less than this fraction over the last `check_every` iterations.
@@ -266,7 +266,7 @@ class ChunkConfig:
 class DreamConfig:
     """DeepDream (objectives.DreamObjective): amplify what ``layer`` responds to, coarse to fine over
     ``octaves`` sizes, each ``octave_scale`` times the previous (the last is the processing size)."""
-    # Flags of the dream command only (cli._add_dream_options): StylizeConfig.dream is no option of stylize.
+    # Flags of the dream command only (cli/options.py add_dream_options): StylizeConfig.dream is no option of stylize.
     HELP_GROUP: ClassVar[str] = "dream (DeepDream: amplify what a VGG19 layer responds to)"
     layer: str = option("relu4_2", "VGG19 ReLU layer whose activations are amplified: relu1_1 … relu5_4; deeper "
                                    "layers dream larger, more object-like patterns (default %(default)s)",
@@ -392,10 +392,12 @@ class StylizeConfig:
     # 4 shots × 3 paintings at 96 px and 3 shots at 256 px: warped was steadier frame to frame on all 15
     # (1–33 % by a flow the render does not use), with 14 % fewer evaluations, content +1.2 % and no
     # paint carried into what an occluder uncovers (docs/performance.md, "The start rule, measured
-    # again"). The student's keyframes use prevwarped (drivers/student.py).
+    # again"). "matched" is prevwarped with the frame in the previous result's colours: the student's
+    # keyframes use it (drivers/student.py), measured there.
     init: str = option("warped", "start of each later frame (a --draft-finish draft always starts from the "
                                  "warped draft before it): the warped previous result everywhere, the "
-                                 "same but the frame where the flow is unreliable, the frame, or noise",
+                                 "same but the frame where the flow is unreliable, the same but that frame "
+                                 "in the previous result's colours, the frame, or noise",
                        choices=INITS, group="optimizer")
     # 'image' or 'random' for frame 0 (and for every frame when init='random')
     first_init: str = option("image", "start of the first frame", choices=FIRST_INITS, group="optimizer")
@@ -475,7 +477,7 @@ class StylizeConfig:
     # (content + Gram style, ``loss``) or 'dream' (``dream``). The registry holds torch code, which
     # config does not load, so the name is checked where it is looked up (the planner, the stylizer).
     # The command sets it (stylize / dream), and the dream command declares its own options
-    # (cli._add_dream_options), so neither is a flag.
+    # (cli/options.py add_dream_options), so neither is a flag.
     objective: str = field(default="style", metadata={"cli": False})
     dream: DreamConfig = field(default_factory=DreamConfig, metadata={"cli": False})
 
@@ -545,14 +547,16 @@ class OutputOptions:
                                      "which keeps its own timing so the audio stays in sync", encode=True,
                                bounds=Bounds(1e-3, 1e6))
     no_audio: bool = option(False, "write no audio stream", short="-an", encode=True)  # FFmpeg's spelling
-    # Interlaced video (io/video.py): each frame painted from its first field; off keeps the woven frame, for
-    # progressive pictures flagged interlaced (PsF), which would otherwise lose half their rows.
-    deinterlace: str = option("auto", "interlaced video: auto paints each frame from its first field when the "
-                                      "stream says it is interlaced; off reads the frames as stored (progressive "
-                                      "pictures flagged interlaced, PsF)", choices=("auto", "off"))
+    # Interlaced video (io/video/decode.py): each frame painted from its first field in time. A stream's flag can
+    # be wrong: auto tests the first frames (io/video/fields.py, FFmpeg's idet) and reads progressive pictures
+    # flagged interlaced (PsF) whole, which one field would halve, and takes the field order the motion shows.
+    deinterlace: str = option("auto", "video flagged interlaced: auto tests its first frames and paints each frame "
+                                      "from its first field in time, or reads progressive pictures (PsF) whole; "
+                                      "field trusts the flag and its field order; off reads the frames as stored",
+                              choices=("auto", "field", "off"))
     # default libx264; .webm vp9; .gif gif
     codec: str | None = option(None, "video codec, e.g. libx264 (default), libx265, ffv1, prores_ks", encode=True)
-    # 0–51 for x264/x265, 0–63 for VP9: the encoder (io/video.py) checks its own top once the codec is known.
+    # 0–51 for x264/x265, 0–63 for VP9: the encoder (io/video/write.py) checks its own top once the codec is known.
     crf: int | None = option(None, "quality for x264/x265 (default 18; lower is better)", encode=True,
                              bounds=Bounds(0, 63))
     output_size: str = option("processing", "write frames at the processing size or upscaled to the source size",

@@ -16,7 +16,7 @@ The jobs are checked before any runs exactly as in a local batch (batch.plan); o
   succeeded, and is reported as not run if it failed.
 - Progress: each task is a streaming generator that yields its events and then its result; the driver
   waits on the running jobs' generators (``ray.wait``), so events arrive as they happen, with no mailbox
-  and no polling. ``BatchProgress`` turns them into jobs done, frames done / to do and an ETA; cli.py
+  and no polling. ``BatchProgress`` turns them into jobs done, frames done / to do and an ETA; cli/progress.py
   shows them.
 
 Paths go to the workers absolute (``absolute``): a worker's folder is not the driver's, and on several
@@ -49,7 +49,8 @@ def absolute(args):
     for key in PATH_OPTIONS:
         if is_path_value(key, values.get(key)):
             values[key] = _absolute(values[key])
-    values["style"] = [_absolute(s) for s in values.get("style") or ()]
+    if values.get("style") is not None:  # a dream job has none (None: its painting flags are checked unset)
+        values["style"] = [_absolute(s) for s in values["style"]]
     return argparse.Namespace(**values)
 
 

@@ -1,6 +1,6 @@
 """The Ray executor (run/execute.py's interface): one shot's chunks rendered by Ray actors, or with
 ``--method student`` its frames painted by them (cluster/student.py). The commands
-(cli.py, ``videostyle.stylize_video(cluster=…)``) build it from ``--cluster`` and hand it to the run."""
+(cli/, ``videostyle.stylize_video(cluster=…)``) build it from ``--cluster`` and hand it to the run."""
 from __future__ import annotations
 
 import contextlib

@@ -19,6 +19,7 @@ import numpy as np
 
 from . import frames as _frames
 from . import video as _video
+from .video import fields as _fields
 from ..errors import ConfigError, InputError, OutputError
 from .colour import ColourOptions, Transfer, hdr_to_display
 from .frameranges import FrameRange, Numbers, Positions, parse_frames
@@ -56,6 +57,10 @@ class MediaInfo:
     pixel_aspect: Fraction = Fraction(1)
     stored_size: tuple[int, int] | None = None
     interlaced: str | None = None  # an interlaced video: "top field first" or "bottom field first"
+    # A video flagged interlaced whose pictures the field test (video/fields.py) found progressive (PsF):
+    # read whole. Or its stated field order, where the test found the other: "bottom field first" …
+    psf: bool = False
+    order_stated: str | None = None
     hdr: str | None = None  # HDR video ("PQ" or "HLG"), read as SDR unless --input-colorspace says otherwise
 
 
@@ -155,16 +160,26 @@ class _LeadIn(Source):
                 yield dataclasses.replace(frame, lead_in=True)
 
 
+def _field_order(field: int | None) -> str | None:
+    return None if field is None else ("bottom" if field else "top") + " field first"
+
+
 class VideoSource(Source):
     """A video file. Its frame numbers (FIRST-LAST ranges) are the 0-based positions of its frames.
     ``audio`` False: the source reports no audio, so sinks copying its audio write none (``-an``)."""
 
     def __init__(self, path: str, frames: FrameRange, audio: bool = True, colour: ColourOptions = ColourOptions(),
-                 deinterlace: bool = True):
+                 deinterlace: str = "auto"):
         self.path = path
         self.probe = _video.probe_video(path)
-        if not deinterlace:  # --deinterlace off: the frames as stored, both fields woven
+        stated, psf = self.probe.field, False
+        if deinterlace == "off":  # --deinterlace off: the frames as stored, both fields woven
             self.probe = dataclasses.replace(self.probe, field=None)
+        elif deinterlace == "auto" and stated is not None:  # is it, and which field is first? (fields.py)
+            found = _fields.detect(path)
+            psf = found == "progressive"
+            if found:
+                self.probe = dataclasses.replace(self.probe, field=None if psf else int(found == "bff"))
         self.colour = colour.reading(float_file=False)
         # HDR video the user gave no colour space for is brought to SDR display values as it is read
         # (colour.hdr_to_display): the frames are then an SDR picture, for the network and the outputs.
@@ -193,7 +208,9 @@ class VideoSource(Source):
             timecode=_start_timecode(self.probe, self.start),
             pixel_aspect=self.probe.pixel_aspect,
             stored_size=self.probe.stored_size if self.probe.pixel_aspect != 1 else None,
-            interlaced=None if self.probe.field is None else ("bottom" if self.probe.field else "top") + " field first",
+            interlaced=_field_order(self.probe.field),
+            psf=psf,
+            order_stated=_field_order(stated) if self.probe.field not in (None, stated) else None,
             hdr=self.probe.hdr.upper() if self.probe.hdr else None,
         )
 
@@ -366,8 +383,12 @@ def input_warnings(source: "Source") -> list[str]:
         lines.append(f"{path} is HDR video ({info.hdr}): read as an SDR picture (its reference white, 203 nits, as "
                      "SDR white; brighter light rolled off); the output is SDR (--input-colorspace names another reading)")
     if info.interlaced:
-        lines.append(f"{path} is interlaced ({info.interlaced}): each frame is painted from its first field, "
-                     "and written progressive")
+        stated = f"; the stream says {info.order_stated}, its motion says otherwise" if info.order_stated else ""
+        lines.append(f"{path} is interlaced ({info.interlaced}{stated}): each frame is painted from its first "
+                     "field, and written progressive")
+    if info.psf:
+        lines.append(f"{path} is flagged interlaced, but its pictures are progressive (PsF): read whole "
+                     "(--deinterlace field paints each frame from one field instead)")
     return lines
 
 
@@ -417,7 +438,7 @@ def _size_message(name, size, first, expected) -> str:
 
 def open_source(path: str, start: int | str | FrameRange | None = 0, stop: int | None = None,
                 fps: Fraction | None = None, *, audio: bool = True,
-                colour: ColourOptions = ColourOptions(), deinterlace: bool = True) -> Source:
+                colour: ColourOptions = ColourOptions(), deinterlace: str = "auto") -> Source:
     """Open a video file, an image folder, a frame pattern (``shot/%04d.png``, ``shot/####.png``,
     ``shot/@.png``: frames.normalize_pattern) or one image.
 
@@ -429,7 +450,9 @@ def open_source(path: str, start: int | str | FrameRange | None = 0, stop: int |
     a video keeps its own rate and timestamps (its audio would drift from re-timed frames), so
     ``fps`` with a video is a ConfigError. ``audio`` False: the source reports no audio (``-an``).
     ``colour``: the input's colour space and view (colour.py; ConfigError for an unknown name).
-    ``deinterlace`` False: an interlaced video's frames are read as stored (both fields woven).
+    ``deinterlace`` (a video flagged interlaced): "auto" tests its first frames (video/fields.py) and paints
+    each frame from its first field in time, or reads progressive pictures (PsF) whole; "field" trusts the
+    flag and its field order; "off" reads the frames as stored (both fields woven).
     Raises InputError (one line, naming the path) for anything missing, unreadable, empty or inconsistent.
     """
     path = _frames.normalize_pattern(os.fspath(path))
@@ -442,7 +465,7 @@ def open_source(path: str, start: int | str | FrameRange | None = 0, stop: int |
 
 
 def _opened_source(path: str, frames: FrameRange, fps: Fraction | None, audio: bool, colour: ColourOptions,
-                   deinterlace: bool = True) -> Source:
+                   deinterlace: str = "auto") -> Source:
     if is_sequence_path(path):
         return SequenceSource(path, frames, fps, colour)
     if not os.path.exists(path):

@@ -30,7 +30,7 @@ from .dpx import pixel_aspect as dpx_pixel_aspect
 from .exr import encode_exr, read_exr
 from .limits import check_pixels
 
-# Outputs that hold an alpha channel, by extension (videos: video.py, by codec).
+# Outputs that hold an alpha channel, by extension (videos: io/video/write.py, by codec).
 ALPHA_EXTENSIONS = frozenset({".png", ".tif", ".tiff", ".exr", ".dpx"})
 _INTEGER_MAX = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 

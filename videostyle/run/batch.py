@@ -13,6 +13,11 @@ flag of the same name means (``max_side`` or ``max-side`` → ``--max-side``) an
     style_blend = [0.7, 0.3]
     output = "out/a.mp4"
 
+    [[job]]                 # dream = true: a ``videostyle dream`` job, with no style
+    input = "shots/b.mov"
+    output = "out/b_dream.mp4"
+    dream = true
+
 Exit codes: 0 every job succeeded, 1 some job failed (the summary says which and why), 2 the batch
 itself is wrong (job file missing or not TOML, a bad value, a glob matching nothing, colliding paths) and
 no job ran. Rules, all decided before the first job runs:
@@ -68,13 +73,16 @@ class Job:
     output: str
     options: dict = field(default_factory=dict)
     where: str = ""  # how messages name the job: "jobs.toml: job 2"
+    command: str = "stylize"  # or "dream" (``dream = true``): a DeepDream job, with no painting
 
     @property
     def name(self) -> str:
-        return f"{os.path.basename(self.input.rstrip('/'))} × {', '.join(os.path.basename(s) for s in self.styles)}"
+        made = ", ".join(os.path.basename(s) for s in self.styles) if self.command == "stylize" else "dream"
+        return f"{os.path.basename(self.input.rstrip('/'))} × {made}"
 
     def argv(self) -> list[str]:
-        """The ``stylize`` command line this job stands for (values already checked by ``check_types``)."""
+        """The ``stylize`` (or ``dream``) command line this job stands for (values already checked by
+        ``check_types``)."""
         args = [self.input, "-o", self.output]
         for s in self.styles:
             args += ["--style", s]
@@ -160,20 +168,25 @@ def load_jobs(path: str) -> list[Job]:
     for n, table in enumerate(tables, start=1):
         where = f"{path}: job {n}"
         options = {**defaults, **_table(table, where)}
-        missing = [k for k in _FILES if k not in options]
+        dream = options.pop("dream", False)
+        if not isinstance(dream, bool):
+            raise ConfigError(f"{where}: dream is a switch: give true or false, not {dream!r}")
+        if dream and "style" in options:
+            raise ConfigError(f"{where}: a dream job takes no style (it has no painting)")
+        missing = [k for k in _FILES if k not in options and not (dream and k == "style")]
         if missing:
             raise ConfigError(f"{where} lacks {', '.join(missing)}")
         for key in ("input", "output"):
             if not isinstance(options[key], str) or not options[key]:
                 raise ConfigError(f"{where}: {key!r} must be a path (a string), not {options[key]!r}")
-        styles = tuple(_style_path(s, rel) for s in _styles(options["style"], where))
+        styles = () if dream else tuple(_style_path(s, rel) for s in _styles(options["style"], where))
         for key in PATH_OPTIONS:
             if key not in _FILES and is_path_value(key, options.get(key)):  # input, output: below
                 options[key] = rel(options[key])
         # Frame patterns as printf (shot.####.exr → shot.%04d.exr), as stylize sees them, so the
         # collision check compares what will really be written.
         jobs.append(Job(normalize_pattern(rel(options["input"])), styles, normalize_pattern(rel(options["output"])),
-                        {k: v for k, v in options.items() if k not in _FILES}, where))
+                        {k: v for k, v in options.items() if k not in _FILES}, where, "dream" if dream else "stylize"))
     return jobs
 
 
@@ -212,9 +225,10 @@ def _labels(paths: list[str]) -> dict[str, str]:
 
 
 def jobs_from_glob(pattern: str, styles: list[str], output_dir: str, ext: str = ".mp4",
-                   options: dict | None = None) -> list[Job]:
+                   options: dict | None = None, dream: bool = False) -> list[Job]:
     """One job per input matching ``pattern`` and per style: OUTPUT_DIR/<input>_<style><ext>
-    (a folder of frames when the input is a folder); clashing names are made unique (module docstring)."""
+    (a folder of frames when the input is a folder); clashing names are made unique (module docstring).
+    ``dream``: one dream job per input (``styles`` empty), OUTPUT_DIR/<input><ext>."""
     inputs = sorted(glob.glob(pattern))
     if not inputs:
         raise ConfigError(f"no input matches {pattern}")
@@ -223,10 +237,11 @@ def jobs_from_glob(pattern: str, styles: list[str], output_dir: str, ext: str = 
     in_labels, style_labels = _labels(inputs), _labels(list(dict.fromkeys(styles)))
     jobs = []
     for inp in inputs:
-        for style in styles:
+        for style in styles or ([None] if dream else []):
             name = f"{in_labels[inp]}_{style_labels[style]}" if len(styles) > 1 else in_labels[inp]
             out = os.path.join(output_dir, name + ("/" if os.path.isdir(inp) else ext))
-            jobs.append(Job(inp, (style,), out, dict(options or {}), f"job {len(jobs) + 1}"))
+            jobs.append(Job(inp, (style,) if style else (), out, dict(options or {}), f"job {len(jobs) + 1}",
+                            "dream" if dream else "stylize"))
     return jobs
 
 
@@ -287,7 +302,7 @@ def writes(job: Job, args) -> list[tuple[str, str]]:
 
 def reads(args) -> list[tuple[str, str]]:
     """(what, real path) for the files and folders a job reads."""
-    named = [("input", args.input)] + [("style", s) for s in args.style] + [("flow folder", args.flow_dir)]
+    named = [("input", args.input)] + [("style", s) for s in args.style or ()] + [("flow folder", args.flow_dir)]
     if args.weights not in _WEIGHT_KEYWORDS:
         named.append(("weights", args.weights))
     return [(what, os.path.realpath(os.path.abspath(p))) for what, p in named if p]
@@ -351,18 +366,18 @@ def check_reads_kept(checked: list[tuple[Job, PathPlan, str]]) -> None:
                                       f"folder {work} of {job.where} contains it; give each job its own")
 
 
-def plan(jobs: list[Job], parse: Callable[[list[str]], object], kinds: dict[str, bool],
+def plan(jobs: list[Job], parse: Callable[[Job, list[str]], object], kinds: dict[str, dict[str, bool]],
          extra: list[str] = (), paths: Callable[[object], tuple[PathPlan, str]] | None = None,
          check_own: Callable[[object, PathPlan, str], None] | None = None) -> list[tuple[Job, object]]:
-    """Check every job before any runs: value types, the stylize parser (``parse``: argv → namespace,
-    raising ConfigError), the jobs' paths against each other (``paths``: namespace → what it reads and
-    writes and its work folder), then each job's own paths (``check_own``, raising ConfigError, as
-    stylize would before rendering). Returns (job, namespace) pairs."""
+    """Check every job before any runs: value types (``kinds``: each command's option_kinds), the job's
+    command's parser (``parse``: job, argv → namespace, raising ConfigError), the jobs' paths against each
+    other (``paths``: namespace → what it reads and writes and its work folder), then each job's own paths
+    (``check_own``, raising ConfigError, as stylize would before rendering). Returns (job, namespace) pairs."""
     planned = []
     for job in jobs:
-        check_types(job, kinds)
+        check_types(job, kinds[job.command])
         try:
-            planned.append((job, parse(job.argv() + list(extra))))
+            planned.append((job, parse(job, job.argv() + list(extra))))
         except ConfigError as exc:
             raise ConfigError(f"{job.where}: {exc}") from None
     check_collisions(planned)

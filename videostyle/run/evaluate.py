@@ -79,6 +79,7 @@ def evaluate_video(
     weights: str = "packaged",
     on_frame: Callable[[int, int], None] | None = None,
     source_frames: "tuple[int, int | None] | str | FrameRange" = (0, None),
+    deinterlace: str = "auto",
 ) -> dict:
     """Stability (and optionally fidelity) of ``stylized`` against ``source``; a JSON-serializable dict.
 
@@ -107,6 +108,9 @@ def evaluate_video(
     each d ≤ index, ``luminance``, ``source_luminance``, and with style ``content_distance``,
     ``style_distance``), and with style the means ``content_distance`` / ``style_distance``.
 
+    ``deinterlace``: a source flagged interlaced is read as ``stylize --deinterlace`` reads it ("auto", "field"
+    or "off"; media.open_source), so the source frames are the ones the render painted.
+
     Only max(offsets)+1 frames are held in memory. ``on_frame(index, n)`` is called after each frame
     (``index`` 0-based). Raises InputError for unreadable or mismatched inputs, ConfigError for bad
     options.
@@ -115,7 +119,7 @@ def evaluate_video(
     flow = FlowEstimator(flow_method, flow_preset)
     # source_frames: the range of the source that was stylized, as stylize --frames takes it (positions
     # START:END, or frame numbers FIRST-LAST), or a (start, stop) tuple of positions.
-    sty_src, src_src = open_source(stylized), open_source(source, source_frames)
+    sty_src, src_src = open_source(stylized), open_source(source, source_frames, deinterlace=deinterlace)
     n = src_src.info.n_frames
     if sty_src.info.n_frames != n:
         raise InputError(f"stylized {stylized} has {sty_src.info.n_frames} frames but source {source} has {n}; "

@@ -111,7 +111,7 @@ def plan_shot(input: str, style: str | Sequence[str], output: str, config: Styli
     files = tuple(input_files(input)) if _is_input_sequence(input) or os.path.isfile(input) else ()
     check_path_plan(_path_plan(input, files, styles, config, output, opts), work, opts.report)
     source = open_source(input, span, fps=rate, audio=not opts.no_audio, colour=ColourOptions.of(opts),
-                         deinterlace=opts.deinterlace != "off")
+                         deinterlace=opts.deinterlace)
     check_stepped(span, source, output, config, opts)
     warnings = input_warnings(source) + [f"style image {s} has an alpha channel, which is dropped: it is read as RGB"
                                          for s in styles if image_has_alpha(s)]
@@ -131,8 +131,8 @@ def plan_shot(input: str, style: str | Sequence[str], output: str, config: Styli
     manifest = _manifest(input, files, styles, config, info, size, source.start, opts.flow_dir)
     if span.stepped:  # each frame then follows the previous *selected* one: another chain of frames
         manifest["input"]["positions"] = list(source.positions)
-    if opts.deinterlace == "off":  # the network sees woven frames, not one field of each
-        manifest["input"]["deinterlace"] = "off"
+    if opts.deinterlace != "auto":  # the network sees woven frames, or one field of each whatever the test says
+        manifest["input"]["deinterlace"] = opts.deinterlace
     if not ColourOptions.of(opts).plain:  # the network sees another picture (the output's space is only encoding)
         manifest["colour"] = colour_identity(ColourOptions.of(opts))
     if config.student.load:
@@ -252,7 +252,7 @@ def plan_assembly(work_dir: str, output: str, opts: OutputOptions) -> tuple[Shot
         raise InputError(f"{work_dir} holds no finished frames")
     first, last = numbers[0], numbers[-1]
     stepped = manifest["input"].get("positions")  # a stepped --frames range: exactly those frames
-    by_field = manifest["input"].get("deinterlace") != "off"  # interlaced frames read as the render read them
+    deinterlace = manifest["input"].get("deinterlace", "auto")  # interlaced frames read as the render read them
     missing = sorted(set(stepped or range(first, last + 1)) - set(numbers))
     if missing:
         raise InputError(f"frame {missing[0]} is not finished in {work_dir} (it holds {len(numbers)} frames of "
@@ -281,10 +281,10 @@ def plan_assembly(work_dir: str, output: str, opts: OutputOptions) -> tuple[Shot
         named = [n for n, _ in list_sequence(input)] if _is_input_sequence(input) else None
         span = NumberSet(tuple(named[p] for p in stepped) if named else tuple(stepped))
         source = open_source(input, span, fps=rate, audio=not opts.no_audio, colour=ColourOptions.of(opts),
-                             deinterlace=by_field)
+                             deinterlace=deinterlace)
     else:
         source = open_source(input, first, last + 1, rate, audio=not opts.no_audio, colour=ColourOptions.of(opts),
-                             deinterlace=by_field)
+                             deinterlace=deinterlace)
     size = tuple(manifest["size"])
     out_size = size if opts.output_size == "processing" else original_size(source.info)
     shot = Shot(input, files, (), output, opts, rate, source, size, out_size, (), work_dir, manifest)

@@ -57,6 +57,7 @@ def build(input, styles, output, config: StylizeConfig, info, size, per_frame: l
                    # Non-square pixels: width and height above are the shape shown, square pixels.
                    "pixel_aspect": str(info.pixel_aspect),
                    "interlaced": info.interlaced,  # None, or which field each frame was painted from
+                   "psf": info.psf,  # flagged interlaced, found progressive (io/video/fields.py): read whole
                    "hdr": info.hdr,  # None, "PQ" or "HLG"
                    # Numbers absent from a sequence (its frames are rendered one after another; frame
                    # outputs keep the input's numbers), as runs and, up to a bound, one by one.

@@ -26,7 +26,7 @@ from ...method.multiscale import stylize_multiscale
 from ...method.optimize import FrameResult
 from ..store import WorkStore
 from ...method.stylizer import Stylizer
-from ...method.temporal import init_image, light_change, long_term_weights, relight, source_agreement
+from ...method.temporal import WARM_STARTS, init_image, light_change, long_term_weights, relight, source_agreement
 from ...flow.cuts import is_cut
 from ...flow.warp import warp
 
@@ -235,6 +235,6 @@ def stylize_step(solve: Solve, cfg: StylizeConfig, store: WorkStore, p: Prepared
     kind = start_kind(cfg, 1 in warped)
     start = init_image(kind, p.frame.astype(np.float32), warped.get(1), weights.get(1),
                        frame_rng(cfg.seed, p.number))
-    warm = kind in ("prevwarped", "warped")
+    warm = kind in WARM_STARTS
     return solve_and_keep(solve, store, p, start, temporal_targets(cfg, warped, weights),
                           iteration_cap(cfg, warm), cold=not warm, pass_=pass_, extra=extra)

@@ -33,6 +33,7 @@ from ...flow.warp import compose
 from ...io.resize import processing_size, resize_rgb
 from ...method import carry as carry_paint
 from ...method import student as network
+from ...method.temporal import WARM_STARTS
 from ...method.student_training import Pair, Settings, Trainer
 from ..flows import EstimatedFlows
 from ..keyframes import Keyframe, choose, new_fraction
@@ -284,8 +285,10 @@ def stylize_keyframes(solve: Solve, cfg: StylizeConfig, frames: list[Prepared], 
     prev: Prepared | None = None
     # A keyframe is chosen where much of the picture is new since the last one (--new-content), so its
     # unreliable pixels start from the photo, not from the default start's smeared paint: whatever the
-    # keyframe keeps of a smear, the student learns and the carry spreads.
-    keyframe_cfg = replace(cfg, init="prevwarped") if cfg.init == "warped" else cfg
+    # keyframe keeps of a smear, the student learns and the carry spreads. The photo in the keyframe
+    # before's colours (temporal.matched_colours): started from the raw photo, what the keyframe's few
+    # iterations left less painted was carried on and held, and the style fell along the chain.
+    keyframe_cfg = replace(cfg, init="matched") if cfg.init in WARM_STARTS else cfg
     # The warm keyframes' own cap (the first, a cold start, keeps --iterations' FIRST): they start from the
     # keyframe before carried in, and fewer iterations keep more of it (config.StudentConfig).
     later = min(cfg.student.keyframe_iterations, cfg.optim.iterations_later)
