@@ -14,7 +14,6 @@ import contextlib
 import json
 import os
 import socket
-import re
 import shutil
 import signal
 import subprocess

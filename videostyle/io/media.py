@@ -21,7 +21,7 @@ from . import frames as _frames
 from . import video as _video
 from .video import fields as _fields
 from ..errors import ConfigError, InputError, OutputError
-from .colour import ColourOptions, Transfer, hdr_to_display
+from .colour import ColourOptions, hdr_to_display
 from .frameranges import FrameRange, Numbers, Positions, parse_frames
 from .plates import PlateData, PlateEncoder, alpha_at, holds_alpha, read_plate
 from .resize import display_size, resize_alpha, resize_rgb
