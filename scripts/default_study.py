@@ -54,6 +54,9 @@ CONFIGS = {
     # The default before --flow auto (DIS on the CPU too).
     "dis": dict(flow="dis"),
     "init-warped": dict(init="warped"),
+    # New picture (where the flow is unreliable) from the frame in the previous result's colours, not
+    # from the warped paint: the student's warm keyframes' start, tried on the single pass.
+    "init-matched": dict(init="matched"),
     "lanczos": dict(resampling="lanczos"),
     "lanczos+init-warped": dict(resampling="lanczos", init="warped"),
     # The paper's long-term targets (each pixel follows the closest frame where it was visible), and the

@@ -7,10 +7,15 @@ with the bench's measures (warping error by TV-L1 and DIS over the source's floo
 - ``sharpen``: the carried frames unsharp-masked (does the resample's lost detail explain the style?);
 - ``oracle``: the carry with the single pass's own frame in place of the student's paint where the
   keyframes' flow does not reach (how much of the lost style is the fill's), and the style distance per
-  frame of the single pass, the carried frames and the oracle fill.
+  frame of the single pass, the carried frames and the oracle fill;
+- ``nnfill``: the carry with an image-analogy fill in place of the student's paint where the keyframes'
+  flow does not reach: each such pixel takes the keyframes' paint at the place whose source patch looks
+  most like its own (5×5 patches, nearest neighbour, the neighbours' patches voted), as EbSynth-like
+  patch-based synthesis does without its coherence search.
 
     python scripts/student_probes.py oracle --max-side 128
     python scripts/student_probes.py steps --max-side 128 --variants "300;1500;1500,t0;1500,noaug"
+    python scripts/student_probes.py nnfill --max-side 128
 """
 from __future__ import annotations
 
@@ -38,9 +43,51 @@ from videostyle.method.student_training import Settings
 from videostyle.run.drivers import student
 
 
+PATCH = 5  # the analogy's patch side (pixels)
+
+
+def _patches(image: np.ndarray) -> np.ndarray:
+    """H×W×(PATCH²·3): each pixel's source patch (edges replicated), scaled to 0–1."""
+    r = PATCH // 2
+    pad = cv2.copyMakeBorder(image.astype(np.float32) / 255.0, r, r, r, r, cv2.BORDER_REPLICATE)
+    h, w = image.shape[:2]
+    return np.concatenate([pad[dy:dy + h, dx:dx + w] for dy in range(PATCH) for dx in range(PATCH)], axis=-1)
+
+
+def analogy_fill(frame: np.ndarray, sides, where: np.ndarray) -> np.ndarray:
+    """The keyframes' paint laid on ``frame`` by analogy at the pixels ``where`` is true (elsewhere 0):
+    each pixel's nearest source patch among the keyframes' sources (L2), then each filled pixel the mean
+    of the paint its PATCH² neighbours' matches put on it (patch voting)."""
+    h, w = frame.shape[:2]
+    r = PATCH // 2
+    cand = np.concatenate([_patches(s.source).reshape(h * w, -1) for s in sides])
+    paint = np.concatenate([s.stylized.astype(np.float32).reshape(h * w, 3) for s in sides])
+    grown = cv2.dilate(where.astype(np.uint8), np.ones((PATCH, PATCH), np.uint8)) > 0
+    ys, xs = np.nonzero(grown)
+    query = _patches(frame)[ys, xs]
+    c2 = (cand ** 2).sum(1)
+    best = np.empty(len(ys), np.int64)
+    for i in range(0, len(ys), 512):
+        q = query[i:i + 512]
+        best[i:i + 512] = np.argmin(c2[None] - 2.0 * q @ cand.T, axis=1)
+    side, pos = best // (h * w), best % (h * w)
+    by, bx = pos // w, pos % w
+    num = np.zeros((h, w, 3), np.float32)
+    den = np.zeros((h, w), np.float32)
+    for dy in range(-r, r + 1):          # the match of pixel p paints p + o with its keyframe's pixel + o
+        for dx in range(-r, r + 1):
+            ty, tx = ys + dy, xs + dx
+            sy, sx = np.clip(by + dy, 0, h - 1), np.clip(bx + dx, 0, w - 1)
+            ok = (ty >= 0) & (ty < h) & (tx >= 0) & (tx < w)
+            np.add.at(num, (ty[ok], tx[ok]), paint[side[ok] * h * w + sy[ok] * w + sx[ok]])
+            np.add.at(den, (ty[ok], tx[ok]), 1.0)
+    out = num / np.maximum(den, 1.0)[..., None]
+    return np.where(where[..., None], out, 0.0).astype(np.float32)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("probe", choices=("steps", "sharpen", "oracle"))
+    ap.add_argument("probe", choices=("steps", "sharpen", "oracle", "nnfill"))
     ap.add_argument("--clip", default="../shared/data/videos/cockatoo.mp4")
     ap.add_argument("--style", default="../shared/data/styles/starry_night.jpg")
     ap.add_argument("--start", type=int, default=0)
@@ -49,6 +96,7 @@ def main(argv=None) -> int:
     ap.add_argument("--iterations", default=None, help="FIRST,LATER caps (default: the defaults of the day)")
     ap.add_argument("--steps", type=int, default=StudentConfig.steps, help="the build student's training steps")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--looks", help="nnfill: write frames from the start, middle and end here as PNG")
     ap.add_argument("--variants", default="300;1500;1500,t0;1500,noaug",
                     help="steps: STEPS[,t0][,noaug] separated by ';' (t0: no temporal term; noaug: no augmentation)")
     args = ap.parse_args(argv)
@@ -92,6 +140,30 @@ def main(argv=None) -> int:
         for k in range(len(frames)):
             print(f"frame {k:3d}{' (keyframe)' if k in keys else '           '}  style: single {style_of(single[k], k):.3f}"
                   f"  carried {style_of(out[k], k):.3f}  oracle fill {style_of(oracle[k], k):.3f}", flush=True)
+        return 0
+    if args.probe == "nnfill":
+        single = run_method(base, stylizer, frames)[0]
+        row("single pass", single)
+        fill, carry = [False], carry_module.carry
+
+        def filled(frame, paint, sides, follow_light):
+            if fill[0] and sides:
+                where = np.max([s.weight for s in sides], axis=0) < 0.99
+                if where.any():
+                    paint = np.where(where[..., None], analogy_fill(frame, sides, where), paint)
+            return carry(frame, paint, sides, follow_light)
+        carry_module.carry = filled
+        out, _, summary, _, store = run_method(cfg, stylizer, frames)
+        row(f"carried (keyframes {[k['frame'] for k in summary['keyframes']]})", out)
+        fill[0] = True
+        nn = run_method(cfg, stylizer, frames, work=store.root, retrain=False)[0]
+        row("carried, the analogy fill", nn)
+        if args.looks:
+            os.makedirs(args.looks, exist_ok=True)
+            for k in (0, len(frames) // 2, len(frames) - 1):
+                for name, seq in (("single", single), ("carried", out), ("nnfill", nn)):
+                    cv2.imwrite(os.path.join(args.looks, f"{k:03d}_{name}.png"),
+                                cv2.cvtColor(np.clip(seq[k], 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
         return 0
     out, _, summary, _, store = run_method(cfg, stylizer, frames)
     keys = [k["frame"] for k in summary["keyframes"]]
