@@ -96,6 +96,7 @@ def main(argv=None) -> int:
     ap.add_argument("--iterations", default=None, help="FIRST,LATER caps (default: the defaults of the day)")
     ap.add_argument("--steps", type=int, default=StudentConfig.steps, help="the build student's training steps")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--no-single", action="store_true", help="nnfill: skip the single pass (its row and looks)")
     ap.add_argument("--looks", help="nnfill: write frames from the start, middle and end here as PNG")
     ap.add_argument("--variants", default="300;1500;1500,t0;1500,noaug",
                     help="steps: STEPS[,t0][,noaug] separated by ';' (t0: no temporal term; noaug: no augmentation)")
@@ -142,8 +143,9 @@ def main(argv=None) -> int:
                   f"  carried {style_of(out[k], k):.3f}  oracle fill {style_of(oracle[k], k):.3f}", flush=True)
         return 0
     if args.probe == "nnfill":
-        single = run_method(base, stylizer, frames)[0]
-        row("single pass", single)
+        single = frames if args.no_single else run_method(base, stylizer, frames)[0]
+        if not args.no_single:
+            row("single pass", single)
         fill, carry = [False], carry_module.carry
 
         def filled(frame, paint, sides, follow_light):
@@ -156,12 +158,12 @@ def main(argv=None) -> int:
         out, _, summary, _, store = run_method(cfg, stylizer, frames)
         row(f"carried (keyframes {[k['frame'] for k in summary['keyframes']]})", out)
         fill[0] = True
-        nn = run_method(cfg, stylizer, frames, work=store.root, retrain=False)[0]
-        row("carried, the analogy fill", nn)
+        nn, seconds, *_ = run_method(cfg, stylizer, frames, work=store.root, retrain=False)
+        row("carried, the analogy fill", nn, f"  render {seconds / len(frames) * 1000:.0f} ms a frame")
         if args.looks:
             os.makedirs(args.looks, exist_ok=True)
             for k in (0, len(frames) // 2, len(frames) - 1):
-                for name, seq in (("single", single), ("carried", out), ("nnfill", nn)):
+                for name, seq in (("single", single), ("carried", out), ("fill", nn)):
                     cv2.imwrite(os.path.join(args.looks, f"{k:03d}_{name}.png"),
                                 cv2.cvtColor(np.clip(seq[k], 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
         return 0

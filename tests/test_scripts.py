@@ -162,3 +162,23 @@ def test_the_flow_accuracy_script_prints_each_flows_error_against_the_truth():
     rows = [line.split() for line in r.stdout.splitlines()[1:]]
     assert [row[1] for row in rows] == ["pan", "hand-held", "wobble", "card", "on"]
     assert all(float(x) >= 0 for row in rows[:4] for x in row[2:4])
+
+
+def test_the_probes_analogy_fill_takes_the_keyframes_paint_of_what_looks_alike():
+    """scripts/student_probes.py nnfill: where a frame is its keyframe moved, the fill is the keyframe's
+    paint moved (the nearest source patch is the same place); 0 outside the pixels asked for."""
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from student_probes import analogy_fill
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    from videostyle.method.carry import Side
+    rng = np.random.default_rng(0)
+    source = rng.uniform(0, 255, (24, 40, 3)).astype(np.uint8)
+    paint = rng.uniform(0, 255, (24, 40, 3)).astype(np.float32)
+    where = np.zeros((24, 40), bool)
+    where[8:16, 12:28] = True
+    side = Side(paint, source, np.zeros((24, 40, 2), np.float32), np.zeros((24, 40), np.float32), 1.0)
+    moved = analogy_fill(np.roll(source, 3, axis=1), [side], where)
+    assert np.abs(moved[where] - np.roll(paint, 3, axis=1)[where]).max() < 0.01
+    assert not moved[~where].any()
