@@ -15,7 +15,7 @@ with the bench's measures (warping error by TV-L1 and DIS over the source's floo
 
     python scripts/student_probes.py oracle --max-side 128
     python scripts/student_probes.py steps --max-side 128 --variants "300;1500;1500,t0;1500,noaug"
-    python scripts/student_probes.py nnfill --max-side 128
+    python scripts/student_probes.py nnfill --max-side 128 [--coherence 0.7]
 """
 from __future__ import annotations
 
@@ -54,10 +54,16 @@ def _patches(image: np.ndarray) -> np.ndarray:
     return np.concatenate([pad[dy:dy + h, dx:dx + w] for dy in range(PATCH) for dx in range(PATCH)], axis=-1)
 
 
-def analogy_fill(frame: np.ndarray, sides, where: np.ndarray) -> np.ndarray:
+def analogy_fill(frame: np.ndarray, sides, where: np.ndarray, keep: dict | None = None,
+                 coherence: float = 0.0) -> np.ndarray:
     """The keyframes' paint laid on ``frame`` by analogy at the pixels ``where`` is true (elsewhere 0):
     each pixel's nearest source patch among the keyframes' sources (L2), then each filled pixel the mean
-    of the paint its PATCH² neighbours' matches put on it (patch voting)."""
+    of the paint its PATCH² neighbours' matches put on it (patch voting).
+
+    With ``coherence`` c > 0 and ``keep`` (a dict the caller keeps from frame to frame): a pixel keeps the
+    match it had on the previous frame (same keyframes) unless the new nearest is closer than c × its
+    distance, so the copied strokes do not change with every frame's noise (EbSynth's temporal guide,
+    simplified: the previous matches at the same place, not moved by the flow)."""
     h, w = frame.shape[:2]
     r = PATCH // 2
     cand = np.concatenate([_patches(s.source).reshape(h * w, -1) for s in sides])
@@ -70,6 +76,20 @@ def analogy_fill(frame: np.ndarray, sides, where: np.ndarray) -> np.ndarray:
     for i in range(0, len(ys), 512):
         q = query[i:i + 512]
         best[i:i + 512] = np.argmin(c2[None] - 2.0 * q @ cand.T, axis=1)
+    if coherence > 0 and keep is not None:
+        ident = tuple(id(s.stylized) for s in sides)
+        if keep.get("sides") == ident:
+            prev = keep["match"][ys, xs]
+            has = prev >= 0
+            d_prev = ((query[has] - cand[prev[has]]) ** 2).sum(1)
+            d_new = ((query[has] - cand[best[has]]) ** 2).sum(1)
+            stay = d_new >= coherence * d_prev
+            chosen = best[has]
+            chosen[stay] = prev[has][stay]
+            best[has] = chosen
+        match = np.full((h, w), -1, np.int64)
+        match[ys, xs] = best
+        keep.update(sides=ident, match=match)
     side, pos = best // (h * w), best % (h * w)
     by, bx = pos // w, pos % w
     num = np.zeros((h, w, 3), np.float32)
@@ -96,6 +116,8 @@ def main(argv=None) -> int:
     ap.add_argument("--iterations", default=None, help="FIRST,LATER caps (default: the defaults of the day)")
     ap.add_argument("--steps", type=int, default=StudentConfig.steps, help="the build student's training steps")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--coherence", type=float, default=0.0,
+                    help="nnfill: keep the previous frame's match unless the new one is closer than this × its distance")
     ap.add_argument("--no-single", action="store_true", help="nnfill: skip the single pass (its row and looks)")
     ap.add_argument("--looks", help="nnfill: write frames from the start, middle and end here as PNG")
     ap.add_argument("--variants", default="300;1500;1500,t0;1500,noaug",
@@ -146,20 +168,21 @@ def main(argv=None) -> int:
         single = frames if args.no_single else run_method(base, stylizer, frames)[0]
         if not args.no_single:
             row("single pass", single)
-        fill, carry = [False], carry_module.carry
+        fill, carry, keep = [False], carry_module.carry, {}
 
         def filled(frame, paint, sides, follow_light):
             if fill[0] and sides:
                 where = np.max([s.weight for s in sides], axis=0) < 0.99
                 if where.any():
-                    paint = np.where(where[..., None], analogy_fill(frame, sides, where), paint)
+                    paint = np.where(where[..., None],
+                                     analogy_fill(frame, sides, where, keep, args.coherence), paint)
             return carry(frame, paint, sides, follow_light)
         carry_module.carry = filled
         out, _, summary, _, store = run_method(cfg, stylizer, frames)
         row(f"carried (keyframes {[k['frame'] for k in summary['keyframes']]})", out)
         fill[0] = True
         nn, seconds, *_ = run_method(cfg, stylizer, frames, work=store.root, retrain=False)
-        row("carried, the analogy fill", nn, f"  render {seconds / len(frames) * 1000:.0f} ms a frame")
+        row(f"carried, the analogy fill{f' (coherence {args.coherence})' if args.coherence else ''}", nn, f"  render {seconds / len(frames) * 1000:.0f} ms a frame")
         if args.looks:
             os.makedirs(args.looks, exist_ok=True)
             for k in (0, len(frames) // 2, len(frames) - 1):
