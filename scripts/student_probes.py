@@ -182,11 +182,13 @@ def main(argv=None) -> int:
         row(f"carried (keyframes {[k['frame'] for k in summary['keyframes']]})", out)
         fill[0] = True
         nn, seconds, *_ = run_method(cfg, stylizer, frames, work=store.root, retrain=False)
-        row(f"carried, the analogy fill{f' (coherence {args.coherence})' if args.coherence else ''}", nn, f"  render {seconds / len(frames) * 1000:.0f} ms a frame")
+        name = "carried, the analogy fill" + (f" (coherence {args.coherence})" if args.coherence else "")
+        row(name, nn, f"  render {seconds / len(frames) * 1000:.0f} ms a frame")
         if args.looks:
             os.makedirs(args.looks, exist_ok=True)
             for k in (0, len(frames) // 2, len(frames) - 1):
-                for name, seq in (("single", single), ("carried", out), ("fill", nn)):
+                # Without the single pass, the source frame in its place.
+                for name, seq in (("source" if args.no_single else "single", single), ("carried", out), ("fill", nn)):
                     cv2.imwrite(os.path.join(args.looks, f"{k:03d}_{name}.png"),
                                 cv2.cvtColor(np.clip(seq[k], 0, 255).astype(np.uint8), cv2.COLOR_RGB2BGR))
         return 0
